@@ -1,0 +1,84 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { TransmitLimitedQueue, retransmitLimit } from '../../../agent/gossip/broadcast-queue.ts';
+import { Counters } from '../../../agent/obs/counters.ts';
+
+const bytes = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
+
+test('retransmit limit is mult x ceil(log10(n+1))', () => {
+  assert.is(retransmitLimit(4, 1), 4);
+  assert.is(retransmitLimit(4, 9), 4);
+  assert.is(retransmitLimit(4, 10), 8);
+  assert.is(retransmitLimit(4, 99), 8);
+  assert.is(retransmitLimit(4, 100), 12);
+  assert.is(retransmitLimit(3, 0), 0);
+});
+
+test('each message is sent exactly the retransmit limit, then onDone fires', () => {
+  let done = 0;
+  const q = new TransmitLimitedQueue({ numNodes: () => 5, retransmitMult: 3, maxDepth: 10, name: 't' });
+  q.queue({ msg: bytes(10), onDone: () => done++ });
+  let sent = 0;
+  for (let i = 0; i < 10; i++) sent += q.getBroadcasts(2, 1400).length;
+  assert.is(sent, 3);
+  assert.is(done, 1);
+  assert.is(q.numQueued(), 0);
+});
+
+test('fewest transmits first, then largest that fits, then newest', () => {
+  const q = new TransmitLimitedQueue({ numNodes: () => 100, retransmitMult: 4, maxDepth: 10, name: 't' });
+  q.queue({ msg: bytes(10, 1) });
+  let got = q.getBroadcasts(0, 100); // a transmitted once
+  assert.is(got.length, 1);
+  q.queue({ msg: bytes(5, 2) });
+  q.queue({ msg: bytes(20, 3) });
+  q.queue({ msg: bytes(20, 4) });
+  // limit 45 with overhead 2: tier 0 has [20(4 newest), 20(3), 5(2)]: 22+22 = 44, 5 no longer fits, tier1 10 does not fit
+  got = q.getBroadcasts(2, 45);
+  assert.equal(got.map((m) => m[0]), [4, 3]);
+  got = q.getBroadcasts(2, 100);
+  // tier0: 5(2); then tier1: 20(4),20(3),10(1)
+  assert.equal(got.map((m) => m[0]), [2, 4, 3, 1]);
+});
+
+test('same key invalidates the older entry', () => {
+  let done = 0;
+  const q = new TransmitLimitedQueue({ numNodes: () => 5, retransmitMult: 4, maxDepth: 10, name: 't' });
+  q.queue({ key: 'n1', msg: bytes(3, 1), onDone: () => done++ });
+  q.queue({ key: 'n1', msg: bytes(3, 2) });
+  q.queue({ key: 'n2', msg: bytes(3, 3) });
+  assert.is(q.numQueued(), 2);
+  assert.is(done, 1);
+  const got = q.getBroadcasts(0, 100).map((m) => m[0]);
+  assert.equal(got.sort(), [2, 3]);
+});
+
+test('over maxDepth the most transmitted is dropped and counted', () => {
+  const c = new Counters();
+  const q = new TransmitLimitedQueue({ numNodes: () => 1000, retransmitMult: 4, maxDepth: 3, counters: c, name: 'ml' });
+  q.queue({ msg: bytes(4, 1) });
+  q.getBroadcasts(0, 4); // 1 has 1 transmit
+  q.queue({ msg: bytes(4, 2) });
+  q.queue({ msg: bytes(4, 3) });
+  q.queue({ msg: bytes(4, 4) });
+  assert.is(q.numQueued(), 3);
+  assert.is(c.get('drop.bcast.ml'), 1);
+  const got = q.getBroadcasts(0, 100).map((m) => m[0]).sort();
+  assert.equal(got, [2, 3, 4]);
+  for (let i = 5; i < 1000; i++) q.queue({ msg: bytes(4, i & 255) });
+  assert.is(q.numQueued(), 3);
+  assert.is(c.get('drop.bcast.ml'), 1 + 995);
+});
+
+test('reset empties and calls onDone', () => {
+  let done = 0;
+  const q = new TransmitLimitedQueue({ numNodes: () => 5, retransmitMult: 4, maxDepth: 10, name: 't' });
+  q.queue({ msg: bytes(1), onDone: () => done++ });
+  q.queue({ msg: bytes(1), onDone: () => done++ });
+  q.reset();
+  assert.is(done, 2);
+  assert.is(q.numQueued(), 0);
+  assert.equal(q.getBroadcasts(0, 100), []);
+});
+
+test.run();
