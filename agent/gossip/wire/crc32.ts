@@ -1,0 +1,33 @@
+// CRC-32/IEEE (zlib/Ethernet: reflected polynomial 0xEDB88320, init and final
+// xor 0xFFFFFFFF), as memberlist's hasCrc header uses it (SERF-PROTOCOL.md §2.5).
+// node:zlib has a native crc32 from Node 20.15 / 22.2 on; older runtimes use the
+// table below. Pure module: node:zlib is a computation library, not I/O.
+import * as zlib from 'node:zlib';
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+
+let table: Uint32Array | undefined;
+
+function crcTable(): Uint32Array {
+  if (table) return table;
+  table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+}
+
+/** Table-driven CRC-32/IEEE; exported so tests can compare it with the native one. */
+export function crc32Portable(data: Uint8Array): number {
+  const t = crcTable();
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** CRC-32/IEEE of `data` as an unsigned 32-bit number. */
+export function crc32(data: Uint8Array): number {
+  return nativeCrc32 ? nativeCrc32(data) >>> 0 : crc32Portable(data);
+}
