@@ -26,6 +26,8 @@ export interface Limits {
   maxPushPullBytes: number;
   /** Node states in one push/pull that we process (beyond it, entries are skipped and counted). */
   maxPushPullNodes: number;
+  /** Bytes one UDP packet may expand to through LZW compress messages (all nesting levels together); beyond it the packet is dropped and counted. */
+  maxDecompressedPacketBytes: number;
   /** Concurrent inbound+outbound gossip TCP streams. */
   maxTcpStreams: number;
   /** Concurrent RPC clients. */
@@ -54,6 +56,14 @@ export interface Limits {
   execOutputBytes: number;
   /** Samples kept in the federation history (issue: instances/services over time). */
   federationHistory: number;
+  /** Bytes one Cloudy `services` tag may decompress to (bzip2 bombs from the network are cut there). */
+  servicesTagMaxDecoded: number;
+  /** Distinct `services` tag values whose decoding is cached (search, stats). */
+  servicesDecodeCache: number;
+  /** Services this node keeps published or withdrawn (the 512-byte tag usually binds first). */
+  publishedServices: number;
+  /** Service liveness checks running at once. */
+  serviceCheckConcurrency: number;
 }
 
 export type LimitName = keyof Limits;
@@ -66,6 +76,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   queryBuffer: 512,
   maxPushPullBytes: 4 * 1024 * 1024,
   maxPushPullNodes: 100_000,
+  maxDecompressedPacketBytes: 1024 * 1024,
   maxTcpStreams: 32,
   maxRpcClients: 32,
   rpcSubscriberBacklog: 1024,
@@ -80,6 +91,10 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   handlerQueue: 256,
   execOutputBytes: 1024 * 1024,
   federationHistory: 2016, // one week at one sample every 5 minutes
+  servicesTagMaxDecoded: 64 * 1024,
+  servicesDecodeCache: 512,
+  publishedServices: 64,
+  serviceCheckConcurrency: 4,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({

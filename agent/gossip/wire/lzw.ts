@@ -121,8 +121,8 @@ export function lzwCompress(data: Uint8Array): Uint8Array {
   return w.finish();
 }
 
-function bad(msg: string): never {
-  throw new AgentError('E_DECODE', `lzw: ${msg}`);
+function bad(msg: string, reason: 'invalid' | 'too-large' = 'invalid'): never {
+  throw new AgentError('E_DECODE', `lzw: ${msg}`, { reason });
 }
 
 /**
@@ -138,7 +138,7 @@ export function lzwDecompress(data: Uint8Array, maxOut: number): Uint8Array {
   let out = new Uint8Array(Math.min(maxOut, Math.max(64, data.length * 3)));
   let o = 0;
   const ensure = (n: number): void => {
-    if (o + n > maxOut) bad(`output exceeds ${maxOut} bytes`);
+    if (o + n > maxOut) bad(`output exceeds ${maxOut} bytes`, 'too-large');
     if (o + n <= out.length) return;
     let size = out.length * 2;
     while (size < o + n) size *= 2;
