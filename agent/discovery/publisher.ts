@@ -14,6 +14,24 @@ export interface ServiceAnnouncement {
   ip?: string;
   /** Who owns it ("user", "container:<name>"), so owners only withdraw their own. */
   owner?: string;
+  /** Liveness check: after N consecutive failures the service leaves the tag until it passes again. */
+  check?: ServiceCheck;
+}
+
+/** What a check probes. `tcp` defaults to 127.0.0.1 and the service's port. */
+export type ServiceProbe =
+  | { kind: 'tcp'; host?: string; port?: number }
+  | { kind: 'http'; url: string }
+  | { kind: 'exec'; command: string[] };
+
+export interface ServiceCheck {
+  probe: ServiceProbe;
+  /** Time between runs (default 30 s). */
+  intervalMs?: number;
+  /** Time one run may take (default 5 s, at most the interval). */
+  timeoutMs?: number;
+  /** Consecutive failures that withdraw the service (default 3). */
+  failuresToWithdraw?: number;
 }
 
 export interface ServicePublisher {

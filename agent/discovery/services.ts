@@ -1,0 +1,220 @@
+// This node's published Cloudy services and the `services` tag that carries
+// them, with avahi-ps semantics (CLOUDY-FACTS §1.2, §1.5):
+// - a service is keyed by (type, port); publishing the same pair replaces it;
+// - unpublishing the last service deletes the tag (`serf tags -delete services`);
+// - the node's whole tag map must fit serf's 512-byte meta limit: a publish
+//   that would not fit is refused (E_TOO_LARGE, bytes over in the message) and
+//   leaves everything already published untouched.
+// A service whose liveness check fails is "withdrawn": kept in the list (and on
+// disk) but left out of the tag until the check passes again.
+import { AgentError } from '../errors.ts';
+import type { Logger } from '../obs/log.ts';
+import type { Counters } from '../obs/counters.ts';
+import type { Serf } from '../gossip/serf/types.ts';
+import type { ServiceAnnouncement, ServicePublisher } from './publisher.ts';
+import { encodeServicesTag, SERVICES_TAG, type ServiceRecord } from './codec.ts';
+import { serviceKey, toRecord, validateAnnouncement, type NodeFacts } from './record.ts';
+import { encodedTagsSize, SERF_META_MAX_SIZE } from './tag-size.ts';
+import type { ServiceStore } from './store.ts';
+
+export interface PublishedService {
+  service: ServiceAnnouncement;
+  /** Left out of the tag because its check failed. */
+  withdrawn: boolean;
+}
+
+export interface ServiceAnnouncerOptions {
+  serf: Pick<Serf, 'localMember' | 'setTags'>;
+  store: ServiceStore;
+  facts: NodeFacts;
+  logger: Logger;
+  counters: Counters;
+  /** Most services kept (published + withdrawn); the tag limit usually binds first. */
+  maxServices: number;
+}
+
+export type ServicesListener = (list: readonly PublishedService[]) => void;
+
+export class ServiceAnnouncer implements ServicePublisher {
+  private entries: PublishedService[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<ServicesListener>();
+
+  constructor(private readonly opts: ServiceAnnouncerOptions) {}
+
+  /** Restores the saved list and announces it. Services that no longer fit are dropped (logged, counted). */
+  async start(): Promise<void> {
+    await this.serialize(async () => {
+      let saved: ServiceAnnouncement[] = [];
+      try {
+        saved = await this.opts.store.load();
+      } catch (e) {
+        this.opts.counters.inc('discovery.store_load_error');
+        this.opts.logger.error(`cannot restore published services, starting empty: ${(e as Error).message}`);
+      }
+      const restored: PublishedService[] = [];
+      const seen = new Set<string>();
+      for (const svc of saved) {
+        try {
+          validateAnnouncement(svc);
+        } catch (e) {
+          this.opts.counters.inc('discovery.store_invalid_entry');
+          this.opts.logger.warn(`dropping saved service: ${(e as Error).message}`);
+          continue;
+        }
+        const key = serviceKey(svc.type, svc.port);
+        if (seen.has(key) || restored.length >= this.opts.maxServices) continue;
+        seen.add(key);
+        restored.push({ service: svc, withdrawn: false });
+      }
+      // Other tags may have grown since the list was saved: drop the newest until it fits.
+      while (restored.length > 0 && this.tagSizeFor(restored) > SERF_META_MAX_SIZE) {
+        const dropped = restored.pop()!;
+        this.opts.counters.inc('discovery.restore_dropped_too_large');
+        this.opts.logger.warn(`saved service ${dropped.service.type}:${dropped.service.port} no longer fits the 512-byte tags, dropped`);
+      }
+      await this.applyAndCommit(restored, restored.length !== saved.length);
+    });
+  }
+
+  async publish(svc: ServiceAnnouncement): Promise<void> {
+    validateAnnouncement(svc);
+    const clean = normalize(svc);
+    await this.serialize(async () => {
+      const key = serviceKey(clean.type, clean.port);
+      const next = this.entries.filter((e) => serviceKey(e.service.type, e.service.port) !== key);
+      if (next.length >= this.opts.maxServices) {
+        throw new AgentError('E_LIMIT', `at most ${this.opts.maxServices} services can be published`);
+      }
+      // Re-publishing clears a withdrawal: the caller vouches for the service again.
+      next.push({ service: clean, withdrawn: false });
+      await this.applyAndCommit(next, true);
+      this.opts.logger.info(`published ${clean.type}:${clean.port} (${clean.description})`);
+    });
+  }
+
+  async unpublish(type: string, port: number): Promise<void> {
+    await this.serialize(async () => {
+      const key = serviceKey(type, port);
+      const next = this.entries.filter((e) => serviceKey(e.service.type, e.service.port) !== key);
+      if (next.length === this.entries.length) return;
+      await this.applyAndCommit(next, true);
+      this.opts.logger.info(`unpublished ${type}:${port}`);
+    });
+  }
+
+  /** Unpublishes every service of one owner (e.g. a container being removed). */
+  async unpublishOwner(owner: string): Promise<number> {
+    return this.serialize(async () => {
+      const next = this.entries.filter((e) => (e.service.owner ?? 'user') !== owner);
+      const removed = this.entries.length - next.length;
+      if (removed > 0) await this.applyAndCommit(next, true);
+      return removed;
+    });
+  }
+
+  /**
+   * Takes a service out of the tag (withdrawn = true) or puts it back. Returns
+   * false when nothing changed or (when restoring) it does not fit any more,
+   * in which case it stays withdrawn.
+   */
+  async setWithdrawn(type: string, port: number, withdrawn: boolean): Promise<boolean> {
+    return this.serialize(async () => {
+      const key = serviceKey(type, port);
+      const idx = this.entries.findIndex((e) => serviceKey(e.service.type, e.service.port) === key);
+      if (idx < 0 || this.entries[idx]!.withdrawn === withdrawn) return false;
+      const next = this.entries.map((e, i) => (i === idx ? { ...e, withdrawn } : e));
+      try {
+        await this.applyAndCommit(next, false);
+      } catch (e) {
+        if (!withdrawn && e instanceof AgentError && e.code === 'E_TOO_LARGE') {
+          this.opts.counters.inc('discovery.restore_refused_too_large');
+          this.opts.logger.warn(`${type}:${port} passes its check again but no longer fits the tags: ${e.message}`);
+          return false;
+        }
+        throw e;
+      }
+      this.opts.counters.inc(withdrawn ? 'discovery.check_withdrawn' : 'discovery.check_restored');
+      this.opts.logger.info(`${type}:${port} ${withdrawn ? 'withdrawn (check failing)' : 'announced again (check passing)'}`);
+      return true;
+    });
+  }
+
+  list(): readonly PublishedService[] {
+    return this.entries.map((e) => ({ service: structuredClone(e.service), withdrawn: e.withdrawn }));
+  }
+
+  /** Records currently in the tag. */
+  records(): ServiceRecord[] {
+    return this.entries.filter((e) => !e.withdrawn).map((e) => toRecord(e.service, this.opts.facts));
+  }
+
+  /** Called after every change of the list (the checker follows it). */
+  onChange(l: ServicesListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  /** Resolves once every queued change is applied. */
+  async idle(): Promise<void> {
+    await this.chain.catch(() => {});
+  }
+
+  // -------------------------------------------------------------------------
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private tagsFor(entries: readonly PublishedService[]): Record<string, string> {
+    const tags = { ...this.opts.serf.localMember().tags };
+    const records = entries.filter((e) => !e.withdrawn).map((e) => toRecord(e.service, this.opts.facts));
+    if (records.length === 0) delete tags[SERVICES_TAG];
+    else tags[SERVICES_TAG] = encodeServicesTag(records);
+    return tags;
+  }
+
+  private tagSizeFor(entries: readonly PublishedService[]): number {
+    return encodedTagsSize(this.tagsFor(entries));
+  }
+
+  /** Sets the tag for `next`; only when serf accepted it do `next` (and the saved file) become current. */
+  private async applyAndCommit(next: PublishedService[], persist: boolean): Promise<void> {
+    const tags = this.tagsFor(next);
+    const size = encodedTagsSize(tags);
+    if (size > SERF_META_MAX_SIZE) {
+      const over = size - SERF_META_MAX_SIZE;
+      this.opts.counters.inc('discovery.publish_refused_too_large');
+      throw new AgentError(
+        'E_TOO_LARGE',
+        `the node's tags would take ${size} bytes, ${over} bytes over serf's ${SERF_META_MAX_SIZE}-byte limit; nothing changed`,
+        { size, limit: SERF_META_MAX_SIZE, over },
+      );
+    }
+    const current = this.opts.serf.localMember().tags;
+    if (current[SERVICES_TAG] !== tags[SERVICES_TAG]) await this.opts.serf.setTags(tags);
+    this.entries = next;
+    if (persist) {
+      try {
+        await this.opts.store.save(next.map((e) => e.service));
+      } catch (e) {
+        // The tag is set; losing the file only costs the restore after a restart.
+        this.opts.counters.inc('discovery.store_save_error');
+        this.opts.logger.error(`cannot save published services: ${(e as Error).message}`);
+      }
+    }
+    for (const l of this.listeners) {
+      try { l(this.list()); } catch (e) { this.opts.logger.error(`services listener failed: ${(e as Error).message}`); }
+    }
+  }
+}
+
+function normalize(svc: ServiceAnnouncement): ServiceAnnouncement {
+  const out: ServiceAnnouncement = { type: svc.type, description: svc.description, port: svc.port, owner: svc.owner ?? 'user' };
+  if (svc.txt !== undefined && svc.txt !== '') out.txt = svc.txt;
+  if (svc.ip !== undefined) out.ip = svc.ip;
+  if (svc.check !== undefined) out.check = structuredClone(svc.check);
+  return out;
+}
