@@ -53,8 +53,9 @@ test('encryption: whole datagram, overhead 29, plaintext rejected, wrong key rej
   assert.equal(plain.errors.map((x) => x.code), ['decrypt']);
   const other = new Keyring([new Uint8Array(32)]);
   assert.equal(decodePacket(e, { keyring: other }).errors.map((x) => x.code), ['decrypt']);
-  // Without a keyring the blob is garbage (version byte 1 = indirectPing with a bad body).
-  assert.is(decodePacket(e).messages.length, 0);
+  // Without a keyring the blob is garbage: byte 1 is read as indirectPing, never as our ping
+  // (the random nonce may occasionally form a valid msgpack map, so only the type is checked).
+  assert.ok(!decodePacket(e).messages.some((m) => m.type === 'ping'));
   // An empty keyring means no encryption.
   assert.equal(decodePacket(ping, { keyring: new Keyring([]) }).messages.length, 1);
 });
