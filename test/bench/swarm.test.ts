@@ -1,0 +1,97 @@
+// The swarm tool against a real `serf agent`: serf must see every swarm member
+// alive (learned from the swarm's push/pull, both as join reply and as join
+// request), must not mark any of them failed while probing them, and the swarm
+// must have answered serf's probes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Logger } from '../../agent/obs/log.ts';
+import { Counters } from '../../agent/obs/counters.ts';
+import { createExec } from '../../agent/system/exec.ts';
+import { Swarm } from '../../bench/swarm/swarm.ts';
+import { memberAddress } from '../../bench/swarm/addresses.ts';
+
+// Ports and addresses reserved for the bench (22000-29999, 127.10-20.x.y).
+const SERF_PORT = 22101;
+const SERF_RPC = 22102;
+const SWARM_PORT = 22110;
+const exec = createExec();
+let serf: ChildProcess | undefined;
+const swarms: Swarm[] = [];
+
+interface SerfMember { name: string; addr: string; status: string }
+
+async function members(): Promise<SerfMember[]> {
+  const r = await exec.run('serf', ['members', '-format=json', `-rpc-addr=127.0.0.1:${SERF_RPC}`], { timeoutMs: 10_000 });
+  if (r.exitCode !== 0) return [];
+  return (JSON.parse(r.stdout) as { members: SerfMember[] }).members;
+}
+
+async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  let last: T | undefined;
+  for (let i = 0; i < 1000 && Date.now() < end; i++) {
+    last = await probe();
+    if (last !== undefined) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test.before(async () => {
+  serf = spawn('serf', ['agent', '-node=bench-serf', `-bind=127.0.0.1:${SERF_PORT}`, `-rpc-addr=127.0.0.1:${SERF_RPC}`, '-profile=lan', '-log-level=warn'], { stdio: 'ignore' });
+  await until('serf RPC', 15_000, async () => ((await members()).length > 0 ? true : undefined));
+});
+
+test.after(async () => {
+  for (const s of swarms) await s.stop();
+  serf?.kill('SIGKILL');
+});
+
+test('serf joins a 50-member swarm: the push/pull reply lists all of them, none fails while serf probes', async () => {
+  const counters = new Counters();
+  // No alive announcements and no seeds: serf can only learn the members from the swarm's push/pull reply.
+  const swarm = new Swarm({ baseOctet: 10, port: SWARM_PORT, namePrefix: 'sw', seeds: [], aliveRatePerSec: 0, log: Logger.silent(), counters });
+  swarms.push(swarm);
+  swarm.start();
+  await swarm.grow(50);
+  const j = await exec.run('serf', ['join', `-rpc-addr=127.0.0.1:${SERF_RPC}`, `${memberAddress(10, 7)}:${SWARM_PORT}`], { timeoutMs: 15_000 });
+  assert.is(j.exitCode, 0, j.stderr);
+  assert.ok(counters.get('swarm.pushpull.join_served') >= 1, 'the swarm answered the join push/pull');
+
+  const list = await until('51 alive members', 20_000, async () => {
+    const ms = await members();
+    return ms.filter((m) => m.status === 'alive').length === 51 ? ms : undefined;
+  });
+  for (let i = 0; i < 50; i++) {
+    const m = list.find((x) => x.name === `sw-${i}`);
+    assert.ok(m, `serf knows sw-${i}`);
+    assert.is(m!.addr, `${memberAddress(10, i)}:${SWARM_PORT}`);
+  }
+  // Serf probes one member per second: over 12 s none may become failed.
+  for (let round = 0; round < 6; round++) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const bad = (await members()).filter((m) => m.status !== 'alive');
+    assert.equal(bad.map((m) => `${m.name}:${m.status}`), [], 'no member marked failed or left');
+  }
+  assert.ok(counters.get('swarm.ping.answered') >= 5, `swarm answered serf's probes (${counters.get('swarm.ping.answered')})`);
+  assert.is(counters.get('swarm.udp.decode_error'), 0, 'every packet from serf decoded');
+  assert.ok(swarm.external.has('bench-serf'), 'the swarm learned serf from its push/pull');
+});
+
+test('a swarm joining serf: serf merges the members of the swarm push/pull request', async () => {
+  const counters = new Counters();
+  const swarm = new Swarm({ baseOctet: 11, port: SWARM_PORT, namePrefix: 'sx', seeds: [{ host: '127.0.0.1', port: SERF_PORT }], aliveRatePerSec: 0, log: Logger.silent(), counters });
+  swarms.push(swarm);
+  swarm.start();
+  await swarm.grow(20);
+  assert.is(counters.get('swarm.join.ok'), 1, 'join push/pull accepted');
+  await until('sx members alive', 20_000, async () => {
+    const ms = await members();
+    return ms.filter((m) => m.name.startsWith('sx-') && m.status === 'alive').length === 20 ? true : undefined;
+  });
+  // The join reply from serf lists the first swarm's members too (all 71 nodes).
+  assert.ok(swarm.external.size >= 51, `swarm learned serf's view (${swarm.external.size})`);
+});
+
+test.run();
