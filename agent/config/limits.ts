@@ -64,6 +64,8 @@ export interface Limits {
   publishedServices: number;
   /** Service liveness checks running at once. */
   serviceCheckConcurrency: number;
+  /** LXC containers the agent manages on this host (create beyond it fails with E_LIMIT). */
+  maxContainers: number;
 }
 
 export type LimitName = keyof Limits;
@@ -95,6 +97,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   servicesDecodeCache: 512,
   publishedServices: 64,
   serviceCheckConcurrency: 4,
+  maxContainers: 32,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({
