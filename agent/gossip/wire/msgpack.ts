@@ -275,6 +275,56 @@ export function decodeGo(buf: Uint8Array, offset = 0, end = buf.length): { value
   return { value, end: r.pos };
 }
 
+/**
+ * Returns the offset just past the object starting at `offset`, without building
+ * it (no allocation): used to find where a large stream object ends before it is
+ * decoded. Throws NeedMoreData if the buffer ends inside it, E_DECODE if malformed.
+ */
+export function skipGo(buf: Uint8Array, offset = 0, end = buf.length): number {
+  let pos = offset;
+  // Number of objects still to skip at the current position (iterative, no recursion).
+  let pending = 1;
+  const need = (n: number): void => { if (pos + n > end) throw new NeedMoreData(); };
+  const be = (n: number): number => {
+    need(n);
+    let v = 0;
+    for (let i = 0; i < n; i++) v = v * 256 + buf[pos + i]!;
+    pos += n;
+    return v;
+  };
+  while (pending > 0) {
+    pending--;
+    need(1);
+    const b = buf[pos++]!;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) continue;
+    let add = 0;
+    if ((b & 0xf0) === 0x80) add = (b & 0x0f) * 2;
+    else if ((b & 0xf0) === 0x90) add = b & 0x0f;
+    else if ((b & 0xe0) === 0xa0) { need(b & 0x1f); pos += b & 0x1f; continue; }
+    else {
+      switch (b) {
+        case 0xc4: case 0xd9: { const n = be(1); need(n); pos += n; continue; }
+        case 0xc5: case 0xda: { const n = be(2); need(n); pos += n; continue; }
+        case 0xc6: case 0xdb: { const n = be(4); need(n); pos += n; continue; }
+        case 0xca: case 0xce: case 0xd2: need(4); pos += 4; continue;
+        case 0xcb: case 0xcf: case 0xd3: need(8); pos += 8; continue;
+        case 0xcc: case 0xd0: need(1); pos += 1; continue;
+        case 0xcd: case 0xd1: need(2); pos += 2; continue;
+        case 0xdc: add = be(2); break;
+        case 0xdd: add = be(4); break;
+        case 0xde: add = be(2) * 2; break;
+        case 0xdf: add = be(4) * 2; break;
+        default: return fail(`unsupported type byte 0x${b.toString(16)}`);
+      }
+    }
+    // Each pending object needs at least one byte: more than what remains is
+    // truncated (or a length bomb). Every iteration consumes a byte, so this terminates.
+    if (pending + add > end - pos) throw new NeedMoreData();
+    pending += add;
+  }
+  return pos;
+}
+
 /** Decodes exactly one object filling the whole buffer (trailing bytes are an error). */
 export function decodeGoExact(buf: Uint8Array): Decoded {
   const { value, end } = decodeGo(buf);
