@@ -17,10 +17,9 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../../agent/obs/log.ts';
 import type { Counters } from '../../agent/obs/counters.ts';
-import { NeedMoreData } from '../../agent/gossip/wire/msgpack.ts';
 import {
-  SERF_VSN, STATE, type NodeState, decodePacket, encodeAck, encodeAlive, encodeCompound, encodeNack, encodePing,
-  encodePushPull, encodeSerfPushPullState, encodeTags, parsePushPullReply, parseStream, serfAckPayload, withCrc,
+  SERF_VSN, STATE, MAX_STREAM_BYTES, type NodeState, type IndirectPing, decodePacket, encodeAck, encodeAlive, encodeNack, encodePing,
+  encodePushPull, encodeSerfPushPullState, encodeTags, gossipPacket, parseStream, serfAckPayload,
 } from './codec.ts';
 import { memberAddress, ipBytes, ipString } from './addresses.ts';
 
@@ -79,8 +78,6 @@ const PROBE_TIMEOUT_MS = 500;
 const MAX_PENDING_INDIRECT = 4096;
 /** Known non-swarm nodes (the agents and anything they report); beyond, new ones are counted and ignored. */
 const MAX_EXTERNAL_NODES = 100_000;
-/** Bytes one inbound TCP stream may send (serf caps push/pull state at 20 MiB). */
-const MAX_STREAM_BYTES = 24 * 1024 * 1024;
 /** Default member cap: 2 descriptors each, so 20,000 members need a 40k+ descriptor limit. */
 const DEFAULT_MAX_MEMBERS = 20_000;
 
@@ -220,37 +217,32 @@ export class Swarm {
 
   private onPacket(m: Member, buf: Buffer, rinfo: dgram.RemoteInfo): void {
     this.o.counters.inc('swarm.udp.received');
-    let msgs;
-    try {
-      msgs = decodePacket(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
-    } catch {
-      this.o.counters.inc('swarm.udp.decode_error');
-      return;
-    }
-    for (const msg of msgs) {
-      switch (msg.kind) {
+    const { messages, errors } = decodePacket(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+    if (errors > 0) this.o.counters.inc('swarm.udp.decode_error', errors);
+    for (const msg of messages) {
+      switch (msg.type) {
         case 'ping': {
-          if (msg.msg.node && msg.msg.node !== m.name) { this.o.counters.inc('swarm.ping.wrong_node'); break; }
-          const to = msg.msg.sourceAddr && msg.msg.sourcePort ? { addr: ipString(msg.msg.sourceAddr), port: msg.msg.sourcePort } : { addr: rinfo.address, port: rinfo.port };
-          this.send(m, encodeAck(msg.msg.seqNo, this.ackPayload), to.addr, to.port);
+          if (msg.node && msg.node !== m.name) { this.o.counters.inc('swarm.ping.wrong_node'); break; }
+          const to = msg.sourceAddr && msg.sourceAddr.length && msg.sourcePort ? { addr: ipString(msg.sourceAddr), port: msg.sourcePort } : { addr: rinfo.address, port: rinfo.port };
+          this.send(m, encodeAck(msg.seqNo, this.ackPayload), to.addr, to.port);
           this.o.counters.inc('swarm.ping.answered');
           break;
         }
-        case 'indirectPing': this.onIndirect(m, msg.msg, rinfo); break;
+        case 'indirectPing': this.onIndirect(m, msg, rinfo); break;
         case 'ack': this.onAck(msg.seqNo); break;
         case 'nack': this.o.counters.inc('swarm.nack.received'); break;
-        case 'alive': this.learn(msg.msg); break;
+        case 'alive': this.learn({ name: msg.node, addr: msg.addr, port: msg.port, incarnation: msg.incarnation, meta: msg.meta, state: STATE.alive, vsn: msg.vsn }); break;
         case 'suspect':
-        case 'dead': this.onAccusation(msg.msg.node, msg.msg.incarnation, msg.kind === 'dead', msg.msg.from, rinfo); break;
+        case 'dead': this.onAccusation(msg.node, msg.incarnation, msg.type === 'dead', msg.from, rinfo); break;
         case 'user': this.o.counters.inc('swarm.serf.user_msg'); break;
         default: this.o.counters.inc('swarm.udp.other_type');
       }
     }
   }
 
-  private onIndirect(m: Member, p: { seqNo: number; target: Uint8Array; port: number; node: string; nack: boolean; sourceAddr?: Uint8Array; sourcePort?: number }, rinfo: dgram.RemoteInfo): void {
+  private onIndirect(m: Member, p: IndirectPing, rinfo: dgram.RemoteInfo): void {
     this.o.counters.inc('swarm.indirect.received');
-    const replyTo = p.sourceAddr && p.sourcePort ? { addr: ipString(p.sourceAddr), port: p.sourcePort } : { addr: rinfo.address, port: rinfo.port };
+    const replyTo = p.sourceAddr && p.sourceAddr.length && p.sourcePort ? { addr: ipString(p.sourceAddr), port: p.sourcePort } : { addr: rinfo.address, port: rinfo.port };
     if (this.pendingIndirect.size >= MAX_PENDING_INDIRECT) { this.o.counters.inc('swarm.drop.indirect_pending'); return; }
     // Probe the target for real (it may be another swarm member or an agent) and forward the outcome.
     const seq = this.seq++;
@@ -293,7 +285,7 @@ export class Swarm {
     if (incarnation < m.incarnation) return;
     m.incarnation = incarnation + 1;
     this.o.counters.inc(dead ? 'swarm.refute.dead' : 'swarm.refute.suspect');
-    const alive = withCrc(encodeAlive(this.state(m)));
+    const alive = gossipPacket([encodeAlive(this.state(m))]);
     this.send(m, alive, rinfo.address, rinfo.port);
     for (const a of this.agents()) {
       const addr = ipString(a.addr);
@@ -356,7 +348,7 @@ export class Swarm {
     const batch = this.aliveQueue.splice(0, budget);
     for (const m of batch) {
       // As memberlist gossips: CRC-wrapped (peers have PMax 5), compound of one.
-      const pkt = withCrc(encodeCompound([encodeAlive(this.state(m))]));
+      const pkt = gossipPacket([encodeAlive(this.state(m))]);
       for (const t of targets) this.send(m, pkt, t.addr, t.port);
       this.o.counters.inc('swarm.alive.sent');
     }
@@ -396,13 +388,14 @@ export class Swarm {
         if (size > MAX_STREAM_BYTES) return done(new Error('push/pull reply too large'));
         const buf = new Uint8Array(Buffer.concat(chunks, size));
         try {
-          const r = parsePushPullReply(buf);
-          if ('error' in r) return done(new Error(`remote error: ${r.error}`));
+          const r = parseStream(buf);
+          if (r === null) return;
+          if (r.type === 'err') return done(new Error(`remote error: ${r.error}`));
+          if (r.type !== 'pushPull') return done(new Error(`unexpected reply ${r.type}`));
           for (const n of r.nodes) this.learn(n);
           this.o.counters.inc('swarm.pushpull.ok');
           done(null, r.nodes.length);
         } catch (e) {
-          if (e instanceof NeedMoreData) return;
           done(e as Error);
         }
       });
@@ -427,20 +420,20 @@ export class Swarm {
       let req;
       try {
         req = parseStream(new Uint8Array(Buffer.concat(chunks, size)));
-      } catch (e) {
-        if (e instanceof NeedMoreData) return;
+      } catch {
         this.o.counters.inc('swarm.tcp.decode_error');
         sock.destroy();
         return;
       }
+      if (req === null) return;
       answered = true;
-      if (req.kind === 'pushPull') {
+      if (req.type === 'pushPull') {
         for (const n of req.nodes) this.learn(n);
         this.o.counters.inc(req.join ? 'swarm.pushpull.join_served' : 'swarm.pushpull.served');
         sock.end(this.pushPullPayload(req.join));
-      } else if (req.kind === 'ping') {
+      } else if (req.type === 'ping') {
         this.o.counters.inc('swarm.tcp.ping_answered');
-        sock.end(encodeAck(req.msg.seqNo, null));
+        sock.end(encodeAck(req.seqNo, null));
       } else {
         this.o.counters.inc('swarm.tcp.other_type');
         sock.destroy();
