@@ -1,0 +1,121 @@
+// Event coalescing as the serf agent configures it (SERF-PROTOCOL.md §3.7):
+// member events are merged per member (only the newest type survives, an
+// unchanged repeat of what was already delivered is dropped, updates always
+// pass), user events flagged CC are merged per name (only the newest LTime
+// survives). A batch is flushed `periodMs` after its first event, or earlier
+// after `quiescentMs` without a new one. Queries and CC=false user events pass
+// straight through.
+import type { SerfClock, TimerHandle } from './clock.ts';
+import type { Member, MemberEvent, MemberEventType, SerfEvent, UserEvent } from './types.ts';
+
+export interface CoalesceTiming { periodMs: number; quiescentMs: number }
+
+/** Holds a batch and decides when to flush it (shared by both coalescers). */
+class Batcher {
+  private period: TimerHandle | null = null;
+  private quiet: TimerHandle | null = null;
+  constructor(private readonly clock: SerfClock, private readonly t: CoalesceTiming, private readonly flush: () => void) {}
+
+  touched(): void {
+    if (!this.period) this.period = this.clock.after(this.t.periodMs, () => this.fire());
+    this.quiet?.cancel();
+    this.quiet = this.clock.after(this.t.quiescentMs, () => this.fire());
+  }
+
+  private fire(): void {
+    this.period?.cancel(); this.quiet?.cancel();
+    this.period = null; this.quiet = null;
+    this.flush();
+  }
+
+  stop(): void { this.period?.cancel(); this.quiet?.cancel(); this.period = null; this.quiet = null; }
+}
+
+export class MemberEventCoalescer {
+  private latest = new Map<string, { type: MemberEventType; member: Member }>();
+  /** What was last delivered per member (bounded: forgotten on reap). */
+  private readonly lastDelivered = new Map<string, MemberEventType>();
+  private readonly batcher: Batcher;
+
+  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: MemberEvent) => void) {
+    this.batcher = new Batcher(clock, timing, () => this.flush());
+  }
+
+  push(e: MemberEvent): void {
+    for (const m of e.members) this.latest.set(m.name, { type: e.type, member: m });
+    this.batcher.touched();
+  }
+
+  flush(): void {
+    const byType = new Map<MemberEventType, Member[]>();
+    for (const [name, ev] of this.latest) {
+      const prev = this.lastDelivered.get(name);
+      if (prev === ev.type && ev.type !== 'member-update') continue;
+      if (ev.type === 'member-reap') this.lastDelivered.delete(name);
+      else this.lastDelivered.set(name, ev.type);
+      const list = byType.get(ev.type) ?? [];
+      list.push(ev.member);
+      byType.set(ev.type, list);
+    }
+    this.latest = new Map();
+    for (const [type, members] of byType) this.out({ type, members });
+  }
+
+  stop(): void { this.batcher.stop(); }
+}
+
+export class UserEventCoalescer {
+  private latest = new Map<string, { ltime: number; events: UserEvent[] }>();
+  private readonly batcher: Batcher;
+
+  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: UserEvent) => void) {
+    this.batcher = new Batcher(clock, timing, () => this.flush());
+  }
+
+  push(e: UserEvent): void {
+    const cur = this.latest.get(e.name);
+    if (!cur || e.ltime > cur.ltime) this.latest.set(e.name, { ltime: e.ltime, events: [e] });
+    else if (e.ltime === cur.ltime) cur.events.push(e);
+    else return; // older than what is already pending for this name
+    this.batcher.touched();
+  }
+
+  flush(): void {
+    const batch = this.latest;
+    this.latest = new Map();
+    for (const { events } of batch.values()) for (const e of events) this.out(e);
+  }
+
+  stop(): void { this.batcher.stop(); }
+}
+
+/**
+ * Routes serf events through the coalescers (those with a non-zero period)
+ * and everything else straight to `out`.
+ */
+export class EventCoalescing {
+  private readonly member: MemberEventCoalescer | null;
+  private readonly user: UserEventCoalescer | null;
+
+  constructor(clock: SerfClock, member: CoalesceTiming | null, user: CoalesceTiming | null, private readonly out: (e: SerfEvent) => void) {
+    this.member = member && member.periodMs > 0 ? new MemberEventCoalescer(clock, member, out) : null;
+    this.user = user && user.periodMs > 0 ? new UserEventCoalescer(clock, user, out) : null;
+  }
+
+  push(e: SerfEvent): void {
+    if (e.type === 'user') {
+      if (e.coalesce && this.user) this.user.push(e); else this.out(e);
+    } else if (e.type === 'query') {
+      this.out(e);
+    } else if (this.member) {
+      this.member.push(e);
+    } else {
+      this.out(e);
+    }
+  }
+
+  /** Delivers whatever is pending now (used at shutdown). */
+  flush(): void { this.member?.flush(); this.user?.flush(); }
+
+  stop(): void { this.member?.stop(); this.user?.stop(); }
+}

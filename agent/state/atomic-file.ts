@@ -1,0 +1,72 @@
+// Crash-safe small-file writes for state that must survive a power cut:
+// write a temporary file in the same directory, fsync it, rename it over the
+// target (atomic on POSIX filesystems), then fsync the directory so the rename
+// itself is durable. A reader therefore sees either the old or the new file,
+// never a torn one. A leftover temporary file from a cut mid-write is ignored
+// and replaced by the next write.
+import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { AgentError, errorMessage } from '../errors.ts';
+
+export interface FileStore {
+  /** The file's bytes, or null when it does not exist. */
+  read(): Promise<Uint8Array | null>;
+  /** Replaces the file atomically and durably. */
+  write(data: Uint8Array): Promise<void>;
+}
+
+export class AtomicFile implements FileStore {
+  constructor(readonly path: string) {}
+
+  private tmpPath(): string {
+    return join(dirname(this.path), `.${basename(this.path)}.tmp`);
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    try {
+      return new Uint8Array(await readFile(this.path));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new AgentError('E_IO', `read ${this.path}: ${errorMessage(e)}`);
+    }
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    const dir = dirname(this.path);
+    const tmp = this.tmpPath();
+    try {
+      await mkdir(dir, { recursive: true });
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+      await syncDir(dir);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw new AgentError('E_IO', `write ${this.path}: ${errorMessage(e)}`);
+    }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // Directory fsync makes the rename durable; some filesystems refuse it (EINVAL/EISDIR), which is harmless.
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch { /* not supported here */ } finally {
+    await fh?.close();
+  }
+}
+
+/** In-memory FileStore (tests, or a node without a snapshot path). */
+export class MemoryFile implements FileStore {
+  data: Uint8Array | null = null;
+  writes = 0;
+  async read(): Promise<Uint8Array | null> { return this.data ? this.data.slice() : null; }
+  async write(data: Uint8Array): Promise<void> { this.data = data.slice(); this.writes++; }
+}
