@@ -1,0 +1,44 @@
+// Test helpers for discovery: a serf stand-in that keeps tags and enforces the
+// 512-byte meta limit the way serf's SetTags does, and small waits.
+import { AgentError } from '../../agent/errors.ts';
+import type { Member } from '../../agent/gossip/serf/types.ts';
+import { encodedTagsSize, SERF_META_MAX_SIZE } from '../../agent/discovery/tag-size.ts';
+
+export function member(name: string, tags: Record<string, string>, status: Member['status'] = 'alive'): Member {
+  return {
+    name, addr: '127.0.5.1', port: 5000, tags, status,
+    protocolMin: 1, protocolMax: 5, protocolCur: 2, delegateMin: 2, delegateMax: 5, delegateCur: 4,
+  };
+}
+
+export class TagHolder {
+  tags: Record<string, string> = {};
+  setCalls = 0;
+  constructor(readonly name = 'self') {}
+  localMember(): Member { return member(this.name, { ...this.tags }); }
+  async setTags(tags: Record<string, string>): Promise<void> {
+    const size = encodedTagsSize(tags);
+    if (size > SERF_META_MAX_SIZE) throw new AgentError('E_TOO_LARGE', `encoded length of tags exceeds limit of ${SERF_META_MAX_SIZE} bytes`);
+    this.setCalls++;
+    this.tags = { ...tags };
+  }
+}
+
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, stepMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1_000_000; i++) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** Resolves with the error `fn` rejects with; throws when it resolves. */
+export async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
