@@ -52,6 +52,8 @@ export interface Limits {
   coordinateCache: number;
   /** Event handler invocations queued; beyond it events are dropped for handlers. */
   handlerQueue: number;
+  /** Milliseconds an event handler script may run before it is killed (queries: also capped by the query deadline). */
+  handlerTimeoutMs: number;
   /** Bytes of stdout kept from a spawned process (handlers, lxc tools). */
   execOutputBytes: number;
   /** Samples kept in the federation history (issue: instances/services over time). */
@@ -91,6 +93,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   recentIntents: 1024,
   coordinateCache: 512,
   handlerQueue: 256,
+  handlerTimeoutMs: 60_000,
   execOutputBytes: 1024 * 1024,
   federationHistory: 2016, // one week at one sample every 5 minutes
   servicesTagMaxDecoded: 64 * 1024,
