@@ -1,0 +1,1169 @@
+// The serf layer (SERF-PROTOCOL.md §3): membership with intents and Lamport
+// clocks on top of memberlist, tags, user events, queries (incl. internal and
+// key-management queries), push/pull user state, reaping/reconnect, network
+// coordinates. Byte-compatible with hashicorp/serf 0.9.4.
+//
+// Construction is two-phase because memberlist needs serf as its delegates:
+//   const serf = new SerfNode(opts, deps); const ml = createMemberlist(..., serf.delegates());
+//   await serf.start(ml)
+// (create.ts does this in one call).
+import type {
+  Coordinate, IncomingQuery, KeyManager, KeyResponse, Member, MemberEvent, MemberEventType, MemberStatus,
+  QueryHandle, QueryHandlers, QueryParams, Serf, SerfEvent, SerfState,
+} from './types.ts';
+import type {
+  ConflictDelegate, EventDelegate, MemberNode, Memberlist, MemberlistDelegate, MergeDelegate, PingDelegate,
+  RetentionDelegate,
+} from '../memberlist/types.ts';
+import type { Logger } from '../../obs/log.ts';
+import type { Counters } from '../../obs/counters.ts';
+import type { Limits } from '../../config/limits.ts';
+import type { Keyring } from '../wire/keyring.ts';
+import type { SerfClock, TimerHandle } from './clock.ts';
+import type { Snapshotter } from '../../state/snapshot.ts';
+import { AgentError, errorMessage } from '../../errors.ts';
+import { TransmitLimitedQueue } from '../broadcast-queue.ts';
+import { ipToBytes, bytesToIp } from '../wire/memberlist-messages.ts';
+import { keyToBase64 } from '../wire/keyring.ts';
+import {
+  type SerfMessage, encodeSerfMessage, decodeSerfMessage, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST,
+  encodeNodeFilter, encodeTagFilter, decodeFilter, encodeTags, decodeTags, encodeKeyRequest, decodeKeyRequest,
+  encodeNodeKeyResponse, decodeNodeKeyResponse, encodeConflictMember, decodeConflictMember,
+  encodeCoordinatePayload, decodeCoordinatePayload, MemberStatusCode,
+  INTERNAL_QUERY_PREFIX, QUERY_PING as Q_PING, QUERY_CONFLICT as Q_CONFLICT, QUERY_INSTALL_KEY as Q_INSTALL_KEY,
+  QUERY_USE_KEY as Q_USE_KEY, QUERY_REMOVE_KEY as Q_REMOVE_KEY, QUERY_LIST_KEYS as Q_LIST_KEYS, META_MAX_SIZE,
+} from '../wire/serf-messages.ts';
+import { LamportClock } from './lamport.ts';
+import { EventBuffer, QueryBuffer, tooOld } from './event-buffer.ts';
+import { RecentIntents } from './intents.ts';
+import { MemberTable, type MemberState, copyMember } from './member-table.ts';
+import { EventCoalescing, type CoalesceTiming } from './coalesce.ts';
+import { filtersMatch, type QueryFilter } from './filters.ts';
+import { VivaldiClient } from '../coordinate/vivaldi.ts';
+import { CoordinateCache } from '../coordinate/cache.ts';
+
+// ---------------------------------------------------------------------------
+// Protocol constants (must match serf 0.9.4, §3.14)
+
+export const SERF_PROTOCOL_MIN = 2;
+export const SERF_PROTOCOL_MAX = 5;
+/** Hard cap of UserEventSizeLimit in serf. */
+export const USER_EVENT_SIZE_LIMIT_MAX = 9 * 1024;
+/** Queries need serf protocol >= 4 on the sender. */
+const QUERY_MIN_PROTOCOL = 4;
+/** Relays go only to members whose memberlist PMax >= 5 (they understand type 9). */
+const RELAY_MIN_PMAX = 5;
+export { INTERNAL_QUERY_PREFIX, Q_PING, Q_CONFLICT, Q_INSTALL_KEY, Q_USE_KEY, Q_REMOVE_KEY, Q_LIST_KEYS };
+
+/**
+ * Node meta for our tags: protocol >= 3 is 0xFF + msgpack map; protocol 2 only
+ * carries the raw value of tag `role` (§3.3).
+ */
+export function encodeMeta(tags: Record<string, string>, protocolVersion: number): Uint8Array {
+  if (protocolVersion < 3) return new TextEncoder().encode(tags['role'] ?? '');
+  return encodeTags(tags);
+}
+
+export interface SerfOptions {
+  nodeName: string;
+  /** Serf (delegate) protocol we speak, 2..5. Cloudy: 4. */
+  protocolVersion: number;
+  tags: Record<string, string>;
+  /** memberlist GossipInterval of the profile (query timeout scale). */
+  gossipIntervalMs: number;
+  /** memberlist RetransmitMult of the profile (serf queues use it too). */
+  retransmitMult: number;
+  queryTimeoutMult: number;
+  reapIntervalMs: number;
+  reconnectIntervalMs: number;
+  reconnectTimeoutMs: number;
+  tombstoneTimeoutMs: number;
+  recentIntentTimeoutMs: number;
+  broadcastTimeoutMs: number;
+  leavePropagateDelayMs: number;
+  userEventSizeLimit: number;
+  querySizeLimit: number;
+  queryResponseSizeLimit: number;
+  /** null/0 period = no coalescing. */
+  memberCoalesce: CoalesceTiming | null;
+  userCoalesce: CoalesceTiming | null;
+  enableNameConflictResolution: boolean;
+  disableCoordinates: boolean;
+  /** -join seeds (ip:port), kept preferentially in memory-bounded mode. */
+  seeds: string[];
+}
+
+export function defaultSerfOptions(nodeName: string, over: Partial<SerfOptions> = {}): SerfOptions {
+  return {
+    nodeName,
+    protocolVersion: SERF_PROTOCOL_MAX,
+    tags: {},
+    gossipIntervalMs: 200,
+    retransmitMult: 4,
+    queryTimeoutMult: 16,
+    reapIntervalMs: 15_000,
+    reconnectIntervalMs: 30_000,
+    reconnectTimeoutMs: 24 * 3600_000,
+    tombstoneTimeoutMs: 24 * 3600_000,
+    recentIntentTimeoutMs: 5 * 60_000,
+    broadcastTimeoutMs: 5000,
+    leavePropagateDelayMs: 1000,
+    userEventSizeLimit: 512,
+    querySizeLimit: 1024,
+    queryResponseSizeLimit: 1024,
+    memberCoalesce: { periodMs: 3000, quiescentMs: 1000 },
+    userCoalesce: { periodMs: 3000, quiescentMs: 1000 },
+    enableNameConflictResolution: true,
+    disableCoordinates: false,
+    seeds: [],
+    ...over,
+  };
+}
+
+export interface SerfDeps {
+  clock: SerfClock;
+  logger: Logger;
+  counters: Counters;
+  limits: Limits;
+  /** The keyring memberlist encrypts with (null = no encryption). */
+  keyring: Keyring | null;
+  /** Called after a key query changed the keyring (persist the keyring file). */
+  onKeyringChange?: (keyring: Keyring) => void | Promise<void>;
+  snapshotter?: Snapshotter | null;
+  random?: () => number;
+}
+
+interface OutstandingQuery {
+  ltime: number;
+  id: number;
+  deadline: number;
+  acks: Set<string>;
+  responses: Set<string>;
+  handlers: QueryHandlers;
+  timer: TimerHandle;
+  closed: boolean;
+}
+
+/** Members of a key query response, aggregated (serf KeyManager). */
+function emptyKeyResponse(numNodes: number, list: boolean): KeyResponse {
+  const r: KeyResponse = { messages: {}, numNodes, numResp: 0, numErr: 0 };
+  if (list) r.keys = {};
+  return r;
+}
+
+export class SerfNode implements Serf {
+  private ml: Memberlist | null = null;
+  private serfState: SerfState = 'alive';
+  private readonly opts: SerfOptions;
+  private readonly log: Logger;
+  private readonly random: () => number;
+
+  readonly clock = new LamportClock();
+  readonly eventClock = new LamportClock();
+  readonly queryClock = new LamportClock();
+  private eventMinTime = 0;
+  private queryMinTime = 0;
+  /** >0 while a join with ignoreOld is in progress (push/pull merges raise eventMinTime). */
+  private eventJoinIgnore = 0;
+
+  private readonly table: MemberTable;
+  private readonly intents: RecentIntents;
+  private readonly eventBuffer: EventBuffer;
+  private readonly queryBuffer: QueryBuffer;
+  private readonly intentQueue: TransmitLimitedQueue;
+  private readonly eventQueue: TransmitLimitedQueue;
+  private readonly queryQueue: TransmitLimitedQueue;
+  private readonly outstanding = new Map<number, OutstandingQuery>();
+  private inboundPending = 0;
+
+  private tags: Record<string, string>;
+  private readonly listeners = new Set<(e: SerfEvent) => void>();
+  private readonly coalescing: EventCoalescing;
+  private readonly timers: TimerHandle[] = [];
+
+  private readonly vivaldi: VivaldiClient | null;
+  private readonly coordCache: CoordinateCache;
+  private readonly seedSet: Set<string>;
+  private conflictQueryRunning = false;
+
+  constructor(opts: SerfOptions, private readonly deps: SerfDeps) {
+    if (opts.protocolVersion < SERF_PROTOCOL_MIN || opts.protocolVersion > SERF_PROTOCOL_MAX) {
+      throw new AgentError('E_CONFIG', `serf protocol version ${opts.protocolVersion} not in ${SERF_PROTOCOL_MIN}..${SERF_PROTOCOL_MAX}`);
+    }
+    if (opts.userEventSizeLimit > USER_EVENT_SIZE_LIMIT_MAX) {
+      throw new AgentError('E_CONFIG', `user event size limit exceeds the maximum of ${USER_EVENT_SIZE_LIMIT_MAX} bytes`);
+    }
+    this.opts = opts;
+    this.log = deps.logger.child('serf');
+    this.random = deps.random ?? Math.random;
+    const { limits, counters } = deps;
+    this.table = new MemberTable(limits.maxMembers, (name) => {
+      counters.inc('evict.serf_members');
+      this.coordCache.delete(name);
+    });
+    this.intents = new RecentIntents(limits.recentIntents, () => counters.inc('evict.recent_intents'));
+    this.eventBuffer = new EventBuffer(limits.eventBuffer);
+    this.queryBuffer = new QueryBuffer(limits.queryBuffer);
+    const numNodes = (): number => this.table.size;
+    const q = (name: string): TransmitLimitedQueue => new TransmitLimitedQueue({
+      name, numNodes, retransmitMult: opts.retransmitMult, maxDepth: limits.broadcastQueueDepth, counters,
+    });
+    this.intentQueue = q('serf_intents');
+    this.eventQueue = q('serf_events');
+    this.queryQueue = q('serf_queries');
+    this.tags = { ...opts.tags };
+    this.checkTags(this.tags);
+    this.coalescing = new EventCoalescing(deps.clock, opts.memberCoalesce, opts.userCoalesce, (e) => this.deliver(e));
+    this.vivaldi = opts.disableCoordinates ? null
+      : new VivaldiClient(undefined, limits.coordinateCache, this.random, () => counters.inc('evict.coordinate_filters'));
+    this.coordCache = new CoordinateCache(limits.coordinateCache, () => counters.inc('evict.coordinates'));
+    this.seedSet = new Set(opts.seeds);
+    // Each clock starts at 1 (serf increments once at creation: a fresh node's first join has LTime 1).
+    this.clock.increment();
+    this.eventClock.increment();
+    this.queryClock.increment();
+  }
+
+  // -------------------------------------------------------------------------
+  // Wiring
+
+  /** The memberlist delegates, to pass when constructing the memberlist. */
+  delegates(): {
+    delegate: MemberlistDelegate; events: EventDelegate; ping: PingDelegate; conflict: ConflictDelegate;
+    merge: MergeDelegate; retention: RetentionDelegate;
+  } {
+    return {
+      delegate: {
+        nodeMeta: (limit) => this.nodeMeta(limit),
+        notifyMsg: (msg) => this.safe('notifyMsg', () => this.notifyMsg(msg)),
+        getBroadcasts: (overhead, limit) => this.getBroadcasts(overhead, limit),
+        localState: (join) => this.localState(join),
+        mergeRemoteState: (buf, join) => this.safe('mergeRemoteState', () => this.mergeRemoteState(buf, join)),
+      },
+      events: {
+        notifyJoin: (n) => this.safe('notifyJoin', () => this.handleNodeJoin(n)),
+        notifyLeave: (n) => this.safe('notifyLeave', () => this.handleNodeLeave(n)),
+        notifyUpdate: (n) => this.safe('notifyUpdate', () => this.handleNodeUpdate(n)),
+      },
+      ping: {
+        ackPayload: () => this.ackPayload(),
+        notifyPingComplete: (n, rtt, payload) => this.safe('ping', () => this.notifyPingComplete(n, rtt, payload)),
+      },
+      conflict: { notifyConflict: (a, b) => this.safe('conflict', () => this.notifyConflict(a, b)) },
+      merge: { notifyMerge: (nodes) => this.notifyMerge(nodes) },
+      retention: { retainPriority: (n) => this.retainPriority(n) },
+    };
+  }
+
+  private safe(what: string, fn: () => void): void {
+    try { fn(); } catch (e) {
+      this.deps.counters.inc('serf.delegate_errors');
+      this.log.warn(`${what}: ${errorMessage(e)}`);
+    }
+  }
+
+  /** Attaches the memberlist and starts the periodic tasks (reaper, reconnect, snapshot clocks). */
+  start(ml: Memberlist): void {
+    this.ml = ml;
+    const self = ml.localNode();
+    if (!this.table.has(self.name)) this.handleNodeJoin(self);
+    this.timers.push(this.deps.clock.every(this.opts.reapIntervalMs, () => this.reap()));
+    this.timers.push(this.deps.clock.every(this.opts.reconnectIntervalMs, () => this.reconnect()));
+    if (this.deps.snapshotter) this.timers.push(this.deps.clock.every(1000, () => this.snapshotClocks()));
+  }
+
+  /** Restores clocks from a snapshot (before joining). */
+  restoreClocks(clock: number, eventClock: number, queryClock: number): void {
+    if (clock > 0) this.clock.witness(clock);
+    if (eventClock > 0) { this.eventClock.witness(eventClock); this.eventMinTime = eventClock; }
+    if (queryClock > 0) { this.queryClock.witness(queryClock); this.queryMinTime = queryClock; }
+  }
+
+  private memberlist(): Memberlist {
+    if (!this.ml) throw new AgentError('E_STATE', 'serf is not started');
+    return this.ml;
+  }
+
+  // -------------------------------------------------------------------------
+  // Events out
+
+  onEvent(listener: (e: SerfEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  private deliver(e: SerfEvent): void {
+    for (const l of this.listeners) {
+      try { l(e); } catch (err) { this.log.warn(`event listener failed: ${errorMessage(err)}`); }
+    }
+  }
+
+  private emitMember(type: MemberEventType, m: Member): void {
+    const snap = this.deps.snapshotter;
+    if (snap) {
+      if (type === 'member-join' || type === 'member-update') {
+        if (m.status === 'alive') snap.peerAlive(m.name, m.addr, m.port);
+      } else if (type === 'member-failed') snap.peerFailed(m.name);
+      else if (type === 'member-leave' || type === 'member-reap') snap.peerGone(m.name);
+    }
+    for (const h of this.memberHooks) {
+      try { h(type, m); } catch { /* hooks must not break serf */ }
+    }
+    const ev: MemberEvent = { type, members: [copyMember(m)] };
+    this.coalescing.push(ev);
+  }
+
+  private readonly memberHooks = new Set<(type: MemberEventType, m: Member) => void>();
+  /** Un-coalesced member changes (rejoiner, discovery); returns the unsubscribe function. */
+  onMemberChange(hook: (type: MemberEventType, m: Member) => void): () => void {
+    this.memberHooks.add(hook);
+    return () => { this.memberHooks.delete(hook); };
+  }
+
+  // -------------------------------------------------------------------------
+  // Members
+
+  private memberFromNode(n: MemberNode, status: MemberStatus): Member {
+    return {
+      name: n.name, addr: n.addr, port: n.port, tags: this.decodeMeta(n.meta), status,
+      protocolMin: n.pMin, protocolMax: n.pMax, protocolCur: n.pCur,
+      delegateMin: n.dMin, delegateMax: n.dMax, delegateCur: n.dCur,
+    };
+  }
+
+  private decodeMeta(meta: Uint8Array): Record<string, string> {
+    try { return decodeTags(meta); } catch {
+      this.deps.counters.inc('serf.decode_errors.tags');
+      return {};
+    }
+  }
+
+  private handleNodeJoin(n: MemberNode): void {
+    let st = this.table.get(n.name);
+    let oldStatus: MemberStatus = 'none';
+    if (!st) {
+      st = { member: this.memberFromNode(n, 'alive'), statusLTime: 0, leaveTime: 0 };
+      const j = this.intents.get(n.name, 'join');
+      if (j !== undefined) st.statusLTime = j;
+      const l = this.intents.get(n.name, 'leave');
+      if (l !== undefined) { st.member.status = 'leaving'; st.statusLTime = l; }
+      this.intents.delete(n.name);
+      this.table.set(st);
+    } else {
+      oldStatus = st.member.status;
+      const m = this.memberFromNode(n, 'alive');
+      st.member = m;
+      st.leaveTime = 0;
+    }
+    if (oldStatus === 'failed' || oldStatus === 'left') this.deps.counters.inc('serf.member_revived');
+    this.emitMember('member-join', st.member);
+  }
+
+  private handleNodeLeave(n: MemberNode): void {
+    const st = this.table.get(n.name);
+    if (!st) return;
+    const now = this.deps.clock.now();
+    switch (st.member.status) {
+      case 'leaving':
+        st.member.status = 'left';
+        st.leaveTime = now;
+        this.emitMember('member-leave', st.member);
+        return;
+      case 'alive':
+        st.member.status = 'failed';
+        st.leaveTime = now;
+        this.emitMember('member-failed', st.member);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleNodeUpdate(n: MemberNode): void {
+    const st = this.table.get(n.name);
+    if (!st) return;
+    const status = st.member.status;
+    st.member = this.memberFromNode(n, status);
+    this.emitMember('member-update', st.member);
+  }
+
+  localMember(): Member {
+    const self = this.table.get(this.opts.nodeName);
+    if (self) return copyMember(self.member);
+    const n = this.memberlist().localNode();
+    return this.memberFromNode(n, 'alive');
+  }
+
+
+  members(): Member[] {
+    return [...this.table.values()].map((s) => copyMember(s.member));
+  }
+
+  private hasAliveMembers(): boolean {
+    for (const s of this.table.values()) {
+      if (s.member.name !== this.opts.nodeName && s.member.status === 'alive') return true;
+    }
+    return false;
+  }
+
+  /** Other members currently alive (rejoiner). */
+  aliveOthers(): number {
+    let n = 0;
+    for (const s of this.table.values()) if (s.member.name !== this.opts.nodeName && s.member.status === 'alive') n++;
+    return n;
+  }
+
+  state(): SerfState { return this.serfState; }
+
+  // -------------------------------------------------------------------------
+  // Intents (§3.5)
+
+  private handleNodeLeaveIntent(msg: { ltime: number; node: string; prune: boolean }): boolean {
+    this.clock.witness(msg.ltime);
+    const st = this.table.get(msg.node);
+    if (!st) return this.intents.upsert(msg.node, 'leave', msg.ltime, this.deps.clock.now());
+    if (msg.ltime <= st.statusLTime) return false;
+    if (msg.node === this.opts.nodeName && this.serfState === 'alive') {
+      // Someone says we are leaving while we are not: refute with a newer join intent.
+      this.log.debug(`refuting an older leave intent (${msg.ltime})`);
+      this.broadcastJoin(this.clock.time());
+      return false;
+    }
+    switch (st.member.status) {
+      case 'alive':
+        st.member.status = 'leaving';
+        st.statusLTime = msg.ltime;
+        if (msg.prune) this.handlePrune(st);
+        return true;
+      case 'failed':
+        st.member.status = 'left';
+        st.statusLTime = msg.ltime;
+        st.leaveTime = this.deps.clock.now();
+        this.emitMember('member-leave', st.member);
+        if (msg.prune) this.handlePrune(st);
+        return true;
+      case 'leaving':
+      case 'left':
+        if (msg.prune) this.handlePrune(st);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  private handlePrune(st: MemberState): void {
+    const erase = (): void => { if (this.table.get(st.member.name) === st) this.eraseNode(st); };
+    if (st.member.status === 'leaving') {
+      this.deps.clock.after(this.opts.broadcastTimeoutMs + this.opts.leavePropagateDelayMs, erase);
+    } else {
+      erase();
+    }
+  }
+
+  private eraseNode(st: MemberState): void {
+    this.table.delete(st.member.name);
+    this.coordCache.delete(st.member.name);
+    this.vivaldi?.forgetNode(st.member.name);
+    this.emitMember('member-reap', st.member);
+  }
+
+  private handleNodeJoinIntent(msg: { ltime: number; node: string }): boolean {
+    this.clock.witness(msg.ltime);
+    const st = this.table.get(msg.node);
+    if (!st) return this.intents.upsert(msg.node, 'join', msg.ltime, this.deps.clock.now());
+    if (msg.ltime <= st.statusLTime) return false;
+    st.statusLTime = msg.ltime;
+    if (st.member.status === 'leaving') st.member.status = 'alive';
+    return true;
+  }
+
+  private broadcastJoin(ltime: number): void {
+    const msg = { type: 'join' as const, ltime, node: this.opts.nodeName };
+    this.clock.witness(ltime);
+    this.handleNodeJoinIntent(msg);
+    this.intentQueue.queue({ msg: encodeSerfMessage(msg) });
+  }
+
+  /** Queues an intent and resolves once it was transmitted enough, or after the broadcast timeout. */
+  private broadcastAndWait(queue: TransmitLimitedQueue, raw: Uint8Array): Promise<void> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (): void => { if (!done) { done = true; t.cancel(); resolve(); } };
+      const t = this.deps.clock.after(this.opts.broadcastTimeoutMs, () => {
+        this.log.warn('timeout while waiting for a broadcast to propagate');
+        finish();
+      });
+      queue.queue({ msg: raw, onDone: finish });
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Memberlist delegate
+
+  private nodeMeta(limit: number): Uint8Array {
+    const meta = encodeMeta(this.tags, this.opts.protocolVersion);
+    if (meta.length > limit) {
+      // setTags and the constructor refuse this; never hand memberlist an oversized meta.
+      this.log.error(`node meta ${meta.length} bytes exceeds ${limit}`);
+      return encodeMeta({}, this.opts.protocolVersion);
+    }
+    return meta;
+  }
+
+  private notifyMsg(buf: Uint8Array): void {
+    if (buf.length === 0) { this.deps.counters.inc('serf.decode_errors.empty'); return; }
+    let m: SerfMessage;
+    try { m = decodeSerfMessage(buf); } catch (e) {
+      this.deps.counters.inc('serf.decode_errors.message');
+      this.log.debug(`undecodable serf message (type ${buf[0]}): ${errorMessage(e)}`);
+      return;
+    }
+    let rebroadcast: TransmitLimitedQueue | null = null;
+    switch (m.type) {
+      case 'leave':
+        this.log.debug(`leave intent ${m.node} ltime ${m.ltime}`);
+        if (this.handleNodeLeaveIntent(m)) rebroadcast = this.intentQueue;
+        break;
+      case 'join':
+        if (this.handleNodeJoinIntent(m)) rebroadcast = this.intentQueue;
+        break;
+      case 'userEvent':
+        if (this.handleUserEvent(m)) rebroadcast = this.eventQueue;
+        break;
+      case 'query':
+        if (this.handleQuery(m)) rebroadcast = this.queryQueue;
+        break;
+      case 'queryResponse':
+        this.handleQueryResponse(m);
+        break;
+      case 'relay':
+        this.handleRelay(m);
+        break;
+      default:
+        this.deps.counters.inc('serf.unexpected_messages');
+        return;
+    }
+    // Rebroadcast the exact received bytes (§3.5: never re-encoded).
+    if (rebroadcast) rebroadcast.queue({ msg: buf.slice() });
+  }
+
+  private getBroadcasts(overhead: number, limit: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let used = 0;
+    for (const q of [this.intentQueue, this.queryQueue, this.eventQueue]) {
+      const room = limit - used;
+      if (room <= overhead) break;
+      for (const m of q.getBroadcasts(overhead, room)) {
+        out.push(m);
+        used += m.length + overhead;
+      }
+    }
+    return out;
+  }
+
+  private localState(_join: boolean): Uint8Array {
+    const statusLTimes = new Map<string, number>();
+    const leftMembers: string[] = [];
+    for (const s of this.table.values()) {
+      statusLTimes.set(s.member.name, s.statusLTime);
+      if (s.member.status === 'left') leftMembers.push(s.member.name);
+    }
+    const events = this.eventBuffer.snapshot().map((slot) => slot
+      ? { ltime: slot.ltime, events: slot.events.map((e) => ({ name: e.name, payload: e.payload })) }
+      : null);
+    return encodeSerfMessage({
+      type: 'pushPull', ltime: this.clock.time(), statusLTimes, leftMembers,
+      eventLTime: this.eventClock.time(), events, queryLTime: this.queryClock.time(),
+    });
+  }
+
+  private mergeRemoteState(buf: Uint8Array, join: boolean): void {
+    let m: SerfMessage;
+    try { m = decodeSerfMessage(buf); } catch (e) {
+      this.deps.counters.inc('serf.decode_errors.pushpull');
+      this.log.warn(`undecodable remote state: ${errorMessage(e)}`);
+      return;
+    }
+    if (m.type !== 'pushPull') {
+      this.deps.counters.inc('serf.decode_errors.pushpull');
+      this.log.warn(`remote state is not a push/pull message (${m.type})`);
+      return;
+    }
+    if (m.ltime > 0) this.clock.witness(m.ltime - 1);
+    if (m.eventLTime > 0) this.eventClock.witness(m.eventLTime - 1);
+    if (m.queryLTime > 0) this.queryClock.witness(m.queryLTime - 1);
+    const left = new Set(m.leftMembers);
+    for (const name of m.leftMembers) {
+      this.handleNodeLeaveIntent({ ltime: m.statusLTimes.get(name) ?? 0, node: name, prune: false });
+    }
+    for (const [name, ltime] of m.statusLTimes) {
+      if (left.has(name)) continue;
+      this.handleNodeJoinIntent({ ltime, node: name });
+    }
+    if (join && this.eventJoinIgnore > 0 && m.eventLTime > this.eventMinTime) this.eventMinTime = m.eventLTime;
+    for (const slot of m.events) {
+      if (!slot) continue;
+      for (const e of slot.events) {
+        this.handleUserEvent({ ltime: slot.ltime, name: e.name, payload: e.payload, cc: false });
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Merge delegate: refuse peers serf would refuse (§2.10 + serf merge_delegate)
+
+  private notifyMerge(nodes: MemberNode[]): string | null {
+    for (const n of nodes) {
+      if (n.meta.length > META_MAX_SIZE) return `Encoded length of tags exceeds limit of ${META_MAX_SIZE} bytes`;
+      if (!n.name) return 'empty node name';
+      if (n.state === 'alive' && (n.dMax !== 0 || n.dMin !== 0)) {
+        // A peer whose serf protocol range does not overlap ours cannot talk to us.
+        if (n.dMax < SERF_PROTOCOL_MIN || n.dMin > SERF_PROTOCOL_MAX) {
+          return `node ${n.name} speaks serf protocol ${n.dMin}..${n.dMax}, we understand ${SERF_PROTOCOL_MIN}..${SERF_PROTOCOL_MAX}`;
+        }
+      }
+    }
+    return null;
+  }
+
+  // -------------------------------------------------------------------------
+  // Retention (memory-bounded mode, brief §8)
+
+  private retainPriority(n: MemberNode): number {
+    if (n.name === this.opts.nodeName) return 1000;
+    let p = 0;
+    const hp = n.addr.includes(':') ? `[${n.addr}]:${n.port}` : `${n.addr}:${n.port}`;
+    if (this.seedSet.has(hp) || this.seedSet.has(n.addr)) p += 400;
+    const tags = this.decodeMeta(n.meta);
+    if (tags['mode'] === 'full') p += 200;
+    if (tags['services'] !== undefined) p += 100;
+    const age = this.deps.clock.now() - n.stateChange;
+    if (n.state === 'alive' && age < 10 * 60_000) p += 50;
+    else if (n.state === 'alive' || n.state === 'suspect') p += 20;
+    return p;
+  }
+
+  // -------------------------------------------------------------------------
+  // Join / leave / force-leave
+
+  async join(addrs: string[], ignoreOld: boolean): Promise<number> {
+    if (this.serfState !== 'alive') throw new AgentError('E_STATE', `cannot join in state ${this.serfState}`);
+    const ml = this.memberlist();
+    if (ignoreOld) this.eventJoinIgnore++;
+    let n: number;
+    try { n = await ml.join(addrs); } finally { if (ignoreOld) this.eventJoinIgnore--; }
+    if (n > 0) {
+      this.broadcastJoin(this.clock.time());
+      this.deps.snapshotter?.joined();
+    }
+    return n;
+  }
+
+  async leave(): Promise<void> {
+    if (this.serfState === 'left') return;
+    if (this.serfState === 'leaving') throw new AgentError('E_STATE', 'Leave already in progress');
+    if (this.serfState === 'shutdown') throw new AgentError('E_STATE', 'Leave called after Shutdown');
+    this.serfState = 'leaving';
+    const ml = this.memberlist();
+    await this.deps.snapshotter?.leave();
+    const msg = { type: 'leave' as const, ltime: this.clock.time(), node: this.opts.nodeName, prune: false };
+    this.clock.increment();
+    this.handleNodeLeaveIntent(msg);
+    if (this.hasAliveMembers()) await this.broadcastAndWait(this.intentQueue, encodeSerfMessage(msg));
+    try { await ml.leave(this.opts.broadcastTimeoutMs); } catch (e) { this.log.warn(`memberlist leave: ${errorMessage(e)}`); }
+    if (this.hasAliveMembers()) await this.deps.clock.sleep(this.opts.leavePropagateDelayMs);
+    this.serfState = 'left';
+  }
+
+  async removeFailedNode(node: string, prune: boolean): Promise<void> {
+    const msg = { type: 'leave' as const, ltime: this.clock.time(), node, prune };
+    this.clock.increment();
+    if (!this.handleNodeLeaveIntent(msg)) return;
+    if (!this.hasAliveMembers()) return;
+    await this.broadcastAndWait(this.intentQueue, encodeSerfMessage(msg));
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.serfState === 'shutdown') return;
+    if (this.serfState !== 'left') this.log.warn('shutdown without a leave');
+    this.serfState = 'shutdown';
+    for (const t of this.timers) t.cancel();
+    this.timers.length = 0;
+    for (const q of [...this.outstanding.values()]) this.finishQuery(q);
+    this.coalescing.flush();
+    this.coalescing.stop();
+    this.snapshotClocks();
+    await this.deps.snapshotter?.close();
+    if (this.ml) await this.ml.shutdown();
+  }
+
+  // -------------------------------------------------------------------------
+  // Reaping and reconnect (§3.6)
+
+  private reap(): void {
+    const now = this.deps.clock.now();
+    for (const st of [...this.table.values()]) {
+      const s = st.member.status;
+      if (s === 'failed' && now - st.leaveTime > this.opts.reconnectTimeoutMs) {
+        this.log.info(`reaping failed member ${st.member.name}`);
+        this.eraseNode(st);
+      } else if (s === 'left' && now - st.leaveTime > this.opts.tombstoneTimeoutMs) {
+        this.log.info(`reaping left member ${st.member.name}`);
+        this.eraseNode(st);
+      }
+    }
+    this.intents.reap(now, this.opts.recentIntentTimeoutMs);
+  }
+
+  private reconnect(): void {
+    if (this.serfState !== 'alive' || !this.ml) return;
+    const failed = this.table.withStatus('failed');
+    if (failed.length === 0) return;
+    let alive = this.table.size - failed.length - this.table.count('left');
+    if (alive <= 0) alive = 1;
+    if (this.random() > failed.length / alive) return;
+    const st = failed[Math.floor(this.random() * failed.length)]!;
+    const m = st.member;
+    const addr = m.addr.includes(':') ? `[${m.addr}]:${m.port}` : `${m.addr}:${m.port}`;
+    this.log.info(`attempting reconnect to ${m.name} ${addr}`);
+    this.ml.join([addr]).catch((e) => this.log.debug(`reconnect to ${m.name} failed: ${errorMessage(e)}`));
+  }
+
+  // -------------------------------------------------------------------------
+  // Tags (§3.3)
+
+  private checkTags(tags: Record<string, string>): void {
+    const meta = encodeMeta(tags, this.opts.protocolVersion);
+    if (meta.length > META_MAX_SIZE) {
+      throw new AgentError('E_TOO_LARGE',
+        `encoded length of tags exceeds limit of ${META_MAX_SIZE} bytes by ${meta.length - META_MAX_SIZE} bytes`,
+        { size: meta.length, limit: META_MAX_SIZE });
+    }
+  }
+
+  async setTags(tags: Record<string, string>): Promise<void> {
+    this.checkTags(tags);
+    this.tags = { ...tags };
+    const self = this.table.get(this.opts.nodeName);
+    if (self) self.member.tags = { ...tags };
+    await this.memberlist().updateNode(this.opts.broadcastTimeoutMs);
+  }
+
+  currentTags(): Record<string, string> { return { ...this.tags }; }
+
+  // -------------------------------------------------------------------------
+  // User events (§3.7)
+
+  async userEvent(name: string, payload: Uint8Array, coalesce: boolean): Promise<void> {
+    const before = Buffer.byteLength(name) + payload.length;
+    if (before > this.opts.userEventSizeLimit) {
+      throw new AgentError('E_TOO_LARGE',
+        `user event exceeds configured limit of ${this.opts.userEventSizeLimit} bytes before encoding (by ${before - this.opts.userEventSizeLimit} bytes)`);
+    }
+    const msg = { type: 'userEvent' as const, ltime: this.eventClock.time(), name, payload, cc: coalesce };
+    const raw = encodeSerfMessage(msg);
+    if (raw.length > this.opts.userEventSizeLimit) {
+      throw new AgentError('E_TOO_LARGE',
+        `encoded length of user event exceeds limit of ${this.opts.userEventSizeLimit} bytes (by ${raw.length - this.opts.userEventSizeLimit} bytes)`);
+    }
+    this.eventClock.increment();
+    this.handleUserEvent(msg);
+    this.eventQueue.queue({ msg: raw });
+  }
+
+  private handleUserEvent(m: { ltime: number; name: string; payload: Uint8Array; cc: boolean }): boolean {
+    this.eventClock.witness(m.ltime);
+    if (m.ltime < this.eventMinTime) return false;
+    if (tooOld(m.ltime, this.eventClock.time(), this.eventBuffer.size)) {
+      this.deps.counters.inc('drop.serf_event_too_old');
+      return false;
+    }
+    if (!this.eventBuffer.add(m.ltime, { name: m.name, payload: m.payload })) return false;
+    this.coalescing.push({ type: 'user', ltime: m.ltime, name: m.name, payload: m.payload, coalesce: m.cc });
+    return true;
+  }
+
+  // -------------------------------------------------------------------------
+  // Queries (§3.9)
+
+  /** serf DefaultQueryTimeout: GossipInterval x QueryTimeoutMult x ceil(log10(N+1)). */
+  defaultQueryTimeoutMs(): number {
+    const n = this.ml ? this.ml.numMembers() : 1;
+    return this.opts.gossipIntervalMs * this.opts.queryTimeoutMult * Math.ceil(Math.log10(n + 1));
+  }
+
+  async query(name: string, payload: Uint8Array, params: QueryParams, handlers: QueryHandlers): Promise<QueryHandle> {
+    if (this.opts.protocolVersion < QUERY_MIN_PROTOCOL) {
+      throw new AgentError('E_STATE', `queries need serf protocol ${QUERY_MIN_PROTOCOL} or higher`);
+    }
+    if (this.serfState === 'shutdown') throw new AgentError('E_STATE', 'serf is shut down');
+    const ml = this.memberlist();
+    if (this.outstanding.size >= this.deps.limits.pendingQueries) {
+      this.deps.counters.inc('drop.serf_pending_queries');
+      throw new AgentError('E_LIMIT', `too many queries in flight (${this.deps.limits.pendingQueries})`);
+    }
+    const filters: Uint8Array[] = [];
+    if (params.filterNodes && params.filterNodes.length > 0) filters.push(encodeNodeFilter(params.filterNodes));
+    for (const [tag, expr] of Object.entries(params.filterTags ?? {})) filters.push(encodeTagFilter(tag, expr));
+    const relayFactor = params.relayFactor ?? 0;
+    if (!Number.isInteger(relayFactor) || relayFactor < 0 || relayFactor > 255) {
+      throw new AgentError('E_INVALID', 'relay factor must be 0..255');
+    }
+    const timeoutMs = params.timeoutMs && params.timeoutMs > 0 ? params.timeoutMs : this.defaultQueryTimeoutMs();
+    const self = ml.localNode();
+    let id = Math.floor(this.random() * 0x80000000);
+    const ltime = this.queryClock.time();
+    while (this.outstanding.get(ltime)?.id === id) id = (id + 1) & 0x7fffffff;
+    const q = {
+      type: 'query' as const, ltime, id, addr: ipToBytes(self.addr), port: self.port, sourceNode: self.name,
+      filters, flags: params.requestAck ? QUERY_FLAG_ACK : 0, relayFactor, timeoutNs: timeoutMs * 1e6, name, payload,
+    };
+    const raw = encodeSerfMessage(q);
+    if (raw.length > this.opts.querySizeLimit) {
+      throw new AgentError('E_TOO_LARGE',
+        `query exceeds limit of ${this.opts.querySizeLimit} bytes (by ${raw.length - this.opts.querySizeLimit} bytes)`);
+    }
+    const deadline = this.deps.clock.now() + timeoutMs;
+    const prev = this.outstanding.get(ltime);
+    if (prev) this.finishQuery(prev); // serf keys collectors by LTime: a newer query with the same LTime replaces it
+    const oq: OutstandingQuery = {
+      ltime, id, deadline, acks: new Set(), responses: new Set(), handlers, closed: false,
+      timer: this.deps.clock.after(timeoutMs, () => this.finishQuery(oq)),
+    };
+    this.outstanding.set(ltime, oq);
+    this.handleQuery(q);
+    this.queryQueue.queue({ msg: raw });
+    return { ltime, id, deadline, close: () => this.finishQuery(oq) };
+  }
+
+  private finishQuery(q: OutstandingQuery): void {
+    if (q.closed) return;
+    q.closed = true;
+    q.timer.cancel();
+    if (this.outstanding.get(q.ltime) === q) this.outstanding.delete(q.ltime);
+    try { q.handlers.onDone?.(); } catch (e) { this.log.warn(`query onDone: ${errorMessage(e)}`); }
+  }
+
+  private shouldProcessQuery(blobs: Uint8Array[]): boolean {
+    const filters: QueryFilter[] = [];
+    for (const b of blobs) {
+      try {
+        const f = decodeFilter(b);
+        filters.push(f.kind === 'node' ? { type: 'node', nodes: f.names } : { type: 'tag', tag: f.tag, expr: f.expr });
+      } catch (e) {
+        // Unknown filter type or garbage: serf does not process such a query.
+        this.deps.counters.inc('serf.decode_errors.filter');
+        this.log.warn(`query filter: ${errorMessage(e)}`);
+        return false;
+      }
+    }
+    return filtersMatch(filters, this.opts.nodeName, this.tags);
+  }
+
+  private handleQuery(q: Extract<SerfMessage, { type: 'query' }>): boolean {
+    this.queryClock.witness(q.ltime);
+    if (q.ltime < this.queryMinTime) return false;
+    if (tooOld(q.ltime, this.queryClock.time(), this.queryBuffer.size)) {
+      this.deps.counters.inc('drop.serf_query_too_old');
+      return false;
+    }
+    if (!this.queryBuffer.add(q.ltime, q.id)) return false;
+    const rebroadcast = (q.flags & QUERY_FLAG_NO_BROADCAST) === 0;
+    if (!this.shouldProcessQuery(q.filters)) return rebroadcast;
+    const to = { addr: bytesToIp(q.addr), port: q.port };
+    if (q.flags & QUERY_FLAG_ACK) {
+      const ack = { type: 'queryResponse' as const, ltime: q.ltime, id: q.id, from: this.opts.nodeName, flags: QUERY_FLAG_ACK, payload: new Uint8Array(0) };
+      const raw = encodeSerfMessage(ack);
+      this.ml?.sendToAddress(to, raw);
+      this.relayResponse(q.relayFactor, to, q.sourceNode, raw);
+    }
+    const timeoutMs = q.timeoutNs / 1e6;
+    const deadline = this.deps.clock.now() + timeoutMs;
+    const internal = q.name.startsWith(INTERNAL_QUERY_PREFIX);
+    if (!internal && this.inboundPending >= this.deps.limits.pendingInboundQueries) {
+      this.deps.counters.inc('drop.serf_inbound_queries');
+      return rebroadcast;
+    }
+    let responded = false;
+    let pending = !internal;
+    if (pending) this.inboundPending++;
+    const release = (): void => { if (pending) { pending = false; this.inboundPending--; } };
+    if (pending) this.deps.clock.after(Math.max(0, timeoutMs), release);
+    const incoming: IncomingQuery = {
+      ltime: q.ltime, id: q.id, name: q.name, payload: q.payload, sourceNode: q.sourceNode, deadline,
+      respond: async (payload: Uint8Array) => {
+        if (this.deps.clock.now() > deadline) throw new AgentError('E_TIMEOUT', 'response is past the deadline');
+        if (responded) throw new AgentError('E_STATE', 'response already sent');
+        const resp = { type: 'queryResponse' as const, ltime: q.ltime, id: q.id, from: this.opts.nodeName, flags: 0, payload };
+        const raw = encodeSerfMessage(resp);
+        if (raw.length > this.opts.queryResponseSizeLimit) {
+          throw new AgentError('E_TOO_LARGE',
+            `response exceeds limit of ${this.opts.queryResponseSizeLimit} bytes (by ${raw.length - this.opts.queryResponseSizeLimit} bytes)`);
+        }
+        responded = true;
+        release();
+        this.memberlist().sendToAddress(to, raw);
+        this.relayResponse(q.relayFactor, to, q.sourceNode, raw);
+      },
+    };
+    if (internal) this.handleInternalQuery(incoming);
+    else this.coalescing.push({ type: 'query', query: incoming });
+    return rebroadcast;
+  }
+
+  private relayResponse(relayFactor: number, to: { addr: string; port: number }, destName: string, inner: Uint8Array): void {
+    if (relayFactor === 0 || !this.ml) return;
+    const candidates = [...this.table.values()].map((s) => s.member)
+      .filter((m) => m.status === 'alive' && m.protocolMax >= RELAY_MIN_PMAX && m.name !== this.opts.nodeName);
+    if (this.table.size < relayFactor + 1) return;
+    for (let i = candidates.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [candidates[i], candidates[j]] = [candidates[j]!, candidates[i]!];
+    }
+    const raw = encodeSerfMessage({ type: 'relay', destAddr: ipToBytes(to.addr), destPort: to.port, destName, inner });
+    for (const m of candidates.slice(0, relayFactor)) this.ml.sendToAddress({ addr: m.addr, port: m.port }, raw);
+  }
+
+  private handleRelay(m: Extract<SerfMessage, { type: 'relay' }>): void {
+    if (!this.ml) return;
+    this.deps.counters.inc('serf.relayed');
+    this.ml.sendToAddress({ addr: bytesToIp(m.destAddr), port: m.destPort }, m.inner);
+  }
+
+  private handleQueryResponse(r: Extract<SerfMessage, { type: 'queryResponse' }>): void {
+    const q = this.outstanding.get(r.ltime);
+    if (!q || q.id !== r.id || q.closed) {
+      this.deps.counters.inc('serf.query_responses_unmatched');
+      return;
+    }
+    if (r.flags & QUERY_FLAG_ACK) {
+      if (q.acks.has(r.from)) { this.deps.counters.inc('serf.query_duplicate_acks'); return; }
+      if (q.acks.size >= this.deps.limits.queryResponsesPerQuery) { this.deps.counters.inc('drop.serf_query_acks'); return; }
+      q.acks.add(r.from);
+      try { q.handlers.onAck?.(r.from); } catch (e) { this.log.warn(`query onAck: ${errorMessage(e)}`); }
+    } else {
+      if (q.responses.has(r.from)) { this.deps.counters.inc('serf.query_duplicate_responses'); return; }
+      if (q.responses.size >= this.deps.limits.queryResponsesPerQuery) { this.deps.counters.inc('drop.serf_query_responses'); return; }
+      q.responses.add(r.from);
+      try { q.handlers.onResponse?.(r.from, r.payload); } catch (e) { this.log.warn(`query onResponse: ${errorMessage(e)}`); }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Internal queries (§3.9, §3.13)
+
+  private handleInternalQuery(q: IncomingQuery): void {
+    const reply = (payload: Uint8Array): void => {
+      q.respond(payload).catch((e) => this.log.warn(`internal query ${q.name}: ${errorMessage(e)}`));
+    };
+    switch (q.name) {
+      case Q_PING:
+        return; // the ack (if requested) is all there is
+      case Q_CONFLICT: {
+        const node = new TextDecoder().decode(q.payload);
+        if (node === this.opts.nodeName) return;
+        const st = this.table.get(node);
+        const m = st?.member;
+        reply(encodeConflictMember(m ? {
+          name: m.name, addr: ipToBytes(m.addr), port: m.port, tags: m.tags, status: MemberStatusCode[m.status],
+          protocolMin: m.protocolMin, protocolMax: m.protocolMax, protocolCur: m.protocolCur,
+          delegateMin: m.delegateMin, delegateMax: m.delegateMax, delegateCur: m.delegateCur,
+        } : null));
+        return;
+      }
+      case Q_INSTALL_KEY:
+      case Q_USE_KEY:
+      case Q_REMOVE_KEY:
+      case Q_LIST_KEYS:
+        reply(this.handleKeyQuery(q.name, q.payload));
+        return;
+      default:
+        this.log.warn(`unhandled internal query ${q.name}`);
+    }
+  }
+
+  private handleKeyQuery(name: string, payload: Uint8Array): Uint8Array {
+    const kr = this.deps.keyring;
+    const resp = { result: false, message: '', keys: [] as string[], primaryKey: '' };
+    if (!kr || !kr.isEnabled()) {
+      resp.message = 'No keyring to modify (encryption not enabled)';
+      return encodeNodeKeyResponse(resp);
+    }
+    if (name === Q_LIST_KEYS) {
+      const keys = kr.keys().map(keyToBase64);
+      resp.primaryKey = keyToBase64(kr.primaryKey()!);
+      resp.result = true;
+      resp.keys = keys;
+      // Keep the response under the limit (serf truncates the list and says so).
+      let shown = keys.length;
+      while (shown > 0) {
+        resp.keys = keys.slice(0, shown);
+        const enc = encodeNodeKeyResponse(resp);
+        if (enc.length + 64 <= this.opts.queryResponseSizeLimit) break;
+        shown--;
+        resp.message = `Truncated key list response, showing first ${shown} of ${keys.length} keys`;
+      }
+      return encodeNodeKeyResponse(resp);
+    }
+    let key: Uint8Array;
+    try { key = decodeKeyRequest(payload).key; } catch (e) {
+      resp.message = `Failed to decode key request: ${errorMessage(e)}`;
+      return encodeNodeKeyResponse(resp);
+    }
+    try {
+      if (name === Q_INSTALL_KEY) kr.installKey(key);
+      else if (name === Q_USE_KEY) kr.useKey(key);
+      else kr.removeKey(key);
+      resp.result = true;
+      this.log.info(`keyring: ${name.slice(INTERNAL_QUERY_PREFIX.length)} done`);
+      if (this.deps.onKeyringChange) {
+        Promise.resolve(this.deps.onKeyringChange(kr)).catch((e) => this.log.warn(`keyring persist: ${errorMessage(e)}`));
+      }
+    } catch (e) {
+      resp.message = errorMessage(e);
+    }
+    return encodeNodeKeyResponse(resp);
+  }
+
+  keyManager(): KeyManager {
+    const run = (name: string, keyB64: string | null): Promise<KeyResponse> => this.keyQuery(name, keyB64);
+    return {
+      installKey: (k) => run(Q_INSTALL_KEY, k),
+      useKey: (k) => run(Q_USE_KEY, k),
+      removeKey: (k) => run(Q_REMOVE_KEY, k),
+      listKeys: () => run(Q_LIST_KEYS, null),
+    };
+  }
+
+  private async keyQuery(name: string, keyB64: string | null): Promise<KeyResponse> {
+    let key = new Uint8Array(0);
+    if (keyB64 !== null) {
+      const t = keyB64.trim();
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t) || t.length % 4 !== 0) throw new AgentError('E_INVALID', 'key is not valid base64');
+      key = new Uint8Array(Buffer.from(t, 'base64'));
+    }
+    const numNodes = this.memberlist().numMembers();
+    const resp = emptyKeyResponse(numNodes, name === Q_LIST_KEYS);
+    await new Promise<void>((resolve, reject) => {
+      let handle: QueryHandle | null = null;
+      let done = false;
+      const finish = (): void => { if (!done) { done = true; resolve(); } };
+      this.query(name, encodeKeyRequest(key), {}, {
+        onResponse: (from, payload) => {
+          resp.numResp++;
+          let r;
+          try { r = decodeNodeKeyResponse(payload); } catch {
+            resp.messages[from] = 'Failed to decode key query response payload';
+            resp.numErr++;
+            r = null;
+          }
+          if (r) {
+            if (!r.result) { resp.messages[from] = r.message; resp.numErr++; } else if (r.message) resp.messages[from] = r.message;
+            if (resp.keys) for (const k of r.keys) resp.keys[k] = (resp.keys[k] ?? 0) + 1;
+          }
+          if (resp.numResp >= resp.numNodes) handle?.close();
+        },
+        onDone: finish,
+      }).then((h) => { handle = h; if (done) h.close(); }, reject);
+    });
+    return resp;
+  }
+
+  encryptionEnabled(): boolean { return !!this.deps.keyring && this.deps.keyring.isEnabled(); }
+
+  // -------------------------------------------------------------------------
+  // Name conflicts (§3.13)
+
+  private notifyConflict(existing: MemberNode, other: MemberNode): void {
+    if (existing.name !== this.opts.nodeName) {
+      this.log.warn(`name conflict for '${existing.name}' both ${existing.addr}:${existing.port} and ${other.addr}:${other.port} are claiming`);
+      this.deps.counters.inc('serf.name_conflicts');
+      return;
+    }
+    this.log.error(`node name conflicts with another node at ${other.addr}:${other.port}`);
+    if (!this.opts.enableNameConflictResolution || this.conflictQueryRunning) return;
+    this.conflictQueryRunning = true;
+    void this.resolveNodeConflict().finally(() => { this.conflictQueryRunning = false; });
+  }
+
+  private async resolveNodeConflict(): Promise<void> {
+    const local = this.memberlist().localNode();
+    let responses = 0;
+    let matching = 0;
+    await new Promise<void>((resolve) => {
+      this.query(Q_CONFLICT, new TextEncoder().encode(this.opts.nodeName), {}, {
+        onResponse: (_from, payload) => {
+          let m;
+          try { m = decodeConflictMember(payload); } catch { this.deps.counters.inc('serf.decode_errors.conflict'); return; }
+          responses++;
+          let addr = '';
+          try { addr = m ? bytesToIp(m.addr) : ''; } catch { /* bad address: not matching */ }
+          if (m && addr === local.addr && m.port === local.port) matching++;
+        },
+        onDone: resolve,
+      }).catch((e) => { this.log.warn(`conflict query: ${errorMessage(e)}`); resolve(); });
+    });
+    const majority = Math.floor(responses / 2) + 1;
+    if (matching >= majority) {
+      this.log.info('name conflict resolution: we are the majority view');
+      return;
+    }
+    this.log.warn(`name conflict resolution: minority (${matching}/${responses}), shutting down`);
+    await this.shutdown();
+  }
+
+  // -------------------------------------------------------------------------
+  // Coordinates (§3.12)
+
+  private ackPayload(): Uint8Array {
+    if (!this.vivaldi) return new Uint8Array(0);
+    return encodeCoordinatePayload(this.vivaldi.getCoordinate());
+  }
+
+  private notifyPingComplete(n: MemberNode, rttMs: number, payload: Uint8Array): void {
+    if (!this.vivaldi || payload.length === 0) return;
+    let c: Coordinate;
+    try { c = decodeCoordinatePayload(payload); } catch {
+      this.deps.counters.inc('serf.decode_errors.coordinate');
+      return;
+    }
+    const after = this.vivaldi.update(n.name, c, rttMs);
+    if (!after) { this.deps.counters.inc('serf.coordinate_rejected'); return; }
+    this.coordCache.set(n.name, c);
+    this.coordCache.set(this.opts.nodeName, after);
+  }
+
+  getCoordinate(node?: string): Coordinate | null {
+    if (!this.vivaldi) return null;
+    if (node === undefined || node === this.opts.nodeName) return this.vivaldi.getCoordinate();
+    return this.coordCache.get(node);
+  }
+
+  // -------------------------------------------------------------------------
+  // Stats (§4 stats "serf" section)
+
+  stats(): Record<string, string> {
+    const out: Record<string, string> = {
+      members: String(this.table.size),
+      failed: String(this.table.count('failed')),
+      left: String(this.table.count('left')),
+      health_score: String(this.ml ? this.ml.healthScore() : 0),
+      member_time: String(this.clock.time()),
+      event_time: String(this.eventClock.time()),
+      query_time: String(this.queryClock.time()),
+      intent_queue: String(this.intentQueue.numQueued()),
+      event_queue: String(this.eventQueue.numQueued()),
+      query_queue: String(this.queryQueue.numQueued()),
+      encrypted: String(this.encryptionEnabled()),
+      coordinate_resets: String(this.vivaldi ? this.vivaldi.resetCount : 0),
+    };
+    for (const [k, v] of Object.entries(this.deps.counters.snapshot())) {
+      if (k.startsWith('drop.') || k.startsWith('evict.') || k.includes('decode_errors')) out[k] = String(v);
+    }
+    return out;
+  }
+
+  private snapshotClocks(): void {
+    this.deps.snapshotter?.clocks(this.clock.time(), this.eventClock.time(), this.queryClock.time());
+  }
+}

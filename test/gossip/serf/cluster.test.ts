@@ -1,0 +1,174 @@
+// In-process multi-node serf over the memory transport: membership, intents,
+// events, queries, leave/fail/reap, tags, key rotation.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MemCluster, until, sleep, statusOf, type TestNode } from './helpers.ts';
+import { Keyring, keyToBase64 } from '../../../agent/gossip/wire/keyring.ts';
+import { isAgentError } from '../../../agent/errors.ts';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+let cl: MemCluster;
+
+test.before.each(() => { cl = new MemCluster(); });
+test.after.each(async () => { await cl.stopAll(); });
+
+async function threeNodes(tags: Record<string, string>[] = [{}, {}, {}]): Promise<TestNode[]> {
+  const a = await cl.add('a', { tags: tags[0]! });
+  const b = await cl.add('b', { tags: tags[1]! });
+  const c = await cl.add('c', { tags: tags[2]! });
+  assert.is(await b.serf.join([cl.addrOf(a)], true), 1);
+  assert.is(await c.serf.join([cl.addrOf(b)], true), 1);
+  await until('3 alive everywhere', 5000, () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3));
+  return [a, b, c];
+}
+
+test('join: every node sees every member alive with its tags; statusLTimes from join intents', async () => {
+  const [a, b, c] = await threeNodes([{ role: 'web' }, { role: 'db', dc: 'x' }, {}]);
+  for (const n of [a!, b!, c!]) {
+    const m = n.serf.members().find((x) => x.name === 'b')!;
+    assert.equal(m.tags, { role: 'db', dc: 'x' });
+    assert.is(m.addr, '10.0.0.2');
+    assert.is(m.delegateCur, 4);
+  }
+  assert.is(a!.serf.localMember().status, 'alive');
+  const st = a!.serf.stats();
+  assert.is(st.members, '3');
+  assert.is(st.encrypted, 'false');
+  assert.ok(Number(st.member_time) >= 2, 'member clock advanced by join intents');
+});
+
+test('user events reach every node exactly once; size limit enforced', async () => {
+  const nodes = await threeNodes();
+  for (let i = 0; i < 5; i++) await nodes[i % 3]!.serf.userEvent(`ev${i}`, enc(`p${i}`), false);
+  await until('5 events everywhere', 5000, () => nodes.every((n) => n.events.filter((e) => e.type === 'user').length >= 5));
+  await sleep(500); // let rebroadcasts settle: duplicates would show up now
+  for (const n of nodes) {
+    const evs = n.events.filter((e) => e.type === 'user').map((e) => (e.type === 'user' ? `${e.name}=${dec(e.payload)}` : ''));
+    assert.equal(evs.sort(), ['ev0=p0', 'ev1=p1', 'ev2=p2', 'ev3=p3', 'ev4=p4'], `${n.name}: each once`);
+  }
+  try {
+    await nodes[0]!.serf.userEvent('big', new Uint8Array(600), false);
+    assert.unreachable('oversized event accepted');
+  } catch (e) {
+    assert.ok(isAgentError(e, 'E_TOO_LARGE'));
+    assert.match((e as Error).message, /by 91 bytes/);
+  }
+});
+
+test('queries: filters, acks, responses, relays', async () => {
+  const [a, b, c] = await threeNodes([{ role: 'web' }, { role: 'db' }, { role: 'web-2' }]);
+  for (const n of [a!, b!, c!]) {
+    n.serf.onEvent((e) => { if (e.type === 'query' && e.query.name === 'who') void e.query.respond(enc(`I am ${n.name}`)); });
+  }
+  const run = async (params: Parameters<typeof a.serf.query>[2]) => {
+    const acks: string[] = []; const resps: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      a!.serf.query('who', enc('?'), { timeoutMs: 1500, ...params }, {
+        onAck: (f) => acks.push(f), onResponse: (f, p) => resps.push(`${f}:${dec(p)}`), onDone: resolve,
+      }).catch(reject);
+    });
+    return { acks: acks.sort(), resps: resps.sort() };
+  };
+  const all = await run({ requestAck: true });
+  assert.equal(all.acks, ['a', 'b', 'c']);
+  assert.equal(all.resps, ['a:I am a', 'b:I am b', 'c:I am c']);
+  const web = await run({ requestAck: true, filterTags: { role: 'web' } });
+  assert.equal(web.acks, ['a', 'c'], 'unanchored regex: web matches web-2');
+  assert.equal(web.resps, ['a:I am a', 'c:I am c']);
+  const nodesOnly = await run({ filterNodes: ['b'], relayFactor: 1 });
+  assert.equal(nodesOnly.acks, []);
+  assert.equal(nodesOnly.resps, ['b:I am b']);
+  assert.ok(b!.counters.get('serf.query_duplicate_responses') === 0);
+});
+
+test('internal _serf_ping is answered with acks only and never delivered to handlers', async () => {
+  const [a, b, c] = await threeNodes();
+  const acks: string[] = [];
+  let responses = 0;
+  await new Promise<void>((resolve) => {
+    void a!.serf.query('_serf_ping', new Uint8Array(0), { requestAck: true, timeoutMs: 1000 }, {
+      onAck: (f) => acks.push(f), onResponse: () => responses++, onDone: resolve,
+    });
+  });
+  assert.equal(acks.sort(), ['a', 'b', 'c']);
+  assert.is(responses, 0);
+  for (const n of [a!, b!, c!]) assert.not.ok(n.events.some((e) => e.type === 'query'));
+});
+
+test('graceful leave shows left everywhere; kill shows failed, then reaped', async () => {
+  const [a, b, c] = await threeNodes();
+  await c!.serf.leave();
+  assert.is(c!.serf.state(), 'left');
+  await until('c left at a and b', 5000, () => statusOf(a!, 'c') === 'left' && statusOf(b!, 'c') === 'left');
+  await c!.stop();
+  // kill b: shut down without leave
+  await b!.stop();
+  await until('b failed at a', 10_000, () => statusOf(a!, 'b') === 'failed');
+  assert.ok(a!.events.some((e) => e.type === 'member-failed' && e.members.some((m) => m.name === 'b')));
+  assert.ok(a!.events.some((e) => e.type === 'member-leave' && e.members.some((m) => m.name === 'c')));
+});
+
+test('reap: failed members are erased after the reconnect timeout', async () => {
+  const a = await cl.add('a', { serf: { reconnectTimeoutMs: 300, tombstoneTimeoutMs: 300, reapIntervalMs: 200 } });
+  const b = await cl.add('b');
+  await b.serf.join([cl.addrOf(a)], true);
+  await until('b alive at a', 5000, () => statusOf(a, 'b') === 'alive');
+  await b.stop();
+  await until('b failed', 10_000, () => statusOf(a, 'b') === 'failed');
+  await until('b reaped', 5000, () => statusOf(a, 'b') === 'none');
+  assert.ok(a.events.some((e) => e.type === 'member-reap'));
+});
+
+test('force-leave turns a failed member into left (prune erases it)', async () => {
+  const [a, b, c] = await threeNodes();
+  await c!.stop();
+  await until('c failed', 10_000, () => statusOf(a!, 'c') === 'failed' && statusOf(b!, 'c') === 'failed');
+  await a!.serf.removeFailedNode('c', false);
+  await until('c left at a and b', 5000, () => statusOf(a!, 'c') === 'left' && statusOf(b!, 'c') === 'left');
+  await a!.serf.removeFailedNode('c', true);
+  await until('c pruned at a and b', 5000, () => statusOf(a!, 'c') === 'none' && statusOf(b!, 'c') === 'none');
+});
+
+test('tags: setTags updates peers (member-update); over 512 bytes refused with E_TOO_LARGE', async () => {
+  const [a, b] = await threeNodes();
+  await a!.serf.setTags({ role: 'lb', services: 'x' });
+  await until('b sees new tags', 5000, () => b!.serf.members().find((m) => m.name === 'a')?.tags['role'] === 'lb');
+  assert.ok(b!.events.some((e) => e.type === 'member-update'));
+  try {
+    await a!.serf.setTags({ big: 'x'.repeat(600) });
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(isAgentError(e, 'E_TOO_LARGE'));
+    assert.match((e as Error).message, /by \d+ bytes/);
+  }
+  assert.is(a!.serf.localMember().tags['role'], 'lb', 'refused tags not applied');
+});
+
+test('key rotation through key queries on an encrypted cluster', async () => {
+  const k1 = new Uint8Array(16).fill(1);
+  const k2 = new Uint8Array(32).fill(2);
+  const mk = () => new Keyring([k1]);
+  const a = await cl.add('a', { keyring: mk() });
+  const b = await cl.add('b', { keyring: mk() });
+  const c = await cl.add('c', { keyring: mk() });
+  await b.serf.join([cl.addrOf(a)], true);
+  await c.serf.join([cl.addrOf(a)], true);
+  await until('3 alive', 5000, () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3));
+  const km = a.serf.keyManager();
+  const inst = await km.installKey(keyToBase64(k2));
+  assert.is(inst.numResp, 3); assert.is(inst.numErr, 0);
+  const use = await km.useKey(keyToBase64(k2));
+  assert.is(use.numErr, 0);
+  const rm = await km.removeKey(keyToBase64(k1));
+  assert.is(rm.numErr, 0, JSON.stringify(rm.messages));
+  const list = await km.listKeys();
+  assert.equal(list.keys, { [keyToBase64(k2)]: 3 });
+  const bad = await km.removeKey(keyToBase64(k2));
+  assert.is(bad.numErr, 3, 'primary cannot be removed');
+  await sleep(1000);
+  assert.ok([a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3), 'still joined with the new key');
+  assert.is(a.serf.stats().encrypted, 'true');
+});
+
+test.run();

@@ -1,0 +1,70 @@
+// Shared helpers for serf tests: in-process clusters over the memory transport,
+// polling with deadlines.
+import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
+import { createSerf, type CreateSerfConfig, type SerfInstance } from '../../../agent/gossip/serf/create.ts';
+import { profile } from '../../../agent/gossip/profiles.ts';
+import { Logger } from '../../../agent/obs/log.ts';
+import { Counters } from '../../../agent/obs/counters.ts';
+import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
+
+export async function until<T>(what: string, deadlineMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, stepMs = 50): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (let i = 0; i < 100_000 && Date.now() < end; i++) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A fast profile for in-process tests (memory transport: no real latency). */
+export function fastProfile() {
+  return profile('local', { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 30, pushPullIntervalMs: 2000, tcpTimeoutMs: 500, suspicionMult: 2 });
+}
+
+export interface TestNode extends SerfInstance {
+  name: string;
+  events: SerfEvent[];
+  counters: Counters;
+}
+
+export class MemCluster {
+  readonly net = new MemoryNetwork();
+  readonly nodes: TestNode[] = [];
+  private n = 0;
+  // Serf and memberlist timers are unref-ed (a daemon lives on its sockets); the
+  // memory transport has none, so hold the event loop open while the cluster lives.
+  private readonly keepAlive = setInterval(() => {}, 1000);
+
+  async add(name: string, over: Partial<CreateSerfConfig> = {}): Promise<TestNode> {
+    const ip = `10.0.0.${++this.n}`;
+    const counters = new Counters();
+    const inst = await createSerf({
+      nodeName: name, profile: fastProfile(), protocolVersion: 4, transport: this.net.transport(ip, 7946),
+      rejoin: false,
+      ...over,
+      serf: { memberCoalesce: null, userCoalesce: null, reapIntervalMs: 500, broadcastTimeoutMs: 2000, leavePropagateDelayMs: 200, ...(over.serf ?? {}) },
+    }, { logger: process.env.TEST_VERBOSE ? Logger.root({ level: 'DEBUG' }).child(name) : Logger.silent(), counters });
+    const node: TestNode = Object.assign(inst, { name, events: [] as SerfEvent[], counters });
+    inst.serf.onEvent((e) => node.events.push(e));
+    this.nodes.push(node);
+    await inst.start();
+    return node;
+  }
+
+  addrOf(n: TestNode): string {
+    const a = n.memberlist.localNode();
+    return `${a.addr}:${a.port}`;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const n of this.nodes) await n.stop().catch(() => {});
+    clearInterval(this.keepAlive);
+  }
+}
+
+export function statusOf(n: TestNode, name: string): string {
+  return n.serf.members().find((m) => m.name === name)?.status ?? 'none';
+}
