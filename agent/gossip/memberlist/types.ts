@@ -36,6 +36,11 @@ export interface EventDelegate {
   notifyJoin(node: MemberNode): void;
   notifyLeave(node: MemberNode): void;
   notifyUpdate(node: MemberNode): void;
+  /**
+   * Memory-bounded mode: the node was dropped from the full member table (it is
+   * not known to have failed; its gossip is still relayed). Optional.
+   */
+  notifyEvict?(node: MemberNode): void;
 }
 
 export interface PingDelegate {

@@ -1,0 +1,23 @@
+// Time source and timers for memberlist, injected so tests can run many nodes
+// in one process (and so pure logic never touches the global timers directly).
+
+export interface TimerHandle { cancel(): void }
+
+export interface Clock {
+  now(): number;
+  /** One-shot timer; the handle cancels it. (Real timers keep the process alive: shutdown() cancels them.) */
+  after(ms: number, fn: () => void): TimerHandle;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  after(ms, fn) {
+    const t = setTimeout(fn, Math.max(0, ms));
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+/** Random integer in [0, n). */
+export function randInt(n: number): number {
+  return n <= 0 ? 0 : Math.floor(Math.random() * n);
+}

@@ -1,0 +1,89 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
+import { encodeMessage } from '../../../agent/gossip/wire/memberlist-messages.ts';
+import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
+
+let nodes: TestNode[] = [];
+test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });
+
+async function cluster(net: MemoryNetwork, count: number): Promise<TestNode[]> {
+  const out: TestNode[] = [];
+  for (let i = 0; i < count; i++) out.push(memoryNode(net, `n${i}`, `10.0.0.${i + 1}`));
+  nodes.push(...out);
+  for (let i = 1; i < count; i++) assert.is(await out[i]!.ml.join([`10.0.0.1:7946`]), 1);
+  await waitFor('convergence', () => out.every((n) => n.ml.numMembers() === count), 15_000);
+  return out;
+}
+
+test('8 nodes join through one seed and converge', async () => {
+  const net = new MemoryNetwork();
+  const c = await cluster(net, 8);
+  for (const n of c) {
+    const names = n.ml.members().map((m) => m.name).sort();
+    assert.equal(names, c.map((x) => x.name).sort());
+    assert.ok(n.events.events.filter((e) => e.kind === 'join').length >= 8);
+  }
+  assert.is(c[3]!.ml.members().find((m) => m.name === 'n5')!.addr, '10.0.0.6');
+});
+
+test('a stopped node is suspected then declared dead; others agree', async () => {
+  const net = new MemoryNetwork();
+  const c = await cluster(net, 6);
+  const victim = c[5]!;
+  await victim.ml.shutdown();
+  const started = Date.now();
+  await waitFor('suspect', () => c.slice(0, 5).some((n) => stateOf(n, 'n5') === 'suspect'), 5000);
+  await waitFor('dead everywhere', () => c.slice(0, 5).every((n) => stateOf(n, 'n5') === 'dead'), 15_000);
+  const took = Date.now() - started;
+  // local profile scaled: probe 100 ms, suspicion min = 3 * max(1, log10(6)) * 100 ms = 300 ms, max 1.8 s.
+  assert.ok(took < 12_000, `dead after ${took} ms`);
+  assert.ok(c[0]!.events.events.some((e) => e.kind === 'leave' && e.name === 'n5' && e.state === 'dead'));
+  assert.is(c[0]!.ml.numMembers(), 5);
+});
+
+test('a suspected node that is alive refutes with a higher incarnation', async () => {
+  const net = new MemoryNetwork();
+  const c = await cluster(net, 5);
+  const target = c[4]!;
+  const inc0 = target.ml.localNode().incarnation;
+  // An accusation injected at n1 (as gossip from n0): n1 marks n4 suspect and
+  // gossips it; n4 hears it and refutes with a higher incarnation.
+  const accusation = encodeMessage({ type: 'suspect', incarnation: inc0, node: 'n4', from: 'n0' });
+  net.deliverPacket({ addr: '10.0.0.1', port: 7946 }, { addr: '10.0.0.2', port: 7946 }, accusation);
+  await waitFor('n1 suspects n4', () => stateOf(c[1]!, 'n4') === 'suspect', 5000);
+  await waitFor('n4 refuted', () => target.counters.get('gossip.refute') > 0, 15_000);
+  assert.ok(target.ml.localNode().incarnation > inc0);
+  await waitFor('n4 alive everywhere', () => c.every((n) => stateOf(n, 'n4') === 'alive'), 15_000);
+});
+
+test('graceful leave gives left on every node', async () => {
+  const net = new MemoryNetwork();
+  const c = await cluster(net, 5);
+  await c[2]!.ml.leave(5000);
+  await waitFor('left everywhere', () => [0, 1, 3, 4].every((i) => stateOf(c[i]!, 'n2') === 'left'), 10_000);
+  assert.ok(c[0]!.events.events.some((e) => e.kind === 'leave' && e.name === 'n2' && e.state === 'left'));
+});
+
+test('meta update propagates with an incarnation bump', async () => {
+  const net = new MemoryNetwork();
+  let meta = Uint8Array.of(0xff, 0x80);
+  const delegate = {
+    nodeMeta: () => meta, notifyMsg: () => {}, getBroadcasts: () => [], localState: () => new Uint8Array(0), mergeRemoteState: () => {},
+  };
+  const out: TestNode[] = [];
+  for (let i = 0; i < 4; i++) out.push(memoryNode(net, `n${i}`, `10.0.0.${i + 1}`, i === 3 ? { delegate } : {}));
+  nodes.push(...out);
+  for (let i = 1; i < 4; i++) await out[i]!.ml.join(['10.0.0.1']);
+  await waitFor('converge', () => out.every((n) => n.ml.numMembers() === 4));
+  meta = Uint8Array.of(0x81, 0xa1, 0x61, 0xa1, 0x62);
+  const inc = out[3]!.ml.localNode().incarnation;
+  await out[3]!.ml.updateNode(5000);
+  await waitFor('meta everywhere', () => out.every((n) => {
+    const m = n.ml.members().find((x) => x.name === 'n3');
+    return !!m && m.meta.length === 5 && m.incarnation === inc + 1;
+  }));
+  assert.ok(out[0]!.events.events.some((e) => e.kind === 'update' && e.name === 'n3'));
+});
+
+test.run();
