@@ -8,7 +8,7 @@ const projectRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const VECTOR_DIR = join(projectRoot, '..', 'shared', 'protocol', 'serf-vectors');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Vector = { file: string; kind: string; transport: string; encrypted: boolean; key_b64: string | null; hex: string; decoded: any; layers: string; notes?: string };
+export type Vector = { file: string; kind: string; transport: string; capture: string; encrypted: boolean; key_b64: string | null; hex: string; decoded: any; layers: string; notes?: string };
 
 export function loadVector(file: string): Vector {
   const v = JSON.parse(readFileSync(join(VECTOR_DIR, file), 'utf8')) as Vector;
