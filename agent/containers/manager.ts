@@ -1,0 +1,574 @@
+// ContainerManager: the service layer behind the `lxc-*` RPC commands and the
+// reconciler loop. It owns the desired state (persisted through the store),
+// drives LXC through the injected driver, keeps the port forwards in step with
+// the containers that have a service, and publishes/withdraws those services
+// through the ServicePublisher as their containers come and go.
+//
+// All operations (user commands and reconciler passes) run one at a time, so a
+// reconciler pass never sees a half-done create or stop.
+import { AgentError, errorMessage, isAgentError } from '../errors.ts';
+import type { Logger } from '../obs/log.ts';
+import type { Counters } from '../obs/counters.ts';
+import type { Limits } from '../config/limits.ts';
+import type { ServicePublisher } from '../discovery/publisher.ts';
+import type { ContainerDriver, AttachResult } from '../system/lxc.ts';
+import type { PortForward } from '../system/firewall.ts';
+import type { ServiceChecker } from './health.ts';
+import { allocateIpv4, parseCidr, type BridgeNetwork } from './ipam.ts';
+import { editLxcConfig, LXC_LOG_FILE, liveLimitSettings, readLxcConfig, renderLimitKeys, type CgroupLayout } from './parse.ts';
+import { DEFAULT_TUNING, reconcile, type Action, type ExitCause, type RestartTuning, type RuntimeInfo } from './reconcile.ts';
+import type { ContainersState } from './state-store.ts';
+import type {
+  ContainerEvent, ContainerEventKind, ContainerInfo, ContainerSpec, ObservedContainer, RestartPolicy, ServiceSpec,
+} from './types.ts';
+import {
+  normalizeDescription, parseCpus, parseIntInRange, parseMemory, parsePort, parseRestartPolicy, validateName,
+  validateServiceType, validateTemplateArgs, validateTemplateName, validateTxt,
+} from './validate.ts';
+
+export interface StateStoreLike {
+  load(): Promise<ContainersState | null>;
+  save(s: ContainersState): Promise<void>;
+}
+
+export interface ForwarderLike {
+  apply(forwards: readonly PortForward[]): Promise<void>;
+}
+
+export interface ContainerManagerOptions {
+  driver: ContainerDriver;
+  forwarder: ForwarderLike;
+  publisher: ServicePublisher;
+  store: StateStoreLike;
+  checker: ServiceChecker;
+  logger: Logger;
+  counters: Counters;
+  limits: Limits;
+  network: BridgeNetwork;
+  /** The host's community IPv4: services are announced and forwarded on it. */
+  communityIp: string;
+  cgroupLayout: CgroupLayout;
+  hostCpus: number;
+  bootId: string;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  tuning?: RestartTuning;
+  /** Whether the bridge exists (default: assume it does; the plug-in checks /sys/class/net). */
+  bridgeExists?: (bridge: string) => Promise<boolean>;
+  onEvent?: (e: ContainerEvent) => void;
+}
+
+/** What `lxc create` accepts (all values unvalidated user input). */
+export interface CreateRequest {
+  name: unknown;
+  template: unknown;
+  templateArgs?: unknown;
+  memory?: unknown;
+  cpus?: unknown;
+  autostart?: unknown;
+  startOrder?: unknown;
+  startDelay?: unknown;
+  restart?: unknown;
+  serviceType?: unknown;
+  servicePort?: unknown;
+  serviceDescription?: unknown;
+  serviceTxt?: unknown;
+  hostPort?: unknown;
+  start?: unknown;
+}
+
+export interface ConfigChange {
+  memory?: unknown;
+  cpus?: unknown;
+  autostart?: unknown;
+  startOrder?: unknown;
+  startDelay?: unknown;
+  restart?: unknown;
+}
+
+export interface ContainerView {
+  name: string;
+  managed: boolean;
+  state: string;
+  desired: string;
+  pid: number;
+  ipv4: string;
+  template: string;
+  memoryBytes: number;
+  cpus: number;
+  autostart: boolean;
+  startOrder: number;
+  startDelaySec: number;
+  restart: string;
+  service: (ServiceSpec & { published: boolean; hostIp: string }) | null;
+}
+
+const MAX_ORDER = 10_000;
+const MAX_DELAY_SEC = 3_600;
+
+export class ContainerManager {
+  private specs = new Map<string, ContainerSpec>();
+  private runtime = new Map<string, RuntimeInfo>();
+  private readonly published = new Set<string>();
+  private lock: Promise<unknown> = Promise.resolve();
+  private afterReboot = false;
+  private firstPass = true;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly tuning: RestartTuning;
+  private readonly events: ContainerEvent[] = [];
+
+  constructor(private readonly o: ContainerManagerOptions) {
+    this.now = o.now ?? Date.now;
+    this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.tuning = o.tuning ?? DEFAULT_TUNING;
+    parseCidr(o.network.cidr);
+  }
+
+  /** Runs fn after every earlier operation finished. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Loads the desired state. Never stops or starts anything by itself; the first tick() does. */
+  async init(): Promise<void> {
+    return this.serial(async () => {
+      const st = await this.o.store.load();
+      for (const c of st?.containers ?? []) this.specs.set(c.name, c);
+      this.afterReboot = !!st && st.bootId !== '' && this.o.bootId !== '' && st.bootId !== this.o.bootId;
+      if (this.afterReboot) this.o.logger.info('host rebooted since the state was saved: bringing autostart containers up in order');
+      await this.applyForwards();
+      await this.save();
+    });
+  }
+
+  /** Recent events (bounded), oldest first. */
+  recentEvents(): readonly ContainerEvent[] { return this.events; }
+
+  private emit(name: string, kind: ContainerEventKind, detail: string): void {
+    const e: ContainerEvent = { kind, name, at: this.now(), detail };
+    this.events.push(e);
+    if (this.events.length > 256) this.events.shift();
+    this.o.counters.inc(`containers.event.${kind}`);
+    const line = `${name}: ${kind}${detail ? ` (${detail})` : ''}`;
+    if (kind === 'stopped-unexpectedly' || kind === 'vanished' || kind === 'gave-up' || kind === 'restart-failed' || kind === 'service-check-failed' || kind === 'started-by-hand') {
+      this.o.logger.warn(line);
+    } else {
+      this.o.logger.info(line);
+    }
+    try { this.o.onEvent?.(e); } catch { /* a subscriber's failure is not ours */ }
+  }
+
+  private async save(): Promise<void> {
+    await this.o.store.save({ version: 1, bootId: this.o.bootId, containers: [...this.specs.values()] });
+  }
+
+  private forwards(): PortForward[] {
+    const out: PortForward[] = [];
+    for (const s of this.specs.values()) {
+      if (!s.service) continue;
+      out.push({ owner: s.name, protocol: s.service.protocol, hostIp: this.o.communityIp, hostPort: s.service.hostPort, containerIp: s.ipv4, containerPort: s.service.port });
+    }
+    return out;
+  }
+
+  private async applyForwards(): Promise<void> {
+    await this.o.forwarder.apply(this.forwards());
+  }
+
+  private spec(name: unknown): ContainerSpec {
+    const n = validateName(name);
+    const s = this.specs.get(n);
+    if (!s) throw new AgentError('E_NOT_FOUND', `container ${n} is not managed by this agent`);
+    return s;
+  }
+
+  // ---- commands -------------------------------------------------------------
+
+  list(): Promise<ContainerView[]> {
+    return this.serial(async () => {
+      await this.o.driver.available();
+      const observed = new Map((await this.o.driver.list()).map((c) => [c.name, c]));
+      const names = new Set([...this.specs.keys(), ...observed.keys()]);
+      return [...names].sort().map((n) => this.view(n, observed.get(n)));
+    });
+  }
+
+  private view(name: string, obs: ObservedContainer | undefined): ContainerView {
+    const s = this.specs.get(name);
+    return {
+      name,
+      managed: !!s,
+      state: obs?.state ?? 'MISSING',
+      desired: s?.desired ?? '',
+      pid: obs?.pid ?? 0,
+      ipv4: s?.ipv4 ?? '',
+      template: s?.template ?? '',
+      memoryBytes: s?.memoryBytes ?? 0,
+      cpus: s?.cpus ?? 0,
+      autostart: s ? s.autostart : obs?.autostart ?? false,
+      startOrder: s?.startOrder ?? 0,
+      startDelaySec: s?.startDelaySec ?? 0,
+      restart: s?.restart ?? '',
+      service: s?.service ? { ...s.service, published: this.published.has(name), hostIp: this.o.communityIp } : null,
+    };
+  }
+
+  create(req: CreateRequest): Promise<ContainerView> {
+    // Validate everything before touching anything.
+    const name = validateName(req.name);
+    const template = validateTemplateName(req.template);
+    const templateArgs = validateTemplateArgs(req.templateArgs);
+    const memoryBytes = parseMemory(req.memory);
+    const cpus = parseCpus(req.cpus, this.o.hostCpus);
+    const restart: RestartPolicy = parseRestartPolicy(req.restart);
+    const startOrder = parseIntInRange(req.startOrder, 'start order', -MAX_ORDER, MAX_ORDER, 0);
+    const startDelaySec = parseIntInRange(req.startDelay, 'start delay', 0, MAX_DELAY_SEC, 0);
+    const autostart = req.autostart === true || req.autostart === 'true' || req.autostart === 1;
+    const svcOverride = {
+      type: req.serviceType === undefined || req.serviceType === '' ? undefined : validateServiceType(req.serviceType),
+      port: req.servicePort === undefined || req.servicePort === '' || req.servicePort === 0 ? undefined : parsePort(req.servicePort, 'service port'),
+      description: req.serviceDescription === undefined ? undefined : normalizeDescription(req.serviceDescription),
+      txt: req.serviceTxt === undefined ? undefined : validateTxt(req.serviceTxt),
+      hostPort: req.hostPort === undefined || req.hostPort === '' || req.hostPort === 0 ? undefined : parsePort(req.hostPort, 'host port'),
+    };
+    return this.serial(async () => {
+      await this.o.driver.available();
+      if (this.specs.has(name)) throw new AgentError('E_EXISTS', `container ${name} already exists`);
+      if (this.specs.size >= this.o.limits.maxContainers) {
+        this.o.counters.inc('drop.containers.limit');
+        throw new AgentError('E_LIMIT', `this agent already manages ${this.specs.size} containers (limit maxContainers=${this.o.limits.maxContainers})`);
+      }
+      const existing = await this.o.driver.list();
+      if (existing.some((c) => c.name === name)) throw new AgentError('E_EXISTS', `container ${name} already exists in LXC (not managed by the agent)`);
+      const templatePath = await this.o.driver.resolveTemplate(template);
+      if (this.o.bridgeExists && !(await this.o.bridgeExists(this.o.network.bridge))) {
+        throw new AgentError('E_UNAVAILABLE', `bridge ${this.o.network.bridge} does not exist: enable lxc-net (USE_LXC_BRIDGE=true) or configure the agent's container bridge`);
+      }
+      const hostPortWanted = svcOverride.hostPort ?? svcOverride.port;
+      if (hostPortWanted !== undefined) this.checkHostPortFree(hostPortWanted, name);
+      const ipv4 = allocateIpv4(this.o.network, [...this.specs.values()].map((s) => s.ipv4));
+      const lxcDir = await this.o.driver.lxcPath();
+      const config = this.renderCreateConfig(name, lxcDir, ipv4, { memoryBytes, cpus, autostart, startOrder, startDelaySec });
+      const started = this.now();
+      try {
+        await this.o.driver.create(name, templatePath, config, templateArgs);
+      } catch (e) {
+        await this.cleanupFailedCreate(name);
+        throw e;
+      }
+      let service: ServiceSpec | null;
+      try {
+        service = this.serviceFor(name, await this.o.driver.readServiceFile(name), svcOverride);
+        if (service) this.checkHostPortFree(service.hostPort, name, service.protocol);
+      } catch (e) {
+        await this.cleanupFailedCreate(name);
+        throw e;
+      }
+      const spec: ContainerSpec = {
+        name, template, desired: 'stopped', memoryBytes, cpus, autostart, startOrder, startDelaySec, restart, ipv4, service, createdAt: this.now(),
+      };
+      this.specs.set(name, spec);
+      await this.save();
+      await this.applyForwards();
+      this.emit(name, 'created', `template ${template}, ${ipv4}, ${this.now() - started} ms`);
+      if (req.start === true || req.start === 'true') await this.startLocked(spec);
+      return this.view(name, (await this.o.driver.list()).find((c) => c.name === name));
+    });
+  }
+
+  private checkHostPortFree(port: number, self: string, protocol: 'tcp' | 'udp' = 'tcp'): void {
+    for (const s of this.specs.values()) {
+      if (s.name !== self && s.service && s.service.hostPort === port && s.service.protocol === protocol) {
+        throw new AgentError('E_EXISTS', `host port ${port}/${protocol} is already forwarded to container ${s.name}`);
+      }
+    }
+  }
+
+  private async cleanupFailedCreate(name: string): Promise<void> {
+    try {
+      if ((await this.o.driver.list()).some((c) => c.name === name)) await this.o.driver.destroy(name);
+    } catch (e) {
+      this.o.logger.error(`cleanup of half-created container ${name} failed: ${errorMessage(e)}`);
+    }
+  }
+
+  private renderCreateConfig(name: string, lxcDir: string, ipv4: string, l: { memoryBytes: number; cpus: number; autostart: boolean; startOrder: number; startDelaySec: number }): string {
+    const { prefix } = parseCidr(this.o.network.cidr);
+    const base = [
+      '# Written by cloudy-agent; edit limits with `cloudy-agent lxc config`.',
+      'lxc.net.0.type = veth',
+      `lxc.net.0.link = ${this.o.network.bridge}`,
+      'lxc.net.0.flags = up',
+      `lxc.net.0.ipv4.address = ${ipv4}/${prefix}`,
+      `lxc.net.0.ipv4.gateway = ${this.o.network.gateway}`,
+      '',
+    ].join('\n');
+    return editLxcConfig(base, {
+      // INFO level makes LXC log how init ended, which tells a crash from a clean stop.
+      'lxc.log.file': `${lxcDir}/${name}/${LXC_LOG_FILE}`,
+      'lxc.log.level': 'INFO',
+      ...this.autostartKeys(l),
+      ...renderLimitKeys(this.o.cgroupLayout, l.memoryBytes, l.cpus),
+    });
+  }
+
+  private autostartKeys(l: { autostart: boolean; startOrder: number; startDelaySec: number }): Record<string, string> {
+    return { 'lxc.start.auto': l.autostart ? '1' : '0', 'lxc.start.order': String(l.startOrder), 'lxc.start.delay': String(l.startDelaySec) };
+  }
+
+  private serviceFor(name: string, fileText: string | null, o: { type?: string; port?: number; description?: string; txt?: string; hostPort?: number }): ServiceSpec | null {
+    let fromFile: Partial<ServiceSpec> & { check?: { kind?: string; arg?: string } } = {};
+    if (fileText) {
+      try {
+        fromFile = JSON.parse(fileText);
+      } catch (e) {
+        throw new AgentError('E_DECODE', `${name}/cloudy-service.json is not valid JSON: ${errorMessage(e)}`);
+      }
+    }
+    const type = o.type ?? (typeof fromFile.type === 'string' ? validateServiceType(fromFile.type) : undefined);
+    if (!type) {
+      if (o.port !== undefined || o.hostPort !== undefined) throw new AgentError('E_INVALID', 'a service port needs a service type (-service-type)');
+      return null;
+    }
+    const port = o.port ?? (fromFile.port !== undefined ? parsePort(fromFile.port, 'service port in cloudy-service.json') : undefined);
+    if (port === undefined) throw new AgentError('E_INVALID', `service ${type} needs a port (-service-port)`);
+    const kind = fromFile.check?.kind;
+    const check = kind === 'exec' && typeof fromFile.check?.arg === 'string' ? { kind: 'exec' as const, arg: fromFile.check.arg }
+      : kind === 'none' ? { kind: 'none' as const, arg: '' } : { kind: 'tcp' as const, arg: String(port) };
+    const proto = /(^|&)proto=udp(&|$)/.test(o.txt ?? fromFile.txt ?? '') ? 'udp' : 'tcp';
+    return {
+      type,
+      port,
+      hostPort: o.hostPort ?? port,
+      protocol: proto,
+      description: o.description ?? normalizeDescription(fromFile.description ?? `${type}_in_container_${name}`),
+      txt: o.txt ?? validateTxt(fromFile.txt ?? ''),
+      check,
+    };
+  }
+
+  start(name: unknown): Promise<ContainerView> {
+    return this.serial(async () => {
+      const s = this.spec(name);
+      await this.startLocked(s);
+      return this.view(s.name, await this.observe(s.name));
+    });
+  }
+
+  private async startLocked(s: ContainerSpec): Promise<void> {
+    s.desired = 'running';
+    await this.save();
+    const obs = await this.observe(s.name);
+    if (obs?.state !== 'RUNNING') await this.o.driver.start(s.name);
+    const rt = this.runtime.get(s.name);
+    if (rt) { rt.attempts = 0; rt.nextRestartAt = 0; }
+    this.emit(s.name, 'started', '');
+  }
+
+  private async observe(name: string): Promise<ObservedContainer | undefined> {
+    return (await this.o.driver.list()).find((c) => c.name === name);
+  }
+
+  stop(name: unknown): Promise<ContainerView> {
+    return this.serial(async () => {
+      const s = this.spec(name);
+      await this.stopLocked(s);
+      return this.view(s.name, await this.observe(s.name));
+    });
+  }
+
+  private async stopLocked(s: ContainerSpec, kill = false): Promise<void> {
+    s.desired = 'stopped';
+    await this.save();
+    await this.withdraw(s);
+    await this.o.driver.stop(s.name, { kill });
+    const rt = this.runtime.get(s.name);
+    if (rt) { rt.lastState = 'STOPPED'; rt.nextRestartAt = 0; rt.attempts = 0; }
+    this.emit(s.name, 'stopped', '');
+  }
+
+  restart(name: unknown): Promise<ContainerView> {
+    return this.serial(async () => {
+      const s = this.spec(name);
+      await this.stopLocked(s);
+      await this.startLocked(s);
+      return this.view(s.name, await this.observe(s.name));
+    });
+  }
+
+  destroy(name: unknown): Promise<{ name: string }> {
+    return this.serial(async () => {
+      const s = this.spec(name);
+      await this.withdraw(s);
+      s.desired = 'stopped';
+      await this.o.driver.destroy(s.name); // -f: stops it first
+      this.specs.delete(s.name);
+      this.runtime.delete(s.name);
+      await this.save();
+      await this.applyForwards();
+      this.emit(s.name, 'destroyed', '');
+      return { name: s.name };
+    });
+  }
+
+  info(name: unknown): Promise<{ view: ContainerView; info: ContainerInfo | null }> {
+    return this.serial(async () => {
+      const n = validateName(name);
+      const info = await this.o.driver.info(n);
+      const obs = await this.observe(n);
+      if (!this.specs.has(n) && !obs) throw new AgentError('E_NOT_FOUND', `container ${n} does not exist`);
+      return { view: this.view(n, obs), info };
+    });
+  }
+
+  /** Runs a command in a running container. Not serialised with other operations (a long command must not block them). */
+  async exec(name: unknown, argv: unknown, timeoutMs = 60_000): Promise<AttachResult> {
+    const n = validateName(name);
+    if (!Array.isArray(argv) || argv.length === 0 || argv.length > 256 || argv.some((a) => typeof a !== 'string' || a.length > 4096 || a.includes('\0'))) {
+      throw new AgentError('E_INVALID', 'exec needs a command: lxc exec NAME -- COMMAND ARGS...');
+    }
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 3_600_000) throw new AgentError('E_INVALID', 'exec timeout must be 1 s .. 1 h');
+    const obs = (await this.o.driver.list()).find((c) => c.name === n);
+    if (!obs) throw new AgentError('E_NOT_FOUND', `container ${n} does not exist`);
+    if (obs.state !== 'RUNNING') throw new AgentError('E_STATE', `container ${n} is ${obs.state.toLowerCase()}, not running`);
+    return this.o.driver.attach(n, argv as string[], { timeoutMs });
+  }
+
+  /** Shows (no change) or changes limits and policies; limits apply live to a running container. */
+  config(name: unknown, change: ConfigChange = {}): Promise<{ view: ContainerView; config: Record<string, string> }> {
+    const memory = change.memory === undefined ? undefined : parseMemory(change.memory);
+    const cpus = change.cpus === undefined ? undefined : parseCpus(change.cpus, this.o.hostCpus);
+    const restart = change.restart === undefined ? undefined : parseRestartPolicy(change.restart);
+    const startOrder = change.startOrder === undefined ? undefined : parseIntInRange(change.startOrder, 'start order', -MAX_ORDER, MAX_ORDER, 0);
+    const startDelay = change.startDelay === undefined ? undefined : parseIntInRange(change.startDelay, 'start delay', 0, MAX_DELAY_SEC, 0);
+    const autostart = change.autostart === undefined ? undefined : change.autostart === true || change.autostart === 'true' || change.autostart === 1;
+    return this.serial(async () => {
+      const s = this.spec(name);
+      const changed = [memory, cpus, restart, startOrder, startDelay, autostart].some((v) => v !== undefined);
+      if (changed) {
+        if (memory !== undefined) s.memoryBytes = memory;
+        if (cpus !== undefined) s.cpus = cpus;
+        if (restart !== undefined) s.restart = restart;
+        if (startOrder !== undefined) s.startOrder = startOrder;
+        if (startDelay !== undefined) s.startDelaySec = startDelay;
+        if (autostart !== undefined) s.autostart = autostart;
+        const text = await this.o.driver.readConfig(s.name);
+        await this.o.driver.writeConfig(s.name, editLxcConfig(text, {
+          ...this.autostartKeys(s),
+          ...renderLimitKeys(this.o.cgroupLayout, s.memoryBytes, s.cpus),
+        }));
+        if ((memory !== undefined || cpus !== undefined) && (await this.observe(s.name))?.state === 'RUNNING') {
+          for (const [k, v] of liveLimitSettings(this.o.cgroupLayout, s.memoryBytes, s.cpus)) await this.o.driver.cgroupSet(s.name, k, v);
+        }
+        await this.save();
+      }
+      const cfg = readLxcConfig(await this.o.driver.readConfig(s.name));
+      return { view: this.view(s.name, await this.observe(s.name)), config: cfg };
+    });
+  }
+
+  // ---- services -------------------------------------------------------------
+
+  private async publish(s: ContainerSpec): Promise<void> {
+    if (!s.service || this.published.has(s.name)) return;
+    try {
+      await this.o.publisher.publish({
+        type: s.service.type,
+        description: s.service.description,
+        port: s.service.hostPort,
+        txt: s.service.txt,
+        ip: this.o.communityIp,
+        owner: `container:${s.name}`,
+      });
+      this.published.add(s.name);
+      this.emit(s.name, 'service-published', `${s.service.type} on ${this.o.communityIp}:${s.service.hostPort}`);
+    } catch (e) {
+      this.o.counters.inc(isAgentError(e, 'E_TOO_LARGE') ? 'drop.containers.publish_too_large' : 'containers.publish_failed');
+      this.o.logger.warn(`${s.name}: cannot publish ${s.service.type}: ${errorMessage(e)}`);
+    }
+  }
+
+  private async withdraw(s: ContainerSpec): Promise<void> {
+    if (!s.service || !this.published.has(s.name)) return;
+    try {
+      await this.o.publisher.unpublish(s.service.type, s.service.hostPort);
+      this.published.delete(s.name);
+      this.emit(s.name, 'service-withdrawn', `${s.service.type} port ${s.service.hostPort}`);
+    } catch (e) {
+      this.o.counters.inc('containers.unpublish_failed');
+      this.o.logger.warn(`${s.name}: cannot withdraw ${s.service.type}: ${errorMessage(e)}`);
+    }
+  }
+
+  /** Withdraws every service this manager published (agent shutdown). Containers keep running. */
+  withdrawAll(): Promise<void> {
+    return this.serial(async () => {
+      for (const s of this.specs.values()) await this.withdraw(s);
+    });
+  }
+
+  // ---- reconciler -----------------------------------------------------------
+
+  /** One reconciler pass: observe, decide (pure), act. */
+  tick(): Promise<Action[]> {
+    return this.serial(async () => {
+      const observed = new Map((await this.o.driver.list()).map((c) => [c.name, c]));
+      const healthy = new Map<string, boolean>();
+      const exitCause = new Map<string, ExitCause>();
+      for (const s of this.specs.values()) {
+        const obs = observed.get(s.name);
+        if (obs?.state === 'RUNNING' && s.service) healthy.set(s.name, await this.o.checker.check(s.name, s.ipv4, s.service));
+        if (obs?.state === 'STOPPED' && s.desired === 'running') exitCause.set(s.name, await this.o.driver.lastExit(s.name));
+      }
+      const out = reconcile({
+        now: this.now(), specs: [...this.specs.values()], observed, runtime: this.runtime, healthy,
+        published: this.published, exitCause, afterReboot: this.afterReboot, firstPass: this.firstPass, tuning: this.tuning,
+      });
+      this.runtime = out.runtime;
+      this.firstPass = false;
+      let dirty = false;
+      let forwardsDirty = false;
+      for (const a of out.actions) {
+        const s = this.specs.get(a.name);
+        if (!s) continue;
+        switch (a.kind) {
+          case 'event':
+            this.emit(a.name, a.event, a.detail);
+            break;
+          case 'set-desired':
+            s.desired = a.desired;
+            dirty = true;
+            break;
+          case 'publish':
+            await this.publish(s);
+            break;
+          case 'unpublish':
+            await this.withdraw(s);
+            break;
+          case 'forget':
+            this.specs.delete(a.name);
+            this.runtime.delete(a.name);
+            dirty = true;
+            forwardsDirty = true;
+            break;
+          case 'start':
+            this.emit(a.name, 'restarting', a.reason === 'autostart' ? `autostart (order ${s.startOrder})` : `attempt ${this.runtime.get(a.name)?.attempts ?? 1}`);
+            try {
+              await this.o.driver.start(a.name);
+              this.o.counters.inc('containers.restarts');
+            } catch (e) {
+              this.emit(a.name, 'restart-failed', errorMessage(e));
+            }
+            if (a.delayAfterSec > 0) await this.sleep(a.delayAfterSec * 1000);
+            break;
+        }
+      }
+      if (dirty) await this.save();
+      if (forwardsDirty) await this.applyForwards();
+      return out.actions;
+    });
+  }
+}

@@ -1,0 +1,128 @@
+// Daemon plug-in: wires the LXC driver, port forwarder, state store, service
+// checker and manager together, registers the `lxc-*` RPC commands and runs
+// the reconciler loop. stop() ends the loop and withdraws the services, but
+// never stops containers: restarting the agent leaves them running.
+import { access, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import type { RpcCommandRegistry } from '../rpc/registry.ts';
+import type { ServicePublisher } from '../discovery/publisher.ts';
+import type { Exec } from '../system/exec.ts';
+import type { Logger } from '../obs/log.ts';
+import type { Counters } from '../obs/counters.ts';
+import type { Limits } from '../config/limits.ts';
+import { errorMessage } from '../errors.ts';
+import { LxcDriver, type ContainerDriver } from '../system/lxc.ts';
+import { PortForwarder, type FirewallBackend } from '../system/firewall.ts';
+import { ContainerManager } from './manager.ts';
+import { ContainerStateStore, readBootId } from './state-store.ts';
+import { createServiceChecker, tcpProbe, type TcpProbe } from './health.ts';
+import { detectCgroupLayout, type CgroupLayout } from './parse.ts';
+import type { BridgeNetwork } from './ipam.ts';
+import type { RestartTuning } from './reconcile.ts';
+import { registerContainerCommands } from './rpc-commands.ts';
+import type { ContainerEvent } from './types.ts';
+
+export interface ContainersContext {
+  registry: RpcCommandRegistry;
+  publisher: ServicePublisher;
+  exec: Exec;
+  logger: Logger;
+  counters: Counters;
+  limits: Limits;
+  stateDir: string;
+  communityIp: string;
+  /** Container bridge and subnet; default lxc-net's lxcbr0, 10.0.3.0/24, gateway 10.0.3.1. */
+  network?: BridgeNetwork;
+  /** Where cloudy-* templates are looked up (default: /usr/share/cloudy-agent/lxc-templates and ./lxc-templates). */
+  templateDirs?: string[];
+  /** Reconciler period (default 5 s). */
+  intervalMs?: number;
+  tuning?: RestartTuning;
+  firewallBackend?: FirewallBackend;
+  /** Override of the LXC path (default: `lxc-config lxc.lxcpath`). */
+  lxcPath?: string;
+  driver?: ContainerDriver;
+  probe?: TcpProbe;
+  onEvent?: (e: ContainerEvent) => void;
+}
+
+export interface ContainersHandle {
+  manager: ContainerManager;
+  /** Runs one reconciler pass now (tests, `lxc` commands that want a fresh view). */
+  tick(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_NETWORK: BridgeNetwork = Object.freeze({ bridge: 'lxcbr0', cidr: '10.0.3.0/24', gateway: '10.0.3.1' });
+
+export async function hostCgroupLayout(): Promise<CgroupLayout> {
+  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  const unified = await readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8')
+    .catch(() => readFile('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8'))
+    .catch(() => null);
+  return detectCgroupLayout(mounts, unified);
+}
+
+export async function startContainers(ctx: ContainersContext): Promise<ContainersHandle> {
+  const logger = ctx.logger.child('containers');
+  const driver = ctx.driver ?? new LxcDriver({
+    exec: ctx.exec,
+    logger: logger.child('lxc'),
+    maxOutputBytes: ctx.limits.execOutputBytes,
+    templateDirs: ctx.templateDirs ?? ['/usr/share/cloudy-agent/lxc-templates', `${process.cwd()}/lxc-templates`],
+    ...(ctx.lxcPath ? { lxcPath: ctx.lxcPath } : {}),
+  });
+  const forwarder = new PortForwarder({ exec: ctx.exec, logger: logger.child('firewall'), ...(ctx.firewallBackend ? { backend: ctx.firewallBackend } : {}) });
+  const manager = new ContainerManager({
+    driver,
+    forwarder,
+    publisher: ctx.publisher,
+    store: new ContainerStateStore(ctx.stateDir),
+    checker: createServiceChecker(driver, ctx.probe ?? tcpProbe),
+    logger,
+    counters: ctx.counters,
+    limits: ctx.limits,
+    network: ctx.network ?? DEFAULT_NETWORK,
+    communityIp: ctx.communityIp,
+    cgroupLayout: await hostCgroupLayout(),
+    hostCpus: availableParallelism(),
+    bootId: await readBootId(),
+    bridgeExists: (b) => access(`/sys/class/net/${b}/bridge`).then(() => true, () => false),
+    ...(ctx.tuning ? { tuning: ctx.tuning } : {}),
+    ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}),
+  });
+  await manager.init();
+  registerContainerCommands(ctx.registry, manager);
+
+  // The loop itself: one pass at a time, then wait the interval.
+  const interval = ctx.intervalMs ?? 5_000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const pass = async (): Promise<void> => {
+    try {
+      await manager.tick();
+    } catch (e) {
+      ctx.counters.inc('containers.reconcile_errors');
+      logger.warn(`reconcile pass failed: ${errorMessage(e)}`);
+    }
+  };
+  const loop = (): void => {
+    if (stopped) return;
+    running = pass().finally(() => {
+      if (!stopped) timer = setTimeout(loop, interval);
+    });
+  };
+  loop();
+
+  return {
+    manager,
+    tick: () => pass(),
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+      await manager.withdrawAll();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// Data shared by the container layer: what the user asked for (ContainerSpec,
+// kept in the state file), what LXC reports (ObservedContainer), and the
+// service a container provides.
+
+export type RestartPolicy = 'always' | 'on-failure' | 'never';
+export const RESTART_POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];
+
+export type DesiredRun = 'running' | 'stopped';
+
+/** How the agent decides that a container's service is up. */
+export interface ServiceCheck {
+  /** tcp: connect to the container's address and port; exec: a shell command inside the container exits 0; none: running is enough. */
+  kind: 'tcp' | 'exec' | 'none';
+  /** tcp: the port; exec: the shell command. */
+  arg: string;
+}
+
+export interface ServiceSpec {
+  /** Cloudy service type (`s`), e.g. proxy3, syncthing. */
+  type: string;
+  /** Port the service listens on inside the container. */
+  port: number;
+  /** Port published on the host's community address (DNAT to the container) and announced. */
+  hostPort: number;
+  protocol: 'tcp' | 'udp';
+  description: string;
+  txt: string;
+  check: ServiceCheck;
+}
+
+export interface ContainerSpec {
+  name: string;
+  /** Template name (a file of the template directory, or a stock LXC template). */
+  template: string;
+  desired: DesiredRun;
+  /** Memory limit in bytes; 0 = none. */
+  memoryBytes: number;
+  /** CPU limit in CPUs (0.5 = half a core); 0 = none. */
+  cpus: number;
+  autostart: boolean;
+  startOrder: number;
+  startDelaySec: number;
+  restart: RestartPolicy;
+  /** Static IPv4 on the container bridge (LXC configures it before init). */
+  ipv4: string;
+  service: ServiceSpec | null;
+  createdAt: number;
+}
+
+/** LXC's view of one container. */
+export type LxcState = 'STOPPED' | 'STARTING' | 'RUNNING' | 'STOPPING' | 'ABORTING' | 'FREEZING' | 'FROZEN' | 'THAWED' | 'UNKNOWN';
+
+export interface ObservedContainer {
+  name: string;
+  state: LxcState;
+  /** Init PID seen from the host, or 0. */
+  pid: number;
+  autostart: boolean;
+}
+
+export interface ContainerInfo extends ObservedContainer {
+  ipv4: string[];
+  cpuNs: number;
+  memoryBytes: number;
+  raw: Record<string, string>;
+}
+
+/** Events the manager reports (log + counters + subscribers). */
+export type ContainerEventKind =
+  | 'created' | 'destroyed' | 'started' | 'stopped'
+  | 'stopped-unexpectedly' | 'started-by-hand' | 'vanished'
+  | 'restarting' | 'restart-failed' | 'gave-up'
+  | 'service-published' | 'service-withdrawn' | 'service-check-failed';
+
+export interface ContainerEvent {
+  kind: ContainerEventKind;
+  name: string;
+  at: number;
+  detail: string;
+}

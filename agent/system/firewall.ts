@@ -1,0 +1,176 @@
+// Port forwarding from the host's community address to containers (DNAT).
+//
+// All rules live in state the agent owns, so they can be rebuilt wholesale and
+// removed without touching anyone else's rules:
+//   nftables (preferred): table `ip cloudy_agent` with nat chains on the
+//     prerouting hook (traffic from the community network) and the output hook
+//     (connections from the host itself). Every apply replaces the whole table
+//     in one atomic `nft -f` transaction.
+//   iptables (fallback): chain CLOUDY-DNAT in the nat table, jumped to from
+//     PREROUTING and OUTPUT, flushed and refilled on every apply.
+// An empty rule set removes the table/chain entirely (clean host after the
+// last container is destroyed or the agent shuts its forwarding down).
+// Rendering is pure (unit-tested); applying runs nft/iptables through Exec.
+import { writeFile } from 'node:fs/promises';
+import { AgentError, isAgentError } from '../errors.ts';
+import { check, type Exec } from './exec.ts';
+import type { Logger } from '../obs/log.ts';
+import { validateIpv4 } from '../containers/validate.ts';
+
+export interface PortForward {
+  /** Owner tag (container name), kept as a rule comment. */
+  owner: string;
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
+export const NFT_TABLE = 'cloudy_agent';
+export const IPT_CHAIN = 'CLOUDY-DNAT';
+
+function checkForward(f: PortForward): void {
+  validateIpv4(f.hostIp, 'host address');
+  validateIpv4(f.containerIp, 'container address');
+  if (f.protocol !== 'tcp' && f.protocol !== 'udp') throw new AgentError('E_INVALID', `invalid protocol ${String(f.protocol)}`);
+  for (const p of [f.hostPort, f.containerPort]) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new AgentError('E_INVALID', `invalid port ${p}`);
+  }
+  if (!/^[A-Za-z0-9_.-]{1,63}$/.test(f.owner)) throw new AgentError('E_INVALID', `invalid rule owner ${f.owner}`);
+}
+
+/** Sorted copy (stable rule order = stable diffs). */
+function ordered(forwards: readonly PortForward[]): PortForward[] {
+  return [...forwards].sort((a, b) => a.hostIp.localeCompare(b.hostIp) || a.hostPort - b.hostPort || a.protocol.localeCompare(b.protocol));
+}
+
+/**
+ * One nft script replacing the agent's table. `table ...` first makes the
+ * following `delete` valid even when the table does not exist yet.
+ */
+export function renderNftScript(forwards: readonly PortForward[]): string {
+  const lines = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
+  if (forwards.length === 0) return lines.join('\n') + '\n';
+  const rules = ordered(forwards).map((f) => {
+    checkForward(f);
+    return `    ip daddr ${f.hostIp} ${f.protocol} dport ${f.hostPort} dnat to ${f.containerIp}:${f.containerPort} comment "cloudy:${f.owner}"`;
+  });
+  lines.push(
+    `table ip ${NFT_TABLE} {`,
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    ...rules,
+    '  }',
+    '  chain output {',
+    '    type nat hook output priority -100; policy accept;',
+    ...rules,
+    '  }',
+    '}',
+  );
+  return lines.join('\n') + '\n';
+}
+
+/** iptables argument lists (nat table) that fill the agent chain. */
+export function renderIptablesRules(forwards: readonly PortForward[]): string[][] {
+  return ordered(forwards).map((f) => {
+    checkForward(f);
+    return ['-t', 'nat', '-A', IPT_CHAIN, '-d', `${f.hostIp}/32`, '-p', f.protocol, '--dport', String(f.hostPort),
+      '-m', 'comment', '--comment', `cloudy:${f.owner}`, '-j', 'DNAT', '--to-destination', `${f.containerIp}:${f.containerPort}`];
+  });
+}
+
+export type FirewallBackend = 'nftables' | 'iptables';
+
+export interface PortForwarderOptions {
+  exec: Exec;
+  logger: Logger;
+  /** Force a backend (tests); default: nftables if `nft` works, else iptables. */
+  backend?: FirewallBackend;
+  /** Enables IPv4 forwarding when rules exist (default: write /proc/sys/net/ipv4/ip_forward). */
+  enableForwarding?: () => Promise<void>;
+}
+
+export class PortForwarder {
+  private backend: FirewallBackend | undefined;
+  private current: PortForward[] = [];
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: PortForwarderOptions) {
+    this.backend = o.backend;
+  }
+
+  rules(): readonly PortForward[] { return this.current; }
+
+  async backendInUse(): Promise<FirewallBackend> {
+    if (this.backend) return this.backend;
+    try {
+      const r = await this.o.exec.run('nft', ['list', 'tables'], { timeoutMs: 10_000 });
+      this.backend = r.exitCode === 0 ? 'nftables' : 'iptables';
+    } catch (e) {
+      if (!isAgentError(e, 'E_UNAVAILABLE')) throw e;
+      this.backend = 'iptables';
+    }
+    this.o.logger.info(`port forwarding through ${this.backend}`);
+    return this.backend;
+  }
+
+  /** Replaces the whole rule set (serialised: concurrent calls apply in call order). */
+  apply(forwards: readonly PortForward[]): Promise<void> {
+    const snapshot = forwards.map((f) => ({ ...f }));
+    for (const f of snapshot) checkForward(f);
+    const run = this.chain.then(() => this.applyNow(snapshot));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** Removes everything the agent installed. */
+  clear(): Promise<void> {
+    return this.apply([]);
+  }
+
+  private async applyNow(forwards: PortForward[]): Promise<void> {
+    if (forwards.length > 0) await (this.o.enableForwarding ?? enableIpv4Forwarding)();
+    const backend = await this.backendInUse();
+    if (backend === 'nftables') {
+      check(await this.o.exec.run('nft', ['-f', '-'], { input: renderNftScript(forwards), timeoutMs: 20_000 }));
+    } else {
+      await this.applyIptables(forwards);
+    }
+    this.current = forwards;
+    this.o.logger.debug(`port forwards: ${forwards.map((f) => `${f.hostIp}:${f.hostPort}/${f.protocol}->${f.containerIp}:${f.containerPort}`).join(', ') || 'none'}`);
+  }
+
+  private async ipt(args: string[]): Promise<number> {
+    return (await this.o.exec.run('iptables', ['-w', '5', ...args], { timeoutMs: 20_000 })).exitCode;
+  }
+
+  private async applyIptables(forwards: PortForward[]): Promise<void> {
+    const hooks = ['PREROUTING', 'OUTPUT'];
+    if (forwards.length === 0) {
+      for (const h of hooks) while ((await this.ipt(['-t', 'nat', '-D', h, '-j', IPT_CHAIN])) === 0) { /* remove every jump */ }
+      await this.ipt(['-t', 'nat', '-F', IPT_CHAIN]);
+      await this.ipt(['-t', 'nat', '-X', IPT_CHAIN]);
+      return;
+    }
+    if ((await this.ipt(['-t', 'nat', '-L', IPT_CHAIN, '-n'])) !== 0) {
+      check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-N', IPT_CHAIN]));
+    }
+    for (const h of hooks) {
+      if ((await this.ipt(['-t', 'nat', '-C', h, '-j', IPT_CHAIN])) !== 0) {
+        check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-I', h, '1', '-j', IPT_CHAIN]));
+      }
+    }
+    check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-F', IPT_CHAIN]));
+    for (const args of renderIptablesRules(forwards)) check(await this.o.exec.run('iptables', ['-w', '5', ...args]));
+  }
+}
+
+/** DNAT to a container behind the bridge needs routing between interfaces. */
+export async function enableIpv4Forwarding(): Promise<void> {
+  try {
+    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+  } catch (e) {
+    throw new AgentError('E_IO', `cannot enable IPv4 forwarding: ${(e as Error).message}`);
+  }
+}
