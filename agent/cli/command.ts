@@ -5,6 +5,8 @@ export interface CliIO {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Aborted on SIGINT/SIGTERM: long-running commands (monitor, query, agent) stop. */
+  signal?: AbortSignal;
 }
 
 export interface CliCommand {

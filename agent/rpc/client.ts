@@ -177,13 +177,17 @@ export class RpcClient {
   }
 
   /** Starts a streaming command; records go to onRecord until stop(). */
-  private startStream(command: string, body: GoValue, onRecord: (b: unknown) => void): Promise<StreamHandle> {
+  private startStream(command: string, body: GoValue, onRecord: (b: unknown) => void, onStart?: () => void): Promise<StreamHandle> {
     if (this.closed) return Promise.reject(new RpcRemoteError('client closed'));
     const seq = this.nextSeq();
     return new Promise((resolve, reject) => {
       this.pending.set(seq, {
         expectBody: () => false,
-        onReply: (error) => (error ? reject(new RpcRemoteError(error)) : resolve({ seq })),
+        onReply: (error) => {
+          if (error) { reject(new RpcRemoteError(error)); return; }
+          onStart?.(); // synchronously, before any record of this stream is delivered
+          resolve({ seq });
+        },
         onRecord,
       });
       this.write(command, seq, body);
@@ -276,7 +280,7 @@ export class RpcClient {
    * Runs a query; acks and responses are delivered to the callbacks; resolves
    * when the agent sends the "done" record (or the connection ends).
    */
-  async query(p: RpcQueryParams, cb: { onAck?: (from: string) => void; onResponse?: (from: string, payload: Uint8Array) => void }): Promise<void> {
+  async query(p: RpcQueryParams, cb: { onStarted?: () => void; onAck?: (from: string) => void; onResponse?: (from: string, payload: Uint8Array) => void }): Promise<void> {
     let finish: () => void = () => {};
     const finished = new Promise<void>((resolve) => { finish = resolve; });
     const h = await this.startStream('query', {
@@ -293,7 +297,7 @@ export class RpcClient {
       if (type === 'ack') cb.onAck?.(fStr(r.From, 'From'));
       else if (type === 'response') cb.onResponse?.(fStr(r.From, 'From'), fBytes(r.Payload, 'Payload'));
       else if (type === 'done') finish();
-    });
+    }, cb.onStarted);
     this.onClose(finish);
     await finished;
     this.pending.delete(h.seq);

@@ -1,0 +1,165 @@
+// `agent`: runs the daemon, with serf's agent flags plus Cloudy's (-mode,
+// -memory-budget, -limit). Precedence: defaults < -config-file(s) in order
+// < flags. A bad flag or value prints ONE line naming it and exits 1.
+// Signals: SIGINT leaves gracefully (unless skip_leave_on_interrupt),
+// SIGTERM leaves only with leave_on_terminate (like serf), a second signal
+// forces the exit; SIGHUP re-reads config files and flags and applies the
+// log level and event handlers.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CliCommand, CliIO } from '../command.ts';
+import { Flags, FlagError, parseFlags, unmarshalTags, type FlagSpecs } from '../flags.ts';
+import {
+  checkKey, defaultAgentConfig, mergeLayers, parseLevel, parseLimitOverride, parseSize, validateConfig,
+  type AgentConfig, type ConfigLayer, type Profile,
+} from '../../config/agent-config.ts';
+import { readConfigFile } from '../../config/config-file.ts';
+import { parseHostPort } from '../../rpc/address.ts';
+import { parseAllEventScripts } from '../../handlers/scripts.ts';
+import type { AgentMode, Limits } from '../../config/limits.ts';
+import { AgentError, errorMessage } from '../../errors.ts';
+import { startDaemon, type DaemonHandle, type DaemonPlugin } from '../../daemon.ts';
+
+export const AGENT_FLAGS: FlagSpecs = {
+  'node': 'string', 'bind': 'string', 'advertise': 'string', 'join': 'list', 'retry-join': 'list',
+  'replay': 'bool', 'retry-interval': 'duration', 'retry-max': 'int', 'rejoin': 'bool',
+  'encrypt': 'string', 'keyring-file': 'string', 'profile': 'string', 'protocol': 'int',
+  'tag': 'list', 'role': 'string', 'tags-file': 'string', 'rpc-addr': 'string', 'rpc-auth': 'string',
+  'config-file': 'list', 'config-dir': 'list', 'snapshot': 'string', 'log-level': 'string',
+  'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
+};
+
+/** Config key -> the flag named in error messages. */
+const FLAG_OF: Partial<Record<keyof AgentConfig, string>> = {
+  nodeName: '-node', profile: '-profile', protocol: '-protocol', mode: '-mode', encryptKey: '-encrypt',
+  memoryBudget: '-memory-budget', bind: '-bind', advertise: '-advertise',
+};
+
+function bad(flag: string, msg: string): never {
+  throw new AgentError('E_CONFIG', `${flag}: ${msg}`);
+}
+
+/** Flags -> a config layer (values checked here so errors name the flag). */
+export function layerFromFlags(f: Flags): ConfigLayer {
+  const l: ConfigLayer = {};
+  if (f.has('node')) l.nodeName = f.str('node');
+  if (f.has('bind')) { l.bind = f.str('bind'); parseHostPort(l.bind, 5000, '-bind'); }
+  if (f.has('advertise')) { l.advertise = f.str('advertise'); parseHostPort(l.advertise, 5000, '-advertise'); }
+  const joins = [...f.list('join'), ...f.list('retry-join')];
+  if (joins.length) l.join = joins;
+  if (f.has('replay')) l.replayOnJoin = f.bool('replay');
+  if (f.has('retry-interval')) l.retryIntervalMs = f.durationMs('retry-interval');
+  if (f.has('retry-max')) l.retryMaxAttempts = f.int('retry-max');
+  if (f.has('rejoin')) l.rejoinAfterLeave = f.bool('rejoin');
+  if (f.has('encrypt')) { l.encryptKey = f.str('encrypt'); checkKey(l.encryptKey, '-encrypt'); }
+  if (f.has('keyring-file')) l.keyringFile = f.str('keyring-file');
+  if (f.has('profile')) {
+    const p = f.str('profile');
+    if (!['lan', 'wan', 'local'].includes(p)) bad('-profile', `unknown profile ${JSON.stringify(p)} (lan, wan or local)`);
+    l.profile = p as Profile;
+  }
+  if (f.has('protocol')) l.protocol = f.int('protocol');
+  const tags: Record<string, string> = {};
+  if (f.has('role')) tags.role = f.str('role');
+  try { Object.assign(tags, unmarshalTags(f.list('tag'))); } catch (e) { bad('-tag', errorMessage(e)); }
+  if (Object.keys(tags).length) l.tags = tags;
+  if (f.has('tags-file')) l.tagsFile = f.str('tags-file');
+  if (f.has('rpc-addr')) { l.rpcAddr = f.str('rpc-addr'); parseHostPort(l.rpcAddr, 7373, '-rpc-addr'); }
+  if (f.has('rpc-auth')) l.rpcAuth = f.str('rpc-auth');
+  if (f.has('snapshot')) l.snapshotPath = f.str('snapshot');
+  if (f.has('log-level')) l.logLevel = parseLevel(f.str('log-level'), '-log-level');
+  const handlers = f.list('event-handler');
+  if (handlers.length) { parseAllEventScripts(handlers); l.eventHandlers = handlers; }
+  if (f.has('mode')) {
+    const m = f.str('mode');
+    if (m !== 'edge' && m !== 'full') bad('-mode', `must be edge or full, got ${JSON.stringify(m)}`);
+    l.mode = m as AgentMode;
+  }
+  if (f.has('memory-budget')) {
+    const n = parseSize(f.str('memory-budget'));
+    if (n === undefined) bad('-memory-budget', `expected a size like 64MB, got ${JSON.stringify(f.str('memory-budget'))}`);
+    l.memoryBudget = n;
+  }
+  const limits = f.list('limit');
+  if (limits.length) {
+    const over: Partial<Limits> = {};
+    for (const s of limits) { const [k, v] = parseLimitOverride(s, '-limit'); over[k] = v; }
+    l.limitOverrides = over;
+  }
+  return l;
+}
+
+/** Full config from argv: defaults, config files/dirs in order, then flags. */
+export function configFromArgv(argv: readonly string[]): AgentConfig {
+  const parsed = parseFlags(argv, AGENT_FLAGS);
+  if (parsed.args.length) throw new FlagError(`unexpected argument: ${parsed.args[0]}`);
+  const f = new Flags(parsed);
+  const layers: ConfigLayer[] = [];
+  for (const dir of f.list('config-dir')) {
+    let names: string[];
+    try { names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort(); } catch (e) {
+      bad('-config-dir', `${dir}: ${errorMessage(e)}`);
+    }
+    for (const n of names) layers.push(readConfigFile(join(dir, n)));
+  }
+  for (const file of f.list('config-file')) layers.push(readConfigFile(file));
+  layers.push(layerFromFlags(f));
+  const cfg = mergeLayers(defaultAgentConfig(), ...layers);
+  return validateConfig(cfg, (k) => FLAG_OF[k] ?? `-${String(k)}`);
+}
+
+export interface AgentCommandOptions {
+  plugins?: DaemonPlugin[];
+}
+
+/** The `agent` command; `plugins` lets the binary's entry add discovery/containers. */
+export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
+  return {
+    name: 'agent',
+    summary: 'Runs the cloudy agent (serf-compatible gossip node + RPC)',
+    async run(argv: string[], io: CliIO): Promise<number> {
+      let config: AgentConfig;
+      try {
+        config = configFromArgv(argv);
+      } catch (e) {
+        io.stderr(`${errorMessage(e).split('\n')[0]}\n`);
+        return 1;
+      }
+      let handle: DaemonHandle;
+      try {
+        handle = await startDaemon({ ...config, plugins: opts.plugins ?? [] });
+      } catch (e) {
+        io.stderr(`Error starting agent: ${errorMessage(e)}\n`);
+        return 1;
+      }
+      io.stdout(`==> Cloudy agent running! Node name: '${config.nodeName}', bind: ${config.bind}, RPC: ${handle.rpcAddress.host}:${handle.rpcAddress.port}\n`);
+      let signals = 0;
+      const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+        signals++;
+        if (signals > 1) { io.stderr('==> Second signal received, exiting without leaving\n'); process.exit(1); }
+        const leave = sig === 'SIGINT' ? !config.skipLeaveOnInterrupt : config.leaveOnTerminate;
+        io.stdout(`==> Caught signal: ${sig === 'SIGINT' ? 'interrupt' : 'terminated'}\n`);
+        if (leave) io.stdout('==> Gracefully shutting down agent...\n');
+        void (leave ? handle.leave() : handle.stop());
+      };
+      const onInt = () => onSignal('SIGINT');
+      const onTerm = () => onSignal('SIGTERM');
+      const onHup = () => {
+        try { handle.reload(configFromArgv(argv)); } catch (e) { handle.logger.error(`reload failed: ${errorMessage(e)}`); }
+      };
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      process.on('SIGHUP', onHup);
+      try {
+        await handle.stopped;
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGHUP', onHup);
+      }
+      return 0;
+    },
+  };
+}
+
+export const agentCommand = makeAgentCommand();

@@ -1,0 +1,131 @@
+// Command-line flags with Go's `flag` package rules, as serf's CLI uses them:
+// `-name value`, `-name=value`, `--name=value`, `--name value`; boolean flags
+// take no separate value (`-detailed`, `-coalesce=false`); parsing stops at
+// the first non-flag argument or at `--`. Error messages are Go's.
+import { AgentError } from '../errors.ts';
+
+export type FlagKind = 'string' | 'bool' | 'int' | 'duration' | 'list';
+export type FlagSpecs = Readonly<Record<string, FlagKind>>;
+
+export class FlagError extends AgentError {
+  constructor(message: string) { super('E_CONFIG', message); }
+}
+
+export interface ParsedFlags {
+  /** Flags that were given (list flags accumulate). */
+  values: Map<string, string | boolean | string[]>;
+  /** Remaining positional arguments. */
+  args: string[];
+}
+
+export function parseFlags(argv: readonly string[], specs: FlagSpecs): ParsedFlags {
+  const values = new Map<string, string | boolean | string[]>();
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.length < 2 || a[0] !== '-') break;
+    let body = a.slice(1);
+    if (body.startsWith('-')) {
+      body = body.slice(1);
+      if (body === '') { i++; break; } // "--" terminates the flags
+    }
+    if (body === '' || body.startsWith('-') || body.startsWith('=')) throw new FlagError(`bad flag syntax: ${a}`);
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
+    const kind = specs[name];
+    if (kind === undefined) throw new FlagError(`flag provided but not defined: -${name}`);
+    if (kind === 'bool') {
+      if (value === undefined) { values.set(name, true); continue; }
+      const b = parseGoBool(value);
+      if (b === undefined) throw new FlagError(`invalid boolean value ${JSON.stringify(value)} for -${name}: parse error`);
+      values.set(name, b);
+      continue;
+    }
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: -${name}`);
+      value = argv[++i]!;
+    }
+    if (kind === 'int' && !/^[+-]?\d+$/.test(value)) {
+      throw new FlagError(`invalid value ${JSON.stringify(value)} for flag -${name}: parse error`);
+    }
+    if (kind === 'duration' && parseGoDuration(value) === undefined) {
+      throw new FlagError(`invalid value ${JSON.stringify(value)} for flag -${name}: parse error`);
+    }
+    if (kind === 'list') {
+      const prev = values.get(name);
+      values.set(name, [...(Array.isArray(prev) ? prev : []), value]);
+    } else values.set(name, value);
+  }
+  return { values, args: argv.slice(i) };
+}
+
+/** strconv.ParseBool */
+export function parseGoBool(s: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
+  return undefined;
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** time.ParseDuration, in milliseconds ("1m30s", "500ms", "0"). */
+export function parseGoDuration(s: string): number | undefined {
+  let rest = s;
+  let sign = 1;
+  if (rest.startsWith('-') || rest.startsWith('+')) { if (rest[0] === '-') sign = -1; rest = rest.slice(1); }
+  if (rest === '0') return 0;
+  if (rest === '') return undefined;
+  let total = 0;
+  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+  while (rest !== '') {
+    const m = re.exec(rest);
+    if (!m) return undefined;
+    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  return sign * total;
+}
+
+/** Typed accessors over ParsedFlags with defaults. */
+export class Flags {
+  constructor(readonly parsed: ParsedFlags) {}
+  get args(): string[] { return this.parsed.args; }
+  has(name: string): boolean { return this.parsed.values.has(name); }
+  str(name: string, def = ''): string {
+    const v = this.parsed.values.get(name);
+    return typeof v === 'string' ? v : def;
+  }
+  bool(name: string, def = false): boolean {
+    const v = this.parsed.values.get(name);
+    return typeof v === 'boolean' ? v : def;
+  }
+  int(name: string, def = 0): number {
+    const v = this.parsed.values.get(name);
+    return typeof v === 'string' ? parseInt(v, 10) : def;
+  }
+  durationMs(name: string, def = 0): number {
+    const v = this.parsed.values.get(name);
+    return typeof v === 'string' ? parseGoDuration(v)! : def;
+  }
+  list(name: string): string[] {
+    const v = this.parsed.values.get(name);
+    return Array.isArray(v) ? v : [];
+  }
+}
+
+/** serf's agent.UnmarshalTags: `key=value` pairs; a missing '=' or empty key is an error. */
+export function unmarshalTags(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of pairs) {
+    const i = t.indexOf('=');
+    if (i <= 0) throw new AgentError('E_INVALID', `Invalid tag: '${t}'`);
+    out[t.slice(0, i)] = t.slice(i + 1);
+  }
+  return out;
+}
+
+/** `k1=v1,k2=v2` with keys sorted (serf prints Go map order, i.e. random). */
+export function marshalTags(tags: Record<string, string>): string[] {
+  return Object.keys(tags).sort().map((k) => `${k}=${tags[k]}`);
+}

@@ -1,0 +1,45 @@
+// Every subcommand of the `cloudy-agent` executable, in help order.
+// To add one: import it and append it to COMMANDS (keep this a plain list).
+import type { CliCommand } from './command.ts';
+import { agentCommand } from './commands/agent.ts';
+import { membersCommand } from './commands/members.ts';
+import { eventCommand } from './commands/event.ts';
+import { queryCommand } from './commands/query.ts';
+import { tagsCommand } from './commands/tags.ts';
+import { joinCommand } from './commands/join.ts';
+import { leaveCommand } from './commands/leave.ts';
+import { forceLeaveCommand } from './commands/force-leave.ts';
+import { keysCommand } from './commands/keys.ts';
+import { monitorCommand } from './commands/monitor.ts';
+import { infoCommand } from './commands/info.ts';
+import { rttCommand } from './commands/rtt.ts';
+
+export const COMMANDS: CliCommand[] = [
+  agentCommand,
+  membersCommand,
+  eventCommand,
+  queryCommand,
+  tagsCommand,
+  joinCommand,
+  leaveCommand,
+  forceLeaveCommand,
+  keysCommand,
+  monitorCommand,
+  infoCommand,
+  rttCommand,
+];
+
+export function findCommand(name: string, commands: readonly CliCommand[] = COMMANDS): CliCommand | undefined {
+  return commands.find((c) => c.name === name);
+}
+
+export function usage(commands: readonly CliCommand[] = COMMANDS): string {
+  const w = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: cloudy-agent <command> [options]',
+    '',
+    'Available commands are:',
+    ...commands.map((c) => `    ${c.name.padEnd(w)}    ${c.summary}`),
+    '',
+  ].join('\n');
+}

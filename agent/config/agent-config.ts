@@ -1,0 +1,181 @@
+// Configuration of the `agent` daemon: serf's agent options (same names as
+// serf's flags and JSON config keys) plus Cloudy's: `mode` (edge|full), a
+// memory budget and per-limit overrides. Built from defaults, then config
+// files (in order), then flags; validated once, with errors that name the
+// offending flag or key.
+import { hostname } from 'node:os';
+import { AgentError } from '../errors.ts';
+import { parseLogLevel, type LogLevel } from '../obs/log.ts';
+import { defaultLimits, limitName, type AgentMode, type LimitName, type Limits } from './limits.ts';
+
+export type Profile = 'lan' | 'wan' | 'local';
+
+export interface AgentConfig {
+  nodeName: string;
+  /** Gossip bind address (ip:port, [ipv6]:port); Cloudy uses port 5000. */
+  bind: string;
+  /** Address advertised to peers ('' = derived from bind). */
+  advertise: string;
+  /** Addresses joined at start; retried with backoff until one join succeeds. */
+  join: string[];
+  replayOnJoin: boolean;
+  /** Delay before the first retry and cap of the exponential backoff (ms). */
+  retryIntervalMs: number;
+  retryMaxIntervalMs: number;
+  /** 0 = retry forever. */
+  retryMaxAttempts: number;
+  /** Base64 gossip key (16, 24 or 32 bytes). */
+  encryptKey: string;
+  /** JSON array of base64 keys, first = primary (serf keyring file); rewritten after key changes. */
+  keyringFile: string;
+  profile: Profile;
+  /** Serf protocol version spoken (2..5). */
+  protocol: number;
+  tags: Record<string, string>;
+  tagsFile: string;
+  rpcAddr: string;
+  rpcAuth: string;
+  snapshotPath: string;
+  rejoinAfterLeave: boolean;
+  logLevel: LogLevel;
+  /** serf event handler specs: `[filter=]script`. */
+  eventHandlers: string[];
+  /** Leave gracefully on SIGTERM (serf leave_on_terminate, default false). */
+  leaveOnTerminate: boolean;
+  /** Skip the graceful leave on SIGINT (serf skip_leave_on_interrupt, default false). */
+  skipLeaveOnInterrupt: boolean;
+  enableCompression: boolean;
+  mode: AgentMode;
+  /** Bytes the agent may use; scales the member-bound limits (null = mode defaults). */
+  memoryBudget: number | null;
+  /** Explicit limit overrides (config `limits` object and -limit flags). */
+  limitOverrides: Partial<Limits>;
+}
+
+export const CLOUDY_GOSSIP_PORT = 5000;
+export const DEFAULT_RPC_ADDR = '127.0.0.1:7373';
+
+export function defaultAgentConfig(): AgentConfig {
+  return {
+    nodeName: hostname(),
+    bind: `0.0.0.0:${CLOUDY_GOSSIP_PORT}`,
+    advertise: '',
+    join: [],
+    replayOnJoin: false,
+    retryIntervalMs: 1000,
+    retryMaxIntervalMs: 60_000,
+    retryMaxAttempts: 0,
+    encryptKey: '',
+    keyringFile: '',
+    profile: 'wan',
+    protocol: 4,
+    tags: {},
+    tagsFile: '',
+    rpcAddr: DEFAULT_RPC_ADDR,
+    rpcAuth: '',
+    snapshotPath: '',
+    rejoinAfterLeave: false,
+    logLevel: 'INFO',
+    eventHandlers: [],
+    leaveOnTerminate: false,
+    skipLeaveOnInterrupt: false,
+    enableCompression: true,
+    mode: 'edge',
+    memoryBudget: null,
+    limitOverrides: {},
+  };
+}
+
+/** A partial config as read from one source (file or flags); lists/maps are merged. */
+export type ConfigLayer = Partial<AgentConfig>;
+
+export function mergeLayers(base: AgentConfig, ...layers: ConfigLayer[]): AgentConfig {
+  const out: AgentConfig = { ...base, tags: { ...base.tags }, join: [...base.join], eventHandlers: [...base.eventHandlers], limitOverrides: { ...base.limitOverrides } };
+  for (const l of layers) {
+    for (const [k, v] of Object.entries(l) as [keyof AgentConfig, unknown][]) {
+      if (v === undefined) continue;
+      if (k === 'tags') Object.assign(out.tags, v);
+      else if (k === 'join' || k === 'eventHandlers') (out[k] as string[]).push(...(v as string[]));
+      else if (k === 'limitOverrides') Object.assign(out.limitOverrides, v);
+      else (out as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
+  return out;
+}
+
+function bad(where: string, msg: string): never {
+  throw new AgentError('E_CONFIG', `${where}: ${msg}`);
+}
+
+/** Checks cross-field rules; `where(key)` names the flag or config key in errors. */
+export function validateConfig(c: AgentConfig, where: (key: keyof AgentConfig) => string = (k) => `-${k}`): AgentConfig {
+  if (c.nodeName.trim() === '') bad(where('nodeName'), 'node name must not be empty');
+  if (!['lan', 'wan', 'local'].includes(c.profile)) bad(where('profile'), `unknown profile ${JSON.stringify(c.profile)} (lan, wan or local)`);
+  if (!Number.isInteger(c.protocol) || c.protocol < 2 || c.protocol > 5) bad(where('protocol'), `protocol version must be 2..5, got ${c.protocol}`);
+  if (c.mode !== 'edge' && c.mode !== 'full') bad(where('mode'), `mode must be edge or full, got ${JSON.stringify(c.mode)}`);
+  if (c.encryptKey !== '') checkKey(c.encryptKey, where('encryptKey'));
+  if (c.memoryBudget !== null && (!Number.isFinite(c.memoryBudget) || c.memoryBudget < 16 * 1024 * 1024)) {
+    bad(where('memoryBudget'), 'memory budget must be at least 16MB');
+  }
+  return c;
+}
+
+export function checkKey(b64: string, where: string): Uint8Array {
+  const raw = Buffer.from(b64, 'base64');
+  if (raw.toString('base64') !== b64.trim() || ![16, 24, 32].includes(raw.length)) {
+    bad(where, 'key must be base64 of 16, 24 or 32 bytes');
+  }
+  return new Uint8Array(raw);
+}
+
+/** "64MB", "64M", "64MiB", "1G", "67108864" -> bytes. */
+export function parseSize(s: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(s);
+  if (!m) return undefined;
+  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Math.floor(Number(m[1]) * mult);
+}
+
+/** `name=value` limit override (name camelCase or kebab-case). */
+export function parseLimitOverride(s: string, where: string): [LimitName, number] {
+  const i = s.indexOf('=');
+  if (i <= 0) bad(where, `expected name=value, got ${JSON.stringify(s)}`);
+  const name = limitName(s.slice(0, i));
+  if (!name) bad(where, `unknown limit ${JSON.stringify(s.slice(0, i))}`);
+  const v = s.slice(i + 1).trim();
+  const n = /^\d+$/.test(v) ? Number(v) : parseSize(v);
+  if (n === undefined || !Number.isSafeInteger(n) || n <= 0) bad(where, `limit ${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return [name, n];
+}
+
+/** Approximate bytes per known member (state, tags, coordinate, snapshot entry, queues). */
+const BYTES_PER_MEMBER = 4096;
+/** Node runtime + code + fixed buffers, not available to tables. */
+const BASE_BYTES = 24 * 1024 * 1024;
+
+/**
+ * Effective limits: the mode's defaults, scaled down to the memory budget
+ * (half of what remains after the runtime goes to member-bound tables),
+ * then explicit overrides, which always win.
+ */
+export function effectiveLimits(c: AgentConfig): Limits {
+  const l = defaultLimits(c.mode);
+  if (c.memoryBudget !== null) {
+    const tableBytes = Math.max(0, c.memoryBudget - BASE_BYTES) / 2;
+    const members = Math.max(64, Math.floor(tableBytes / BYTES_PER_MEMBER));
+    l.maxMembers = Math.min(l.maxMembers, members);
+    l.coordinateCache = Math.min(l.coordinateCache, members);
+    l.snapshotPeers = Math.min(l.snapshotPeers, members);
+    l.maxPushPullNodes = Math.min(l.maxPushPullNodes, members * 4);
+    l.maxPushPullBytes = Math.min(l.maxPushPullBytes, Math.max(256 * 1024, Math.floor(tableBytes / 4)));
+  }
+  Object.assign(l, c.limitOverrides);
+  return l;
+}
+
+export function parseLevel(s: string, where: string): LogLevel {
+  const l = parseLogLevel(s);
+  if (!l) bad(where, `unknown log level ${JSON.stringify(s)} (trace, debug, info, warn, err)`);
+  return l;
+}

@@ -1,0 +1,261 @@
+// Composition root of the agent: builds logger, counters, limits (mode,
+// memory budget, overrides), keyring, the serf node, event handlers, the RPC
+// server with its command registry, and the plugins (discovery, containers),
+// then starts them in that order and stops them in reverse.
+//
+// `startDaemon(config, deps)` runs a whole agent in-process (tests run
+// several); the `agent` CLI command adds signals and exit codes around it.
+// Plugins get the registry to add their RPC commands:
+//
+//   startDaemon({ ...config, plugins: [
+//     async (ctx) => { registerDiscoveryCommands(ctx.registry, ...); return { stop() {} }; },
+//   ] }, {})
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Logger, type LogLevel } from './obs/log.ts';
+import { Counters } from './obs/counters.ts';
+import { createExec, type Exec } from './system/exec.ts';
+import type { Limits } from './config/limits.ts';
+import { effectiveLimits, type AgentConfig } from './config/agent-config.ts';
+import { AgentError, errorMessage } from './errors.ts';
+import type { Serf } from './gossip/serf/types.ts';
+import { createSerf, type CreateSerfConfig, type SerfInstance } from './gossip/serf/create.ts';
+import { Keyring, keyToBase64 } from './gossip/wire/keyring.ts';
+import { RpcCommandRegistry } from './rpc/registry.ts';
+import { RpcServer, defaultStats } from './rpc/server.ts';
+import { parseHostPort, type HostPort } from './rpc/address.ts';
+import { EventHandlerRunner } from './handlers/runner.ts';
+import { eventHandlerStats, parseAllEventScripts } from './handlers/scripts.ts';
+
+export interface DaemonContext {
+  config: AgentConfig;
+  limits: Limits;
+  logger: Logger;
+  counters: Counters;
+  exec: Exec;
+  serf: Serf;
+  /** Register domain RPC commands here (reachable through the agent RPC port). */
+  registry: RpcCommandRegistry;
+}
+
+export interface PluginHandle {
+  stop(): Promise<void> | void;
+  /** Extra `stats` section (shown by `info`). */
+  stats?(): Record<string, string>;
+}
+
+/** A domain module started after the serf node and stopped before it: a start function, or a named one. */
+export type DaemonPlugin =
+  | ((ctx: DaemonContext) => Promise<PluginHandle>)
+  | { name: string; start(ctx: DaemonContext): Promise<PluginHandle> };
+
+export interface DaemonConfig extends AgentConfig {
+  plugins?: DaemonPlugin[];
+}
+
+export interface DaemonDeps {
+  logger?: Logger;
+  counters?: Counters;
+  exec?: Exec;
+  /** Where log lines go when the daemon builds its own logger (default stderr). */
+  writeLog?: ((line: string) => void) | null;
+  /** Extra serf factory settings (tests: transport, rejoin backoff, timings). */
+  serfOverrides?: Partial<CreateSerfConfig>;
+}
+
+export interface DaemonHandle {
+  readonly config: AgentConfig;
+  readonly limits: Limits;
+  readonly logger: Logger;
+  readonly counters: Counters;
+  readonly serf: Serf;
+  readonly registry: RpcCommandRegistry;
+  /** Bound RPC address. */
+  readonly rpcAddress: HostPort;
+  /** Graceful leave, then stop. */
+  leave(): Promise<void>;
+  /** Stops everything in reverse start order (no leave). Idempotent. */
+  stop(): Promise<void>;
+  /** SIGHUP: applies the log level and event handlers of a re-read config. */
+  reload(next: AgentConfig): void;
+  /** Resolves once the daemon has stopped (e.g. after an RPC `leave`). */
+  readonly stopped: Promise<void>;
+}
+
+/** Keys from -keyring-file (JSON array of base64, primary first) and -encrypt. */
+export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring | null> {
+  let keys: string[] = [];
+  if (c.keyringFile !== '' && existsSync(c.keyringFile)) {
+    try {
+      const v = JSON.parse(readFileSync(c.keyringFile, 'utf8')) as unknown;
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error('expected a JSON array of base64 keys');
+      keys = v as string[];
+    } catch (e) {
+      throw new AgentError('E_CONFIG', `-keyring-file ${c.keyringFile}: ${errorMessage(e)}`);
+    }
+  }
+  if (c.encryptKey !== '') {
+    if (keys.length === 0) keys = [c.encryptKey];
+    else if (!keys.includes(c.encryptKey)) {
+      // The keyring file is authoritative (it follows `keys -use`); the -encrypt key is added for decryption.
+      log.warn('-encrypt key not in the keyring file: installed as a secondary key');
+      keys.push(c.encryptKey);
+    }
+  }
+  if (keys.length === 0) return null;
+  let ring: Keyring;
+  try {
+    ring = Keyring.fromBase64(keys);
+  } catch (e) {
+    throw new AgentError('E_CONFIG', `keyring: ${errorMessage(e)}`);
+  }
+  if (c.keyringFile !== '' && !existsSync(c.keyringFile)) {
+    await writeFile(c.keyringFile, JSON.stringify(ring.keys().map(keyToBase64), null, 2) + '\n', { mode: 0o600 });
+  }
+  return ring;
+}
+
+/** Tags from -tags-file (JSON object) when it exists, else the configured tags (then written to it). */
+function loadTags(c: AgentConfig): Record<string, string> {
+  if (c.tagsFile === '' || !existsSync(c.tagsFile)) return { ...c.tags };
+  try {
+    const v = JSON.parse(readFileSync(c.tagsFile, 'utf8')) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
+      throw new Error('expected a JSON object of strings');
+    }
+    return { ...(v as Record<string, string>), ...c.tags };
+  } catch (e) {
+    throw new AgentError('E_CONFIG', `-tags-file ${c.tagsFile}: ${errorMessage(e)}`);
+  }
+}
+
+async function writeTagsFile(path: string, tags: Record<string, string>): Promise<void> {
+  await writeFile(path, JSON.stringify(tags, null, 2) + '\n');
+}
+
+export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): Promise<DaemonHandle> {
+  const limits = effectiveLimits(config);
+  const logger = deps.logger ?? Logger.root({ level: config.logLevel, ringSize: limits.logRing, ...(deps.writeLog !== undefined ? { write: deps.writeLog } : {}) });
+  const log = logger.child('agent');
+  const counters = deps.counters ?? new Counters();
+  const exec = deps.exec ?? createExec({ maxOutputBytes: limits.execOutputBytes });
+  const scripts = parseAllEventScripts(config.eventHandlers);
+  const stops: { name: string; stop: () => Promise<void> | void }[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const s of stops.reverse()) {
+      try { await s.stop(); } catch (e) { log.error(`stopping ${s.name}: ${errorMessage(e)}`); }
+    }
+    stops.length = 0;
+  };
+
+  log.info('Serf agent starting');
+  let node: SerfInstance;
+  try {
+    const keyring = await loadKeyring(config, log);
+    const tags = loadTags(config);
+    if (config.tagsFile !== '' && !existsSync(config.tagsFile)) await writeTagsFile(config.tagsFile, tags);
+    const bind = parseHostPort(config.bind, 5000, '-bind');
+    const adv = config.advertise !== '' ? parseHostPort(config.advertise, bind.port, '-advertise') : null;
+    node = await createSerf({
+      nodeName: config.nodeName,
+      bindAddr: bind.host,
+      bindPort: bind.port,
+      ...(adv ? { advertiseAddr: adv.host, advertisePort: adv.port } : {}),
+      profile: config.profile,
+      protocolVersion: config.protocol,
+      tags,
+      keyring,
+      ...(config.keyringFile !== '' ? { keyringFile: config.keyringFile } : {}),
+      snapshotPath: config.snapshotPath !== '' ? config.snapshotPath : null,
+      mode: config.mode,
+      limits,
+      seeds: config.join,
+      replay: config.replayOnJoin,
+      rejoinBackoff: { baseMs: config.retryIntervalMs, capMs: config.retryMaxIntervalMs },
+      compression: config.enableCompression,
+      ...deps.serfOverrides,
+    }, { logger, counters });
+  } catch (e) {
+    throw e instanceof AgentError ? e : new AgentError('E_CONFIG', `cannot start serf: ${errorMessage(e)}`);
+  }
+  stops.push({ name: 'serf', stop: () => node.stop() });
+  const serf: Serf = node.serf;
+
+  let stoppedResolve: () => void = () => {};
+  const stopped = new Promise<void>((r) => { stoppedResolve = r; });
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= stopAll().then(() => { log.info('agent stopped'); stoppedResolve(); });
+    return stopping;
+  };
+
+  try {
+    // Event handlers
+    const runner = new EventHandlerRunner({ scripts, self: () => serf.localMember(), exec, logger, counters, limits });
+    const unsubscribe = serf.onEvent((e) => {
+      if (e.type !== 'query') log.info(`Received event: ${e.type === 'user' ? `user-event: ${e.name}` : e.type}`);
+      runner.handle(e);
+    });
+    stops.push({ name: 'event handlers', stop: async () => { unsubscribe(); await runner.stop(); } });
+
+    // RPC
+    const registry = new RpcCommandRegistry();
+    const pluginHandles: { name: string; h: PluginHandle }[] = [];
+    const rpc = new RpcServer({
+      serf, registry, logger, counters, limits, addr: config.rpcAddr,
+      ...(config.rpcAuth !== '' ? { authKey: config.rpcAuth } : {}),
+      hooks: {
+        leave: () => serf.leave(),
+        shutdown: () => { void stop(); },
+        setTags: async (t) => {
+          if (config.tagsFile !== '') await writeTagsFile(config.tagsFile, t);
+          await serf.setTags(t);
+        },
+        stats: () => {
+          const extra: Record<string, Record<string, string>> = {
+            counters: Object.fromEntries(Object.entries(counters.snapshot()).map(([k, v]) => [k, String(v)])),
+          };
+          for (const { name, h } of pluginHandles) if (h.stats) extra[name] = h.stats();
+          return defaultStats(serf, eventHandlerStats(runner.currentScripts()), extra);
+        },
+      },
+    });
+    const rpcAddress = await rpc.listen();
+    stops.push({ name: 'rpc', stop: () => rpc.close() });
+
+    // Plugins (discovery, containers...)
+    const ctx: DaemonContext = { config, limits, logger, counters, exec, serf, registry };
+    for (const [i, p] of (config.plugins ?? []).entries()) {
+      const name = typeof p === 'function' ? (p.name || `plugin${i}`) : p.name;
+      const h = typeof p === 'function' ? await p(ctx) : await p.start(ctx);
+      pluginHandles.push({ name, h });
+      stops.push({ name, stop: () => h.stop() });
+    }
+
+    // Snapshot, seeds, rejoin loop.
+    await node.start();
+    log.info(`Serf agent running: node ${config.nodeName}, gossip ${config.bind}, RPC ${rpcAddress.host}:${rpcAddress.port}`);
+
+    return {
+      config, limits, logger, counters, serf, registry, rpcAddress, stopped,
+      stop,
+      async leave() {
+        log.info('Gracefully leaving the cluster');
+        try { await serf.leave(); } catch (e) { log.error(`leave failed: ${errorMessage(e)}`); }
+        await stop();
+      },
+      reload(next: AgentConfig) {
+        logger.setLevel(next.logLevel as LogLevel);
+        try {
+          runner.update(parseAllEventScripts(next.eventHandlers));
+          log.info(`reloaded: log level ${next.logLevel}, ${next.eventHandlers.length} event handler(s)`);
+        } catch (e) {
+          log.error(`reload: ${errorMessage(e)} (keeping the previous event handlers)`);
+        }
+      },
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

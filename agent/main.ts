@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Entry point of the `cloudy-agent` executable: dispatches argv to a
+// subcommand of agent/cli/index.ts and exits with its status.
+// (No top-level await: the binary build bundles this file as CommonJS.)
+import { COMMANDS, findCommand, usage } from './cli/index.ts';
+import type { CliIO } from './cli/command.ts';
+import { errorMessage } from './errors.ts';
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '-h' || name === '--help' || name === '-help') {
+    io.stdout(usage(COMMANDS));
+    return name === undefined ? 1 : 0;
+  }
+  const cmd = findCommand(name, COMMANDS);
+  if (!cmd) {
+    io.stderr(`cloudy-agent: unknown command ${JSON.stringify(name)} (see 'cloudy-agent help')\n`);
+    return 1;
+  }
+  return cmd.run(rest, io);
+}
+
+function runFromProcess(): void {
+  const argv = process.argv.slice(2);
+  const ac = new AbortController();
+  // The agent daemon installs its own signal handling (leave on SIGTERM/SIGINT, reload on SIGHUP).
+  if (argv[0] !== 'agent') {
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  const io: CliIO = {
+    stdout: (s) => { process.stdout.write(s); },
+    stderr: (s) => { process.stderr.write(s); },
+    env: process.env,
+    signal: ac.signal,
+  };
+  main(argv, io).then(
+    (code) => process.stdout.write('', () => process.exit(code)),
+    (e: unknown) => {
+      process.stderr.write(`cloudy-agent: ${errorMessage(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+runFromProcess();
