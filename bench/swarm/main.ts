@@ -3,9 +3,10 @@
 // Flags: -count N (initial members), -base O (second address octet, 10..20),
 // -port P (port of every member), -prefix NAME, -join HOST:PORT (repeatable),
 // -duration S (stops by itself; default 600, max 3600), -log-level LEVEL.
-// stdin control (one command a line): `grow <total>`, `stats`, `stop`.
+// stdin control (one command a line): `grow <total>`, `pushpull` (one push/pull with
+// every known agent now), `stats`, `stop`; closing stdin stops the swarm too.
 // stdout: `ready <members>` after each growth (sockets bound, join push/pull done),
-// `stats <json>` on request and at exit.
+// `pushpull <ok count>`, `stats <json>` on request and at exit.
 // Needs 2 file descriptors per member: run it under `prlimit --nofile=...` for
 // thousands of members (bench/run.ts does).
 import { createInterface } from 'node:readline';
@@ -80,6 +81,8 @@ async function main(): Promise<void> {
       if (cmd === 'grow') {
         await swarm.grow(Number(arg));
         process.stdout.write(`ready ${swarm.members.length}\n`);
+      } else if (cmd === 'pushpull') {
+        process.stdout.write(`pushpull ${await swarm.pushPullNow()}\n`);
       } else if (cmd === 'stats') {
         process.stdout.write(`stats ${JSON.stringify(swarm.stats())}\n`);
       } else if (cmd === 'stop') {

@@ -354,6 +354,20 @@ export class Swarm {
     }
   }
 
+  /** One push/pull (Join=false) from a random member with every known agent, now. Returns how many succeeded. */
+  async pushPullNow(): Promise<number> {
+    let ok = 0;
+    await Promise.all(this.agents().map(async (a) => {
+      const m = this.randomMember();
+      if (!m) return;
+      try { await this.pushPull(m, ipString(a.addr), a.port, false); ok++; } catch (e) {
+        this.o.counters.inc('swarm.pushpull.error');
+        this.o.log.warn(`push/pull with ${a.name}: ${(e as Error).message}`);
+      }
+    }));
+    return ok;
+  }
+
   private async joinSeeds(via: Member): Promise<void> {
     for (const s of this.o.seeds) {
       try {

@@ -1,0 +1,31 @@
+// Resource figures of another process, read from /proc from the outside (the
+// measured agent does nothing to report them).
+import { readFileSync } from 'node:fs';
+
+/** USER_HZ: /proc/PID/stat times are in clock ticks, 100 per second on every Linux ABI we run on. */
+export const CLOCK_TICKS_PER_SEC = 100;
+
+export interface MemorySample { vmRssKb: number; rssAnonKb: number }
+
+/** VmRSS and RssAnon (kB) from /proc/PID/status; null once the process is gone. */
+export function readMemory(pid: number): MemorySample | null {
+  let text: string;
+  try { text = readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return null; }
+  const field = (name: string): number => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  return { vmRssKb: field('VmRSS'), rssAnonKb: field('RssAnon') };
+}
+
+/** CPU seconds (user + system, this process only) from /proc/PID/stat; null once gone. */
+export function readCpuSeconds(pid: number): number | null {
+  let text: string;
+  try { text = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return null; }
+  // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime = field 14, stime = field 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return (utime + stime) / CLOCK_TICKS_PER_SEC;
+}

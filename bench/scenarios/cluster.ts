@@ -1,0 +1,129 @@
+// Steady-cluster scenario: CPU per agent, user-event dissemination and failure
+// detection in one cluster (serf-only or mixed), all measured from outside:
+// CPU from /proc, events and failures from `stream` records of every node.
+import type { AgentKind, ProcessRegistry } from '../lib/agents.ts';
+import { Cluster, type StreamRecord } from '../lib/cluster.ts';
+import { readCpuSeconds } from '../lib/procfs.ts';
+import { mean, median, percentile, sleep } from '../lib/stats.ts';
+
+export interface ClusterOptions {
+  label: string;
+  kinds: AgentKind[];
+  portBase: number;
+  rpcPortBase: number;
+  /** Length of the CPU window (s). */
+  cpuWindowS: number;
+  /** User events sent (one at a time). */
+  events: number;
+  /** Kinds of the nodes to kill, in order (each kill waits for every survivor's member-failed). */
+  kills: AgentKind[];
+  log: (line: string) => void;
+}
+
+export interface ClusterResult {
+  label: string;
+  nodes: { serf: number; ours: number };
+  converged: boolean;
+  /** CPU seconds per minute, mean per agent kind, and every node's value. */
+  cpu: { serf: number; ours: number; perNode: Record<string, number>; windowS: number };
+  /** Per event: ms until the last node's stream delivered it (null = not all nodes within the deadline). */
+  events: { reachAllMs: (number | null)[]; medianMs: number; p99Ms: number; origins: AgentKind[]; incomplete: number };
+  failures: { kind: AgentKind; node: string; allMarkedFailedMs: number | null; reported: number; expected: number }[];
+}
+
+/** Deadline for one event to reach every node. */
+const EVENT_DEADLINE_MS = 15_000;
+/** Pause between events, so each is measured on a quiet cluster. */
+const EVENT_GAP_MS = 700;
+/** Deadline for every survivor to report a killed node failed (LAN suspicion at 50 nodes is 6.8-41 s, plus coalescing). */
+const FAILURE_DEADLINE_MS = 90_000;
+
+export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promise<ClusterResult> {
+  const t0 = Date.now();
+  const cluster = await Cluster.start(reg, { kinds: o.kinds, namePrefix: o.label, portBase: o.portBase, rpcPortBase: o.rpcPortBase });
+  try {
+    const n = o.kinds.length;
+    const converged = await cluster.waitConverged(n, 60_000);
+    o.log(`${o.label}: ${n} nodes started, converged=${converged} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    await cluster.subscribe('user,member-failed');
+    await sleep(3000); // let join-time gossip settle before the steady-state window
+
+    // CPU: steady cluster, nothing else happening.
+    const before = new Map(cluster.nodes.map((x) => [x.name, readCpuSeconds(x.agent.pid) ?? NaN]));
+    await sleep(o.cpuWindowS * 1000);
+    const perNode: Record<string, number> = {};
+    for (const x of cluster.nodes) {
+      const after = readCpuSeconds(x.agent.pid);
+      if (after !== null) perNode[x.name] = ((after - before.get(x.name)!) / o.cpuWindowS) * 60;
+    }
+    const cpuOf = (k: AgentKind): number => mean(cluster.nodes.filter((x) => x.kind === k && perNode[x.name] !== undefined).map((x) => perNode[x.name]!));
+    const cpu = { serf: cpuOf('serf'), ours: cpuOf('ours'), perNode, windowS: o.cpuWindowS };
+    o.log(`${o.label}: CPU s/min per agent serf=${cpu.serf.toFixed(3)} ours=${cpu.ours.toFixed(3)}`);
+
+    // Events: origin alternates over the kinds present, one event at a time.
+    const kindsPresent = [...new Set(o.kinds)];
+    const reachAllMs: (number | null)[] = [];
+    const origins: AgentKind[] = [];
+    for (let i = 0; i < o.events; i++) {
+      const kind = kindsPresent[i % kindsPresent.length]!;
+      const candidates = cluster.live().filter((x) => x.kind === kind);
+      const origin = candidates[i % candidates.length]!;
+      const name = `bench-${o.label}-${i}`;
+      const arrived = new Map<string, number>();
+      const expected = cluster.live().length;
+      let resolveAll: () => void = () => {};
+      const all = new Promise<void>((r) => { resolveAll = r; });
+      const off = cluster.onRecord((r: StreamRecord) => {
+        if (r.rec.Event === 'user' && r.rec.Name === name && !arrived.has(r.node)) {
+          arrived.set(r.node, r.at);
+          if (arrived.size >= expected) resolveAll();
+        }
+      });
+      const sent = performance.now();
+      await origin.rpc.userEvent(name, new TextEncoder().encode(`payload-${i}`), false);
+      await Promise.race([all, sleep(EVENT_DEADLINE_MS)]);
+      off();
+      origins.push(kind);
+      reachAllMs.push(arrived.size >= expected ? Math.max(...arrived.values()) - sent : null);
+      await sleep(EVENT_GAP_MS);
+    }
+    const complete = reachAllMs.filter((x): x is number => x !== null);
+    const events = { reachAllMs, medianMs: median(complete), p99Ms: percentile(complete, 99), origins, incomplete: reachAllMs.length - complete.length };
+    o.log(`${o.label}: events reach-all median=${events.medianMs.toFixed(0)} ms p99=${events.p99Ms.toFixed(0)} ms incomplete=${events.incomplete}`);
+
+    // Failure detection: SIGKILL one node at a time (never the seed).
+    const failures: ClusterResult['failures'] = [];
+    for (const kind of o.kills) {
+      const victim = cluster.live().slice(1).reverse().find((x) => x.kind === kind);
+      if (!victim) continue;
+      const survivors = cluster.live().filter((x) => x !== victim);
+      const marked = new Map<string, number>();
+      let resolveAll: () => void = () => {};
+      const all = new Promise<void>((r) => { resolveAll = r; });
+      const off = cluster.onRecord((r) => {
+        if (r.rec.Event !== 'member-failed' || marked.has(r.node)) return;
+        const members = Array.isArray(r.rec.Members) ? (r.rec.Members as { Name?: unknown }[]) : [];
+        if (members.some((m) => m && m.Name === victim.name)) {
+          marked.set(r.node, r.at);
+          if (marked.size >= survivors.length) resolveAll();
+        }
+      });
+      const killedAt = performance.now();
+      victim.agent.kill('SIGKILL');
+      victim.rpc.close();
+      await Promise.race([all, sleep(FAILURE_DEADLINE_MS)]);
+      off();
+      const ms = marked.size >= survivors.length ? Math.max(...marked.values()) - killedAt : null;
+      failures.push({ kind, node: victim.name, allMarkedFailedMs: ms, reported: marked.size, expected: survivors.length });
+      o.log(`${o.label}: killed ${victim.name}: all ${survivors.length} survivors marked it failed after ${ms === null ? 'n/a' : (ms / 1000).toFixed(1) + ' s'} (${marked.size} reported)`);
+    }
+
+    return {
+      label: o.label,
+      nodes: { serf: o.kinds.filter((k) => k === 'serf').length, ours: o.kinds.filter((k) => k === 'ours').length },
+      converged, cpu, events, failures,
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
