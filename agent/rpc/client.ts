@@ -162,14 +162,18 @@ export class RpcClient {
     this.sock.write(body === undefined ? h : Buffer.concat([h, encodeGo(body, 'rpc')]));
   }
 
-  /** Generic request/reply. `replyBody`: whether the reply carries a body. */
-  call(command: string, body?: GoValue, replyBody = false): Promise<unknown> {
+  /**
+   * Generic request/reply. `replyBody`: whether the reply carries a body;
+   * 'on-success' = only a successful reply does (registry commands: a handler
+   * that throws answers with the error header alone).
+   */
+  call(command: string, body?: GoValue, replyBody: boolean | 'on-success' = false): Promise<unknown> {
     if (this.closed) return Promise.reject(new RpcRemoteError('client closed'));
     const seq = this.nextSeq();
     return new Promise((resolve, reject) => {
       this.pending.set(seq, {
         // serf skips the body of an "Authentication required" reply.
-        expectBody: (error) => replyBody && error !== ERR.authRequired,
+        expectBody: (error) => (replyBody === 'on-success' ? error === '' : replyBody && error !== ERR.authRequired),
         onReply: (error, b) => (error ? reject(new RpcRemoteError(error, b)) : resolve(b)),
       });
       this.write(command, seq, body);
