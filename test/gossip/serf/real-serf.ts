@@ -1,0 +1,123 @@
+// Harness for interop tests against the real Debian `serf` binary (0.9.4):
+// starts `serf agent` processes on 127.0.3.x, talks to them with the serf CLI,
+// records their events through an -event-handler script.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createExec } from '../../../agent/system/exec.ts';
+import { until } from './helpers.ts';
+
+export const SERF_BIN = '/usr/bin/serf';
+const exec = createExec();
+
+export interface SerfAgentOptions {
+  name: string;
+  /** 127.0.3.x */
+  ip: string;
+  port?: number;
+  profile?: 'lan' | 'wan' | 'local';
+  protocol?: number;
+  tags?: Record<string, string>;
+  join?: string[];
+  encrypt?: string;
+  keyringFile?: string;
+  snapshot?: string;
+  replay?: boolean;
+  rejoin?: boolean;
+}
+
+export interface CliMember { name: string; addr: string; port: number; tags: Record<string, string>; status: string; protocol: Record<string, number> }
+
+export class SerfAgent {
+  proc: ChildProcess | null = null;
+  readonly dir: string;
+  readonly rpc: string;
+  readonly eventsFile: string;
+  readonly port: number;
+  private logTail = '';
+
+  constructor(readonly o: SerfAgentOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), `serf-${o.name}-`));
+    this.port = o.port ?? 7946;
+    this.rpc = `${o.ip}:7373`;
+    this.eventsFile = join(this.dir, 'events.log');
+    const handler = join(this.dir, 'handler.sh');
+    // One line per event: EVENT|user-event-name|query-name|payload. Queries answer "resp:<node>:<payload>".
+    writeFileSync(handler, `#!/bin/sh
+payload=$(cat)
+echo "$SERF_EVENT|$SERF_USER_EVENT|$SERF_QUERY_NAME|$payload" >> '${this.eventsFile}'
+if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$payload"; fi
+`);
+    chmodSync(handler, 0o755);
+  }
+
+  get addr(): string { return `${this.o.ip}:${this.port}`; }
+
+  start(extra: Partial<SerfAgentOptions> = {}): void {
+    const o = { ...this.o, ...extra };
+    const args = ['agent', `-node=${o.name}`, `-bind=${o.ip}:${this.port}`, `-rpc-addr=${this.rpc}`,
+      `-profile=${o.profile ?? 'lan'}`, `-protocol=${o.protocol ?? 4}`, `-event-handler=${join(this.dir, 'handler.sh')}`, '-log-level=debug'];
+    for (const [k, v] of Object.entries(o.tags ?? {})) args.push('-tag', `${k}=${v}`);
+    for (const j of o.join ?? []) args.push(`-join=${j}`);
+    if (o.encrypt) args.push(`-encrypt=${o.encrypt}`);
+    if (o.keyringFile) args.push(`-keyring-file=${o.keyringFile}`);
+    if (o.snapshot) args.push(`-snapshot=${o.snapshot}`);
+    if (o.replay) args.push('-replay');
+    if (o.rejoin) args.push('-rejoin');
+    this.proc = spawn(SERF_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer) => { this.logTail = (this.logTail + d.toString()).slice(-20_000); };
+    this.proc.stdout!.on('data', keep);
+    this.proc.stderr!.on('data', keep);
+  }
+
+  log(): string { return this.logTail; }
+
+  async waitReady(): Promise<void> {
+    await until(`${this.o.name} RPC`, 15_000, async () => (await this.members()).length > 0, 200);
+  }
+
+  async cli(args: string[], timeoutMs = 20_000): Promise<{ code: number; out: string; err: string }> {
+    const r = await exec.run(SERF_BIN, [...args.slice(0, 1), `-rpc-addr=${this.rpc}`, ...args.slice(1)], { timeoutMs });
+    return { code: r.exitCode ?? -1, out: r.stdout, err: r.stderr };
+  }
+
+  async members(): Promise<CliMember[]> {
+    const r = await this.cli(['members', '-format=json'], 5000).catch(() => null);
+    if (!r || r.code !== 0) return [];
+    try {
+      const j = JSON.parse(r.out) as { members: { name: string; addr: string; port: number; tags: Record<string, string>; status: string; protocol: Record<string, number> }[] };
+      return j.members;
+    } catch { return []; }
+  }
+
+  async member(name: string): Promise<CliMember | undefined> {
+    return (await this.members()).find((m) => m.name === name);
+  }
+
+  /** Lines written by the event handler. */
+  events(): string[] {
+    if (!existsSync(this.eventsFile)) return [];
+    return readFileSync(this.eventsFile, 'utf8').split('\n').filter(Boolean);
+  }
+
+  kill9(): void { this.proc?.kill('SIGKILL'); this.proc = null; }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = null;
+    if (p.exitCode !== null) return;
+    p.kill('SIGKILL');
+    await new Promise<void>((r) => { p.once('exit', () => r()); setTimeout(r, 3000).unref(); });
+  }
+
+  async waitExit(timeoutMs: number): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) { this.proc = null; return; }
+    await new Promise<void>((r) => { p.once('exit', () => r()); setTimeout(r, timeoutMs).unref(); });
+    this.proc = null;
+  }
+
+  cleanup(): void { rmSync(this.dir, { recursive: true, force: true }); }
+}
