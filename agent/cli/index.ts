@@ -13,6 +13,7 @@ import { keysCommand } from './commands/keys.ts';
 import { monitorCommand } from './commands/monitor.ts';
 import { infoCommand } from './commands/info.ts';
 import { rttCommand } from './commands/rtt.ts';
+import { lxcCommand } from '../containers/cli.ts';
 
 export const COMMANDS: CliCommand[] = [
   agentCommand,
@@ -27,6 +28,7 @@ export const COMMANDS: CliCommand[] = [
   monitorCommand,
   infoCommand,
   rttCommand,
+  lxcCommand,
 ];
 
 export function findCommand(name: string, commands: readonly CliCommand[] = COMMANDS): CliCommand | undefined {
