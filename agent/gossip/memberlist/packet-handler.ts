@@ -68,6 +68,7 @@ export function handleGossip(core: Core, g: InboundGossip): void {
 
 /** Where to answer: the Source* fields when present, else the datagram's source. */
 function replyAddr(m: { sourceAddr?: Uint8Array; sourcePort?: number }, from: Addr): Addr {
+  // (a zero SourcePort is omitted on the wire, so sourcePort here is 1..65535)
   if (m.sourceAddr && m.sourceAddr.length > 0 && m.sourcePort) {
     try { return { addr: bytesToIp(m.sourceAddr), port: m.sourcePort }; } catch { /* fall back */ }
   }
@@ -92,6 +93,10 @@ function handlePing(core: Core, p: PingMessage, from: Addr): void {
 function handleIndirectPing(core: Core, ind: IndirectPingMessage, from: Addr): void {
   let target: string;
   try { target = bytesToIp(ind.target); } catch {
+    core.counters.inc('drop.indirect-ping.bad-addr');
+    return;
+  }
+  if (ind.port === 0) {
     core.counters.inc('drop.indirect-ping.bad-addr');
     return;
   }

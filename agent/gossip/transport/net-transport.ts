@@ -129,7 +129,13 @@ export class NetTransport implements Transport {
       udp.on('message', (msg, rinfo) => {
         if (this.stopped) return;
         this.opts.counters.inc('transport.udp.in');
-        this.onPacket(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { addr: normalizeIp(rinfo.address), port: rinfo.port }, Date.now());
+        try {
+          this.onPacket(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { addr: normalizeIp(rinfo.address), port: rinfo.port }, Date.now());
+        } catch (e) {
+          // A handler bug must not take the receive loop (or the process) down.
+          this.opts.counters.inc('error.packet-handler');
+          this.opts.logger.error(`packet handler failed: ${errorMessage(e)}`);
+        }
       });
       udp.on('error', (e) => { this.opts.counters.inc('transport.udp.error'); this.opts.logger.warn(`udp error: ${errorMessage(e)}`); });
       server.on('error', (e) => { this.opts.counters.inc('transport.tcp.error'); this.opts.logger.warn(`tcp listener error: ${errorMessage(e)}`); });
@@ -150,10 +156,19 @@ export class NetTransport implements Transport {
 
   sendPacket(to: Addr, buf: Uint8Array): void {
     if (!this.udp || this.stopped) return;
+    if (!(to.port > 0 && to.port < 65536) || !net.isIP(to.addr)) {
+      // Addresses come from the network: a bad one is counted, never thrown.
+      this.opts.counters.inc('transport.udp.bad-destination');
+      return;
+    }
     this.opts.counters.inc('transport.udp.out');
-    this.udp.send(buf, to.port, to.addr, (err) => {
-      if (err) this.opts.counters.inc('transport.udp.send-error');
-    });
+    try {
+      this.udp.send(buf, to.port, to.addr, (err) => {
+        if (err) this.opts.counters.inc('transport.udp.send-error');
+      });
+    } catch {
+      this.opts.counters.inc('transport.udp.send-error');
+    }
   }
 
   private accept(sock: net.Socket): void {
@@ -163,7 +178,11 @@ export class NetTransport implements Transport {
       return;
     }
     this.opts.counters.inc('transport.tcp.accepted');
-    this.onStream(this.track(sock));
+    try { this.onStream(this.track(sock)); } catch (e) {
+      this.opts.counters.inc('error.stream-handler');
+      this.opts.logger.error(`stream handler failed: ${errorMessage(e)}`);
+      sock.destroy();
+    }
   }
 
   private track(sock: net.Socket): NetStream {
@@ -175,6 +194,7 @@ export class NetTransport implements Transport {
 
   dial(to: Addr, timeoutMs: number): Promise<Stream> {
     if (this.stopped) return Promise.reject(new AgentError('E_STATE', 'transport stopped'));
+    if (!(to.port > 0 && to.port < 65536)) return Promise.reject(new AgentError('E_INVALID', `bad port ${to.port}`));
     if (this.activeStreams >= this.opts.maxTcpStreams) {
       this.opts.counters.inc('drop.tcp.too-many-streams');
       return Promise.reject(new AgentError('E_LIMIT', 'too many concurrent gossip streams'));
