@@ -42,6 +42,29 @@ export type MsgpackMode = 'gossip' | 'rpc';
 const te = new TextEncoder();
 const td = new TextDecoder('utf-8', { fatal: false });
 
+// Gossip strings are mostly short ASCII (struct keys, node names): converting those
+// by hand avoids the TextEncoder/TextDecoder call overhead that dominates small messages.
+const SHORT = 64;
+
+function decodeUtf8(buf: Uint8Array, start: number, end: number): string {
+  if (end - start <= SHORT) {
+    let out = '';
+    for (let i = start; i < end; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return td.decode(buf.subarray(start, end));
+      out += String.fromCharCode(c);
+    }
+    return out;
+  }
+  return td.decode(buf.subarray(start, end));
+}
+
+function isShortAscii(s: string): boolean {
+  if (s.length > SHORT) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
 class Writer {
   buf: Uint8Array;
   view: DataView;
@@ -132,6 +155,12 @@ function writeValue(w: Writer, v: GoValue, mode: MsgpackMode): void {
       return;
     case 'bigint': writeInt(w, v); return;
     case 'string': {
+      if (isShortAscii(v)) {
+        writeStrHeader(w, v.length, mode);
+        w.ensure(v.length);
+        for (let i = 0; i < v.length; i++) w.buf[w.len++] = v.charCodeAt(i);
+        return;
+      }
       const b = te.encode(v);
       writeStrHeader(w, b.length, mode);
       w.bytes(b);
@@ -254,14 +283,28 @@ function readMap(r: Reader, n: number, depth: number): DecodedMap {
   if (n * 2 > r.end - r.pos) throw new NeedMoreData();
   const out: DecodedMap = Object.create(null) as DecodedMap;
   for (let i = 0; i < n; i++) {
-    const k = readValue(r, depth + 1);
-    let key: string;
-    if (k instanceof Uint8Array) key = td.decode(k);
-    else if (typeof k === 'number') key = String(k);
-    else fail('map key is not a string');
-    out[key] = readValue(r, depth + 1);
+    out[readKey(r, depth)] = readValue(r, depth + 1);
   }
   return out;
+}
+
+/** A map key: str/bin decoded in place (no copy); integers as their decimal text. */
+function readKey(r: Reader, depth: number): string {
+  const b = r.buf[r.pos];
+  let n = -1;
+  if (b !== undefined && (b & 0xe0) === 0xa0) { r.pos++; n = b & 0x1f; }
+  else if (b === 0xd9 || b === 0xc4) { r.pos++; n = r.u8(); }
+  else if (b === 0xda || b === 0xc5) { r.pos++; n = r.u16(); }
+  if (n >= 0) {
+    r.need(n);
+    const key = decodeUtf8(r.buf, r.pos, r.pos + n);
+    r.pos += n;
+    return key;
+  }
+  const k = readValue(r, depth + 1);
+  if (k instanceof Uint8Array) return td.decode(k);
+  if (typeof k === 'number') return String(k);
+  return fail('map key is not a string');
 }
 
 /**
@@ -345,7 +388,7 @@ export function asMap(v: Decoded | undefined, what = 'value'): DecodedMap {
 /** Go string: a str header; nil/missing decodes to "". */
 export function asStr(v: Decoded | undefined, what = 'value'): string {
   if (v === null || v === undefined) return '';
-  if (v instanceof Uint8Array) return td.decode(v);
+  if (v instanceof Uint8Array) return decodeUtf8(v, 0, v.length);
   return fail(`${what}: expected a string`);
 }
 

@@ -135,7 +135,10 @@ class Incomplete extends Error {}
  * Parses the message starting at body[0] (type byte). `complete` = no more bytes
  * will come (decrypted/decompressed buffer): truncation is then E_DECODE.
  */
-function parseMessage(body: Uint8Array, complete: boolean, opts: ParseStreamOptions): StreamMessage {
+/** How far a previous call scanned a plain push/pull on the same (grown) buffer. */
+interface ScanCheckpoint { nodesScanned: number; offset: number }
+
+function parseMessage(body: Uint8Array, complete: boolean, opts: ParseStreamOptions, cp?: ScanCheckpoint): StreamMessage {
   const needMore = (): never => {
     if (complete) throw new AgentError('E_DECODE', 'stream truncated');
     throw new Incomplete();
@@ -178,7 +181,13 @@ function parseMessage(body: Uint8Array, complete: boolean, opts: ParseStreamOpti
       // Pass 1: find the end without building anything, so nothing is delivered
       // before the whole message is here (callbacks fire exactly once per node).
       const nodesStart = off;
-      for (let i = 0; i < nodeCount; i++) off = objEnd(off);
+      let first = 0;
+      if (cp && cp.nodesScanned > 0) { first = cp.nodesScanned; off = cp.offset; }
+      for (let i = first; i < nodeCount; i++) {
+        if (cp) { cp.nodesScanned = i; cp.offset = off; }
+        off = objEnd(off);
+      }
+      if (cp) { cp.nodesScanned = nodeCount; cp.offset = off; }
       if (body.length < off + userLen) return needMore();
       // With a callback, validate every node first (decoded and dropped), so a bad
       // node rejects the whole state before any node is delivered - as Go, which
@@ -207,12 +216,12 @@ function parseMessage(body: Uint8Array, complete: boolean, opts: ParseStreamOpti
   }
 }
 
-function parseAfterEncryption(body: Uint8Array, complete: boolean, opts: ParseStreamOptions): StreamMessage {
+function parseAfterEncryption(body: Uint8Array, complete: boolean, opts: ParseStreamOptions, cp?: ScanCheckpoint): StreamMessage {
   if (body.length === 0) {
     if (complete) throw new AgentError('E_DECODE', 'empty stream message');
     throw new Incomplete();
   }
-  if (body[0] !== MessageType.compress) return parseMessage(body, complete, opts);
+  if (body[0] !== MessageType.compress) return parseMessage(body, complete, opts, cp);
   let value;
   try {
     value = decodeGo(body, 1).value;
@@ -238,6 +247,10 @@ function parseAfterEncryption(body: Uint8Array, complete: boolean, opts: ParseSt
  * once the whole message has arrived, exactly once per node.
  */
 export function parseStream(buf: Uint8Array, opts: ParseStreamOptions): ParseStreamResult {
+  return parseStreamFrom(buf, opts);
+}
+
+function parseStreamFrom(buf: Uint8Array, opts: ParseStreamOptions, cp?: ScanCheckpoint): ParseStreamResult {
   if (buf.length === 0) return NEED_MORE;
   const encrypted = opts.keyring?.isEnabled() === true;
   try {
@@ -252,7 +265,7 @@ export function parseStream(buf: Uint8Array, opts: ParseStreamOptions): ParseStr
       return { status: 'done', msg: parseAfterEncryption(plain, true, opts) };
     }
     if (encrypted) throw new AgentError('E_DECRYPT', ERR_REMOTE_NOT_ENCRYPTED);
-    return { status: 'done', msg: parseAfterEncryption(buf, false, opts) };
+    return { status: 'done', msg: parseAfterEncryption(buf, false, opts, cp) };
   } catch (e) {
     if (e instanceof Incomplete) {
       if (buf.length >= opts.maxBytes) tooLarge('stream', buf.length, opts.maxBytes);
@@ -260,5 +273,47 @@ export function parseStream(buf: Uint8Array, opts: ParseStreamOptions): ParseStr
     }
     if (e instanceof AgentError) throw e;
     throw new AgentError('E_DECODE', `stream: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Accumulates a stream's chunks as they arrive and parses them. Same results and
+ * errors as parseStream on the concatenated bytes, but linear in the stream size:
+ * the buffer grows by doubling (never past maxBytes + 1) and a plain push/pull is
+ * scanned from where the previous chunk left off instead of from the start.
+ */
+export class StreamReader {
+  private buf: Uint8Array;
+  private len = 0;
+  private readonly checkpoint: ScanCheckpoint = { nodesScanned: 0, offset: 0 };
+  private result: ParseStreamResult | null = null;
+
+  constructor(private readonly opts: ParseStreamOptions) {
+    this.buf = new Uint8Array(Math.min(4096, opts.maxBytes + 1));
+  }
+
+  /** Bytes held so far. */
+  get bufferedBytes(): number {
+    return this.len;
+  }
+
+  /** Appends a chunk and parses; after 'done', further chunks are ignored (one exchange per connection). */
+  push(chunk: Uint8Array): ParseStreamResult {
+    if (this.result) return this.result;
+    // Keep at most maxBytes + 1 bytes: enough to decide between 'done' and E_TOO_LARGE.
+    const room = this.opts.maxBytes + 1 - this.len;
+    const take = chunk.length > room ? chunk.subarray(0, Math.max(0, room)) : chunk;
+    if (this.len + take.length > this.buf.length) {
+      let size = this.buf.length * 2;
+      while (size < this.len + take.length) size *= 2;
+      const nb = new Uint8Array(Math.min(size, this.opts.maxBytes + 1));
+      nb.set(this.buf.subarray(0, this.len));
+      this.buf = nb;
+    }
+    this.buf.set(take, this.len);
+    this.len += take.length;
+    const r = parseStreamFrom(this.buf.subarray(0, this.len), this.opts, this.checkpoint);
+    if (r.status === 'done') this.result = r;
+    return r;
   }
 }
