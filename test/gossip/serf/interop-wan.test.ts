@@ -1,0 +1,74 @@
+// Cloudy's settings against the real serf 0.9.4: -protocol 4 -profile=wan.
+// One serf agent and one of ours (kept small: wan timings are slow): join both
+// ways, tags, a user event each way, a query each way, and the failure of a
+// killed serf node detected with wan timings.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createSerf, type SerfInstance } from '../../../agent/gossip/serf/create.ts';
+import { Logger } from '../../../agent/obs/log.ts';
+import { Counters } from '../../../agent/obs/counters.ts';
+import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
+import { SerfAgent } from './real-serf.ts';
+import { until } from './helpers.ts';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+let o: SerfInstance | null = null;
+const events: SerfEvent[] = [];
+const agents: SerfAgent[] = [];
+
+test.after(async () => {
+  await o?.stop().catch(() => {});
+  for (const a of agents) { await a.stop(); a.cleanup(); }
+});
+
+test('wan + protocol 4: join, tags, events and queries both ways, failure detection', async () => {
+  o = await createSerf({
+    nodeName: 'wo1', bindAddr: '127.0.3.61', bindPort: 7946, profile: 'wan', protocolVersion: 4,
+    tags: { role: 'cloudy' }, rejoin: false, serf: { memberCoalesce: null, userCoalesce: null },
+  }, { logger: Logger.silent(), counters: new Counters() });
+  o.serf.onEvent((e) => {
+    events.push(e);
+    if (e.type === 'query') void e.query.respond(enc(`wo1:${dec(e.query.payload)}`)).catch(() => {});
+  });
+  await o.start();
+  const s = new SerfAgent({ name: 'ws1', ip: '127.0.3.71', profile: 'wan', protocol: 4, tags: { role: 'web' }, join: ['127.0.3.61:7946'] });
+  const s2 = new SerfAgent({ name: 'ws2', ip: '127.0.3.72', profile: 'wan', protocol: 4, tags: { role: 'db' } });
+  agents.push(s, s2);
+  s.start(); await s.waitReady();
+  const m = await until('serf sees wo1 alive', 30_000, async () => {
+    const x = await s.member('wo1');
+    return x?.status === 'alive' ? x : undefined;
+  }, 300);
+  assert.equal(m.tags, { role: 'cloudy' });
+  assert.is(m.protocol['delegate_cur'] ?? m.protocol['DelegateCur'] ?? 4, 4);
+  // ours joins the second serf node
+  s2.start(); await s2.waitReady();
+  assert.is(await o.serf.join(['127.0.3.72:7946'], true), 1);
+  await until('3 alive at ours', 30_000, () => o!.serf.members().filter((x) => x.status === 'alive').length === 3);
+  await until('3 alive at ws1', 30_000, async () => (await s.members()).filter((x) => x.status === 'alive').length === 3, 500);
+  assert.is(o.serf.members().find((x) => x.name === 'ws2')!.delegateCur, 4);
+
+  const ev = await s.cli(['event', '-coalesce=false', 'wan-ev', 'from-serf']);
+  assert.is(ev.code, 0, ev.err);
+  await o.serf.userEvent('wan-ours', enc('from-ours'), false);
+  await until('ours got the serf event', 20_000, () => events.some((e) => e.type === 'user' && e.name === 'wan-ev'));
+  for (const a of [s, s2]) await until(`${a.o.name} got our event`, 20_000, () => a.events().includes('user|wan-ours||from-ours'), 300);
+
+  const q = await s.cli(['query', '-format=json', '-timeout=8s', 'wq', 'x'], 30_000);
+  assert.is(q.code, 0, q.err);
+  const j = JSON.parse(q.out) as { Acks: string[]; Responses: Record<string, string> };
+  assert.equal([...j.Acks].sort(), ['wo1', 'ws1', 'ws2']);
+  assert.is(j.Responses['wo1'], 'wo1:x');
+  const resps: Record<string, string> = {};
+  await new Promise<void>((resolve, reject) => {
+    o!.serf.query('wq2', enc('y'), { filterTags: { role: '^db$' } }, { onResponse: (f, p) => { resps[f] = dec(p); }, onDone: resolve }).catch(reject);
+  });
+  assert.equal(resps, { ws2: 'resp:ws2:y' });
+
+  s2.kill9();
+  // wan: probe 5 s, suspicion >= 6 x 5 s: allow a generous deadline
+  await until('ours sees ws2 failed', 120_000, () => o!.serf.members().find((x) => x.name === 'ws2')?.status === 'failed', 500);
+});
+
+test.run();
