@@ -43,7 +43,8 @@ export function rpcCommand(def: RpcCommandDef): CliCommand {
         flags,
         io,
         out: (l) => io.stdout(`${l}\n`),
-        err: (l) => io.stderr(`${l}\n`),
+        // serf's CLI Ui has no separate error writer: its error lines go to stdout.
+        err: (l) => io.stdout(`${l}\n`),
         connect: async () => {
           const addr = flags.str('rpc-addr', io.env.SERF_RPC_ADDR || DEFAULT_RPC_ADDR);
           const auth = flags.str('rpc-auth', io.env.SERF_RPC_AUTH ?? '');
@@ -52,7 +53,7 @@ export function rpcCommand(def: RpcCommandDef): CliCommand {
             clients.push(c);
             return c;
           } catch (e) {
-            io.stderr(`Error connecting to Serf agent: ${errorMessage(e)}\n`);
+            io.stdout(`Error connecting to Serf agent: ${errorMessage(e)}\n`);
             return null;
           }
         },
