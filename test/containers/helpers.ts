@@ -1,0 +1,152 @@
+// Real-LXC test plumbing: a private bridge, a "community client" network
+// namespace, an agent stack (RPC server + real ServiceAnnouncer + containers
+// plug-in) and thorough cleanup. Everything is named cat*/cattest-* and uses
+// 10.213.x.0/24 subnets that never leave the machine.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createExec, type Exec } from '../../agent/system/exec.ts';
+import { Logger } from '../../agent/obs/log.ts';
+import { Counters } from '../../agent/obs/counters.ts';
+import { defaultLimits } from '../../agent/config/limits.ts';
+import { RpcCommandRegistry } from '../../agent/rpc/registry.ts';
+import { RpcServer } from '../../agent/rpc/server.ts';
+import { RpcClient } from '../../agent/rpc/client.ts';
+import { ServiceAnnouncer } from '../../agent/discovery/services.ts';
+import { MemoryServiceStore } from '../../agent/discovery/store.ts';
+import { decodeServicesTag } from '../../agent/discovery/codec.ts';
+import type { Serf } from '../../agent/gossip/serf/types.ts';
+import { startContainers, type ContainersHandle } from '../../agent/containers/plugin.ts';
+import type { ContainerEvent } from '../../agent/containers/types.ts';
+import type { BridgeNetwork } from '../../agent/containers/ipam.ts';
+
+export const REPO = new URL('../..', import.meta.url).pathname;
+export const TEMPLATES = join(REPO, 'lxc-templates');
+export const exec: Exec = createExec();
+
+export async function sh(file: string, args: string[], allowFail = false): Promise<string> {
+  const r = await exec.run(file, args, { timeoutMs: 60_000 });
+  if (r.exitCode !== 0 && !allowFail) throw new Error(`${file} ${args.join(' ')}: ${r.exitCode} ${r.stderr}`);
+  return r.stdout;
+}
+
+export async function createBridge(name: string, gatewayCidr: string): Promise<void> {
+  await sh('ip', ['link', 'del', name], true);
+  await sh('ip', ['link', 'add', name, 'type', 'bridge']);
+  await sh('ip', ['addr', 'add', gatewayCidr, 'dev', name]);
+  await sh('ip', ['link', 'set', name, 'up']);
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  await sh('ip', ['link', 'del', name], true);
+}
+
+/** A network namespace "community client" linked to the host by a veth pair. */
+export async function createClientNamespace(ns: string, hostIf: string, hostCidr: string, clientCidr: string, gateway: string): Promise<void> {
+  await deleteNamespace(ns, hostIf);
+  const peer = `${hostIf}p`;
+  await sh('ip', ['netns', 'add', ns]);
+  await sh('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', peer]);
+  await sh('ip', ['link', 'set', peer, 'netns', ns]);
+  await sh('ip', ['addr', 'add', hostCidr, 'dev', hostIf]);
+  await sh('ip', ['link', 'set', hostIf, 'up']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', clientCidr, 'dev', peer]);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', peer, 'up']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', gateway]);
+}
+
+export async function deleteNamespace(ns: string, hostIf: string): Promise<void> {
+  await sh('ip', ['netns', 'del', ns], true);
+  await sh('ip', ['link', 'del', hostIf], true);
+}
+
+export async function destroyContainers(prefix: string): Promise<void> {
+  const names = (await sh('lxc-ls', ['-1'], true)).split(/\s+/).filter((n) => n.startsWith(prefix));
+  for (const n of names) await sh('lxc-destroy', ['-f', '-n', n], true);
+}
+
+/** A Serf stand-in that only holds tags: the real ServiceAnnouncer writes the Cloudy `services` tag into it. */
+export function tagSerf(): Pick<Serf, 'localMember' | 'setTags'> & { tags: Record<string, string> } {
+  const o = {
+    tags: {} as Record<string, string>,
+    localMember() {
+      return { name: 'cattest-node', addr: '127.0.0.1', port: 7946, tags: { ...o.tags }, status: 'alive' } as unknown as ReturnType<Serf['localMember']>;
+    },
+    async setTags(t: Record<string, string>) { o.tags = { ...t }; },
+  };
+  return o;
+}
+
+export interface TestAgent {
+  rpc: RpcClient;
+  server: RpcServer;
+  containers: ContainersHandle;
+  announcer: ServiceAnnouncer;
+  serf: ReturnType<typeof tagSerf>;
+  events: ContainerEvent[];
+  counters: Counters;
+  stateDir: string;
+  logger: Logger;
+  /** Cloudy records currently in the services tag. */
+  announced(): { s: string; p: string; i: string; d: string }[];
+  stop(): Promise<void>;
+}
+
+export async function startTestAgent(o: { network: BridgeNetwork; communityIp: string; stateDir?: string; intervalMs?: number; backend?: 'nftables' | 'iptables' }): Promise<TestAgent> {
+  const logger = Logger.root({ level: process.env.TEST_VERBOSE ? 'DEBUG' : 'ERR' });
+  const counters = new Counters();
+  const limits = defaultLimits();
+  const registry = new RpcCommandRegistry();
+  const serf = tagSerf();
+  const announcer = new ServiceAnnouncer({
+    serf, store: new MemoryServiceStore(), facts: { hostname: 'cattest', communityIp: o.communityIp, microcloud: 'guifi' },
+    logger: logger.child('discovery'), counters, maxServices: 16,
+  });
+  await announcer.start();
+  const stateDir = o.stateDir ?? (await mkdtemp(join(tmpdir(), 'cattest-state-')));
+  const events: ContainerEvent[] = [];
+  const containers = await startContainers({
+    registry, publisher: announcer, exec, logger, counters, limits, stateDir, communityIp: o.communityIp,
+    network: o.network, templateDirs: [TEMPLATES], intervalMs: o.intervalMs ?? 300,
+    tuning: { backoffBaseMs: 300, backoffMaxMs: 2_000, onFailureMaxRetries: 3, stableAfterMs: 60_000 },
+    ...(o.backend ? { firewallBackend: o.backend } : {}),
+    onEvent: (e) => events.push(e),
+  });
+  const server = new RpcServer({ serf: {} as Serf, registry, logger, counters, limits, addr: '127.0.0.1:0' });
+  const addr = await server.listen();
+  const rpc = await RpcClient.connect(`${addr.host}:${addr.port}`);
+  return {
+    rpc, server, containers, announcer, serf, events, counters, stateDir, logger,
+    announced() {
+      const v = serf.tags.services;
+      return v ? (decodeServicesTag(v, 1 << 20) as unknown as { s: string; p: string; i: string; d: string }[]) : [];
+    },
+    async stop() {
+      rpc.close();
+      await server.close();
+      await containers.stop();
+    },
+  };
+}
+
+export async function removeDir(d: string): Promise<void> {
+  await rm(d, { recursive: true, force: true });
+}
+
+/** Polls fn until it returns a truthy value; bounded in time and count. */
+export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 200): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (let i = 0; i < Math.ceil(timeoutMs / everyMs) + 1; i++) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
