@@ -78,7 +78,7 @@ test('mixed cluster assembles: serf joins ours; all 5 members alive everywhere w
       assert.is(m.addr, e.addr, `${a.o.name}: addr of ${name}`);
       assert.equal(m.tags, e.tags, `${a.o.name}: tags of ${name}`);
     }
-    assert.is((await a.member('o1'))!.protocol['delegate_cur'] ?? 4, 4);
+    assert.equal((await a.member('o1'))!.protocol, { min: 2, max: 5, version: 4 }, 'serf protocol range and current of ours');
   }
   for (const o of [o1, o2]) {
     await until(`${o.name} sees 5 alive`, 30_000, () => o.serf.members().filter((m) => m.status === 'alive').length === 5);
@@ -147,7 +147,18 @@ test('queries ours -> serf: tag filter (unanchored), node filter, relay, acks an
   assert.equal(web.resps, { s1: 'resp:s1:p', s3: 'resp:s3:p' });
   const node = await run({ requestAck: true, filterNodes: ['s2', 'o2'], relayFactor: 2 });
   assert.equal(node.acks, ['o2', 's2']);
-  assert.equal(node.resps, { o2: 'ours:o2:q-from-ours'.replace('q-from-ours', 'p'), s2: 'resp:s2:p' });
+  assert.equal(node.resps, { o2: 'ours:o2:p', s2: 'resp:s2:p' });
+});
+
+test('network coordinates: serf computes RTTs to ours from our ack payloads, and we from theirs', async () => {
+  await until('o1 has coordinates of serf nodes', 30_000, () => [s1, s2, s3].every((a) => o1.serf.getCoordinate(a.o.name) !== null), 500);
+  const c = o1.serf.getCoordinate()!;
+  assert.is(c.vec.length, 8);
+  const r = await until('serf rtt to o1', 30_000, async () => {
+    const x = await s1.cli(['rtt', 'o1']);
+    return x.code === 0 ? x : undefined;
+  }, 1000);
+  assert.match(r.out, /Estimated o1 <-> s1 rtt: [\d.]+ ms/);
 });
 
 test('tag changes both ways', async () => {
