@@ -1,0 +1,131 @@
+// Wire codecs against the real Debian serf 0.9.4 binary: we fill a serf agent's event
+// buffer with poorly compressible events so its push/pull reply is a large LZW stream
+// written by Go's compress/lzw (well past the 4095-code reset), then check that our
+// decompressor reads it and our compressor reproduces Go's bytes exactly. A second,
+// encrypted agent checks the TCP encryption frame in both directions.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { promisify } from 'node:util';
+import {
+  Keyring, StreamReader, encodePushPull, encodeStreamMessage, encodeTags, decodeGo, asMap, asBytes, lzwDecompress,
+  lzwCompress, decodeSerfMessage, ipToBytes, encodeSerfMessage, type ParseStreamResult,
+} from '../../../agent/gossip/wire/index.ts';
+import { toHex } from './vector-files.ts';
+
+const run = promisify(execFile);
+const SERF = '/usr/bin/serf';
+const HOST = '127.0.1.21';
+const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
+const procs: ChildProcess[] = [];
+
+async function startSerf(name: string, bind: number, rpc: number, extra: string[] = []): Promise<string> {
+  const p = spawn(SERF, ['agent', `-node=${name}`, `-bind=${HOST}:${bind}`, `-rpc-addr=${HOST}:${rpc}`, '-log-level=warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(p);
+  let out = '';
+  p.stdout!.on('data', (d) => { out = (out + d.toString()).slice(-20000); });
+  p.stderr!.on('data', (d) => { out = (out + d.toString()).slice(-20000); });
+  const rpcAddr = `${HOST}:${rpc}`;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (p.exitCode !== null) throw new Error(`serf exited: ${out}`);
+    try { await run(SERF, ['members', `-rpc-addr=${rpcAddr}`], { timeout: 5000 }); return rpcAddr; } catch { await new Promise((r) => setTimeout(r, 150)); }
+  }
+  throw new Error(`serf did not start: ${out}`);
+}
+
+/** One TCP exchange: write `request`, collect the reply (raw bytes and parse result). */
+function exchange(port: number, request: Uint8Array, keyring?: Keyring): Promise<{ raw: Uint8Array; result: ParseStreamResult }> {
+  return new Promise((resolve, reject) => {
+    const reader = new StreamReader({ maxBytes: 8 * 1024 * 1024, keyring });
+    const chunks: Buffer[] = [];
+    const sock = connect({ host: HOST, port });
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('exchange timed out')); }, 20_000);
+    let done = false;
+    sock.on('connect', () => sock.write(request));
+    sock.on('data', (d) => {
+      chunks.push(d);
+      try {
+        const r = reader.push(new Uint8Array(d.buffer, d.byteOffset, d.length));
+        if (r.status === 'done' && !done) {
+          done = true;
+          clearTimeout(timer);
+          sock.destroy();
+          resolve({ raw: new Uint8Array(Buffer.concat(chunks)), result: r });
+        }
+      } catch (e) { clearTimeout(timer); sock.destroy(); reject(e); }
+    });
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    sock.on('close', () => { if (!done) { clearTimeout(timer); reject(new Error(`closed after ${Buffer.concat(chunks).length} bytes`)); } });
+  });
+}
+
+/** A minimal join push/pull from a node that does not exist (serf replies before merging). */
+function joinRequest(): Uint8Array {
+  const userState = encodeSerfMessage({ type: 'pushPull', ltime: 1, statusLTimes: new Map(), leftMembers: [], eventLTime: 1, events: [], queryLTime: 1 });
+  return encodePushPull({ join: true, userState }, [{
+    name: 'wire-probe', addr: ipToBytes(HOST), port: 16999, meta: encodeTags({}), incarnation: 1, state: 0, vsn: Uint8Array.of(1, 5, 2, 2, 5, 5),
+  }]);
+}
+
+test.after(async () => {
+  for (const p of procs) {
+    if (p.exitCode === null && p.signalCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    }
+  }
+});
+
+test("Go's LZW output for a large push/pull: our decoder reads it, our encoder reproduces it byte for byte", async () => {
+  const rpc = await startSerf('lzw1', 16101, 16102);
+  // 48 events of 400 pseudo-random printable bytes: ~19 KB of poorly compressible state.
+  let seed = 4242;
+  const payloads: string[] = [];
+  for (let i = 0; i < 48; i++) {
+    let s = '';
+    for (let j = 0; j < 400; j++) { seed = (seed * 1103515245 + 12345) >>> 0; s += String.fromCharCode(33 + ((seed >>> 16) % 94)); }
+    payloads.push(s);
+  }
+  for (let i = 0; i < payloads.length; i += 8) {
+    await Promise.all(payloads.slice(i, i + 8).map((p, j) => run(SERF, ['event', `-rpc-addr=${rpc}`, '-coalesce=false', `ev${i + j}`, p], { timeout: 10_000 })));
+  }
+  const { raw, result } = await exchange(16101, encodeStreamMessage(joinRequest(), { compress: true }));
+  assert.is(raw[0], 9, 'serf compresses its stream');
+  const { value } = decodeGo(raw, 1);
+  const buf = asBytes(asMap(value).Buf);
+  const plain = lzwDecompress(buf, 8 * 1024 * 1024);
+  assert.ok(plain.length > 19000, `decompressed ${plain.length} bytes`);
+  // ~9-12 bits per code on this data: far more than 4095 codes, i.e. several Clear resets.
+  assert.ok(buf.length * 8 / 12 > 2 * 4095, `compressed ${buf.length} bytes`);
+  assert.is(toHex(lzwCompress(plain)), toHex(buf), "our LZW equals Go's byte for byte");
+  assert.is(result.status, 'done');
+  if (result.status !== 'done' || result.msg.type !== 'pushPull') throw new Error('expected a push/pull');
+  assert.is(result.msg.join, true);
+  assert.ok(result.msg.nodes.some((n) => n.name === 'lzw1'));
+  const state = decodeSerfMessage(result.msg.userState);
+  if (state.type !== 'pushPull') throw new Error('expected serf push/pull state');
+  const seen = new Set<string>();
+  for (const slot of state.events) for (const e of slot?.events ?? []) seen.add(`${e.name}=${new TextDecoder().decode(e.payload)}`);
+  for (let i = 0; i < payloads.length; i++) assert.ok(seen.has(`ev${i}=${payloads[i]}`), `event ev${i} in the state`);
+  console.log(`serf push/pull reply: ${raw.length} bytes on the wire, LZW ${buf.length} -> ${plain.length} bytes, ${state.events.length} event slots`);
+});
+
+test('encrypted TCP exchange with a serf agent using the same key; plaintext gets the Go error text', async () => {
+  await startSerf('enc1', 16111, 16112, [`-encrypt=${K1}`]);
+  const ring = Keyring.fromBase64([K1]);
+  const { raw, result } = await exchange(16111, encodeStreamMessage(joinRequest(), { compress: true, keyring: ring }), ring);
+  assert.is(raw[0], 10);
+  assert.is(new DataView(raw.buffer, raw.byteOffset).getUint32(1), raw.length - 5);
+  assert.ok(result.status === 'done' && result.msg.type === 'pushPull' && result.msg.nodes.some((n) => n.name === 'enc1'));
+  // A plaintext request is refused with an encrypted errResp.
+  const refused = await exchange(16111, encodeStreamMessage(joinRequest(), { compress: false }), ring);
+  assert.ok(refused.result.status === 'done' && refused.result.msg.type === 'err');
+  if (refused.result.status === 'done' && refused.result.msg.type === 'err') {
+    assert.is(refused.result.msg.error, 'Encryption is configured but remote state is not encrypted');
+  }
+});
+
+test.run();
