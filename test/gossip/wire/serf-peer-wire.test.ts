@@ -7,10 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { promisify } from 'node:util';
 import {
   Keyring, StreamReader, encodePushPull, encodeStreamMessage, encodeTags, decodeGo, asMap, asBytes, lzwDecompress,
-  lzwCompress, decodeSerfMessage, ipToBytes, encodeSerfMessage, type ParseStreamResult,
+  lzwCompress, decodeSerfMessage, ipToBytes, encodeSerfMessage, encodePacket, decodePacket, encodeMessage,
+  decodeCoordinatePayload, type ParseStreamResult, type MemberlistMessage,
 } from '../../../agent/gossip/wire/index.ts';
 import { toHex } from './vector-files.ts';
 
@@ -126,6 +128,51 @@ test('encrypted TCP exchange with a serf agent using the same key; plaintext get
   if (refused.result.status === 'done' && refused.result.msg.type === 'err') {
     assert.is(refused.result.msg.error, 'Encryption is configured but remote state is not encrypted');
   }
+});
+
+/** Sends datagrams from HOST:port and collects decoded replies until `want` acks arrived (bounded). */
+async function udpAcks(target: number, port: number, packets: Uint8Array[], want: number, keyring?: Keyring): Promise<{ acks: MemberlistMessage[]; errors: string[] }> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(port, HOST, () => r()));
+  const acks: MemberlistMessage[] = [];
+  const errors: string[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${acks.length}/${want} acks; errors ${errors.join(',')}`)), 15_000);
+      sock.on('message', (msg) => {
+        const r = decodePacket(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), { keyring });
+        errors.push(...r.errors.map((e) => e.code));
+        for (const m of r.messages) if (m.type === 'ack') acks.push(m);
+        if (acks.length >= want) { clearTimeout(timer); resolve(); }
+      });
+      for (const p of packets) sock.send(p, target, HOST);
+    });
+  } finally {
+    sock.close();
+  }
+  return { acks, errors };
+}
+
+function ping(seqNo: number, node: string, port: number): Uint8Array {
+  return encodeMessage({ type: 'ping', seqNo, node, sourceAddr: ipToBytes(HOST), sourcePort: port, sourceNode: 'wire-probe' });
+}
+
+test('UDP: serf acks our plain, compound+compressed+CRC, and encrypted pings; acks carry a coordinate', async () => {
+  // lzw1 (plain) and enc1 (K1) were started by the tests above.
+  const plain = await udpAcks(16101, 16121, [
+    encodePacket([ping(101, 'lzw1', 16121)], { compress: false, crc: false }),
+    encodePacket([ping(102, 'lzw1', 16121), ping(103, 'lzw1', 16121)], { compress: true, crc: true }),
+  ], 3);
+  assert.equal(plain.acks.map((a) => (a.type === 'ack' ? a.seqNo : -1)).sort(), [101, 102, 103]);
+  for (const a of plain.acks) {
+    if (a.type !== 'ack' || !a.payload) throw new Error('ack without payload');
+    const c = decodeCoordinatePayload(a.payload);
+    assert.is(c.vec.length, 8);
+  }
+  const ring = Keyring.fromBase64([K1]);
+  const enc = await udpAcks(16111, 16122, [encodePacket([ping(201, 'enc1', 16122)], { compress: true, crc: true, keyring: ring })], 1, ring);
+  assert.ok(enc.acks[0]?.type === 'ack' && enc.acks[0].seqNo === 201);
+  assert.equal(enc.errors, []);
 });
 
 test.run();
