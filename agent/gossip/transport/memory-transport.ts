@@ -60,7 +60,7 @@ export class MemoryNetwork {
     }
     const copy = buf.slice();
     const run = () => { this.delivered++; dst.receivePacket(copy, from); };
-    if (this.latencyMs > 0) setTimeout(run, this.latencyMs).unref?.();
+    if (this.latencyMs > 0) setTimeout(run, this.latencyMs);
     else setImmediate(run);
   }
 
@@ -81,7 +81,7 @@ class MemoryStream implements Stream {
     const peer = this.peer;
     const copy = buf.slice();
     const run = () => peer.q.push(copy);
-    if (this.net.latencyMs > 0) setTimeout(run, this.net.latencyMs).unref?.(); else setImmediate(run);
+    if (this.net.latencyMs > 0) setTimeout(run, this.net.latencyMs); else setImmediate(run);
     return Promise.resolve();
   }
   setDeadline(atMs: number): void { this.q.setDeadline(atMs); }
@@ -91,7 +91,7 @@ class MemoryStream implements Stream {
     this.q.clearDeadline();
     const peer = this.peer;
     const run = () => peer?.q.end();
-    if (this.net.latencyMs > 0) setTimeout(run, this.net.latencyMs).unref?.(); else setImmediate(run);
+    if (this.net.latencyMs > 0) setTimeout(run, this.net.latencyMs); else setImmediate(run);
     this.gone();
   }
   destroy(): void {
@@ -129,7 +129,7 @@ export class MemoryTransport implements Transport {
     const dst = this.net.nodes.get(addrKey(to));
     if (!dst || this.net.isBlocked(this.addr, to)) {
       // An unreachable peer looks like a connect timeout (bounded by the caller's timeout).
-      return new Promise((_r, reject) => setTimeout(() => reject(new AgentError('E_TIMEOUT', `dial ${addrKey(to)} timed out`)), Math.min(timeoutMs, 50)).unref?.());
+      return new Promise((_r, reject) => { setTimeout(() => reject(new AgentError('E_TIMEOUT', `dial ${addrKey(to)} timed out`)), Math.min(timeoutMs, 50)); });
     }
     if (this.active >= this.maxStreams || dst.active >= dst.maxStreams) {
       return Promise.reject(new AgentError('E_LIMIT', 'too many concurrent gossip streams'));

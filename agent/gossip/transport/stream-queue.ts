@@ -56,7 +56,6 @@ export class ChunkQueue {
       this.fail(new AgentError('E_TIMEOUT', 'stream deadline exceeded'));
       this.onDeadline();
     }, ms);
-    this.deadlineTimer.unref?.();
   }
 
   clearDeadline(): void {
