@@ -109,6 +109,7 @@ export class EventHandlerRunner {
         input: handlerStdin(e),
         timeoutMs,
         maxOutputBytes: Math.min(HANDLER_OUTPUT_BYTES, limits.execOutputBytes),
+        killGroup: true,
       });
       const output = r.stdout + r.stderr;
       this.log.debug(`Event '${e.type}' script output: ${output}`);

@@ -14,6 +14,12 @@ export interface ExecOptions {
   cwd?: string;
   /** Bytes of stdout/stderr kept (each); the rest is discarded. Default 1 MiB. */
   maxOutputBytes?: number;
+  /**
+   * Run in its own process group and, on timeout, kill the whole group (a
+   * shell's children too: `sh -c 'sleep 60'` would otherwise keep the output
+   * pipes open past the timeout). Used for event handler scripts.
+   */
+  killGroup?: boolean;
 }
 
 export interface ExecResult {
@@ -46,9 +52,11 @@ export function createExec(defaults: { maxOutputBytes?: number } = {}): Exec {
   return {
     async run(file, args, opts = {}) {
       const max = opts.maxOutputBytes ?? defaults.maxOutputBytes ?? 1024 * 1024;
-      const r = await execa(file, [...args], {
+      const timeoutMs = opts.timeoutMs ?? 60_000;
+      let groupTimedOut = false;
+      const sub = execa(file, [...args], {
         reject: false,
-        timeout: opts.timeoutMs ?? 60_000,
+        ...(opts.killGroup ? { detached: true } : { timeout: timeoutMs }),
         forceKillAfterDelay: 2_000,
         input: opts.input,
         env: opts.env,
@@ -57,16 +65,24 @@ export function createExec(defaults: { maxOutputBytes?: number } = {}): Exec {
         maxBuffer: max,
         stdin: opts.input === undefined ? 'ignore' : 'pipe',
       });
+      let groupTimer: NodeJS.Timeout | undefined;
+      if (opts.killGroup) {
+        groupTimer = setTimeout(() => {
+          groupTimedOut = true;
+          try { if (sub.pid !== undefined) process.kill(-sub.pid, 'SIGKILL'); } catch { /* already gone */ }
+        }, timeoutMs);
+      }
+      const r = await sub.finally(() => clearTimeout(groupTimer));
       if ((r as { code?: string }).code === 'ENOENT') {
         throw new AgentError('E_UNAVAILABLE', `${file}: command not found`, { file });
       }
       const text = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' : String(v));
       return {
         command: [file, ...args].join(' '),
-        exitCode: typeof r.exitCode === 'number' ? r.exitCode : r.timedOut ? 124 : 1,
+        exitCode: typeof r.exitCode === 'number' ? r.exitCode : r.timedOut || groupTimedOut ? 124 : 1,
         stdout: text(r.stdout),
         stderr: text(r.stderr),
-        timedOut: Boolean(r.timedOut),
+        timedOut: Boolean(r.timedOut) || groupTimedOut,
       };
     },
   };
