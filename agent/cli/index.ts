@@ -13,6 +13,7 @@ import { keysCommand } from './commands/keys.ts';
 import { monitorCommand } from './commands/monitor.ts';
 import { infoCommand } from './commands/info.ts';
 import { rttCommand } from './commands/rtt.ts';
+import { publishCommand, unpublishCommand, searchCommand, servicesCommand, statsCommand } from '../discovery/cli.ts';
 import { lxcCommand } from '../containers/cli.ts';
 
 export const COMMANDS: CliCommand[] = [
@@ -28,6 +29,11 @@ export const COMMANDS: CliCommand[] = [
   monitorCommand,
   infoCommand,
   rttCommand,
+  publishCommand,
+  unpublishCommand,
+  searchCommand,
+  servicesCommand,
+  statsCommand,
   lxcCommand,
 ];
 

@@ -1,6 +1,6 @@
 // CLI subcommands of discovery, with avahi-ps's argument order, reaching the
 // running agent over RPC (-rpc-addr / -rpc-auth like every client command):
-//   publish <description> <type> <port> [txt] [-check-tcp[=host:port]|-check-http URL|-check-exec 'cmd args'] ...
+//   publish <description> <type> <port> [txt] [-check-tcp [-check-tcp-addr host:port] | -check-http URL | -check-exec 'cmd args'] ...
 //   unpublish <type> <port>
 //   search [type] [host] [-format json|table]      (json: avahi-ps's one-line array)
 //   services                                       (this node's list, withdrawn ones marked)
@@ -75,13 +75,13 @@ export const publishCommand: CliCommand = {
   summary: 'Announces a Cloudy service in the services tag (avahi-ps publish)',
   async run(argv, io) {
     const specs: FlagSpecs = {
-      ...RPC_FLAGS, 'check-tcp': 'string', 'check-http': 'string', 'check-exec': 'string',
+      ...RPC_FLAGS, 'check-tcp': 'bool', 'check-tcp-addr': 'string', 'check-http': 'string', 'check-exec': 'string',
       'check-interval': 'duration', 'check-timeout': 'duration', 'check-failures': 'int',
     };
     let p: ParsedFlags;
     try { p = parseAnywhere(argv, specs); } catch (e) { return usage(io, errorMessage(e)); }
     if (p.args.length < 3 || p.args.length > 4) {
-      return usage(io, 'Usage: cloudy-agent publish <description> <type> <port> [txt] [-check-tcp[=host:port] | -check-http URL | -check-exec "cmd args"] [-check-interval 30s] [-check-timeout 5s] [-check-failures 3]');
+      return usage(io, 'Usage: cloudy-agent publish <description> <type> <port> [txt] [-check-tcp [-check-tcp-addr host:port] | -check-http URL | -check-exec "cmd args"] [-check-interval 30s] [-check-timeout 5s] [-check-failures 3]');
     }
     const [description, type, portStr, txt] = p.args as [string, string, string, string | undefined];
     const port = parsePort(portStr);
@@ -100,16 +100,17 @@ export const publishCommand: CliCommand = {
 };
 
 function checkFromFlags(p: ParsedFlags, port: number): ServiceCheck | undefined {
-  const kinds = ['check-tcp', 'check-http', 'check-exec'].filter((k) => p.values.has(k));
+  const kinds = ['check-tcp', 'check-http', 'check-exec'].filter((k) => p.values.get(k) !== undefined && p.values.get(k) !== false);
+  if (p.values.has('check-tcp-addr') && kinds.length === 0) kinds.push('check-tcp');
   if (kinds.length === 0) return undefined;
   if (kinds.length > 1) throw new Error('give only one of -check-tcp, -check-http, -check-exec');
   let check: ServiceCheck;
   if (kinds[0] === 'check-tcp') {
-    const v = flagStr(p, 'check-tcp');
-    if (v === '' || v === 'true') check = { probe: { kind: 'tcp', port } };
+    const v = flagStr(p, 'check-tcp-addr');
+    if (v === '') check = { probe: { kind: 'tcp', port } };
     else {
       const m = /^(.*):(\d{1,5})$/.exec(v);
-      if (!m || parsePort(m[2]!) === null) throw new Error(`-check-tcp wants host:port, got ${v}`);
+      if (!m || parsePort(m[2]!) === null) throw new Error(`-check-tcp-addr wants host:port, got ${v}`);
       check = { probe: { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(m[2]) } };
     }
   } else if (kinds[0] === 'check-http') {
