@@ -1,0 +1,257 @@
+// `make bench`: ours and the real `serf agent` side by side on loopback.
+//
+//   node --import tsx bench/run.ts [--quick] [--only memory,cluster,startup] [--out DIR]
+//
+// Scenarios (each bounded in time; the whole full run stays under 20 minutes on 2 cores):
+//   memory   one agent while a swarm grows the federation to 10, 100, 1,000, 10,000 nodes
+//   cluster  a steady 50-node cluster, serf-only and mixed (40 serf + 10 ours):
+//            CPU per agent, user-event dissemination, failure detection of a killed node
+//   startup  process start to joined, our executable vs serf
+// Writes <out>/bench.md (table) and <out>/bench.json (raw data). --quick runs small
+// sizes for development and writes quick-bench.{md,json} instead.
+// Ours is dist/cloudy-agent when built (`make binary`), else the sources through tsx
+// (BENCH_OURS=binary|tsx forces one); the report says which.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { ProcessRegistry, REPO_ROOT, oursCommand, type AgentKind } from './lib/agents.ts';
+import { type Row, fmt, ratioOf, renderMarkdown } from './lib/report.ts';
+import { median } from './lib/stats.ts';
+import { runMemory, type MemoryResult } from './scenarios/memory.ts';
+import { runCluster, type ClusterResult } from './scenarios/cluster.ts';
+import { runStartup, type StartupResult } from './scenarios/startup.ts';
+
+interface Plan {
+  sizes: number[];
+  settleS: number;
+  clusterSize: number;
+  oursInMixed: number;
+  cpuWindowS: number;
+  events: number;
+  mixedKills: AgentKind[];
+  startupRepeats: number;
+}
+
+const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 20, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 5 };
+const QUICK: Plan = { sizes: [10, 100, 300], settleS: 3, clusterSize: 8, oursInMixed: 2, cpuWindowS: 10, events: 5, mixedKills: ['ours', 'serf'], startupRepeats: 2 };
+/** Whole-run budget: scenarios that would start after it are reported "not run". */
+const BUDGET_MS = 19 * 60_000;
+
+const MB = 1024;
+const T_RSS_MB = 64;
+const T_ANON_GROWTH = 1.1;
+const T_CPU = 1.5;
+const T_EVENT_P99 = 1.1;
+const T_FAILURE = 1.1;
+
+function parseArgs(argv: string[]): { quick: boolean; only: Set<string>; out: string } {
+  let quick = false;
+  let only = new Set(['memory', 'cluster', 'startup']);
+  let out = join(REPO_ROOT, 'bench/results');
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') quick = true;
+    else if (a.startsWith('--only')) only = new Set((a.includes('=') ? a.split('=')[1]! : argv[++i]!).split(','));
+    else if (a.startsWith('--out')) out = a.includes('=') ? a.split('=')[1]! : argv[++i]!;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  return { quick, only, out };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const plan = args.quick ? QUICK : FULL;
+  const started = Date.now();
+  const log = (l: string): void => { process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}\n`); };
+  const reg = new ProcessRegistry();
+  const cleanup = async (): Promise<void> => { await reg.killAll(); };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => { log(`${sig}: stopping every process started`); void cleanup().then(() => process.exit(130)); });
+  }
+  const ours = oursCommand();
+  log(`ours = ${ours.how}; plan = ${args.quick ? 'quick' : 'full'}`);
+  const overBudget = (): boolean => Date.now() - started > BUDGET_MS;
+
+  const memory: Partial<Record<AgentKind, MemoryResult>> = {};
+  const clusters: { serfOnly?: ClusterResult; mixed?: ClusterResult } = {};
+  let startup: StartupResult | undefined;
+  const notRun: Record<string, string> = {};
+  const attempt = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    if (!args.only.has(name.split(':')[0]!)) { notRun[name] = 'not selected (--only)'; return; }
+    if (overBudget()) { notRun[name] = 'time budget of the run exhausted'; return; }
+    try { await fn(); } catch (e) {
+      notRun[name] = (e as Error).message.slice(0, 300);
+      log(`${name} failed: ${notRun[name]}`);
+      await reg.killAll();
+    }
+  };
+
+  try {
+    await attempt('memory:serf', async () => {
+      memory.serf = await runMemory(reg, { kind: 'serf', sizes: plan.sizes, port: 26001, rpcPort: 26002, swarmBase: 12, swarmPort: 26500, settleS: plan.settleS, log });
+    });
+    await attempt('memory:ours', async () => {
+      memory.ours = await runMemory(reg, { kind: 'ours', sizes: plan.sizes, port: 26011, rpcPort: 26012, swarmBase: 14, swarmPort: 26510, settleS: plan.settleS, log });
+    });
+    await attempt('cluster:serf-only', async () => {
+      clusters.serfOnly = await runCluster(reg, {
+        label: 'serfonly', kinds: new Array<AgentKind>(plan.clusterSize).fill('serf'), portBase: 24000, rpcPortBase: 25000,
+        cpuWindowS: plan.cpuWindowS, events: plan.events, kills: ['serf'], log,
+      });
+    });
+    await attempt('cluster:mixed', async () => {
+      // Ours spread through the start order; node 0 (the seed) is serf.
+      const kinds: AgentKind[] = new Array<AgentKind>(plan.clusterSize).fill('serf');
+      const step = Math.floor(plan.clusterSize / plan.oursInMixed);
+      for (let i = 0; i < plan.oursInMixed; i++) kinds[1 + i * step] = 'ours';
+      clusters.mixed = await runCluster(reg, {
+        label: 'mixed', kinds, portBase: 24100, rpcPortBase: 25100,
+        cpuWindowS: plan.cpuWindowS, events: plan.events, kills: plan.mixedKills, log,
+      });
+    });
+    await attempt('startup', async () => {
+      startup = await runStartup(reg, { kinds: ['ours', 'serf'], repeats: plan.startupRepeats, seedPort: 27000, seedRpcPort: 27001, portBase: 27010, rpcPortBase: 27100, log });
+    });
+  } finally {
+    await cleanup();
+  }
+
+  const rows = buildRows(plan, memory, clusters, startup, notRun);
+  const elapsedS = (Date.now() - started) / 1000;
+  const preface = [
+    `Run ${new Date().toISOString()}, ${elapsedS.toFixed(0)} s, ${cpus().length} CPUs (load ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end), all on loopback.`,
+    `ours = \`${ours.how}\` (edge mode, the default); serf = Debian \`serf agent\` 0.9.4 (\`-profile=lan\`). Plan: ${args.quick ? '**quick (development sizes, not the benchmark)**' : 'full'}.`,
+  ];
+  const notes = [
+    'Memory: one agent joined by a swarm (bench/swarm: one process, one UDP socket + TCP listener per member on 127.x.y.z) grown step by step; after each step the swarm pushes/pulls its full member list with the agent; VmRSS/RssAnon are medians of 5 samples after settling, the peak is the highest VmRSS sampled every 250 ms during the step.',
+    'Reference: one push/pull listing 50,000 members takes a stock `serf agent` from 10 MB to 178 MB RSS.',
+    `CPU: utime+stime from /proc over ${plan.cpuWindowS} s of a steady cluster; ours = mean of our agents in the mixed cluster, serf = mean of the serf-only cluster.`,
+    'Events: `event` (coalesce=false) sent over RPC to one node; time until every node\'s RPC `stream` delivered it to the bench process. Mixed cluster vs serf-only cluster of the same size; origins alternate between kinds.',
+    'Failure detection: SIGKILL of one node; time until every survivor\'s `stream` delivered member-failed for it (includes serf\'s 3 s member-event coalescing window on serf nodes). Both kinds killed in the mixed cluster; medians.',
+    'Start to joined: spawn with `-join` a serf seed until the seed lists the node alive (RPC polled every 20 ms).',
+    ...Object.entries(notRun).map(([k, v]) => `not run: ${k}: ${v}`),
+  ];
+  const title = args.quick ? 'cloudy-agent vs serf — quick development run' : 'cloudy-agent vs serf — benchmark';
+  mkdirSync(args.out, { recursive: true });
+  const base = args.quick ? 'quick-bench' : 'bench';
+  writeFileSync(join(args.out, `${base}.md`), renderMarkdown(title, preface, rows, notes));
+  writeFileSync(join(args.out, `${base}.json`), JSON.stringify({ date: new Date().toISOString(), elapsedS, ours: ours.how, plan, rows, memory, clusters, startup, notRun }, null, 2) + '\n');
+  process.stdout.write(renderMarkdown(title, preface, rows, notes));
+  log(`wrote ${join(args.out, base)}.{md,json}`);
+}
+
+function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>, clusters: { serfOnly?: ClusterResult; mixed?: ClusterResult }, startup: StartupResult | undefined, notRun: Record<string, string>): Row[] {
+  const rows: Row[] = [];
+  const why = (key: string, fallback: string): string => `not run: ${notRun[key] ?? fallback}`;
+
+  // --- memory
+  const mo = memory.ours;
+  const ms = memory.serf;
+  const stepOf = (r: MemoryResult | undefined, size: number) => r?.steps.find((s) => s.size === size);
+  const memVal = (r: MemoryResult | undefined, key: string, size: number, field: 'vmRssKb' | 'rssAnonKb'): string => {
+    const s = stepOf(r, size);
+    if (s) return `${fmt(s[field] / MB)} MB (sees ${s.agentAlive})`;
+    return r?.error ? `not run: ${r.error.slice(0, 160)}` : why(key, 'scenario failed');
+  };
+  for (const size of plan.sizes) {
+    const o = stepOf(mo, size);
+    const s = stepOf(ms, size);
+    rows.push({
+      figure: `VmRSS of one agent, ${size.toLocaleString('en')} members`,
+      ours: memVal(mo, 'memory:ours', size, 'vmRssKb'), serf: memVal(ms, 'memory:serf', size, 'vmRssKb'),
+      ratio: ratioOf(o?.vmRssKb, s?.vmRssKb), target: `ours < ${T_RSS_MB} MB`, met: o ? o.vmRssKb < T_RSS_MB * MB : null,
+    });
+    rows.push({
+      figure: `RssAnon of one agent, ${size.toLocaleString('en')} members`,
+      ours: memVal(mo, 'memory:ours', size, 'rssAnonKb'), serf: memVal(ms, 'memory:serf', size, 'rssAnonKb'),
+      ratio: ratioOf(o?.rssAnonKb, s?.rssAnonKb), target: '—', met: null,
+    });
+  }
+  const peak = (r: MemoryResult | undefined): number | null => (r && r.steps.length ? Math.max(...r.steps.map((s) => s.peakVmRssKb)) : null);
+  const po = peak(mo);
+  const ps = peak(ms);
+  rows.push({
+    figure: 'Peak VmRSS during growth (any size)', ours: po === null ? why('memory:ours', 'no samples') : `${fmt(po / MB)} MB`,
+    serf: ps === null ? why('memory:serf', 'no samples') : `${fmt(ps / MB)} MB`, ratio: ratioOf(po, ps), target: `ours < ${T_RSS_MB} MB`, met: po === null ? null : po < T_RSS_MB * MB,
+  });
+  const small = plan.sizes.includes(100) ? 100 : plan.sizes[0]!;
+  const large = plan.sizes[plan.sizes.length - 1]!;
+  const growth = (r: MemoryResult | undefined): number | null => {
+    const a = stepOf(r, small);
+    const b = stepOf(r, large);
+    return a && b ? b.rssAnonKb / a.rssAnonKb : null;
+  };
+  const go = growth(mo);
+  const gs = growth(ms);
+  rows.push({
+    figure: `RssAnon growth ${small.toLocaleString('en')} → ${large.toLocaleString('en')} members`,
+    ours: go === null ? why('memory:ours', 'missing steps') : `×${go.toFixed(2)}`, serf: gs === null ? why('memory:serf', 'missing steps') : `×${gs.toFixed(2)}`,
+    ratio: null, target: `ours ≤ ×${T_ANON_GROWTH.toFixed(2)}`, met: go === null ? null : go <= T_ANON_GROWTH,
+  });
+
+  // --- cluster
+  const so = clusters.serfOnly;
+  const mx = clusters.mixed;
+  const n = plan.clusterSize;
+  const cpuOurs = mx?.cpu.ours ?? null;
+  const cpuSerf = so?.cpu.serf ?? null;
+  const cpuRatio = ratioOf(cpuOurs, cpuSerf);
+  rows.push({
+    figure: `CPU s/min per agent, steady ${n}-node cluster (ours in mixed vs serf-only)`,
+    ours: mx ? `${fmt(cpuOurs, 3)} s` : why('cluster:mixed', 'failed'), serf: so ? `${fmt(cpuSerf, 3)} s` : why('cluster:serf-only', 'failed'),
+    ratio: cpuRatio, target: `≤ ${T_CPU}`, met: cpuRatio === null ? null : cpuRatio <= T_CPU,
+  });
+  if (mx) {
+    rows.push({
+      figure: `CPU s/min per serf agent inside the mixed cluster`, ours: '—', serf: `${fmt(mx.cpu.serf, 3)} s`,
+      ratio: null, target: '—', met: null,
+    });
+  }
+  const evRow = (label: string, key: 'medianMs' | 'p99Ms', target: number | null): void => {
+    const o = mx?.events[key] ?? null;
+    const s = so?.events[key] ?? null;
+    const r = ratioOf(o, s);
+    const inc = (c: ClusterResult | undefined): string => (c && c.events.incomplete ? `, ${c.events.incomplete} of ${c.events.reachAllMs.length} incomplete` : '');
+    rows.push({
+      figure: `User event reaches all ${n} nodes, ${label} (mixed vs serf-only)`,
+      ours: mx ? `${fmt(o, 0)} ms${inc(mx)}` : why('cluster:mixed', 'failed'), serf: so ? `${fmt(s, 0)} ms${inc(so)}` : why('cluster:serf-only', 'failed'),
+      ratio: r, target: target === null ? '—' : `≤ ${target}`, met: target === null || r === null ? null : r <= target,
+    });
+  };
+  evRow('median', 'medianMs', null);
+  evRow('p99', 'p99Ms', T_EVENT_P99);
+  const fail = (c: ClusterResult | undefined, kind: AgentKind): { v: number | null; text: string } => {
+    const xs = (c?.failures ?? []).filter((f) => f.kind === kind);
+    const ok = xs.map((f) => f.allMarkedFailedMs).filter((x): x is number => x !== null);
+    if (xs.length === 0) return { v: null, text: 'n/a' };
+    const v = ok.length ? median(ok) / 1000 : null;
+    return { v, text: `${fmt(v, 1)} s (${xs.map((f) => (f.allMarkedFailedMs === null ? `missed: ${f.reported}/${f.expected}` : (f.allMarkedFailedMs / 1000).toFixed(1))).join(', ')})` };
+  };
+  const fo = fail(mx, 'ours');
+  const fs = fail(mx, 'serf');
+  const fr = ratioOf(fo.v, fs.v);
+  rows.push({
+    figure: `All nodes mark a killed node failed, mixed ${n}-node cluster (ours killed vs serf killed)`,
+    ours: mx ? fo.text : why('cluster:mixed', 'failed'), serf: mx ? fs.text : why('cluster:mixed', 'failed'),
+    ratio: fr, target: `≤ ${T_FAILURE}`, met: fr === null ? null : fr <= T_FAILURE,
+  });
+  if (so) {
+    rows.push({ figure: `All nodes mark a killed serf failed, serf-only ${n}-node cluster`, ours: '—', serf: fail(so, 'serf').text, ratio: null, target: '—', met: null });
+  }
+
+  // --- startup
+  const st = (k: AgentKind): string => {
+    if (!startup) return why('startup', 'failed');
+    const xs = startup.attempts[k] ?? [];
+    if (!xs.some((x) => x !== null)) return `not run: ${startup.errors[k] ?? 'never joined'}`.slice(0, 200);
+    return `${fmt(startup.medianMs[k], 0)} ms (${xs.map((x) => (x === null ? 'fail' : x.toFixed(0))).join(', ')})`;
+  };
+  const sr = startup ? ratioOf(startup.medianMs.ours, startup.medianMs.serf) : null;
+  rows.push({ figure: 'Process start to joined (median)', ours: st('ours'), serf: st('serf'), ratio: sr, target: '— (reported)', met: null });
+  return rows;
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`bench: ${e.stack ?? e.message}\n`);
+  process.exit(1);
+});
