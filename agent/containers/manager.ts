@@ -216,7 +216,7 @@ export class ContainerManager {
     };
   }
 
-  create(req: CreateRequest): Promise<ContainerView> {
+  async create(req: CreateRequest): Promise<ContainerView> {
     // Validate everything before touching anything.
     const name = validateName(req.name);
     const template = validateTemplateName(req.template);
@@ -438,7 +438,7 @@ export class ContainerManager {
   }
 
   /** Shows (no change) or changes limits and policies; limits apply live to a running container. */
-  config(name: unknown, change: ConfigChange = {}): Promise<{ view: ContainerView; config: Record<string, string> }> {
+  async config(name: unknown, change: ConfigChange = {}): Promise<{ view: ContainerView; config: Record<string, string> }> {
     const memory = change.memory === undefined ? undefined : parseMemory(change.memory);
     const cpus = change.cpus === undefined ? undefined : parseCpus(change.cpus, this.o.hostCpus);
     const restart = change.restart === undefined ? undefined : parseRestartPolicy(change.restart);
