@@ -114,8 +114,8 @@ export function validateConfig(c: AgentConfig, where: (key: keyof AgentConfig) =
   if (!Number.isInteger(c.protocol) || c.protocol < 2 || c.protocol > 5) bad(where('protocol'), `protocol version must be 2..5, got ${c.protocol}`);
   if (c.mode !== 'edge' && c.mode !== 'full') bad(where('mode'), `mode must be edge or full, got ${JSON.stringify(c.mode)}`);
   if (c.encryptKey !== '') checkKey(c.encryptKey, where('encryptKey'));
-  if (c.memoryBudget !== null && (!Number.isFinite(c.memoryBudget) || c.memoryBudget < 16 * 1024 * 1024)) {
-    bad(where('memoryBudget'), 'memory budget must be at least 16MB');
+  if (c.memoryBudget !== null && (!Number.isFinite(c.memoryBudget) || c.memoryBudget < MIN_MEMORY_BUDGET)) {
+    bad(where('memoryBudget'), 'memory budget must be at least 48MB');
   }
   return c;
 }
@@ -149,20 +149,24 @@ export function parseLimitOverride(s: string, where: string): [LimitName, number
   return [name, n];
 }
 
-/** Approximate bytes per known member (state, tags, coordinate, snapshot entry, queues). */
-const BYTES_PER_MEMBER = 4096;
-/** Node runtime + code + fixed buffers, not available to tables. */
-const BASE_BYTES = 24 * 1024 * 1024;
+/** Approximate bytes per known member (memberlist + serf state, tags, coordinate, snapshot entry, broadcast share). */
+const BYTES_PER_MEMBER = 8192;
+/** Node runtime + code + fixed buffers (measured RSS of an idle agent is ~40 MiB), not available to tables. */
+const BASE_BYTES = 40 * 1024 * 1024;
+/** Smallest budget accepted: the runtime plus room for a small cluster. */
+export const MIN_MEMORY_BUDGET = 48 * 1024 * 1024;
 
 /**
  * Effective limits: the mode's defaults, scaled down to the memory budget
- * (half of what remains after the runtime goes to member-bound tables),
+ * (a quarter of what remains after the runtime goes to member-bound tables),
  * then explicit overrides, which always win.
  */
 export function effectiveLimits(c: AgentConfig): Limits {
   const l = defaultLimits(c.mode);
   if (c.memoryBudget !== null) {
-    const tableBytes = Math.max(0, c.memoryBudget - BASE_BYTES) / 2;
+    // A quarter of what the runtime leaves goes to member-bound tables; the
+    // rest absorbs transient buffers (push/pull, RPC, handler output) and GC headroom.
+    const tableBytes = Math.max(0, c.memoryBudget - BASE_BYTES) / 4;
     const members = Math.max(64, Math.floor(tableBytes / BYTES_PER_MEMBER));
     l.maxMembers = Math.min(l.maxMembers, members);
     l.coordinateCache = Math.min(l.coordinateCache, members);
