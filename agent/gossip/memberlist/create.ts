@@ -1,8 +1,10 @@
 // Edge helper: a memberlist node on real sockets (NetTransport bound to
-// bindAddr:bindPort, UDP+TCP on the same port), with DNS resolution for join.
+// bindAddr:bindPort, UDP+TCP on the same port), with DNS resolution for join
+// and an advertise address picked from the interfaces for wildcard binds.
 
 import { lookup } from 'node:dns/promises';
 import { NetTransport } from '../transport/net-transport.ts';
+import { isWildcard, pickAdvertiseAddr } from '../transport/advertise.ts';
 import type { MemberlistConfig } from './config.ts';
 import { MemberlistNode } from './memberlist.ts';
 
@@ -13,6 +15,7 @@ export interface NetMemberlistOptions extends Omit<MemberlistConfig, 'transport'
 
 export async function createNetMemberlist(opts: NetMemberlistOptions): Promise<MemberlistNode> {
   const { bindAddr, bindPort, ...rest } = opts;
+  if (!rest.advertiseAddr && isWildcard(bindAddr)) rest.advertiseAddr = pickAdvertiseAddr(bindAddr);
   const transport = await NetTransport.start({
     bindAddr, bindPort, maxTcpStreams: opts.limits.maxTcpStreams, counters: opts.counters, logger: opts.logger.child('transport'),
   });
