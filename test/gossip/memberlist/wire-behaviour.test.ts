@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { decodePacket } from '../../../agent/gossip/wire/packet.ts';
-import { encodePushPull, encodeStreamMessage } from '../../../agent/gossip/wire/stream.ts';
+import { encodePushPull, encodeStreamMessage, parseStream } from '../../../agent/gossip/wire/stream.ts';
 import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
 
 let nodes: TestNode[] = [];
@@ -18,7 +18,20 @@ async function observe(pMax: number): Promise<{ packets: Uint8Array[]; streams: 
   const peer = net.transport('10.10.0.2', 7946);
   const packets: Uint8Array[] = [];
   let streams = 0;
-  peer.setHandlers((buf) => packets.push(buf), (s) => { streams++; s.destroy(); });
+  // Count TCP pings only (a periodic push/pull may also dial the peer).
+  peer.setHandlers((buf) => packets.push(buf), (s) => {
+    void (async () => {
+      let buf = new Uint8Array(0);
+      for (let i = 0; i < 20; i++) {
+        const c = await s.read().catch(() => null);
+        if (!c) break;
+        const nb = new Uint8Array(buf.length + c.length); nb.set(buf); nb.set(c, buf.length); buf = nb;
+        const r = parseStream(buf, { maxBytes: 1 << 20 });
+        if (r.status === 'done') { if (r.msg.type === 'ping') streams++; break; }
+      }
+      s.destroy();
+    })();
+  });
   const s = await peer.dial({ addr: '10.10.0.1', port: 7946 }, 500);
   s.setDeadline(Date.now() + 2000);
   await s.write(encodeStreamMessage(encodePushPull({ join: true, userState: new Uint8Array(0) }, [{
@@ -31,7 +44,7 @@ async function observe(pMax: number): Promise<{ packets: Uint8Array[]; streams: 
   // Let a few probe rounds fail (the fake peer never acks) and gossip flow.
   await waitFor('suspected', () => stateOf(n, 'peer') !== 'alive', 5000);
   // Probes of the suspect node (it stays suspect for 300 ms, probes run every 100 ms).
-  for (let i = 0; i < 50 && !packets.some(hasSuspect); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 50 && !packets.some((p) => hasPing(p) && hasSuspect(p)); i++) await new Promise((r) => setTimeout(r, 20));
   await peer.shutdown();
   return { packets, streams, n };
 }
