@@ -1,7 +1,8 @@
 // Drives a swarm tool process (bench/swarm/main.ts) over its stdin/stdout
 // line protocol. The swarm runs under `prlimit` so it may open two file
 // descriptors per member beyond the default limit.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -15,6 +16,21 @@ export interface SwarmProcessOptions {
   durationS: number;
   /** Members the swarm may reach (sizes the descriptor limit). */
   maxMembers: number;
+}
+
+function openFilesLimits(): { soft: number; hard: number } {
+  try {
+    const m = /^Max open files\s+(\d+)\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return { soft: Number(m[1]), hard: Number(m[2]) };
+  } catch { /* not Linux */ }
+  return { soft: 1024, hard: 1024 };
+}
+
+/** Whether prlimit may raise the hard descriptor limit to `n` here (needs CAP_SYS_RESOURCE, missing in some containers). */
+function canRaiseHardLimit(n: number): boolean {
+  if (!existsSync('/usr/bin/prlimit')) return false;
+  const r = spawnSync('/usr/bin/prlimit', [`--nofile=${n}:${n}`, 'true'], { stdio: 'ignore', timeout: 5000 });
+  return r.status === 0;
 }
 
 export class SwarmProcess {
@@ -31,12 +47,16 @@ export class SwarmProcess {
   static start(reg: ProcessRegistry, o: SwarmProcessOptions): SwarmProcess {
     const args = [
       join(REPO_ROOT, 'bench/swarm/main.ts'), '-count', '0', '-base', String(o.base), '-port', String(o.port),
-      '-prefix', o.prefix, '-duration', String(o.durationS), ...o.join.flatMap((j) => ['-join', j]),
+      '-prefix', o.prefix, '-duration', String(o.durationS), '-max-members', String(o.maxMembers),
+      ...o.join.flatMap((j) => ['-join', j]),
     ];
-    const nofile = Math.max(4096, o.maxMembers * 2 + 1024);
-    // As root, prlimit can raise the hard limit too; without it the swarm is capped by the inherited limit.
+    // Two descriptors per member. Raise the soft limit as far as allowed: up to the
+    // need when the hard limit may be raised (CAP_SYS_RESOURCE), else to the hard limit.
+    const need = o.maxMembers * 2 + 1024;
+    const { hard } = openFilesLimits();
+    const target = canRaiseHardLimit(need) ? need : Math.min(need, hard);
     const child = existsSync('/usr/bin/prlimit')
-      ? reg.spawn('/usr/bin/prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, '--import', 'tsx', ...args], { stdin: 'pipe' })
+      ? reg.spawn('/usr/bin/prlimit', [`--nofile=${target}:${Math.max(target, hard)}`, process.execPath, '--import', 'tsx', ...args], { stdin: 'pipe' })
       : reg.spawn(process.execPath, ['--import', 'tsx', ...args], { stdin: 'pipe' });
     return new SwarmProcess(child);
   }

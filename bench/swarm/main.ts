@@ -2,14 +2,16 @@
 //
 // Flags: -count N (initial members), -base O (second address octet, 10..20),
 // -port P (port of every member), -prefix NAME, -join HOST:PORT (repeatable),
-// -duration S (stops by itself; default 600, max 3600), -log-level LEVEL.
+// -duration S (stops by itself; default 600, max 3600), -max-members N (sizes the
+// descriptor budget; default 20000), -log-level LEVEL.
 // stdin control (one command a line): `grow <total>`, `pushpull` (one push/pull with
 // every known agent now), `stats`, `stop`; closing stdin stops the swarm too.
 // stdout: `ready <members>` after each growth (sockets bound, join push/pull done),
 // `pushpull <ok count>`, `stats <json>` on request and at exit.
-// Needs 2 file descriptors per member: run it under `prlimit --nofile=...` for
-// thousands of members (bench/run.ts does).
+// Needs 2 file descriptors per member (UDP socket + TCP listener); when the limit
+// is lower, the members beyond it get no TCP listener (UDP-only), see README.md.
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import { Logger, parseLogLevel } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { Swarm } from './swarm.ts';
@@ -17,10 +19,10 @@ import { Swarm } from './swarm.ts';
 /** Hard ceiling on a swarm's lifetime, whatever -duration says. */
 const MAX_DURATION_S = 3600;
 
-interface Args { count: number; base: number; port: number; prefix: string; join: { host: string; port: number }[]; duration: number; level: string }
+interface Args { maxMembers: number; count: number; base: number; port: number; prefix: string; join: { host: string; port: number }[]; duration: number; level: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { count: 10, base: 10, port: 23000, prefix: 'swarm', join: [], duration: 600, level: 'WARN' };
+  const a: Args = { maxMembers: 20_000, count: 10, base: 10, port: 23000, prefix: 'swarm', join: [], duration: 600, level: 'WARN' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!.replace(/^--?/, '');
     const [name, inline] = flag.split('=', 2) as [string, string | undefined];
@@ -31,6 +33,7 @@ function parseArgs(argv: string[]): Args {
     };
     switch (name) {
       case 'count': a.count = Number(val()); break;
+      case 'max-members': a.maxMembers = Number(val()); break;
       case 'base': a.base = Number(val()); break;
       case 'port': a.port = Number(val()); break;
       case 'prefix': a.prefix = val(); break;
@@ -51,11 +54,28 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
+/** Soft RLIMIT_NOFILE of this process (Node has no getrlimit; /proc has it). */
+function openFilesLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return Number(m[1]);
+  } catch { /* not Linux */ }
+  return 1024;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const log = Logger.root({ level: parseLogLevel(args.level) ?? 'WARN' }).child('swarm');
   const counters = new Counters();
-  const swarm = new Swarm({ baseOctet: args.base, port: args.port, namePrefix: args.prefix, seeds: args.join, log, counters });
+  // Two descriptors per member when they fit; otherwise the first members get TCP listeners and the rest are UDP-only.
+  const nofile = openFilesLimit();
+  const reserve = 512; // node itself, outbound push/pull connections, stdio
+  const maxTcpListeners = Math.max(0, nofile - reserve - args.maxMembers);
+  if (maxTcpListeners < args.maxMembers) {
+    log.warn(`descriptor limit ${nofile}: TCP listeners for the first ${maxTcpListeners} of up to ${args.maxMembers} members, the rest UDP-only`);
+  }
+  const maxMembers = Math.min(args.maxMembers, Math.max(0, nofile - reserve));
+  const swarm = new Swarm({ baseOctet: args.base, port: args.port, namePrefix: args.prefix, seeds: args.join, maxMembers, maxTcpListeners, log, counters });
   let exiting = false;
   const exit = async (why: string): Promise<void> => {
     if (exiting) return;

@@ -42,6 +42,13 @@ export interface SwarmOptions {
   aliveRatePerSec?: number;
   /** Upper bound on members (sockets: 2 file descriptors per member). */
   maxMembers?: number;
+  /**
+   * Members (the first ones) that get a TCP listener. When the descriptor limit
+   * cannot fit two sockets per member, the rest are UDP-only: a push/pull or TCP
+   * ping an agent starts toward one of them is refused, as with a member whose
+   * TCP port is unreachable. Default: every member.
+   */
+  maxTcpListeners?: number;
   log: Logger;
   counters: Counters;
 }
@@ -53,7 +60,7 @@ interface Member {
   addrBytes: Uint8Array;
   incarnation: number;
   udp: dgram.Socket;
-  tcp: net.Server;
+  tcp: net.Server | null;
 }
 
 interface PendingIndirect {
@@ -155,7 +162,7 @@ export class Swarm {
     this.pendingIndirect.clear();
     await Promise.all(this.members.map((m) => new Promise<void>((resolve) => {
       try { m.udp.close(); } catch { /* already closed */ }
-      m.tcp.close(() => resolve());
+      if (m.tcp) m.tcp.close(() => resolve()); else resolve();
     })));
   }
 
@@ -164,17 +171,21 @@ export class Swarm {
   private async createMember(index: number): Promise<Member> {
     const addr = memberAddress(this.o.baseOctet, index);
     const udp = dgram.createSocket({ type: 'udp4', recvBufferSize: 256 * 1024 });
-    const tcp = net.createServer({ pauseOnConnect: false });
+    const tcp = index < (this.o.maxTcpListeners ?? Infinity) ? net.createServer({ pauseOnConnect: false }) : null;
     const m: Member = { index, name: `${this.o.namePrefix}-${index}`, addr, addrBytes: ipBytes(addr), incarnation: 1, udp, tcp };
     udp.on('message', (buf, rinfo) => this.onPacket(m, buf, rinfo));
     udp.on('error', (e) => { this.o.counters.inc('swarm.udp.error'); this.o.log.debug(`${m.name} udp: ${e.message}`); });
-    tcp.on('connection', (sock) => this.onStream(m, sock));
-    tcp.on('error', (e) => { this.o.counters.inc('swarm.tcp.error'); this.o.log.warn(`${m.name} tcp: ${e.message}`); });
-    tcp.maxConnections = 8;
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
       udp.bind(this.o.port, addr, () => { udp.off('error', reject); resolve(); });
     });
+    if (!tcp) {
+      this.o.counters.inc('swarm.member.udp_only');
+      return m;
+    }
+    tcp.on('connection', (sock) => this.onStream(m, sock));
+    tcp.on('error', (e) => { this.o.counters.inc('swarm.tcp.error'); this.o.log.warn(`${m.name} tcp: ${e.message}`); });
+    tcp.maxConnections = 8;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
       tcp.listen({ port: this.o.port, host: addr, backlog: 16 }, () => { tcp.off('error', reject); resolve(); });
