@@ -27,11 +27,11 @@ test.after.each(async () => {
 /** Empty serf tags: the tag magic byte 0xff + msgpack empty map. */
 const EMPTY_TAGS = Uint8Array.of(0xff, 0x80);
 
-async function ourNode(port: number, opts: { profile?: ProfileName; keyring?: Keyring; events?: EventLog; dcur?: number } = {}): Promise<{ ml: MemberlistNode; counters: Counters }> {
+async function ourNode(port: number, opts: { profile?: ProfileName; keyring?: Keyring; events?: EventLog; dcur?: number; maxMembers?: number } = {}): Promise<{ ml: MemberlistNode; counters: Counters }> {
   const counters = new Counters();
   const ml = await createNetMemberlist({
     name: 'ours', bindAddr: '127.0.0.1', bindPort: port, profile: profile(opts.profile ?? 'lan'), compression: true,
-    delegateVersions: { min: 2, max: 5, cur: opts.dcur ?? 4 }, limits: defaultLimits('edge'), counters,
+    delegateVersions: { min: 2, max: 5, cur: opts.dcur ?? 4 }, limits: { ...defaultLimits('edge'), ...(opts.maxMembers ? { maxMembers: opts.maxMembers } : {}) }, counters,
     logger: process.env.TEST_LOG ? Logger.root({ level: 'DEBUG' }).child('ours') : Logger.silent(),
     keyring: opts.keyring ?? null,
     ...(opts.events ? { events: opts.events } : {}),
@@ -180,6 +180,31 @@ test('encryption both ways with -encrypt; a wrong key is not admitted', async ()
   let err2: unknown = null;
   try { await plain.join([`127.0.0.1:${p}`]); } catch (e) { err2 = e; }
   assert.ok(err2, 'plaintext join into an encrypted serf must fail');
+});
+
+test('edge mode: our node keeps 2 members among 3 serf agents and is never marked failed', async () => {
+  const p = ports();
+  const { ml, counters } = await ourNode(p + 2, { maxMembers: 2 });
+  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=lan'] });
+  serf2 = await startSerf({ name: 's2', bind: `127.0.0.1:${p + 100}`, rpc: `127.0.0.1:${p + 101}`, args: ['-profile=lan'] });
+  const s3 = await startSerf({ name: 's3', bind: `127.0.0.1:${p + 200}`, rpc: `127.0.0.1:${p + 201}`, args: ['-profile=lan'] });
+  try {
+    // Every serf agent joins only through us.
+    for (const s of [serf, serf2, s3]) await serfCmd(s, ['join', `127.0.0.1:${p + 2}`]);
+    for (const s of [serf, serf2, s3]) await waitSerf('sees us', s, 'ours', 'alive', 10_000);
+    // They find each other through what we relay / push, although we keep only one of them.
+    for (const s of [serf, serf2, s3]) for (const name of ['s1', 's2', 's3']) await waitSerf(`mesh ${name}`, s, name, 'alive', 20_000);
+    const end = Date.now() + 8000;
+    while (Date.now() < end) {
+      for (const s of [serf, serf2, s3]) assert.is(await serfStatus(s, 'ours'), 'alive');
+      assert.ok(ml.members().length <= 2);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.ok(counters.get('probe.answered') >= 5, 'serf probes answered');
+    assert.ok(counters.get('evict.newcomer') + counters.get('evict.low-priority') >= 1);
+  } finally {
+    await stopSerf(s3);
+  }
 });
 
 test.run();
