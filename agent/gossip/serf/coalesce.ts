@@ -37,7 +37,7 @@ export class MemberEventCoalescer {
   private readonly lastDelivered = new Map<string, MemberEventType>();
   private readonly batcher: Batcher;
 
-  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: MemberEvent) => void) {
+  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: MemberEvent) => void, private readonly maxTracked = 100_000) {
     this.batcher = new Batcher(clock, timing, () => this.flush());
   }
 
@@ -51,8 +51,10 @@ export class MemberEventCoalescer {
     for (const [name, ev] of this.latest) {
       const prev = this.lastDelivered.get(name);
       if (prev === ev.type && ev.type !== 'member-update') continue;
-      if (ev.type === 'member-reap') this.lastDelivered.delete(name);
-      else this.lastDelivered.set(name, ev.type);
+      this.lastDelivered.delete(name);
+      if (ev.type !== 'member-reap') this.lastDelivered.set(name, ev.type);
+      // Bounded: forgetting the oldest only means one repeat may be delivered again.
+      if (this.lastDelivered.size > this.maxTracked) this.lastDelivered.delete(this.lastDelivered.keys().next().value as string);
       const list = byType.get(ev.type) ?? [];
       list.push(ev.member);
       byType.set(ev.type, list);
@@ -68,11 +70,13 @@ export class UserEventCoalescer {
   private latest = new Map<string, { ltime: number; events: UserEvent[] }>();
   private readonly batcher: Batcher;
 
-  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: UserEvent) => void) {
+  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: UserEvent) => void, private readonly maxNames = 1024) {
     this.batcher = new Batcher(clock, timing, () => this.flush());
   }
 
   push(e: UserEvent): void {
+    // Bounded: a flood of distinct names flushes the batch early instead of growing it.
+    if (this.latest.size >= this.maxNames && !this.latest.has(e.name)) this.flush();
     const cur = this.latest.get(e.name);
     if (!cur || e.ltime > cur.ltime) this.latest.set(e.name, { ltime: e.ltime, events: [e] });
     else if (e.ltime === cur.ltime) cur.events.push(e);
@@ -97,9 +101,9 @@ export class EventCoalescing {
   private readonly member: MemberEventCoalescer | null;
   private readonly user: UserEventCoalescer | null;
 
-  constructor(clock: SerfClock, member: CoalesceTiming | null, user: CoalesceTiming | null, private readonly out: (e: SerfEvent) => void) {
-    this.member = member && member.periodMs > 0 ? new MemberEventCoalescer(clock, member, out) : null;
-    this.user = user && user.periodMs > 0 ? new UserEventCoalescer(clock, user, out) : null;
+  constructor(clock: SerfClock, member: CoalesceTiming | null, user: CoalesceTiming | null, private readonly out: (e: SerfEvent) => void, maxMembers = 100_000) {
+    this.member = member && member.periodMs > 0 ? new MemberEventCoalescer(clock, member, out, maxMembers) : null;
+    this.user = user && user.periodMs > 0 ? new UserEventCoalescer(clock, user, out, Math.max(16, Math.min(maxMembers, 1024))) : null;
   }
 
   push(e: SerfEvent): void {

@@ -213,7 +213,7 @@ export class SerfNode implements Serf {
     this.queryQueue = q('serf_queries');
     this.tags = { ...opts.tags };
     this.checkTags(this.tags);
-    this.coalescing = new EventCoalescing(deps.clock, opts.memberCoalesce, opts.userCoalesce, (e) => this.deliver(e));
+    this.coalescing = new EventCoalescing(deps.clock, opts.memberCoalesce, opts.userCoalesce, (e) => this.deliver(e), limits.maxMembers);
     this.vivaldi = opts.disableCoordinates ? null
       : new VivaldiClient(undefined, limits.coordinateCache, this.random, () => counters.inc('evict.coordinate_filters'));
     this.coordCache = new CoordinateCache(limits.coordinateCache, () => counters.inc('evict.coordinates'));
@@ -244,6 +244,7 @@ export class SerfNode implements Serf {
         notifyJoin: (n) => this.safe('notifyJoin', () => this.handleNodeJoin(n)),
         notifyLeave: (n) => this.safe('notifyLeave', () => this.handleNodeLeave(n)),
         notifyUpdate: (n) => this.safe('notifyUpdate', () => this.handleNodeUpdate(n)),
+        notifyEvict: (n) => this.safe('notifyEvict', () => this.handleNodeEvict(n)),
       },
       ping: {
         ackPayload: () => this.ackPayload(),
@@ -377,6 +378,20 @@ export class SerfNode implements Serf {
       default:
         return;
     }
+  }
+
+  /**
+   * Memory-bounded mode: memberlist dropped the node from its full table. It is
+   * not known to have failed, so no member event: serf just forgets it locally
+   * (the snapshot keeps it as a rejoin candidate). It comes back with its next alive.
+   */
+  private handleNodeEvict(n: MemberNode): void {
+    const st = this.table.get(n.name);
+    if (!st || n.name === this.opts.nodeName) return;
+    this.table.delete(n.name);
+    this.coordCache.delete(n.name);
+    this.vivaldi?.forgetNode(n.name);
+    this.deps.counters.inc('evict.serf_members_memberlist');
   }
 
   private handleNodeUpdate(n: MemberNode): void {

@@ -79,6 +79,9 @@ test('queries: filters, acks, responses, relays', async () => {
   const nodesOnly = await run({ filterNodes: ['b'], relayFactor: 1 });
   assert.equal(nodesOnly.acks, []);
   assert.equal(nodesOnly.resps, ['b:I am b']);
+  const relayed = [a!, b!, c!].reduce((n, x) => n + x.counters.get('serf.relayed'), 0);
+  assert.ok(relayed >= 1, 'the response was also relayed through another member');
+  assert.ok(a!.counters.get('serf.query_duplicate_responses') >= 1, 'the relayed copy was de-duplicated at the origin');
   assert.ok(b!.counters.get('serf.query_duplicate_responses') === 0);
 });
 
