@@ -1,0 +1,143 @@
+// Serf's intent state machine driven directly through its memberlist delegates
+// (no network): join/leave intents, recent intents for unknown nodes,
+// left-vs-failed, force-leave, exact-bytes rebroadcast, push/pull state.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SerfNode, defaultSerfOptions, encodeMeta } from '../../../agent/gossip/serf/serf.ts';
+import { realClock } from '../../../agent/gossip/serf/clock.ts';
+import { defaultLimits } from '../../../agent/config/limits.ts';
+import { Logger } from '../../../agent/obs/log.ts';
+import { Counters } from '../../../agent/obs/counters.ts';
+import { encodeSerfMessage, decodeSerfMessage, encodeTags } from '../../../agent/gossip/wire/serf-messages.ts';
+import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
+import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
+import { isAgentError } from '../../../agent/errors.ts';
+
+function mk(name = 'me', over = {}) {
+  const counters = new Counters();
+  const s = new SerfNode(defaultSerfOptions(name, { memberCoalesce: null, userCoalesce: null, ...over }), {
+    clock: realClock, logger: Logger.silent(), counters, limits: defaultLimits('edge'), keyring: null,
+  });
+  const events: SerfEvent[] = [];
+  s.onEvent((e) => events.push(e));
+  return { s, d: s.delegates(), events, counters };
+}
+const node = (name: string, tags: Record<string, string> = {}, state: MemberNode['state'] = 'alive'): MemberNode => ({
+  name, addr: '10.1.0.1', port: 7946, meta: encodeTags(tags), state, incarnation: 1,
+  pMin: 1, pMax: 5, pCur: 2, dMin: 2, dMax: 5, dCur: 4, stateChange: Date.now(),
+});
+const status = (s: SerfNode, n: string) => s.members().find((m) => m.name === n)?.status ?? 'none';
+
+test('leave intent then memberlist leave = left; memberlist leave without intent = failed', () => {
+  const { s, d, events } = mk();
+  d.events.notifyJoin(node('me'));
+  d.events.notifyJoin(node('a', { role: 'x' }));
+  d.events.notifyJoin(node('b'));
+  assert.equal(s.members().find((m) => m.name === 'a')!.tags, { role: 'x' });
+  const leave = encodeSerfMessage({ type: 'leave', ltime: 5, node: 'a', prune: false });
+  d.delegate.notifyMsg(leave);
+  assert.is(status(s, 'a'), 'leaving');
+  assert.is(s.clock.time(), 6, 'witnessed');
+  d.events.notifyLeave(node('a', {}, 'left'));
+  d.events.notifyLeave(node('b', {}, 'left')); // memberlist says left, but no serf intent: failed
+  assert.is(status(s, 'a'), 'left');
+  assert.is(status(s, 'b'), 'failed');
+  assert.equal(events.filter((e) => e.type !== 'user' && e.type !== 'query').map((e) => e.type), ['member-join', 'member-join', 'member-join', 'member-leave', 'member-failed']);
+  const st = s.stats();
+  assert.is(st.left, '1'); assert.is(st.failed, '1'); assert.is(st.members, '3');
+});
+
+test('received intents are rebroadcast as the exact received bytes; stale ones are not', () => {
+  const { s, d } = mk();
+  d.events.notifyJoin(node('a'));
+  // A join intent with extra map ordering quirks: hand-made bytes must come back untouched.
+  const join = encodeSerfMessage({ type: 'join', ltime: 9, node: 'a' });
+  d.delegate.notifyMsg(join);
+  const out = d.delegate.getBroadcasts(3, 1400);
+  assert.equal(out.length, 1);
+  assert.equal([...out[0]!], [...join]);
+  d.delegate.notifyMsg(encodeSerfMessage({ type: 'join', ltime: 9, node: 'a' }));
+  d.delegate.notifyMsg(encodeSerfMessage({ type: 'join', ltime: 3, node: 'a' }));
+  assert.is(s.stats().intent_queue, '1', 'duplicate/older intents not queued again');
+  assert.is(s.clock.time(), 10);
+});
+
+test('intents for unknown nodes are remembered and applied when memberlist reports the node', () => {
+  const { s, d } = mk();
+  d.delegate.notifyMsg(encodeSerfMessage({ type: 'leave', ltime: 4, node: 'ghost', prune: false }));
+  d.events.notifyJoin(node('ghost'));
+  assert.is(status(s, 'ghost'), 'leaving');
+  d.delegate.notifyMsg(encodeSerfMessage({ type: 'join', ltime: 7, node: 'ghost2' }));
+  d.events.notifyJoin(node('ghost2'));
+  // the join intent set its statusLTime: an older leave is ignored
+  d.delegate.notifyMsg(encodeSerfMessage({ type: 'leave', ltime: 6, node: 'ghost2', prune: false }));
+  assert.is(status(s, 'ghost2'), 'alive');
+});
+
+test('a leave intent about ourselves while alive is refuted with a newer join intent', () => {
+  const { s, d } = mk('me');
+  d.events.notifyJoin(node('me'));
+  d.delegate.notifyMsg(encodeSerfMessage({ type: 'leave', ltime: 20, node: 'me', prune: false }));
+  assert.is(status(s, 'me'), 'alive');
+  const out = d.delegate.getBroadcasts(3, 1400).map((b) => decodeSerfMessage(b));
+  assert.equal(out.map((m) => m.type), ['join']);
+  assert.ok((out[0] as { ltime: number }).ltime > 20);
+});
+
+test('force-leave with prune erases a failed member (member-reap)', async () => {
+  const { s, d, events } = mk();
+  d.events.notifyJoin(node('me'));
+  d.events.notifyJoin(node('x'));
+  d.events.notifyLeave(node('x', {}, 'dead'));
+  assert.is(status(s, 'x'), 'failed');
+  await s.removeFailedNode('x', true);
+  assert.is(status(s, 'x'), 'none');
+  assert.ok(events.some((e) => e.type === 'member-reap'));
+});
+
+test('push/pull local state: LTime, StatusLTimes (incl. left/failed), LeftMembers, 512 event slots; merge applies it', () => {
+  const a = mk('a');
+  a.d.events.notifyJoin(node('a'));
+  a.d.events.notifyJoin(node('l'));
+  a.d.delegate.notifyMsg(encodeSerfMessage({ type: 'leave', ltime: 3, node: 'l', prune: false }));
+  a.d.events.notifyLeave(node('l', {}, 'left'));
+  a.d.delegate.notifyMsg(encodeSerfMessage({ type: 'userEvent', ltime: 2, name: 'ev', payload: new Uint8Array([1]), cc: false }));
+  const st = decodeSerfMessage(a.d.delegate.localState(false));
+  assert.is(st.type, 'pushPull');
+  if (st.type !== 'pushPull') return;
+  assert.equal([...st.statusLTimes.entries()].sort(), [['a', 0], ['l', 3]]);
+  assert.equal(st.leftMembers, ['l']);
+  assert.is(st.events.length, 512);
+  assert.is(st.events.filter(Boolean).length, 1);
+  const b = mk('b');
+  b.d.events.notifyJoin(node('b'));
+  b.d.events.notifyJoin(node('l'));
+  b.d.delegate.mergeRemoteState(a.d.delegate.localState(false), false);
+  assert.is(status(b.s, 'l'), 'leaving', 'left member from the remote state applied as a leave intent');
+  assert.ok(b.events.some((e) => e.type === 'user' && e.name === 'ev'), 'buffered event replayed');
+  assert.ok(b.s.clock.time() >= a.s.clock.time() - 1);
+});
+
+test('tags: protocol 2 meta is the raw role; protocol >= 3 is 0xFF + msgpack; over 512 bytes refused', () => {
+  assert.equal([...encodeMeta({ role: 'web', x: 'y' }, 2)], [...new TextEncoder().encode('web')]);
+  assert.is(encodeMeta({}, 4)[0], 0xff);
+  try {
+    mk('me', { tags: { k: 'v'.repeat(520) } });
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(isAgentError(e, 'E_TOO_LARGE'));
+    // 0xff + fixmap(1) + "k"(2) + str16 header(3) + 520 = 527 bytes: 15 over
+    assert.match((e as Error).message, /by 15 bytes/);
+  }
+});
+
+test('garbage messages are counted, never thrown', () => {
+  const { d, counters } = mk();
+  d.delegate.notifyMsg(new Uint8Array([1, 0xc1, 0xc1]));
+  d.delegate.notifyMsg(new Uint8Array([]));
+  d.delegate.mergeRemoteState(new Uint8Array([2, 0x81]), false);
+  assert.ok(counters.get('serf.decode_errors.message') >= 1);
+  assert.ok(counters.get('serf.decode_errors.pushpull') >= 1);
+});
+
+test.run();
