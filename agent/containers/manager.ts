@@ -19,8 +19,9 @@ import { editLxcConfig, LXC_LOG_FILE, liveLimitSettings, readLxcConfig, renderLi
 import { DEFAULT_TUNING, reconcile, type Action, type ExitCause, type RestartTuning, type RuntimeInfo } from './reconcile.ts';
 import type { ContainersState } from './state-store.ts';
 import type {
-  ContainerEvent, ContainerEventKind, ContainerInfo, ContainerSpec, ObservedContainer, RestartPolicy, ServiceSpec,
+  ContainerEvent, ContainerEventKind, ContainerInfo, ContainerSpec, ObservedContainer, RestartPolicy, ServiceProtocol, ServiceSpec,
 } from './types.ts';
+import { protocolsOf } from './types.ts';
 import {
   normalizeDescription, parseCpus, parseIntInRange, parseMemory, parsePort, parseRestartPolicy, validateName,
   validateServiceType, validateTemplateArgs, validateTemplateName, validateTxt,
@@ -169,7 +170,9 @@ export class ContainerManager {
     const out: PortForward[] = [];
     for (const s of this.specs.values()) {
       if (!s.service) continue;
-      out.push({ owner: s.name, protocol: s.service.protocol, hostIp: this.o.communityIp, hostPort: s.service.hostPort, containerIp: s.ipv4, containerPort: s.service.port });
+      for (const protocol of protocolsOf(s.service.protocol)) {
+        out.push({ owner: s.name, protocol, hostIp: this.o.communityIp, hostPort: s.service.hostPort, containerIp: s.ipv4, containerPort: s.service.port });
+      }
     }
     return out;
   }
@@ -279,11 +282,12 @@ export class ContainerManager {
     });
   }
 
-  private checkHostPortFree(port: number, self: string, protocol: 'tcp' | 'udp' = 'tcp'): void {
+  private checkHostPortFree(port: number, self: string, protocol: ServiceProtocol = 'tcp'): void {
+    const want = protocolsOf(protocol);
     for (const s of this.specs.values()) {
-      if (s.name !== self && s.service && s.service.hostPort === port && s.service.protocol === protocol) {
-        throw new AgentError('E_EXISTS', `host port ${port}/${protocol} is already forwarded to container ${s.name}`);
-      }
+      if (s.name === self || !s.service || s.service.hostPort !== port) continue;
+      const clash = protocolsOf(s.service.protocol).find((p) => want.includes(p));
+      if (clash) throw new AgentError('E_EXISTS', `host port ${port}/${clash} is already forwarded to container ${s.name}`);
     }
   }
 
@@ -338,7 +342,8 @@ export class ContainerManager {
     const kind = fromFile.check?.kind;
     const check = kind === 'exec' && typeof fromFile.check?.arg === 'string' ? { kind: 'exec' as const, arg: fromFile.check.arg }
       : kind === 'none' ? { kind: 'none' as const, arg: '' } : { kind: 'tcp' as const, arg: String(port) };
-    const proto = /(^|&)proto=udp(&|$)/.test(o.txt ?? fromFile.txt ?? '') ? 'udp' : 'tcp';
+    const fp = (fromFile as { protocol?: unknown }).protocol;
+    const proto: ServiceProtocol = fp === 'udp' || fp === 'tcp+udp' ? fp : 'tcp';
     return {
       type,
       port,

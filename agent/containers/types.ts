@@ -15,6 +15,13 @@ export interface ServiceCheck {
   arg: string;
 }
 
+export type ServiceProtocol = 'tcp' | 'udp' | 'tcp+udp';
+
+/** The transport protocols of a ServiceProtocol. */
+export function protocolsOf(p: ServiceProtocol): ('tcp' | 'udp')[] {
+  return p === 'tcp+udp' ? ['tcp', 'udp'] : [p];
+}
+
 export interface ServiceSpec {
   /** Cloudy service type (`s`), e.g. proxy3, syncthing. */
   type: string;
@@ -22,7 +29,8 @@ export interface ServiceSpec {
   port: number;
   /** Port published on the host's community address (DNAT to the container) and announced. */
   hostPort: number;
-  protocol: 'tcp' | 'udp';
+  /** Protocols forwarded from the host port ("tcp+udp" for DNS). */
+  protocol: ServiceProtocol;
   description: string;
   txt: string;
   check: ServiceCheck;

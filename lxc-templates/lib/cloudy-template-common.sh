@@ -178,11 +178,12 @@ lxc.mount.entry = shm dev/shm tmpfs defaults,nosuid,nodev,create=dir 0 0
 CONF
 }
 
-# write_service_json TYPE PORT DESCRIPTION TXT CHECK_KIND [CHECK_ARG]
+# write_service_json TYPE PORT DESCRIPTION TXT CHECK_KIND [CHECK_ARG] [PROTOCOL]
 # CHECK_KIND: tcp (connect to the container's PORT) | exec (command in the container exits 0) | none
+# PROTOCOL: tcp (default) | udp | tcp+udp: what the agent forwards from the host port.
 write_service_json() {
-  type="$1"; port="$2"; desc="$3"; txt="$4"; check="$5"; check_arg="${6:-}"
+  type="$1"; port="$2"; desc="$3"; txt="$4"; check="$5"; check_arg="${6:-}"; proto="${7:-tcp}"
   cat > "$LXC_PATH/cloudy-service.json" <<JSON
-{"type":"$type","port":$port,"description":"$desc","txt":"$txt","check":{"kind":"$check","arg":"$check_arg"},"template":"$(basename "$0")"}
+{"type":"$type","port":$port,"protocol":"$proto","description":"$desc","txt":"$txt","check":{"kind":"$check","arg":"$check_arg"},"template":"$(basename "$0")"}
 JSON
 }
