@@ -12,6 +12,7 @@ import { encodeSerfMessage, decodeSerfMessage, encodeTags } from '../../../agent
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { isAgentError } from '../../../agent/errors.ts';
+import { readFileSync } from 'node:fs';
 
 function mk(name = 'me', over = {}) {
   const counters = new Counters();
@@ -129,6 +130,29 @@ test('tags: protocol 2 meta is the raw role; protocol >= 3 is 0xFF + msgpack; ov
     // 0xff + fixmap(1) + "k"(2) + str16 header(3) + 520 = 527 bytes: 15 over
     assert.match((e as Error).message, /by 15 bytes/);
   }
+});
+
+test('a fresh node\'s push/pull user state is byte-identical to real serf\'s (captured vector)', () => {
+  const v = JSON.parse(readFileSync('/work/shared/protocol/serf-vectors/tcp-pushpull-uncompressed-request.json', 'utf8')) as { decoded: { userState: { hex: string } } };
+  const { d } = mk('c2');
+  d.events.notifyJoin(node('c2'));
+  assert.is(Buffer.from(d.delegate.localState(true)).toString('hex'), v.decoded.userState.hex);
+});
+
+test('a fresh node\'s ack payload (initial coordinate) is byte-identical to real serf\'s first ack', () => {
+  const v = JSON.parse(readFileSync('/work/shared/protocol/serf-vectors/udp-ack-compressed.json', 'utf8')) as { decoded: { message: { inner: { body: { Payload: { hex: string } } } } } };
+  const { d } = mk('x');
+  assert.is(Buffer.from(d.ping.ackPayload()).toString('hex'), v.decoded.message.inner.body.Payload.hex);
+});
+
+test('a peer\'s coordinate from its ack payload updates ours and is cached; empty payloads ignored', () => {
+  const v = JSON.parse(readFileSync('/work/shared/protocol/serf-vectors/udp-ack.json', 'utf8')) as { decoded: { message: { body: { Payload: { hex: string } } } } };
+  const { s, d } = mk('x');
+  d.ping.notifyPingComplete(node('peer'), 2, new Uint8Array(0));
+  assert.is(s.getCoordinate('peer'), null);
+  d.ping.notifyPingComplete(node('peer'), 2, new Uint8Array(Buffer.from(v.decoded.message.body.Payload.hex, 'hex')));
+  assert.is(s.getCoordinate('peer')!.error, 1.435536674912632);
+  assert.not.equal(s.getCoordinate()!.vec, [0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
 test('garbage messages are counted, never thrown', () => {
