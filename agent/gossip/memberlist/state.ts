@@ -44,6 +44,25 @@ export function aliveNode(core: Core, a: AliveMessage, onDone: (() => void) | un
     core.counters.inc('drop.alive.bad-addr');
     return;
   }
+  // memberlist's AliveDelegate: the upper layer may veto any alive (serf: member validation).
+  const md = core.cfg.merge;
+  if (md && !bootstrap) {
+    let reason: string | null;
+    if (a.vsn.length < 6) reason = 'Vsn is not present';
+    else {
+      try {
+        reason = md.notifyMerge([{
+          name: a.node, addr, port: a.port, meta: a.meta, state: 'alive', incarnation: a.incarnation,
+          pMin: a.vsn[0]!, pMax: a.vsn[1]!, pCur: a.vsn[2]!, dMin: a.vsn[3]!, dMax: a.vsn[4]!, dCur: a.vsn[5]!, stateChange: 0,
+        }]);
+      } catch (e) { reason = (e as Error).message; }
+    }
+    if (reason !== null) {
+      core.counters.inc('drop.alive.vetoed');
+      core.log.warn(`ignoring alive message for '${a.node}': ${reason}`);
+      return;
+    }
+  }
 
   let state = core.table.get(a.node);
   let updatesNode = false;

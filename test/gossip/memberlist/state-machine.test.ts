@@ -200,4 +200,36 @@ test('ping for another node name is not answered; ours is, with the ping delegat
   await peer.shutdown();
 });
 
+test('MergeDelegate vetoes alive messages and push/pull merges', async () => {
+  const merge = { notifyMerge: (ns: MemberNode[]) => (ns.some((x) => x.name.startsWith('bad')) ? 'bad node' : null) };
+  const { n, inject } = setup({ merge });
+  await inject(alive('bad1', 1));
+  await inject(alive('good', 1, 3));
+  assert.is(stateOf(n, 'bad1'), undefined);
+  assert.is(stateOf(n, 'good'), 'alive');
+  assert.is(n.counters.get('drop.alive.vetoed'), 1);
+});
+
+test('push/pull: protocol version verification refuses an incompatible peer; merge delegate refusal fails our join', async () => {
+  const net = new MemoryNetwork();
+  const a = memoryNode(net, 'a', '10.11.0.1');
+  const b = memoryNode(net, 'b', '10.11.0.2', { delegateVersions: { min: 2, max: 6, cur: 6 } });
+  nodes.push(a, b);
+  let err: unknown = null;
+  try { await a.ml.join(['10.11.0.2']); } catch (e) { err = e; }
+  assert.ok(err, 'join must fail');
+  assert.match(String((err as Error).message), /delegate protocol version/);
+  assert.is(a.counters.get('pushpull.refused.version'), 1);
+  assert.is(stateOf(a, 'b'), undefined);
+
+  const c = memoryNode(net, 'c', '10.11.0.3', { merge: { notifyMerge: (ns: MemberNode[]) => (ns.some((x) => x.name === 'bad') ? 'no' : null) } });
+  const bad = memoryNode(net, 'bad', '10.11.0.4');
+  nodes.push(c, bad);
+  let err2: unknown = null;
+  try { await c.ml.join(['10.11.0.4']); } catch (e) { err2 = e; }
+  assert.ok(err2);
+  assert.match(String((err2 as Error).message), /merge canceled/);
+  assert.is(stateOf(c, 'bad'), undefined);
+});
+
 test.run();
