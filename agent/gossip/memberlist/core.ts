@@ -111,7 +111,7 @@ export class Core {
   currentIncarnation(): number { return this.incarnation; }
 
   advertise(): { addr: string; port: number; addrBytes: Uint8Array } {
-    const local = this.transport.localAddr();
+    const local = this.transport.advertiseAddr ? this.transport.advertiseAddr() : this.transport.localAddr();
     const addr = this.cfg.advertiseAddr ?? local.addr;
     const port = this.cfg.advertisePort ?? local.port;
     return { addr, port, addrBytes: ipToBytes(addr) };

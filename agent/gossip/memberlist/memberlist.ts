@@ -124,6 +124,7 @@ export class MemberlistNode implements Memberlist {
         let ips: string[];
         if (isIpLiteral(host)) ips = [host];
         else if (core.cfg.resolve) ips = await core.cfg.resolve(host);
+        else if (core.transport.resolve) ips = await core.transport.resolve(host);
         else throw new AgentError('E_INVALID', `cannot resolve ${host}`);
         targets = ips.map((ip) => ({ addr: ip, port }));
       } catch (e) {

@@ -12,6 +12,8 @@ import type { Counters } from '../../obs/counters.ts';
 import type { Logger } from '../../obs/log.ts';
 import type { Addr, PacketHandler, Stream, StreamHandler, Transport } from './types.ts';
 import { ChunkQueue } from './stream-queue.ts';
+import { isWildcard, pickAdvertiseAddr } from './advertise.ts';
+import { lookup } from 'node:dns/promises';
 
 /** memberlist udpRecvBufSize: the largest datagram we read. */
 export const UDP_RECV_BUFFER = 65_536;
@@ -148,6 +150,17 @@ export class NetTransport implements Transport {
   }
 
   localAddr(): Addr { return { addr: this.opts.bindAddr, port: this.port }; }
+
+  private advertised: string | null = null;
+  advertiseAddr(): Addr {
+    if (!isWildcard(this.opts.bindAddr)) return this.localAddr();
+    this.advertised ??= pickAdvertiseAddr(this.opts.bindAddr);
+    return { addr: this.advertised, port: this.port };
+  }
+
+  async resolve(host: string): Promise<string[]> {
+    return (await lookup(host, { all: true })).map((r) => r.address);
+  }
 
   setHandlers(onPacket: PacketHandler, onStream: StreamHandler): void {
     this.onPacket = onPacket;

@@ -26,6 +26,10 @@ export interface Stream {
 export interface Transport {
   /** The bound address and port (the port is known once started). */
   localAddr(): Addr;
+  /** Address to announce when bound to a wildcard (0.0.0.0 / ::); default: localAddr(). */
+  advertiseAddr?(): Addr;
+  /** Resolves a host name for join (real network only). */
+  resolve?(host: string): Promise<string[]>;
   setHandlers(onPacket: PacketHandler, onStream: StreamHandler): void;
   /** Fire and forget; failures are counted, not thrown. */
   sendPacket(to: Addr, buf: Uint8Array): void;

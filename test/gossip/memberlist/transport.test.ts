@@ -8,6 +8,7 @@ import { Counters } from '../../../agent/obs/counters.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { NetTransport } from '../../../agent/gossip/transport/net-transport.ts';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
+import { pickAdvertiseAddr } from '../../../agent/gossip/transport/advertise.ts';
 import { parseHostPort } from '../../../agent/gossip/transport/types.ts';
 import { createNetMemberlist } from '../../../agent/gossip/memberlist/create.ts';
 import type { MemberlistNode } from '../../../agent/gossip/memberlist/memberlist.ts';
@@ -116,6 +117,17 @@ test('memory network: loss and partitions drop datagrams; streams to a partition
   a.sendPacket(b.localAddr(), Uint8Array.of(1));
   await new Promise((r) => setTimeout(r, 20));
   assert.is(got, 6);
+});
+
+test('wildcard binds advertise a private interface address', () => {
+  const ifs = {
+    lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+    eth0: [{ address: '84.88.1.2', family: 'IPv4', internal: false }, { address: 'fe80::1', family: 'IPv6', internal: false }],
+    wlan0: [{ address: '10.139.40.5', family: 'IPv4', internal: false }, { address: 'fd00::5', family: 'IPv6', internal: false }],
+  } as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
+  assert.is(pickAdvertiseAddr('0.0.0.0', ifs), '10.139.40.5');
+  assert.is(pickAdvertiseAddr('::', ifs), 'fd00::5');
+  assert.throws(() => pickAdvertiseAddr('0.0.0.0', { lo: ifs['lo'] } as typeof ifs), (e: Error) => /advertise/.test(e.message));
 });
 
 test.run();
