@@ -145,6 +145,10 @@ export class ContainerManager {
     });
   }
 
+  managedCount(): number { return this.specs.size; }
+  runningCount(): number { return [...this.runtime.values()].filter((r) => r.lastState === 'RUNNING').length; }
+  publishedCount(): number { return this.published.size; }
+
   /** Recent events (bounded), oldest first. */
   recentEvents(): readonly ContainerEvent[] { return this.events; }
 

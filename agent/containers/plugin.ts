@@ -48,6 +48,8 @@ export interface ContainersContext {
 
 export interface ContainersHandle {
   manager: ContainerManager;
+  /** `stats` section: managed/running containers, published services, restarts. */
+  stats(): Record<string, string>;
   /** Runs one reconciler pass now (tests, `lxc` commands that want a fresh view). */
   tick(): Promise<void>;
   stop(): Promise<void>;
@@ -117,12 +119,39 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
 
   return {
     manager,
+    stats: () => ({
+      managed: String(manager.managedCount()),
+      running: String(manager.runningCount()),
+      published: String(manager.publishedCount()),
+      restarts: String(ctx.counters.get('containers.restarts')),
+      reconcile_errors: String(ctx.counters.get('containers.reconcile_errors')),
+    }),
     tick: () => pass(),
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
       await manager.withdrawAll();
+    },
+  };
+}
+
+/**
+ * Adapter to the daemon's plug-in list (agent/daemon.ts DaemonPlugin): the
+ * daemon provides registry, exec, logger, counters and limits; the caller
+ * provides what the daemon does not know (the discovery publisher, created by
+ * the discovery plug-in that runs before this one, the state directory and the
+ * community IP).
+ */
+export function containersPlugin(o: Omit<ContainersContext, 'registry' | 'exec' | 'logger' | 'counters' | 'limits' | 'publisher'> & {
+  publisher: () => ServicePublisher;
+}): { name: string; start(ctx: { registry: RpcCommandRegistry; exec: Exec; logger: Logger; counters: Counters; limits: Limits }): Promise<{ stop(): Promise<void>; stats(): Record<string, string> }> } {
+  return {
+    name: 'containers',
+    async start(ctx) {
+      const { publisher, ...rest } = o;
+      const h = await startContainers({ ...rest, ...ctx, publisher: publisher() });
+      return { stop: () => h.stop(), stats: () => h.stats() };
     },
   };
 }

@@ -3,6 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lxcCommand } from '../../agent/containers/cli.ts';
 import { findCommand, COMMANDS } from '../../agent/cli/index.ts';
+import type { DaemonPlugin } from '../../agent/daemon.ts';
+import { containersPlugin } from '../../agent/containers/plugin.ts';
 import { createBridge, deleteLink, destroyContainers, removeDir, startTestAgent, type TestAgent } from './helpers.ts';
 
 const BR = 'catbr8';
@@ -32,8 +34,10 @@ test.after(async () => {
   if (agent) await removeDir(agent.stateDir);
 });
 
-test('lxc is a subcommand of cloudy-agent', () => {
+test('lxc is a subcommand of cloudy-agent; the plug-in fits the daemon plug-in list', () => {
   assert.is(findCommand('lxc', COMMANDS), lxcCommand);
+  const plugin: DaemonPlugin = containersPlugin({ publisher: () => agent.announcer, stateDir: '/nonexistent', communityIp: '10.213.8.1' });
+  assert.is(typeof plugin === 'object' && plugin.name, 'containers');
 });
 
 test('create with flags after the name, -format json', async () => {
