@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 /** USER_HZ: /proc/PID/stat times are in clock ticks, 100 per second on every Linux ABI we run on. */
 export const CLOCK_TICKS_PER_SEC = 100;
 
-export interface MemorySample { vmRssKb: number; rssAnonKb: number }
+/** VmRSS = RssAnon + RssFile (mapped executable and libraries) + RssShmem. */
+export interface MemorySample { vmRssKb: number; rssAnonKb: number; rssFileKb: number }
 
 /** VmRSS and RssAnon (kB) from /proc/PID/status; null once the process is gone. */
 export function readMemory(pid: number): MemorySample | null {
@@ -15,7 +16,7 @@ export function readMemory(pid: number): MemorySample | null {
     const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
     return m ? Number(m[1]) : NaN;
   };
-  return { vmRssKb: field('VmRSS'), rssAnonKb: field('RssAnon') };
+  return { vmRssKb: field('VmRSS'), rssAnonKb: field('RssAnon'), rssFileKb: field('RssFile') };
 }
 
 /** CPU seconds (user + system, this process only) from /proc/PID/stat; null once gone. */

@@ -25,6 +25,8 @@ export interface MemoryStep {
   agentAlive: number;
   vmRssKb: number;
   rssAnonKb: number;
+  /** File-backed resident pages (the executable, libraries). */
+  rssFileKb: number;
   /** Highest VmRSS seen during the step (growth, push/pulls). */
   peakVmRssKb: number;
   seconds: number;
@@ -74,7 +76,7 @@ export async function runMemory(reg: ProcessRegistry, o: MemoryOptions): Promise
       });
       await swarm.pushPull(60_000);
       await sleep(o.settleS * 1000);
-      const samples: { vmRssKb: number; rssAnonKb: number }[] = [];
+      const samples: { vmRssKb: number; rssAnonKb: number; rssFileKb: number }[] = [];
       for (let i = 0; i < 5; i++) {
         const m = readMemory(agent.pid);
         if (m) samples.push(m);
@@ -86,11 +88,12 @@ export async function runMemory(reg: ProcessRegistry, o: MemoryOptions): Promise
         agentAlive: await aliveCount(rpc).catch(() => -1),
         vmRssKb: median(samples.map((s) => s.vmRssKb)),
         rssAnonKb: median(samples.map((s) => s.rssAnonKb)),
+        rssFileKb: median(samples.map((s) => s.rssFileKb)),
         peakVmRssKb: peak,
         seconds: (Date.now() - started) / 1000,
       };
       result.steps.push(step);
-      o.log(`memory ${o.kind} @${size} (swarm ${members}): agent sees ${step.agentAlive} alive, VmRSS ${(step.vmRssKb / 1024).toFixed(1)} MB, RssAnon ${(step.rssAnonKb / 1024).toFixed(1)} MB, peak ${(peak / 1024).toFixed(1)} MB (${step.seconds.toFixed(0)} s)`);
+      o.log(`memory ${o.kind} @${size} (swarm ${members}): agent sees ${step.agentAlive} alive, VmRSS ${(step.vmRssKb / 1024).toFixed(1)} MB, RssAnon ${(step.rssAnonKb / 1024).toFixed(1)} MB, RssFile ${(step.rssFileKb / 1024).toFixed(1)} MB, peak ${(peak / 1024).toFixed(1)} MB (${step.seconds.toFixed(0)} s)`);
     }
   } catch (e) {
     result.error = (e as Error).message;
