@@ -11,6 +11,11 @@ export class FlagError extends AgentError {
   constructor(message: string) { super('E_CONFIG', message); }
 }
 
+/** `-h` / `-help` given (and not defined as a flag): the command prints its usage, status 1 (Go's flag.ErrHelp). */
+export class HelpRequested extends FlagError {
+  constructor() { super('help requested'); }
+}
+
 export interface ParsedFlags {
   /** Flags that were given (list flags accumulate). */
   values: Map<string, string | boolean | string[]>;
@@ -34,6 +39,7 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs): ParsedFla
     const name = eq >= 0 ? body.slice(0, eq) : body;
     let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
     const kind = specs[name];
+    if (kind === undefined && (name === 'h' || name === 'help')) throw new HelpRequested();
     if (kind === undefined) throw new FlagError(`flag provided but not defined: -${name}`);
     if (kind === 'bool') {
       if (value === undefined) { values.set(name, true); continue; }

@@ -2,7 +2,7 @@
 // serf's `-rpc-addr` / `-rpc-auth` flags with SERF_RPC_ADDR / SERF_RPC_AUTH
 // defaults, Go-style flag parsing with one error line, and the connection.
 import type { CliCommand, CliIO } from './command.ts';
-import { FlagError, Flags, parseFlags, type FlagSpecs } from './flags.ts';
+import { FlagError, Flags, HelpRequested, parseFlags, type FlagSpecs } from './flags.ts';
 import { RpcClient } from '../rpc/client.ts';
 import { errorMessage } from '../errors.ts';
 
@@ -35,6 +35,7 @@ export function rpcCommand(def: RpcCommandDef): CliCommand {
       try {
         flags = new Flags(parseFlags(argv, { ...def.flags, 'rpc-addr': 'string', 'rpc-auth': 'string' }));
       } catch (e) {
+        if (e instanceof HelpRequested) { io.stdout(`${def.help.trim()}\n`); return 1; }
         if (e instanceof FlagError) { io.stderr(`${e.message}\n`); return 1; }
         throw e;
       }

@@ -101,7 +101,7 @@ test('event', async () => {
 });
 
 test('query (text and json)', async () => {
-  const args = ['query', rpcA, '-timeout=2s', 'whoami', 'p'];
+  const args = ['query', rpcA, '-timeout=5s', 'whoami', 'p'];
   const [theirs, mine] = await Promise.all([serfCliAsync(args), ours(args)]);
   assert.is(mine.code, theirs.code);
   const sortBody = (s: string) => {
@@ -111,12 +111,12 @@ test('query (text and json)', async () => {
   assert.is(sortBody(mine.stdout), sortBody(theirs.stdout));
   assert.ok(mine.stdout.includes("Response from 'v2': resp-from-v2"), mine.stdout);
 
-  const jargs = ['query', rpcA, '-format=json', '-timeout=2s', '-node=v2', 'whoami'];
+  const jargs = ['query', rpcA, '-format=json', '-timeout=4s', '-node=v2', 'whoami'];
   const [tj, mj] = await Promise.all([serfCliAsync(jargs), ours(jargs)]);
   assert.is(mj.code, tj.code);
   assert.is(mj.stdout, tj.stdout);
 
-  const nargs = ['query', rpcA, '-no-ack', '-timeout=1s', '-tag', 'role=db', 'whoami'];
+  const nargs = ['query', rpcA, '-no-ack', '-timeout=4s', '-tag', 'role=db', 'whoami'];
   const [tn, mn] = await Promise.all([serfCliAsync(nargs), ours(nargs)]);
   assert.is(mn.stdout, tn.stdout);
   await same(['query', rpcA, '-relay-factor=300', 'x']);

@@ -8,7 +8,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CliCommand, CliIO } from '../command.ts';
-import { Flags, FlagError, parseFlags, unmarshalTags, type FlagSpecs } from '../flags.ts';
+import { Flags, FlagError, HelpRequested, parseFlags, unmarshalTags, type FlagSpecs } from '../flags.ts';
 import {
   checkKey, defaultAgentConfig, mergeLayers, parseLevel, parseLimitOverride, parseSize, validateConfig,
   type AgentConfig, type ConfigLayer, type Profile,
@@ -28,6 +28,36 @@ export const AGENT_FLAGS: FlagSpecs = {
   'config-file': 'list', 'config-dir': 'list', 'snapshot': 'string', 'log-level': 'string',
   'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
 };
+
+export const AGENT_HELP = `Usage: cloudy-agent agent [options]
+
+  Runs a Cloudy agent: a serf-compatible gossip node (Debian serf 0.9.4 peers
+  join it and its RPC port serves the serf CLI) announcing Cloudy services.
+
+Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
+  -node=NAME              Node name (default: hostname).
+  -bind=ADDR[:PORT]       Gossip address (default 0.0.0.0:5000; [::]:5000 for IPv6).
+  -advertise=ADDR[:PORT]  Address announced to peers.
+  -join=ADDR              Peer to join; repeatable; retried with backoff until it works.
+  -retry-join=ADDR        Same as -join.
+  -retry-interval=1s      First retry delay (doubles up to 60s).
+  -replay                 Replay past user events when joining.
+  -encrypt=KEY            Base64 gossip key (16, 24 or 32 bytes).
+  -keyring-file=PATH      Keyring file (JSON list of base64 keys), kept up to date.
+  -profile=wan            Gossip timings: lan, wan or local.
+  -protocol=4             Serf protocol version (2..5).
+  -tag KEY=VALUE          Tag; repeatable.
+  -tags-file=PATH         Tags file (JSON object), rewritten on tag changes.
+  -rpc-addr=127.0.0.1:7373  RPC address (IPv6: [::1]:7373).
+  -rpc-auth=TOKEN         Token RPC clients must present.
+  -snapshot=PATH          Snapshot file used to rejoin after a restart.
+  -event-handler=[FILTER=]SCRIPT  serf event handler; repeatable.
+  -log-level=info         trace, debug, info, warn or err.
+  -config-file=PATH       JSON config (serf keys + mode, memory_budget, limits); repeatable.
+  -config-dir=DIR         Every *.json file of DIR, in name order.
+  -mode=edge|full         edge bounds every table for small devices (default).
+  -memory-budget=SIZE     Scale member-bound limits to this much memory (e.g. 64MB).
+  -limit NAME=VALUE       Override one resource limit; repeatable.`;
 
 /** Config key -> the flag named in error messages. */
 const FLAG_OF: Partial<Record<keyof AgentConfig, string>> = {
@@ -122,6 +152,7 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
       try {
         config = configFromArgv(argv);
       } catch (e) {
+        if (e instanceof HelpRequested) { io.stdout(`${AGENT_HELP}\n`); return 1; }
         io.stderr(`${errorMessage(e).split('\n')[0]}\n`);
         return 1;
       }

@@ -25,7 +25,7 @@ export const queryCommand = rpcCommand({
   summary: 'Send a query to the cluster',
   help: HELP,
   flags: { node: 'list', tag: 'list', timeout: 'duration', 'no-ack': 'bool', format: 'string', 'relay-factor': 'int' },
-  async run({ flags, connect, out, err }) {
+  async run({ flags, connect, out, err, io }) {
     const noAck = flags.bool('no-ack');
     const format = flags.str('format', 'text');
     const relayFactor = flags.int('relay-factor', 0);
@@ -44,6 +44,10 @@ export const queryCommand = rpcCommand({
     const responses = new Map<string, string>();
     let started = false;
     let numResp = 0;
+    // Interrupted (SIGINT): serf's query command stops waiting and exits 1.
+    let interrupted = false;
+    const onAbort = () => { interrupted = true; client.close(); };
+    io.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await client.query({
         name, payload, filterNodes: flags.list('node'), filterTags,
@@ -68,8 +72,11 @@ export const queryCommand = rpcCommand({
         },
       });
     } catch (e) {
-      if (!started) { err(`Error sending query: ${errorMessage(e)}`); return 1; }
+      if (!started && !interrupted) { err(`Error sending query: ${errorMessage(e)}`); return 1; }
+    } finally {
+      io.signal?.removeEventListener('abort', onAbort);
     }
+    if (interrupted) return 1;
     if (format === 'text') {
       if (!noAck) out(`Total Acks: ${acks.length}`);
       out(`Total Responses: ${numResp}`);
