@@ -27,7 +27,7 @@ export interface ClusterResult {
   /** CPU seconds per minute, mean per agent kind, and every node's value. */
   cpu: { serf: number; ours: number; perNode: Record<string, number>; windowS: number };
   /** Per event: ms until the last node's stream delivered it (null = not all nodes within the deadline). */
-  events: { reachAllMs: (number | null)[]; medianMs: number; p99Ms: number; origins: AgentKind[]; incomplete: number; missing: string[][] };
+  events: { reachAllMs: (number | null)[]; medianMs: number; p99Ms: number; origins: AgentKind[]; incomplete: number; missing: string[][]; deliveryP99Ms: number };
   failures: { kind: AgentKind; node: string; allMarkedFailedMs: number | null; reported: number; expected: number }[];
 }
 
@@ -65,6 +65,7 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
     const reachAllMs: (number | null)[] = [];
     const origins: AgentKind[] = [];
     const missingPerEvent: string[][] = [];
+    const deliveries: number[] = [];
     for (let i = 0; i < o.events; i++) {
       const kind = kindsPresent[i % kindsPresent.length]!;
       const candidates = cluster.live().filter((x) => x.kind === kind);
@@ -86,6 +87,7 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
       off();
       origins.push(kind);
       reachAllMs.push(arrived.size >= expected ? Math.max(...arrived.values()) - sent : null);
+      for (const at of arrived.values()) deliveries.push(at - sent);
       const missing = cluster.live().filter((x) => !arrived.has(x.name)).map((x) => x.name);
       missingPerEvent.push(missing);
       if (missing.length > 0) {
@@ -94,7 +96,7 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
       await sleep(EVENT_GAP_MS);
     }
     const complete = reachAllMs.filter((x): x is number => x !== null);
-    const events = { reachAllMs, medianMs: median(complete), p99Ms: percentile(complete, 99), origins, incomplete: reachAllMs.length - complete.length, missing: missingPerEvent };
+    const events = { reachAllMs, medianMs: median(complete), p99Ms: percentile(complete, 99), origins, incomplete: reachAllMs.length - complete.length, missing: missingPerEvent, deliveryP99Ms: percentile(deliveries, 99) };
     o.log(`${o.label}: events reach-all median=${events.medianMs.toFixed(0)} ms p99=${events.p99Ms.toFixed(0)} ms incomplete=${events.incomplete}`);
 
     // Failure detection: SIGKILL one node at a time (never the seed).

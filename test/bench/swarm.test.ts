@@ -79,9 +79,10 @@ test('serf joins a 50-member swarm: the push/pull reply lists all of them, none 
   assert.ok(swarm.external.has('bench-serf'), 'the swarm learned serf from its push/pull');
 });
 
-test('a swarm joining serf: serf merges the members of the swarm push/pull request', async () => {
+test('a swarm joining serf: serf merges the members of the swarm push/pull request (UDP-only members included)', async () => {
   const counters = new Counters();
-  const swarm = new Swarm({ baseOctet: 11, port: SWARM_PORT, namePrefix: 'sx', seeds: [{ host: '127.0.0.1', port: SERF_PORT }], aliveRatePerSec: 0, log: Logger.silent(), counters });
+  // Half the members without a TCP listener (what the swarm does beyond the descriptor limit): serf still keeps them alive over UDP.
+  const swarm = new Swarm({ baseOctet: 11, port: SWARM_PORT, namePrefix: 'sx', seeds: [{ host: '127.0.0.1', port: SERF_PORT }], aliveRatePerSec: 0, maxTcpListeners: 10, log: Logger.silent(), counters });
   swarms.push(swarm);
   swarm.start();
   await swarm.grow(20);
@@ -90,8 +91,12 @@ test('a swarm joining serf: serf merges the members of the swarm push/pull reque
     const ms = await members();
     return ms.filter((m) => m.name.startsWith('sx-') && m.status === 'alive').length === 20 ? true : undefined;
   });
+  assert.is(counters.get('swarm.member.udp_only'), 10);
   // The join reply from serf lists the first swarm's members too (all 71 nodes).
   assert.ok(swarm.external.size >= 51, `swarm learned serf's view (${swarm.external.size})`);
+  await new Promise((r) => setTimeout(r, 4000));
+  const bad = (await members()).filter((m) => m.name.startsWith('sx-') && m.status !== 'alive');
+  assert.equal(bad.map((m) => m.name), [], 'UDP-only members stay alive');
 });
 
 test.run();
