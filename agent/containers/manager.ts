@@ -111,6 +111,8 @@ export class ContainerManager {
   private specs = new Map<string, ContainerSpec>();
   private runtime = new Map<string, RuntimeInfo>();
   private readonly published = new Set<string>();
+  /** Containers being created (template running): name -> reserved address. */
+  private readonly creating = new Map<string, string>();
   private lock: Promise<unknown> = Promise.resolve();
   private afterReboot = false;
   private firstPass = true;
@@ -241,12 +243,13 @@ export class ContainerManager {
       txt: req.serviceTxt === undefined ? undefined : validateTxt(req.serviceTxt),
       hostPort: req.hostPort === undefined || req.hostPort === '' || req.hostPort === 0 ? undefined : parsePort(req.hostPort, 'host port'),
     };
-    return this.serial(async () => {
+    // Phase 1 (serialised): checks and reservations (name, address, host port).
+    const prep = await this.serial(async () => {
       await this.o.driver.available();
-      if (this.specs.has(name)) throw new AgentError('E_EXISTS', `container ${name} already exists`);
-      if (this.specs.size >= this.o.limits.maxContainers) {
+      if (this.specs.has(name) || this.creating.has(name)) throw new AgentError('E_EXISTS', `container ${name} already exists`);
+      if (this.specs.size + this.creating.size >= this.o.limits.maxContainers) {
         this.o.counters.inc('drop.containers.limit');
-        throw new AgentError('E_LIMIT', `this agent already manages ${this.specs.size} containers (limit maxContainers=${this.o.limits.maxContainers})`);
+        throw new AgentError('E_LIMIT', `this agent already manages ${this.specs.size + this.creating.size} containers (limit maxContainers=${this.o.limits.maxContainers})`);
       }
       const existing = await this.o.driver.list();
       if (existing.some((c) => c.name === name)) throw new AgentError('E_EXISTS', `container ${name} already exists in LXC (not managed by the agent)`);
@@ -256,16 +259,23 @@ export class ContainerManager {
       }
       const hostPortWanted = svcOverride.hostPort ?? svcOverride.port;
       if (hostPortWanted !== undefined) this.checkHostPortFree(hostPortWanted, name);
-      const ipv4 = allocateIpv4(this.o.network, [...this.specs.values()].map((s) => s.ipv4));
+      const ipv4 = allocateIpv4(this.o.network, [...this.specs.values()].map((s) => s.ipv4).concat([...this.creating.values()]));
+      this.creating.set(name, ipv4);
       const lxcDir = await this.o.driver.lxcPath();
-      const config = this.renderCreateConfig(name, lxcDir, ipv4, { memoryBytes, cpus, autostart, startOrder, startDelaySec });
-      const started = this.now();
-      try {
-        await this.o.driver.create(name, templatePath, config, templateArgs);
-      } catch (e) {
-        await this.cleanupFailedCreate(name);
-        throw e;
-      }
+      return { templatePath, ipv4, config: this.renderCreateConfig(name, lxcDir, ipv4, { memoryBytes, cpus, autostart, startOrder, startDelaySec }) };
+    });
+    // Phase 2 (not serialised): the template run, which may take minutes for a
+    // Debian build, must not hold up the reconciler or other commands.
+    const started = this.now();
+    try {
+      await this.o.driver.create(name, prep.templatePath, prep.config, templateArgs);
+    } catch (e) {
+      await this.cleanupFailedCreate(name);
+      this.creating.delete(name);
+      throw e;
+    }
+    // Phase 3 (serialised): adopt it.
+    return this.serial(async () => {
       let service: ServiceSpec | null;
       try {
         service = this.serviceFor(name, await this.o.driver.readServiceFile(name), svcOverride);
@@ -273,14 +283,16 @@ export class ContainerManager {
       } catch (e) {
         await this.cleanupFailedCreate(name);
         throw e;
+      } finally {
+        this.creating.delete(name);
       }
       const spec: ContainerSpec = {
-        name, template, desired: 'stopped', memoryBytes, cpus, autostart, startOrder, startDelaySec, restart, ipv4, service, createdAt: this.now(),
+        name, template, desired: 'stopped', memoryBytes, cpus, autostart, startOrder, startDelaySec, restart, ipv4: prep.ipv4, service, createdAt: this.now(),
       };
       this.specs.set(name, spec);
       await this.save();
       await this.applyForwards();
-      this.emit(name, 'created', `template ${template}, ${ipv4}, ${this.now() - started} ms`);
+      this.emit(name, 'created', `template ${template}, ${prep.ipv4}, ${this.now() - started} ms`);
       if (req.start === true || req.start === 'true') await this.startLocked(spec);
       return this.view(name, (await this.o.driver.list()).find((c) => c.name === name));
     });
