@@ -6,6 +6,7 @@
 // closed and counted); each connection's streamed records are bounded (see
 // connection.ts); request objects are size-capped by the msgpack decoder.
 import { createServer, type Server, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { Serf } from '../gossip/serf/types.ts';
 import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
@@ -115,8 +116,7 @@ export function defaultStats(
 ): Record<string, Record<string, string>> {
   const local = serf.localMember();
   const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'ia32' ? '386' : process.arch;
-  let cpus = 1;
-  try { cpus = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1; } catch { /* keep 1 */ }
+  const cpus = availableParallelism();
   const handles = (process as unknown as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo?.().length ?? 0;
   return {
     agent: { name: local.name },
