@@ -54,6 +54,8 @@ export interface CreateSerfConfig {
   /** Keep retrying to join (snapshot peers + seeds) while alone. Default true. */
   rejoin?: boolean;
   rejoinBackoff?: RejoinBackoff;
+  /** While joined, period of the pass that tries snapshot peers not currently alive (merges split groups). Default 30 s; 0 = off. */
+  rejoinReconcileMs?: number;
   compression?: boolean;
   /** Overrides of serf timings (coalescing, reap, ...). */
   serf?: Partial<SerfOptions>;
@@ -149,6 +151,7 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
     seeds, clock, logger: logger.child('rejoin'), counters,
     ...(deps.random ? { random: deps.random } : {}),
     ...(cfg.rejoinBackoff ? { backoff: cfg.rejoinBackoff } : {}),
+    ...(cfg.rejoinReconcileMs !== undefined ? { reconcileMs: cfg.rejoinReconcileMs } : {}),
   });
   let unsub: (() => void) | null = null;
 

@@ -94,10 +94,12 @@ export class Rejoiner {
   /** Whether the fast retry loop is active (the node is alone). */
   isRetrying(): boolean { return this.running; }
 
-  /** Call on membership changes: restarts the fast loop if the node is alone. */
+  /** Call on membership changes: restarts the fast loop if the node is alone, ends it once it is not. */
   membershipChanged(): void {
-    if (this.stopped || this.running) return;
-    if (this.o.host.aliveOthers() === 0) this.kick();
+    if (this.stopped) return;
+    const others = this.o.host.aliveOthers();
+    if (this.running && others > 0) this.joined(); // someone found us first
+    else if (!this.running && others === 0) this.kick();
   }
 
   private kick(): void {
