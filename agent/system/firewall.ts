@@ -29,6 +29,8 @@ export interface PortForward {
 
 export const NFT_TABLE = 'cloudy_agent';
 export const IPT_CHAIN = 'CLOUDY-DNAT';
+/** filter-table chain jumped to from FORWARD: accepts DNATed connections even where FORWARD's policy is DROP. */
+export const IPT_FWD_CHAIN = 'CLOUDY-FWD';
 
 function checkForward(f: PortForward): void {
   validateIpv4(f.hostIp, 'host address');
@@ -65,6 +67,12 @@ export function renderNftScript(forwards: readonly PortForward[]): string {
     '  chain output {',
     '    type nat hook output priority -100; policy accept;',
     ...rules,
+    '  }',
+    // Lets forwarded connections through on hosts whose iptables-nft FORWARD policy is DROP only when
+    // that policy lives in this hook's priority order after us; harmless otherwise.
+    '  chain forward {',
+    '    type filter hook forward priority filter - 1; policy accept;',
+    '    ct status dnat accept',
     '  }',
     '}',
   );
@@ -148,10 +156,22 @@ export class PortForwarder {
   private async applyIptables(forwards: PortForward[]): Promise<void> {
     const hooks = ['PREROUTING', 'OUTPUT'];
     if (forwards.length === 0) {
-      for (const h of hooks) while ((await this.ipt(['-t', 'nat', '-D', h, '-j', IPT_CHAIN])) === 0) { /* remove every jump */ }
+      for (let i = 0; i < 16; i++) if ((await this.ipt(['-t', 'filter', '-D', 'FORWARD', '-j', IPT_FWD_CHAIN])) !== 0) break;
+      await this.ipt(['-t', 'filter', '-F', IPT_FWD_CHAIN]);
+      await this.ipt(['-t', 'filter', '-X', IPT_FWD_CHAIN]);
+      for (const h of hooks) {
+        for (let i = 0; i < 16; i++) if ((await this.ipt(['-t', 'nat', '-D', h, '-j', IPT_CHAIN])) !== 0) break;
+      }
       await this.ipt(['-t', 'nat', '-F', IPT_CHAIN]);
       await this.ipt(['-t', 'nat', '-X', IPT_CHAIN]);
       return;
+    }
+    if ((await this.ipt(['-t', 'filter', '-L', IPT_FWD_CHAIN, '-n'])) !== 0) {
+      check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'filter', '-N', IPT_FWD_CHAIN]));
+      check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'filter', '-A', IPT_FWD_CHAIN, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'ACCEPT']));
+    }
+    if ((await this.ipt(['-t', 'filter', '-C', 'FORWARD', '-j', IPT_FWD_CHAIN])) !== 0) {
+      check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'filter', '-I', 'FORWARD', '1', '-j', IPT_FWD_CHAIN]));
     }
     if ((await this.ipt(['-t', 'nat', '-L', IPT_CHAIN, '-n'])) !== 0) {
       check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-N', IPT_CHAIN]));

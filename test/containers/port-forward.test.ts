@@ -53,6 +53,7 @@ for (const backend of ['nftables', 'iptables'] as const) {
         const rules = await sh('iptables', ['-t', 'nat', '-S', 'CLOUDY-DNAT']);
         assert.match(rules, `--dport ${port}`);
         assert.match(rules, '--to-destination 10.213.2.2:80');
+        assert.match(await sh('iptables', ['-S', 'CLOUDY-FWD']), '--ctstate DNAT -j ACCEPT');
       }
       await agent.rpc.call('lxc-destroy', { Name: name } as never, 'on-success');
       assert.is((await fromClient(`http://${COMMUNITY_IP}:${port}/`)).ok, false);
@@ -63,6 +64,7 @@ for (const backend of ['nftables', 'iptables'] as const) {
         const r2 = await exec.run('iptables', ['-t', 'nat', '-S', 'CLOUDY-DNAT']);
         assert.is.not(r2.exitCode, 0, 'agent chain removed with the last forward');
         assert.not.match(await sh('iptables', ['-t', 'nat', '-S', 'PREROUTING']), 'CLOUDY-DNAT');
+        assert.not.match(await sh('iptables', ['-S', 'FORWARD']), 'CLOUDY-FWD');
       }
     } finally {
       await agent.stop();
