@@ -5,6 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { encodeMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
+import { decodePacket } from '../../agent/gossip/wire/packet.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { createExec } from '../../agent/system/exec.ts';
@@ -97,6 +100,29 @@ test('a swarm joining serf: serf merges the members of the swarm push/pull reque
   await new Promise((r) => setTimeout(r, 4000));
   const bad = (await members()).filter((m) => m.name.startsWith('sx-') && m.status !== 'alive');
   assert.equal(bad.map((m) => m.name), [], 'UDP-only members stay alive');
+});
+
+test('indirect pings: the member probes the target and forwards its ack, or answers a nack when it stays silent', async () => {
+  const swarm = swarms[0]!;
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  const replies: { type: string; seqNo: number }[] = [];
+  sock.on('message', (buf) => {
+    for (const m of decodePacket(new Uint8Array(buf)).messages) if (m.type === 'ack' || m.type === 'nack') replies.push({ type: m.type, seqNo: m.seqNo });
+  });
+  const send = (seqNo: number, target: string, port: number, node: string): void => {
+    const msg = encodeMessage({ type: 'indirectPing', seqNo, target: Uint8Array.from(target.split('.').map(Number)), port, node, nack: true, sourceAddr: Uint8Array.from([127, 0, 0, 1]), sourcePort: sock.address().port, sourceNode: 'tester' });
+    sock.send(msg, SWARM_PORT, memberAddress(10, 3));
+  };
+  try {
+    send(4242, '127.0.0.1', SERF_PORT, 'bench-serf'); // a live serf agent: ack forwarded with our SeqNo
+    send(4343, '127.0.0.1', SERF_PORT + 50, 'nobody'); // nothing listens there: nack after the probe timeout
+    await until('ack and nack', 5000, async () => (replies.length >= 2 ? true : undefined));
+    assert.equal(replies.find((r) => r.seqNo === 4242)?.type, 'ack');
+    assert.equal(replies.find((r) => r.seqNo === 4343)?.type, 'nack');
+  } finally {
+    sock.close();
+  }
 });
 
 test.run();
