@@ -202,6 +202,12 @@ function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>,
     ratio: cpuRatio, target: `≤ ${T_CPU}`, met: cpuRatio === null ? null : cpuRatio <= T_CPU,
   });
   if (mx) {
+    const r = ratioOf(mx.memory.oursVmRssKb, mx.memory.serfVmRssKb);
+    rows.push({
+      figure: `VmRSS per agent in the real mixed ${n}-node cluster (median; RssAnon in brackets)`,
+      ours: `${fmt(mx.memory.oursVmRssKb / MB)} MB (${fmt(mx.memory.oursRssAnonKb / MB)})`, serf: `${fmt(mx.memory.serfVmRssKb / MB)} MB (${fmt(mx.memory.serfRssAnonKb / MB)})`,
+      ratio: r, target: `ours < ${T_RSS_MB} MB`, met: Number.isFinite(mx.memory.oursVmRssKb) ? mx.memory.oursVmRssKb < T_RSS_MB * MB : null,
+    });
     rows.push({
       figure: `CPU s/min per serf agent inside the mixed cluster`, ours: '—', serf: `${fmt(mx.cpu.serf, 3)} s`,
       ratio: null, target: '—', met: null,

@@ -3,7 +3,7 @@
 // CPU from /proc, events and failures from `stream` records of every node.
 import type { AgentKind, ProcessRegistry } from '../lib/agents.ts';
 import { Cluster, type StreamRecord } from '../lib/cluster.ts';
-import { readCpuSeconds } from '../lib/procfs.ts';
+import { readCpuSeconds, readMemory } from '../lib/procfs.ts';
 import { mean, median, percentile, sleep } from '../lib/stats.ts';
 
 export interface ClusterOptions {
@@ -27,6 +27,8 @@ export interface ClusterResult {
   /** CPU seconds per minute, mean per agent kind, and every node's value. */
   cpu: { serf: number; ours: number; perNode: Record<string, number>; windowS: number };
   /** Per event: ms until the last node's stream delivered it (null = not all nodes within the deadline). */
+  /** Median VmRSS / RssAnon (kB) per kind at the end of the CPU window (real peers, no swarm). */
+  memory: { serfVmRssKb: number; oursVmRssKb: number; serfRssAnonKb: number; oursRssAnonKb: number };
   events: { reachAllMs: (number | null)[]; medianMs: number; p99Ms: number; origins: AgentKind[]; incomplete: number; missing: string[][]; deliveryP99Ms: number };
   failures: { kind: AgentKind; node: string; allMarkedFailedMs: number | null; reported: number; expected: number }[];
 }
@@ -58,6 +60,9 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
     }
     const cpuOf = (k: AgentKind): number => mean(cluster.nodes.filter((x) => x.kind === k && perNode[x.name] !== undefined).map((x) => perNode[x.name]!));
     const cpu = { serf: cpuOf('serf'), ours: cpuOf('ours'), perNode, windowS: o.cpuWindowS };
+    const mem = cluster.nodes.map((x) => ({ kind: x.kind, m: readMemory(x.agent.pid) })).filter((x) => x.m !== null);
+    const memOf = (k: AgentKind, f: 'vmRssKb' | 'rssAnonKb'): number => median(mem.filter((x) => x.kind === k).map((x) => x.m![f]));
+    const memory = { serfVmRssKb: memOf('serf', 'vmRssKb'), oursVmRssKb: memOf('ours', 'vmRssKb'), serfRssAnonKb: memOf('serf', 'rssAnonKb'), oursRssAnonKb: memOf('ours', 'rssAnonKb') };
     o.log(`${o.label}: CPU s/min per agent serf=${cpu.serf.toFixed(3)} ours=${cpu.ours.toFixed(3)}`);
 
     // Events: origin alternates over the kinds present, one event at a time.
@@ -129,7 +134,7 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
     return {
       label: o.label,
       nodes: { serf: o.kinds.filter((k) => k === 'serf').length, ours: o.kinds.filter((k) => k === 'ours').length },
-      converged, cpu, events, failures,
+      converged, cpu, memory, events, failures,
     };
   } finally {
     await cluster.stop();
