@@ -2,7 +2,7 @@
 // polling with deadlines.
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { createSerf, type CreateSerfConfig, type SerfInstance } from '../../../agent/gossip/serf/create.ts';
-import { profile } from '../../../agent/gossip/profiles.ts';
+import { profile, type GossipProfile } from '../../../agent/gossip/profiles.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
@@ -20,8 +20,8 @@ export async function until<T>(what: string, deadlineMs: number, probe: () => T 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A fast profile for in-process tests (memory transport: no real latency). */
-export function fastProfile() {
-  return profile('local', { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 30, pushPullIntervalMs: 2000, tcpTimeoutMs: 500, suspicionMult: 2 });
+export function fastProfile(over: Partial<GossipProfile> = {}) {
+  return profile('local', { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 30, pushPullIntervalMs: 2000, tcpTimeoutMs: 500, suspicionMult: 2, ...over });
 }
 
 export interface TestNode extends SerfInstance {
