@@ -1,5 +1,6 @@
 // `cloudy-agent lxc ...`: container management through the running agent's RPC.
 //   lxc list [-format text|json]
+//   lxc events [-format text|json]        (recent container events: crashes, restarts, publish/withdraw)
 //   lxc create NAME -t TEMPLATE [-memory 128M] [-cpus 1] [-autostart] [-start-order N] [-start-delay S]
 //              [-restart always|on-failure|never] [-service-type T -service-port P -service-description D
 //              -service-txt K=V -host-port H] [-start] [-- TEMPLATE ARGS...]
@@ -28,6 +29,7 @@ const USAGE = `Usage: cloudy-agent lxc <subcommand> [options]
 
 Subcommands:
     list                       containers with state, address, limits and service
+    events                     recent events (unexpected stops, restarts, services published/withdrawn)
     create NAME -t TEMPLATE    create a container (see options below)
     start|stop|restart NAME
     destroy NAME               stop and remove it (its port forward and service go too)
@@ -178,6 +180,13 @@ export const lxcCommand: CliCommand = {
             ...list.map((v) => [String(v.Name), String(v.State), String(v.Desired || '-'), String(v.IPv4 || '-'), humanBytes(Number(v.MemoryBytes)),
               Number(v.MilliCPUs) ? String(Number(v.MilliCPUs) / 1000) : '-', String(v.Restart || '-'), serviceText(v)]),
           ]));
+          return 0;
+        });
+      case 'events':
+        return withClient(p, io, async (c) => {
+          const r = (await c.call('lxc-events', undefined, 'on-success')) as { Events?: Wire[] };
+          const list = r.Events ?? [];
+          print(io, p, list, () => list.map((e) => `${new Date(Number(e.At)).toISOString()} ${String(e.Name)} ${String(e.Kind)}${e.Detail ? `: ${String(e.Detail)}` : ''}`).join('\n') || 'no events');
           return 0;
         });
       case 'create': {

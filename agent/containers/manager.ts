@@ -105,12 +105,15 @@ export interface ContainerView {
 }
 
 const MAX_ORDER = 10_000;
+/** Pause before publishing again a service the publisher refused (e.g. the 512-byte tags are full). */
+const PUBLISH_RETRY_MS = 60_000;
 const MAX_DELAY_SEC = 3_600;
 
 export class ContainerManager {
   private specs = new Map<string, ContainerSpec>();
   private runtime = new Map<string, RuntimeInfo>();
   private readonly published = new Set<string>();
+  private readonly publishRefusedAt = new Map<string, number>();
   /** Containers being created (template running): name -> reserved address. */
   private readonly creating = new Map<string, string>();
   private lock: Promise<unknown> = Promise.resolve();
@@ -495,6 +498,9 @@ export class ContainerManager {
 
   private async publish(s: ContainerSpec): Promise<void> {
     if (!s.service || this.published.has(s.name)) return;
+    // A refused publish (tags full) is retried after a pause, not on every pass.
+    const refused = this.publishRefusedAt.get(s.name);
+    if (refused !== undefined && this.now() - refused < PUBLISH_RETRY_MS) return;
     try {
       await this.o.publisher.publish({
         type: s.service.type,
@@ -505,8 +511,10 @@ export class ContainerManager {
         owner: `container:${s.name}`,
       });
       this.published.add(s.name);
+      this.publishRefusedAt.delete(s.name);
       this.emit(s.name, 'service-published', `${s.service.type} on ${this.o.communityIp}:${s.service.hostPort}`);
     } catch (e) {
+      this.publishRefusedAt.set(s.name, this.now());
       this.o.counters.inc(isAgentError(e, 'E_TOO_LARGE') ? 'drop.containers.publish_too_large' : 'containers.publish_failed');
       this.o.logger.warn(`${s.name}: cannot publish ${s.service.type}: ${errorMessage(e)}`);
     }

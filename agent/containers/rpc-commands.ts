@@ -7,7 +7,7 @@ import type { RpcCommand, RpcCommandRegistry } from '../rpc/registry.ts';
 import type { ContainerManager, ContainerView } from './manager.ts';
 
 export const LXC_RPC_COMMANDS = [
-  'lxc-list', 'lxc-create', 'lxc-start', 'lxc-stop', 'lxc-restart', 'lxc-destroy', 'lxc-info', 'lxc-exec', 'lxc-config',
+  'lxc-list', 'lxc-events', 'lxc-create', 'lxc-start', 'lxc-stop', 'lxc-restart', 'lxc-destroy', 'lxc-info', 'lxc-exec', 'lxc-config',
 ] as const;
 
 type Body = Record<string, unknown>;
@@ -83,9 +83,12 @@ export function viewToWire(v: ContainerView): Record<string, unknown> {
 
 export function registerContainerCommands(registry: RpcCommandRegistry, m: ContainerManager): void {
   const cmd = (name: string, handle: (b: Body) => Promise<unknown>): RpcCommand => ({
-    name, hasBody: name !== 'lxc-list', handle: (raw) => handle(body(raw)),
+    name, hasBody: name !== 'lxc-list' && name !== 'lxc-events', handle: (raw) => handle(body(raw)),
   });
   registry.register(cmd('lxc-list', async () => ({ Containers: (await m.list()).map(viewToWire) })));
+  registry.register(cmd('lxc-events', async () => ({
+    Events: m.recentEvents().map((e) => ({ Kind: e.kind, Name: e.name, At: e.at, Detail: e.detail })),
+  })));
   registry.register(cmd('lxc-create', async (b) => viewToWire(await m.create({
     name: str(b, 'Name'),
     template: str(b, 'Template'),

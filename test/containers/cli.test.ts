@@ -73,6 +73,8 @@ test('start, list (text), exec -- command, stop, destroy', async () => {
   assert.is((await cli('stop', 'cattest-cli1', '-rpc-addr', addr)).code, 0);
   const d = await cli('destroy', 'cattest-cli1', '-rpc-addr', addr);
   assert.is(d.out, 'Destroyed container cattest-cli1\n');
+  const ev = await cli('events', '-rpc-addr', addr);
+  assert.match(ev.out, /cattest-cli1 created: template busybox[\s\S]*cattest-cli1 started[\s\S]*cattest-cli1 stopped[\s\S]*cattest-cli1 destroyed/);
 });
 
 test('errors: one clear line on stderr, status 1', async () => {

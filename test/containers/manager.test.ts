@@ -1,0 +1,134 @@
+// ContainerManager against an in-memory driver: the logic around LXC (cleanup
+// of failed creates, publish refusals, vanished containers, persistence)
+// without touching the host.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AgentError, isAgentError } from '../../agent/errors.ts';
+import { ContainerManager } from '../../agent/containers/manager.ts';
+import type { ContainerDriver } from '../../agent/system/lxc.ts';
+import type { ContainersState } from '../../agent/containers/state-store.ts';
+import type { ObservedContainer } from '../../agent/containers/types.ts';
+import type { PortForward } from '../../agent/system/firewall.ts';
+import { Logger } from '../../agent/obs/log.ts';
+import { Counters } from '../../agent/obs/counters.ts';
+import { defaultLimits } from '../../agent/config/limits.ts';
+
+class FakeDriver implements ContainerDriver {
+  boxes = new Map<string, ObservedContainer & { config: string; service: string | null }>();
+  calls: string[] = [];
+  failCreate: string | null = null;
+  serviceJson: string | null = '{"type":"web","port":80,"protocol":"tcp","description":"d","txt":"","check":{"kind":"tcp","arg":"80"}}';
+  async available() {}
+  async lxcPath() { return '/var/lib/lxc'; }
+  async list() { return [...this.boxes.values()].map(({ name, state, pid, autostart }) => ({ name, state, pid, autostart })); }
+  async info(name: string) { const b = this.boxes.get(name); if (!b) throw new AgentError('E_NOT_FOUND', 'no'); return { ...b, ipv4: [], cpuNs: 0, memoryBytes: 0, raw: {} }; }
+  async resolveTemplate(t: string) { if (t !== 'busybox') throw new AgentError('E_NOT_FOUND', `unknown template '${t}'`); return '/t/cloudy-busybox'; }
+  async create(name: string, _t: string, config: string) {
+    this.calls.push(`create ${name}`);
+    this.boxes.set(name, { name, state: 'STOPPED', pid: 0, autostart: false, config, service: this.serviceJson });
+    if (this.failCreate) throw new AgentError('E_EXEC', this.failCreate);
+  }
+  async start(name: string) { this.calls.push(`start ${name}`); const b = this.boxes.get(name)!; b.state = 'RUNNING'; b.pid = 1000 + this.calls.length; }
+  async stop(name: string) { this.calls.push(`stop ${name}`); const b = this.boxes.get(name)!; b.state = 'STOPPED'; b.pid = 0; }
+  async destroy(name: string) { this.calls.push(`destroy ${name}`); this.boxes.delete(name); }
+  async attach() { return { exitCode: 0, stdout: '', stderr: '', timedOut: false }; }
+  async cgroupSet() {}
+  async cgroupGet() { return ''; }
+  async readConfig(name: string) { return this.boxes.get(name)!.config; }
+  async writeConfig(name: string, t: string) { this.boxes.get(name)!.config = t; }
+  async readServiceFile(name: string) { return this.boxes.get(name)?.service ?? null; }
+  async lastExit() { return 'failure' as const; }
+}
+
+function setup(o: { publishError?: AgentError } = {}) {
+  const driver = new FakeDriver();
+  let now = 1_000_000;
+  const saved: ContainersState[] = [];
+  const forwards: PortForward[][] = [];
+  const publishes: string[] = [];
+  const counters = new Counters();
+  const m = new ContainerManager({
+    driver,
+    forwarder: { apply: async (f) => { forwards.push([...f]); } },
+    publisher: {
+      publish: async (s) => { publishes.push(`${s.type}:${s.port}@${s.ip}`); if (o.publishError) throw o.publishError; },
+      unpublish: async () => {},
+    },
+    store: { load: async () => null, save: async (s) => { saved.push(structuredClone(s)); } },
+    checker: { check: async () => true },
+    logger: Logger.silent(), counters, limits: defaultLimits(),
+    network: { bridge: 'br', cidr: '10.9.0.0/24', gateway: '10.9.0.1' }, communityIp: '10.1.1.1',
+    cgroupLayout: { memory: 2, cpu: 2 }, hostCpus: 4, bootId: 'boot', now: () => now,
+  });
+  return { m, driver, saved, forwards, publishes, counters, advance: (ms: number) => { now += ms; } };
+}
+
+test('create writes network, limits (cgroup v2 keys), autostart and log keys into the initial config', async () => {
+  const { m, driver, saved, forwards } = setup();
+  await m.init();
+  const v = await m.create({ name: 'c1', template: 'busybox', memory: '64M', cpus: '1.5', autostart: true, startOrder: 3, hostPort: 8080 });
+  assert.is(v.ipv4, '10.9.0.2');
+  const cfg = driver.boxes.get('c1')!.config;
+  for (const line of ['lxc.net.0.link = br', 'lxc.net.0.ipv4.address = 10.9.0.2/24', 'lxc.net.0.ipv4.gateway = 10.9.0.1',
+    'lxc.cgroup2.memory.max = 67108864', 'lxc.cgroup2.cpu.max = 150000 100000', 'lxc.start.auto = 1', 'lxc.start.order = 3',
+    'lxc.log.level = INFO', 'lxc.log.file = /var/lib/lxc/c1/cloudy-lxc.log']) {
+    assert.ok(cfg.includes(line), `missing: ${line}\n${cfg}`);
+  }
+  assert.not.ok(cfg.includes('lxc.cgroup.memory'), 'no v1 keys on a v2 host');
+  assert.is(saved.at(-1)!.containers[0]!.name, 'c1');
+  assert.equal(forwards.at(-1), [{ owner: 'c1', protocol: 'tcp', hostIp: '10.1.1.1', hostPort: 8080, containerIp: '10.9.0.2', containerPort: 80 }]);
+  const v2 = await m.create({ name: 'c2', template: 'busybox', hostPort: 8081 });
+  assert.is(v2.ipv4, '10.9.0.3');
+  try {
+    await m.create({ name: 'c3', template: 'busybox', hostPort: 8080 });
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(isAgentError(e, 'E_EXISTS'));
+    assert.match((e as Error).message, 'host port 8080/tcp is already forwarded to container c1');
+  }
+});
+
+test('a failed template run is cleaned up; a bad cloudy-service.json too', async () => {
+  const { m, driver } = setup();
+  await m.init();
+  driver.failCreate = 'lxc-create exited with status 1: template failed';
+  try { await m.create({ name: 'bad', template: 'busybox' }); assert.unreachable(); } catch (e) { assert.ok(isAgentError(e, 'E_EXEC')); }
+  assert.equal(driver.calls, ['create bad', 'destroy bad']);
+  assert.is(driver.boxes.size, 0);
+  driver.failCreate = null;
+  driver.serviceJson = '{not json';
+  try { await m.create({ name: 'bad2', template: 'busybox' }); assert.unreachable(); } catch (e) { assert.ok(isAgentError(e, 'E_DECODE')); }
+  assert.is(driver.boxes.size, 0);
+  assert.equal((await m.list()).length, 0);
+  // The reserved address was released: the next container gets the first one.
+  driver.serviceJson = null;
+  assert.is((await m.create({ name: 'ok', template: 'busybox' })).ipv4, '10.9.0.2');
+});
+
+test('a refused publish (tags full) is counted and retried only after a pause', async () => {
+  const { m, publishes, counters, advance } = setup({ publishError: new AgentError('E_TOO_LARGE', 'tags would be 600 bytes') });
+  await m.init();
+  await m.create({ name: 'c1', template: 'busybox', start: true });
+  await m.tick();
+  await m.tick();
+  await m.tick();
+  assert.is(publishes.length, 1);
+  assert.is(counters.get('drop.containers.publish_too_large'), 1);
+  advance(61_000);
+  await m.tick();
+  assert.is(publishes.length, 2);
+});
+
+test('a container destroyed by hand is forgotten, its forward removed', async () => {
+  const { m, driver, forwards, saved } = setup();
+  await m.init();
+  await m.create({ name: 'c1', template: 'busybox', start: true });
+  await m.tick();
+  driver.boxes.delete('c1');
+  await m.tick();
+  assert.equal(forwards.at(-1), []);
+  assert.equal(saved.at(-1)!.containers, []);
+  assert.ok(m.recentEvents().some((e) => e.kind === 'vanished' && e.name === 'c1'));
+});
+
+test.run();
