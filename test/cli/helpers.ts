@@ -1,7 +1,7 @@
 // Test helpers: spawn real Debian `serf` agents on loopback, run the serf CLI,
 // and run our CLI commands in-process with captured output.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMMANDS, findCommand } from '../../agent/cli/index.ts';
@@ -41,12 +41,16 @@ export async function startSerfAgent(opts: {
   if (opts.encrypt) args.push(`-encrypt=${opts.encrypt}`);
   if (opts.keyringFile) args.push(`-keyring-file=${opts.keyringFile}`);
   if (opts.join) args.push(`-join=${opts.join}`);
-  if (opts.rpcAuth) args.push(`-rpc-auth=${opts.rpcAuth}`);
   for (const h of opts.handlers ?? []) args.push(`-event-handler=${h}`);
   args.push(...(opts.extra ?? []));
   // The agent logs to a file, not a pipe: tests call the serf CLI with spawnSync,
   // which blocks our event loop; a full pipe would block the agent itself.
   const dir = mkdtempSync(join(tmpdir(), `serf-${opts.name}-`));
+  if (opts.rpcAuth) {
+    // serf agent has no -rpc-auth flag: rpc_auth is a config-file key.
+    writeFileSync(join(dir, 'rpc.json'), JSON.stringify({ rpc_auth: opts.rpcAuth }));
+    args.push(`-config-file=${join(dir, 'rpc.json')}`);
+  }
   const logPath = join(dir, 'agent.log');
   const fd = openSync(logPath, 'w');
   const proc = spawn(SERF, args, { stdio: ['ignore', fd, fd] });

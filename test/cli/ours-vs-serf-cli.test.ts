@@ -32,7 +32,15 @@ test.after(async () => {
 });
 
 /** serf lists members in Go map order (random): sort the lines. */
-const sortLines = (s: string) => s.split('\n').filter((l) => l !== '').sort().join('\n');
+// (Lines end-trimmed: only the last line of serf's output loses its trailing glue.)
+const sortLines = (s: string) => s.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '').sort().join('\n');
+/** Per-node failure lines of `keys` come in Go map order: sort them. */
+const sortFailed = (s: string) => {
+  const l = s.split('\n');
+  const f = l.filter((x) => x.startsWith('failed:')).sort();
+  let i = 0;
+  return l.map((x) => (x.startsWith('failed:') ? f[i++]! : x)).join('\n');
+};
 const membersNorm = (s: string) => sortLines(sortTagsInMembers(s));
 /** members -format json, members sorted by name (Go map order otherwise). */
 const membersJsonNorm = (s: string) => {
@@ -153,16 +161,28 @@ test('keys -list / -install / -use / -remove', async () => {
   await same(['keys', rpcA, '-use', K2]);
   await same(['keys', rpcA, '-remove', K1]);
   await same(['keys', rpcA, '-list']);
-  await same(['keys', rpcA, '-remove', K2]); // the primary key: every node refuses
+  await same(['keys', rpcA, '-remove', K2], sortFailed); // the primary key: every node refuses
   await same(['keys', rpcA, '-install', 'not-base64!']);
   await same(['keys', rpcA, '-list', '-install', K1]);
 });
 
 test('join', async () => {
-  agents.push(await startSerfAgent({ ...C, encrypt: K2 }));
+  agents.push(await startSerfAgent({ ...C, encrypt: K2, rpcAuth: 'tok' }));
   await same(['join', rpcA, '127.0.4.12:19103']);
   await same(['join', rpcA, '127.0.4.99:1'], (s) => s.replace(/\d+\.\d+s/g, 'T'));
   await same(['join', rpcA]);
+});
+
+test('-rpc-auth and SERF_RPC_ADDR / SERF_RPC_AUTH environment', async () => {
+  const rpcC = `-rpc-addr=${C.rpc}`;
+  await same(['members', rpcC, '-rpc-auth=tok'], membersNorm);
+  await same(['members', rpcC, '-rpc-auth=wrong']);
+  await same(['members', rpcC]); // no token: the agent answers "Authentication required"
+  const env = { SERF_RPC_ADDR: C.rpc, SERF_RPC_AUTH: 'tok' };
+  const t = serfCli(['members'], env);
+  const m = await ours(['members'], { env });
+  assert.is(m.code, 0, m.stdout);
+  assert.is(membersNorm(m.stdout), membersNorm(t.stdout));
 });
 
 test('monitor: same replayed log lines, exit 0 on interrupt', async () => {
