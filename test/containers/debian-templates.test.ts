@@ -49,6 +49,8 @@ test('syncthing: announced as syncthing, sync port answers on the community addr
   const rec = await waitFor('syncthing announced', () => agent.announced().find((r) => r.s === 'syncthing'), 60_000, 500);
   assert.is(rec.p, '22000');
   assert.is(rec.d, 'Syncthing_instance_running');
+  // txt node_id=<device id> like Cloudy's syncthing.service (the codec turns '&' into spaces; none here).
+  assert.match((rec as unknown as { t: string }).t, /^node_id=[A-Z0-9]{7}(-[A-Z0-9]{7}){7}$/);
   assert.ok(await tcpBanner(IP, 22000));
 });
 
