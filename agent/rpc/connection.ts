@@ -486,13 +486,24 @@ async function errOf(fn: () => Promise<unknown>): Promise<string> {
   try { await fn(); return ''; } catch (e) { return errorMessage(e) || 'error'; }
 }
 
+/**
+ * Go's regexp.Compile(fmt.Sprintf("^%s$", expr)) in JS: same textual
+ * anchoring (so `a|b` means `^a|b$`, as in serf). RE2's leading flag group
+ * (`(?i)`, `(?s)`, `(?m)`, combined) has no JS syntax: it becomes RegExp flags.
+ */
+export function anchoredRegExp(expr: string): RegExp {
+  const m = /^\(\?([ims]+)\)/.exec(expr);
+  const flags = m ? [...new Set(m[1]!)].join('') : '';
+  return new RegExp(`^${m ? expr.slice(m[0].length) : expr}$`, flags);
+}
+
 /** serf's filterMembers: anchored regexes (`^expr$`), "" status/name = any; tag filters always apply. */
 export function filterMembers<M extends { name: string; status: string; tags: Record<string, string> }>(
   members: M[], tags: Record<string, string>, status: string, name: string,
 ): M[] {
-  const tagRe = Object.entries(tags).map(([k, expr]) => [k, new RegExp(`^${expr}$`)] as const);
-  const statusRe = new RegExp(`^${status}$`);
-  const nameRe = new RegExp(`^${name}$`);
+  const tagRe = Object.entries(tags).map(([k, expr]) => [k, anchoredRegExp(expr)] as const);
+  const statusRe = anchoredRegExp(status);
+  const nameRe = anchoredRegExp(name);
   return members.filter((m) => {
     for (const [k, re] of tagRe) if (!re.test(m.tags[k] ?? '')) return false;
     if (status !== '' && !statusRe.test(m.status)) return false;

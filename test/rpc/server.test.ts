@@ -110,6 +110,7 @@ test('members-filtered: anchored regexes; IPv6 address bytes', async () => {
     assert.equal((await c.membersFiltered({}, 'alive', '')).map((m) => m.name), ['n1', 'n2']);
     assert.equal((await c.membersFiltered({}, '', 'n')).map((m) => m.name), [], 'anchored: "n" does not match n1');
     assert.equal((await c.membersFiltered({ role: 'd' }, '', '')).map((m) => m.name), []);
+    assert.equal((await c.membersFiltered({ role: '(?i)WEB' }, '', '')).map((m) => m.name), ['n1'], 'RE2 flag group');
     const x9 = (await c.membersFiltered({}, 'failed', ''))[0]!;
     assert.is(x9.addr, '::1');
     assert.is(x9.status, 'failed');
