@@ -1,22 +1,24 @@
 // Push/pull state exchange (memberlist net.go sendLocalState/readRemoteState/
 // mergeRemoteState, state.go mergeState/verifyProtocol; SERF-PROTOCOL.md §2.9,
 // §2.10, §2.11). Remote node states are processed one at a time from the
-// bounded buffer: pass 1 (while reading) computes the protocol-version bounds,
-// pass 2 asks the MergeDelegate in batches, pass 3 merges. The whole remote
-// list is never materialised, so a 50,000-member state costs O(1) objects.
+// bounded buffer: pass 1 computes the protocol-version bounds, pass 2 asks the
+// MergeDelegate in batches, pass 3 merges. The whole remote list is never
+// materialised, so a 50,000-member state costs O(1) decoded objects.
 
 import { AgentError } from '../../errors.ts';
-import { encodePushPull, encodeStreamMessage, type PushNodeState, type StreamMessage } from '../wire/stream.ts';
+import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../wire/stream.ts';
 import { bytesToIp } from '../wire/memberlist-messages.ts';
 import type { Core } from './core.ts';
 import { PUSH_PULL_SCALE_THRESHOLD } from './config.ts';
 import { STATE_CODE, type NodeEntry } from './node-table.ts';
 import { aliveNode, deadNode, suspectNode } from './state.ts';
 import type { MemberNode } from './types.ts';
-import { reparse } from './stream-io.ts';
+import { nodeStates, type PushPullFrame } from './stream-io.ts';
 
-/** MergeDelegate is consulted with at most this many nodes at a time. */
+/** MergeDelegate is consulted with at most this many nodes at a time; also the merge batch between yields. */
 const MERGE_BATCH = 256;
+/** Node states version-checked between two yields to the event loop. */
+const VERIFY_BATCH = 2048;
 
 /** Our full state as a ready-to-write stream message (compressed/encrypted per config). */
 export function encodeLocalState(core: Core, join: boolean): Uint8Array {
@@ -98,10 +100,18 @@ function toMemberNode(n: PushNodeState): MemberNode | null {
 }
 
 /**
- * Verifies and merges a complete remote push/pull (`buf` is the whole stream
- * message, `check` holds the pass-1 bounds). Throws E_INVALID when refused.
+ * Verifies and merges a complete remote push/pull. Rejects E_INVALID when
+ * refused (protocol versions, MergeDelegate). Three lazy passes over the
+ * encoded states (versions, delegate, merge), in batches with a yield to the
+ * event loop between them, so a huge state never stops us answering probes.
  */
-export function mergeRemoteState(core: Core, buf: Uint8Array, msg: StreamMessage & { type: 'pushPull' }, check: RemoteVersionCheck): void {
+export async function mergeRemoteState(core: Core, f: PushPullFrame): Promise<void> {
+  const check = new RemoteVersionCheck();
+  let i = 0;
+  for (const n of nodeStates(f)) {
+    check.add(n);
+    if (++i % VERIFY_BATCH === 0) await yieldToEventLoop();
+  }
   const refusal = check.verify(core);
   if (refusal) {
     core.counters.inc('pushpull.refused.version');
@@ -111,41 +121,47 @@ export function mergeRemoteState(core: Core, buf: Uint8Array, msg: StreamMessage
   if (md) {
     let batch: MemberNode[] = [];
     let reason: string | null = null;
-    const flush = () => {
-      if (batch.length && reason === null) {
-        try { reason = md.notifyMerge(batch); } catch (e) { reason = (e as Error).message; }
-      }
-      batch = [];
-    };
-    reparse(core, buf, (n) => {
-      if (reason !== null) return;
+    for (const n of nodeStates(f)) {
       const m = toMemberNode(n);
       if (m) batch.push(m);
-      if (batch.length >= MERGE_BATCH) flush();
-    });
-    flush();
+      if (batch.length >= MERGE_BATCH) {
+        try { reason = md.notifyMerge(batch); } catch (e) { reason = (e as Error).message; }
+        batch = [];
+        if (reason !== null) break;
+        await yieldToEventLoop();
+      }
+    }
+    if (reason === null && batch.length) {
+      try { reason = md.notifyMerge(batch); } catch (e) { reason = (e as Error).message; }
+    }
     if (reason !== null) {
       core.counters.inc('pushpull.refused.merge-delegate');
       throw new AgentError('E_INVALID', `merge canceled: ${reason}`);
     }
   }
-  core.clusterSizeHint = msg.nodeCount;
+  core.clusterSizeHint = f.nodeCount;
   let processed = 0;
-  reparse(core, buf, (n) => {
+  for (const n of nodeStates(f)) {
+    if (core.stopped) return;
     if (processed >= core.limits.maxPushPullNodes) {
-      core.counters.inc('drop.pushpull.node-limit');
-      return;
+      core.counters.inc('drop.pushpull.node-limit', f.nodeCount - processed);
+      break;
     }
     processed++;
     mergeOne(core, n);
-  });
+    if (processed % MERGE_BATCH === 0) await yieldToEventLoop();
+  }
   const d = core.cfg.delegate;
-  if (d && msg.userState.length > 0) {
-    try { d.mergeRemoteState(msg.userState, msg.join); } catch (e) {
+  if (d && f.userState.length > 0) {
+    try { d.mergeRemoteState(f.userState, f.join); } catch (e) {
       core.counters.inc('error.delegate');
       core.log.error(`delegate mergeRemoteState failed: ${(e as Error).message}`);
     }
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
 }
 
 function mergeOne(core: Core, n: PushNodeState): void {

@@ -8,7 +8,7 @@ import type { Addr } from '../transport/types.ts';
 import { encodeMessage, type PingMessage } from '../wire/memberlist-messages.ts';
 import { encodeStreamMessage, encodeStreamUserMessage } from '../wire/stream.ts';
 import type { Core } from './core.ts';
-import { encodeLocalState, mergeRemoteState, RemoteVersionCheck } from './push-pull.ts';
+import { encodeLocalState, mergeRemoteState } from './push-pull.ts';
 import { readStreamMessage } from './stream-io.ts';
 
 function wrap(core: Core, msg: Uint8Array): Uint8Array {
@@ -25,7 +25,7 @@ export async function tcpPing(core: Core, to: Addr, ping: PingMessage, deadline:
   try {
     stream.setDeadline(deadline);
     await stream.write(wrap(core, encodeMessage(ping)));
-    const { msg } = await readStreamMessage(core, stream);
+    const msg = await readStreamMessage(core, stream);
     if (msg.type !== 'ack') throw new AgentError('E_DECODE', `unexpected message type ${msg.type} in reply to a TCP ping`);
     if (msg.seqNo !== ping.seqNo) throw new AgentError('E_DECODE', `sequence number from ack (${msg.seqNo}) doesn't match ping (${ping.seqNo})`);
     return true;
@@ -42,19 +42,17 @@ export async function pushPullWith(core: Core, to: Addr, join: boolean): Promise
   try {
     stream.setDeadline(Date.now() + timeout);
     await stream.write(encodeLocalState(core, join));
-    const check = new RemoteVersionCheck();
-    let read;
+    let msg;
     try {
-      read = await readStreamMessage(core, stream, check.add, () => check.reset());
+      msg = await readStreamMessage(core, stream);
     } catch (e) {
       countStreamError(core, e);
       throw e;
     }
-    const { msg, buf } = read;
     if (msg.type === 'err') throw new AgentError('E_IO', `remote error: ${msg.error}`);
     if (msg.type !== 'pushPull') throw new AgentError('E_DECODE', `received invalid msgType (${msg.type}), expected pushPull`);
     stream.close();
-    mergeRemoteState(core, buf, msg, check);
+    await mergeRemoteState(core, msg);
   } finally {
     stream.close();
   }

@@ -9,7 +9,7 @@ import { encodeMessage } from '../wire/memberlist-messages.ts';
 import { encodeStreamMessage } from '../wire/stream.ts';
 import { MAX_PUSH_PULL_REQUESTS } from './config.ts';
 import type { Core } from './core.ts';
-import { encodeLocalState, mergeRemoteState, RemoteVersionCheck } from './push-pull.ts';
+import { encodeLocalState, mergeRemoteState } from './push-pull.ts';
 import { countStreamError } from './stream-client.ts';
 import { readStreamMessage } from './stream-io.ts';
 
@@ -27,10 +27,9 @@ export function handleStream(core: Core, stream: Stream): void {
 async function serve(core: Core, stream: Stream): Promise<void> {
   if (core.stopped) return;
   stream.setDeadline(Date.now() + core.profile.tcpTimeoutMs);
-  const check = new RemoteVersionCheck();
-  let read;
+  let msg;
   try {
-    read = await readStreamMessage(core, stream, check.add, () => check.reset());
+    msg = await readStreamMessage(core, stream);
   } catch (e) {
     if (isAgentError(e, 'E_IO') && e.details?.eof) return; // connected and closed: silent like Go
     countStreamError(core, e);
@@ -40,7 +39,6 @@ async function serve(core: Core, stream: Stream): Promise<void> {
     }
     return;
   }
-  const { msg, buf } = read;
   switch (msg.type) {
     case 'pushPull': {
       core.inboundPushPulls++;
@@ -51,8 +49,9 @@ async function serve(core: Core, stream: Stream): Promise<void> {
         }
         core.counters.inc(msg.join ? 'pushpull.join.in' : 'pushpull.periodic.in');
         await stream.write(encodeLocalState(core, msg.join));
+        stream.close(); // the exchange is over: free the stream slot before merging
         try {
-          mergeRemoteState(core, buf, msg, check);
+          await mergeRemoteState(core, msg);
         } catch (e) {
           core.log.warn(`failed to merge remote state from ${stream.remote.addr}: ${errorMessage(e)}`);
         }
