@@ -53,6 +53,8 @@ export interface CreateSerfConfig {
   replay?: boolean;
   /** Keep retrying to join (snapshot peers + seeds) while alone. Default true. */
   rejoin?: boolean;
+  /** serf -rejoin: use the snapshot peers even after a graceful leave. */
+  rejoinAfterLeave?: boolean;
   rejoinBackoff?: RejoinBackoff;
   /** While joined, period of the pass that tries snapshot peers not currently alive (merges split groups). Default 30 s; 0 = off. */
   rejoinReconcileMs?: number;
@@ -147,7 +149,7 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
       aliveOthers: () => serf.aliveOthers(),
       aliveNames: () => new Set(serf.members().filter((m) => m.status === 'alive').map((m) => m.name)),
     },
-    peers: () => (snapshotter && !snapshotter.current().left ? snapshotter.peerAddresses() : []),
+    peers: () => (snapshotter && (cfg.rejoinAfterLeave || !snapshotter.current().left) ? snapshotter.peerAddresses() : []),
     seeds, clock, logger: logger.child('rejoin'), counters,
     ...(deps.random ? { random: deps.random } : {}),
     ...(cfg.rejoinBackoff ? { backoff: cfg.rejoinBackoff } : {}),

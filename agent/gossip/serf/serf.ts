@@ -51,6 +51,8 @@ export const SERF_PROTOCOL_MAX = 5;
 export const USER_EVENT_SIZE_LIMIT_MAX = 9 * 1024;
 /** Queries need serf protocol >= 4 on the sender. */
 const QUERY_MIN_PROTOCOL = 4;
+/** serf QueueDepthWarning: queues deeper than this are logged at each check. */
+const QUEUE_DEPTH_WARNING = 128;
 /** Relays go only to members whose memberlist PMax >= 5 (they understand type 9). */
 const RELAY_MIN_PMAX = 5;
 export { INTERNAL_QUERY_PREFIX, Q_PING, Q_CONFLICT, Q_INSTALL_KEY, Q_USE_KEY, Q_REMOVE_KEY, Q_LIST_KEYS };
@@ -728,6 +730,15 @@ export class SerfNode implements Serf {
       }
     }
     this.intents.reap(now, this.opts.recentIntentTimeoutMs);
+    this.checkQueueDepths();
+  }
+
+  /** serf's queue check: warn about deep queues (the depth itself is bounded by limits.broadcastQueueDepth). */
+  private checkQueueDepths(): void {
+    for (const [name, q] of [['intent', this.intentQueue], ['event', this.eventQueue], ['query', this.queryQueue]] as const) {
+      const n = q.numQueued();
+      if (n > QUEUE_DEPTH_WARNING) this.log.warn(`${name} queue depth: ${n}`);
+    }
   }
 
   private reconnect(): void {

@@ -128,11 +128,13 @@ test('queries serf -> ours: tag filter, node filter, acks and responses', async 
   assert.equal(j.Responses['o2'], 'ours:o2:ping');
   assert.equal(j.Responses['s2'], 'resp:s2:ping');
   assert.is(Object.keys(j.Responses).length, 2);
-  const r2 = await s1.cli(['query', '-format=json', '-node', 'o1', '-timeout=4s', 'q-node', 'x'], 30_000);
+  const r2 = await s1.cli(['query', '-format=json', '-node', 'o1', '-relay-factor=2', '-timeout=4s', 'q-node', 'x'], 30_000);
   assert.is(r2.code, 0, r2.err);
   const j2 = JSON.parse(r2.out) as { Acks: string[]; Responses: Record<string, string> };
   assert.equal(j2.Acks, ['o1']);
-  assert.equal(j2.Responses, { o1: 'ours:o1:x' });
+  assert.equal(j2.Responses, { o1: 'ours:o1:x' }, 'relayed copies de-duplicated by serf');
+  // o1 relayed its ack+response through 2 of {o2,s1,s2,s3}: at least one serf agent decoded our relay header and forwarded it.
+  await until('a serf agent relayed our response', 5000, () => [s1, s2, s3].some((a) => a.log().includes('Relaying response to addr: 127.0.3.1:7946')), 200);
 });
 
 test('queries ours -> serf: tag filter (unanchored), node filter, relay, acks and responses', async () => {
@@ -159,6 +161,10 @@ test('network coordinates: serf computes RTTs to ours from our ack payloads, and
     return x.code === 0 ? x : undefined;
   }, 1000);
   assert.match(r.out, /Estimated o1 <-> s1 rtt: [\d.]+ ms/);
+});
+
+test('serf never logged a decode error about what our nodes sent', () => {
+  for (const a of [s1, s2, s3]) assert.equal(a.decodeErrors(), [], `${a.o.name} log`);
 });
 
 test('tag changes both ways', async () => {

@@ -66,12 +66,17 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
     if (o.replay) args.push('-replay');
     if (o.rejoin) args.push('-rejoin');
     this.proc = spawn(SERF_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => { this.logTail = (this.logTail + d.toString()).slice(-20_000); };
+    const keep = (d: Buffer) => { this.logTail = (this.logTail + d.toString()).slice(-500_000); };
     this.proc.stdout!.on('data', keep);
     this.proc.stderr!.on('data', keep);
   }
 
   log(): string { return this.logTail; }
+
+  /** Log lines where serf complains about what it received (decode errors, bad messages). */
+  decodeErrors(): string[] {
+    return this.logTail.split('\n').filter((l) => /\[(ERR|WARN)\]/.test(l) && /decod|malformed|unsupported|Invalid|invalid|checksum|crc/i.test(l));
+  }
 
   async waitReady(): Promise<void> {
     await until(`${this.o.name} RPC`, 15_000, async () => (await this.members()).length > 0, 200);
