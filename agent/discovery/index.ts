@@ -68,12 +68,12 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
     counters: ctx.counters,
     maxServices: ctx.limits.publishedServices,
   });
-  await announcer.start();
-  if (ctx.announceSelf ?? true) {
-    // A previous run may have announced another gossip port: replace it.
-    await announcer.unpublishOwner(SERF_SELF_SERVICE.owner);
-    await announcer.publish({ ...SERF_SELF_SERVICE, port: ctx.gossipPort });
-  }
+  // One tag update: the saved services, plus the agent's own `serf` entry
+  // (replacing one a previous run announced, maybe on another gossip port).
+  await announcer.start({
+    owner: SERF_SELF_SERVICE.owner,
+    services: (ctx.announceSelf ?? true) ? [{ type: SERF_SELF_SERVICE.type, description: SERF_SELF_SERVICE.description, port: ctx.gossipPort }] : [],
+  });
 
   const decoder = new ServicesTagDecoder({
     counters: ctx.counters,

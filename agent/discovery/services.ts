@@ -42,8 +42,12 @@ export class ServiceAnnouncer implements ServicePublisher {
 
   constructor(private readonly opts: ServiceAnnouncerOptions) {}
 
-  /** Restores the saved list and announces it. Services that no longer fit are dropped (logged, counted). */
-  async start(): Promise<void> {
+  /**
+   * Restores the saved list and announces it, in one tag update. `own` (the
+   * agent's self-announcement) replaces whatever `own.owner` published before
+   * and goes first. Saved services that no longer fit are dropped (logged, counted).
+   */
+  async start(own?: { owner: string; services: ServiceAnnouncement[] }): Promise<void> {
     await this.serialize(async () => {
       let saved: ServiceAnnouncement[] = [];
       try {
@@ -54,7 +58,11 @@ export class ServiceAnnouncer implements ServicePublisher {
       }
       const restored: PublishedService[] = [];
       const seen = new Set<string>();
-      for (const svc of saved) {
+      const candidates = [
+        ...(own?.services ?? []).map((svc) => ({ ...svc, owner: own!.owner })),
+        ...saved.filter((svc) => !own || (svc.owner ?? 'user') !== own.owner),
+      ];
+      for (const svc of candidates) {
         try {
           validateAnnouncement(svc);
         } catch (e) {
@@ -65,7 +73,7 @@ export class ServiceAnnouncer implements ServicePublisher {
         const key = serviceKey(svc.type, svc.port);
         if (seen.has(key) || restored.length >= this.opts.maxServices) continue;
         seen.add(key);
-        restored.push({ service: svc, withdrawn: false });
+        restored.push({ service: normalize(svc), withdrawn: false });
       }
       // Other tags may have grown since the list was saved: drop the newest until it fits.
       while (restored.length > 0 && this.tagSizeFor(restored) > SERF_META_MAX_SIZE) {
@@ -73,7 +81,8 @@ export class ServiceAnnouncer implements ServicePublisher {
         this.opts.counters.inc('discovery.restore_dropped_too_large');
         this.opts.logger.warn(`saved service ${dropped.service.type}:${dropped.service.port} no longer fits the 512-byte tags, dropped`);
       }
-      await this.applyAndCommit(restored, restored.length !== saved.length);
+      const changed = JSON.stringify(restored.map((e) => e.service)) !== JSON.stringify(saved);
+      await this.applyAndCommit(restored, changed);
     });
   }
 
@@ -194,7 +203,17 @@ export class ServiceAnnouncer implements ServicePublisher {
       );
     }
     const current = this.opts.serf.localMember().tags;
-    if (current[SERVICES_TAG] !== tags[SERVICES_TAG]) await this.opts.serf.setTags(tags);
+    if (current[SERVICES_TAG] !== tags[SERVICES_TAG]) {
+      try {
+        await this.opts.serf.setTags(tags);
+      } catch (e) {
+        // Like serf's SetTags, the tags are already in place locally when the
+        // wait for the broadcast times out; gossip and push/pull spread them.
+        if (!(e instanceof AgentError && e.code === 'E_TIMEOUT')) throw e;
+        this.opts.counters.inc('discovery.tag_broadcast_timeout');
+        this.opts.logger.warn(`services tag set, but its broadcast is still pending: ${e.message}`);
+      }
+    }
     this.entries = next;
     if (persist) {
       try {

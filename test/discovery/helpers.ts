@@ -14,6 +14,8 @@ export function member(name: string, tags: Record<string, string>, status: Membe
 export class TagHolder {
   tags: Record<string, string> = {};
   setCalls = 0;
+  /** Like memberlist UpdateNode under load: tags applied, then the wait for the broadcast times out. */
+  timeoutAfterSet = false;
   constructor(readonly name = 'self') {}
   localMember(): Member { return member(this.name, { ...this.tags }); }
   async setTags(tags: Record<string, string>): Promise<void> {
@@ -21,6 +23,7 @@ export class TagHolder {
     if (size > SERF_META_MAX_SIZE) throw new AgentError('E_TOO_LARGE', `encoded length of tags exceeds limit of ${SERF_META_MAX_SIZE} bytes`);
     this.setCalls++;
     this.tags = { ...tags };
+    if (this.timeoutAfterSet) throw new AgentError('E_TIMEOUT', 'timeout waiting for update broadcast');
   }
 }
 

@@ -143,4 +143,26 @@ test('concurrent publishes are serialized, none lost', async () => {
   assert.equal(decode(serf).map((r) => r.p).sort(), ['8001', '8002', '8003']);
 });
 
+test('a broadcast timeout from setTags still commits (the tags are set locally, like serf)', async () => {
+  const { a, serf, counters } = make();
+  serf.timeoutAfterSet = true;
+  await a.publish(TYPICAL[0]!);
+  assert.is(a.list().length, 1);
+  assert.equal(decode(serf).map((r) => r.s), ['serf']);
+  assert.is(counters.get('discovery.tag_broadcast_timeout'), 1);
+});
+
+test('start: saved services plus the agent self-service in one tag update, old self entry replaced', async () => {
+  const store = new MemoryServiceStore();
+  store.saved = [
+    { type: 'serf', description: 'SERF instance running', port: 4999, owner: 'agent' },
+    { type: 'proxy3', description: 'Proxy3 System', port: 3128, owner: 'user' },
+  ];
+  const { a, serf } = make(new TagHolder(), store);
+  await a.start({ owner: 'agent', services: [{ type: 'serf', description: 'SERF instance running', port: 5000 }] });
+  assert.equal(decode(serf).map((r) => `${r.s}:${r.p}`), ['serf:5000', 'proxy3:3128']);
+  assert.is(serf.setCalls, 1);
+  assert.equal(store.saved.map((s) => `${s.type}:${s.port}:${s.owner}`), ['serf:5000:agent', 'proxy3:3128:user']);
+});
+
 test.run();
