@@ -86,4 +86,16 @@ test('meta update propagates with an incarnation bump', async () => {
   assert.ok(out[0]!.events.events.some((e) => e.kind === 'update' && e.name === 'n3'));
 });
 
+test('10% packet loss and 5 ms latency: no node is declared dead (indirect probes + TCP fallback)', async () => {
+  const net = new MemoryNetwork({ lossRate: 0.1, latencyMs: 5 });
+  const c = await cluster(net, 8);
+  const end = Date.now() + 3000;
+  while (Date.now() < end) {
+    for (const n of c) for (const m of n.ml.members()) assert.ok(m.state !== 'dead', `${n.name} declared ${m.name} dead`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(net.dropped > 0, 'the loss knob dropped packets');
+  await waitFor('all alive', () => c.every((n) => n.ml.numMembers() === 8), 10_000);
+});
+
 test.run();
