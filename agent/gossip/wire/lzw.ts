@@ -17,10 +17,17 @@ const EOF = CLEAR + 1; // 257
 const MAX_WIDTH = 12;
 /** Go's writer resets (Clear) when its next code would be this value. */
 const MAX_CODE = (1 << MAX_WIDTH) - 1; // 4095
-// Encoder dictionary: open-addressing hash table of (prefixCode << 8 | byte) -> code,
-// the same size as Go's (4 << 12 entries), so it never fills up before a Clear.
-const TABLE_SIZE = 4 * (1 << MAX_WIDTH);
-const TABLE_MASK = TABLE_SIZE - 1;
+// Encoder dictionary: open-addressing hash table of (prefixCode << 8 | byte) -> code.
+// Go always uses 4 << 12 entries; the codes emitted do not depend on the table's
+// size (it is only a dictionary), so small inputs get a smaller table - at most one
+// entry is added per input byte - keeping the load factor <= 1/2 either way.
+const MAX_TABLE_SIZE = 4 * (1 << MAX_WIDTH);
+
+function tableSizeFor(inputLen: number): number {
+  let size = 256;
+  while (size < 2 * inputLen && size < MAX_TABLE_SIZE) size *= 2;
+  return size;
+}
 
 class BitWriter {
   out: Uint8Array;
@@ -62,7 +69,8 @@ export function lzwCompress(data: Uint8Array): Uint8Array {
   const w = new BitWriter((data.length >> 1) + 16);
   // Key is (code << 8 | literal) < 2^20; stored as key << 12 | code (fits in 32 bits
   // unsigned); 0 means empty (a real entry always has code >= 258).
-  const table = new Uint32Array(TABLE_SIZE);
+  const table = new Uint32Array(tableSizeFor(data.length));
+  const TABLE_MASK = table.length - 1;
   let width = LIT_WIDTH + 1;
   let hi = EOF; // last implied code
   let overflow = 1 << width;
