@@ -41,6 +41,7 @@ export class FederationStats {
   private readonly history: FederationSample[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
+  private readonly sampleListeners = new Set<(s: FederationSample) => void>();
 
   constructor(private readonly opts: FederationStatsOptions) {
     this.now = opts.now ?? Date.now;
@@ -76,7 +77,14 @@ export class FederationStats {
       this.history.shift();
       this.opts.counters.inc('evict.federation_history');
     }
+    for (const l of this.sampleListeners) l(s);
     return s;
+  }
+
+  /** Called after each recorded sample; returns the unsubscribe function. */
+  onSample(l: (s: FederationSample) => void): () => void {
+    this.sampleListeners.add(l);
+    return () => this.sampleListeners.delete(l);
   }
 
   samples(): readonly FederationSample[] {

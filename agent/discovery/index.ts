@@ -15,6 +15,7 @@ import { createProber, type Prober } from './probes.ts';
 import { FederationStats } from './federation.ts';
 import { searchServices, ServicesTagDecoder, type SearchFilter, type SearchResult } from './search.ts';
 import { registerDiscoveryCommands } from './rpc-commands.ts';
+import { FederationHistoryFile } from './federation-store.ts';
 
 /** How Cloudy's serf.service announces the agent itself (CLOUDY-FACTS §1.5, §2). */
 export const SERF_SELF_SERVICE = Object.freeze({ type: 'serf', description: 'SERF instance running', owner: 'agent' });
@@ -98,7 +99,19 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
     historySize: ctx.limits.federationHistory,
     intervalMs: federationIntervalMs,
   });
+  const historyFile = ctx.stateDir ? new FederationHistoryFile(ctx.stateDir, logger.child('federation'), ctx.counters) : null;
+  if (historyFile) federation.restore(await historyFile.load());
   federation.start();
+  // The history is what a week's plot needs: keep it across restarts, written
+  // once an hour (flash-friendly) and at stop.
+  const saveEvery = Math.max(1, Math.round(3_600_000 / federationIntervalMs));
+  let sinceSave = 0;
+  const unsubscribeSample = federation.onSample(() => {
+    if (historyFile && ++sinceSave >= saveEvery) {
+      sinceSave = 0;
+      void historyFile.save(federation.samples());
+    }
+  });
 
   const search = (filter: SearchFilter = {}): SearchResult => {
     const members = ctx.serf.members();
@@ -118,6 +131,8 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
     search,
     async stop() {
       federation.stop();
+      unsubscribeSample();
+      if (historyFile) await historyFile.save(federation.samples());
       await checker.stop();
       await announcer.idle();
     },

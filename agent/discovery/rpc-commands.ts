@@ -197,7 +197,11 @@ export function registerDiscoveryCommands(registry: RpcCommandRegistry, d: Disco
         Current: sampleToWire(d.federation.current()),
         History: d.federation.samples().map(sampleToWire),
         IntervalMs: d.federationIntervalMs,
-        Counters: new Map(Object.entries(d.counters.snapshot('discovery.'))),
+        Counters: new Map(Object.entries({
+          ...d.counters.snapshot('discovery.'),
+          ...d.counters.snapshot('evict.discovery'),
+          ...d.counters.snapshot('evict.federation'),
+        })),
       };
     },
   });

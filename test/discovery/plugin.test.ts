@@ -80,6 +80,12 @@ test('published services survive a restart of the agent', async () => {
   daemons.shift();
   await start(A, 'node-a', []);
   const own = await searchFrom(A, '', 'node-a');
+  // The federation history was saved at stop and restored: 1 sample from the first run + 1 now.
+  const st = await cli(['stats', '-format=json', `-rpc-addr=${A.ip}:${A.rpc}`]);
+  assert.is(st.code, 0, st.err);
+  const stats = JSON.parse(st.out);
+  assert.is(stats.history.length, 2);
+  assert.ok(stats.history[0].t < stats.history[1].t);
   assert.equal(own.map((x) => x.s).sort(), ['serf', 'syncthing']);
   const u = await cli(['unpublish', 'syncthing', '22000', `-rpc-addr=${A.ip}:${A.rpc}`]);
   assert.is(u.code, 0, u.err);
