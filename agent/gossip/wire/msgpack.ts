@@ -444,7 +444,12 @@ export function asStringMap(v: Decoded | undefined, what = 'value'): Record<stri
   if (v === null || v === undefined) return {};
   const m = asMap(v, what);
   const out: Record<string, string> = {};
-  for (const k of Object.keys(m)) out[k] = asStr(m[k], `${what}.${k}`);
+  for (const k of Object.keys(m)) {
+    const v = asStr(m[k], `${what}.${k}`);
+    // A plain assignment to "__proto__" would be silently dropped (or change the prototype).
+    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
+  }
   return out;
 }
 

@@ -133,6 +133,10 @@ test("typed accessors follow Go's tolerance", () => {
   assert.is(asBytes(null).length, 0);
   assert.is(asOptBytes(new Uint8Array(0)), null);
   assert.equal(asStringMap(decodeGo(encodeGo(new Map([['role', 'web']]))).value), { role: 'web' });
+  const odd = asStringMap(decodeGo(encodeGo(new Map([['__proto__', 'x'], ['a', 'b']]))).value);
+  assert.equal(Object.keys(odd), ['__proto__', 'a']);
+  assert.is(Object.getPrototypeOf(odd), Object.prototype);
+  assert.is(odd['__proto__' as 'a'], 'x');
 });
 
 test.run();
