@@ -92,6 +92,7 @@ export class NetTransport implements Transport {
   private tcp: net.Server | null = null;
   private port = 0;
   private activeStreams = 0;
+  private pendingDials = 0;
   private onPacket: PacketHandler = () => {};
   private onStream: StreamHandler = (s) => s.destroy();
   private readonly sockets = new Set<net.Socket>();
@@ -208,20 +209,22 @@ export class NetTransport implements Transport {
   dial(to: Addr, timeoutMs: number): Promise<Stream> {
     if (this.stopped) return Promise.reject(new AgentError('E_STATE', 'transport stopped'));
     if (!(to.port > 0 && to.port < 65536)) return Promise.reject(new AgentError('E_INVALID', `bad port ${to.port}`));
-    if (this.activeStreams >= this.opts.maxTcpStreams) {
+    if (this.activeStreams + this.pendingDials >= this.opts.maxTcpStreams) {
       this.opts.counters.inc('drop.tcp.too-many-streams');
       return Promise.reject(new AgentError('E_LIMIT', 'too many concurrent gossip streams'));
     }
-    return new Promise((resolve, reject) => {
+    this.pendingDials++;
+    return new Promise<Stream>((resolve, reject) => {
       const sock = net.connect({ host: to.addr, port: to.port });
       const timer = setTimeout(() => { sock.destroy(); reject(new AgentError('E_TIMEOUT', `dial ${to.addr}:${to.port} timed out`)); }, timeoutMs);
       sock.once('error', (e) => { clearTimeout(timer); reject(new AgentError('E_IO', `dial ${to.addr}:${to.port}: ${errorMessage(e)}`)); });
       sock.once('connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
+        if (this.stopped) { sock.destroy(); reject(new AgentError('E_STATE', 'transport stopped')); return; }
         resolve(this.track(sock));
       });
-    });
+    }).finally(() => { this.pendingDials--; });
   }
 
   async shutdown(): Promise<void> {
