@@ -25,8 +25,9 @@ export const UDP_RECV_BUFFER = 65536;
 /** Containers (compound / compress) nested deeper than this are dropped. Go builds at most compress(compound(...)). */
 export const MAX_PACKET_NESTING = 8;
 
-export type PacketErrorCode =
-  | 'decrypt' | 'crc' | 'truncated' | 'unknown-type' | 'msgpack' | 'compress' | 'too-large' | 'empty' | 'nesting';
+/** Every error code decodePacket reports (e.g. to pre-register stats counters). */
+export const PACKET_ERROR_CODES = ['decrypt', 'crc', 'truncated', 'unknown-type', 'msgpack', 'compress', 'too-large', 'empty', 'nesting'] as const;
+export type PacketErrorCode = (typeof PACKET_ERROR_CODES)[number];
 
 export interface PacketError { code: PacketErrorCode; detail: string }
 
