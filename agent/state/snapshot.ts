@@ -93,6 +93,12 @@ export interface SnapshotterOptions {
   maxPeers: number;
   /** Minimum time between two writes (coalescing); default 5000 ms. */
   minIntervalMs?: number;
+  /**
+   * When only the Lamport clocks moved (events/queries flowing, no peer change),
+   * write at most this often; default 60 s. Clocks that lag after a cut are
+   * caught up by the first push/pull, so this spares flash at little cost.
+   */
+  clockIntervalMs?: number;
   now?: () => number;
   logger: Logger;
   counters: Counters;
@@ -109,15 +115,18 @@ export class Snapshotter {
   private dirty = false;
   private lastWrite = 0;
   private timer: NodeJS.Timeout | null = null;
+  private timerAt = 0;
   private writing: Promise<void> | null = null;
   private closed = false;
   private readonly minInterval: number;
+  private readonly clockInterval: number;
   private readonly now: () => number;
   writes = 0;
 
   constructor(private readonly o: SnapshotterOptions) {
     this.data = emptySnapshot(o.node);
     this.minInterval = o.minIntervalMs ?? 5000;
+    this.clockInterval = Math.max(this.minInterval, o.clockIntervalMs ?? 60_000);
     this.now = o.now ?? Date.now;
   }
 
@@ -181,7 +190,7 @@ export class Snapshotter {
     this.data.clock = Math.max(this.data.clock, clock);
     this.data.eventClock = Math.max(this.data.eventClock, eventClock);
     this.data.queryClock = Math.max(this.data.queryClock, queryClock);
-    this.touch();
+    this.touch(this.clockInterval);
   }
 
   /** Graceful leave: written immediately (the process is about to stop). */
@@ -199,8 +208,8 @@ export class Snapshotter {
 
   private trim(): void {
     if (this.peers.size <= this.o.maxPeers) return;
-    // Keep alive peers first, then the most recently seen.
-    const keep = [...this.peers.values()]
+    // Keep alive peers first, then the most recently seen (ties: the most recently added).
+    const keep = [...this.peers.values()].reverse()
       .sort((a, b) => (a.status === b.status ? b.lastSeen - a.lastSeen : a.status === 'alive' ? -1 : 1))
       .slice(0, this.o.maxPeers);
     const dropped = this.peers.size - keep.length;
@@ -209,11 +218,15 @@ export class Snapshotter {
     this.o.counters.inc('evict.snapshot_peers', dropped);
   }
 
-  private touch(): void {
+  /** Marks the snapshot dirty and makes sure a write happens within `interval` of the last one. */
+  private touch(interval = this.minInterval): void {
     this.dirty = true;
-    if (this.closed || this.timer) return;
-    const wait = Math.max(0, this.lastWrite + this.minInterval - this.now());
-    this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, wait);
+    if (this.closed) return;
+    const at = Math.max(this.now(), this.lastWrite + interval);
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, at - this.now());
     this.timer.unref?.();
   }
 

@@ -44,7 +44,7 @@ test('snapshot encode/decode round trip; garbage rejected; bad peers skipped', (
 test('snapshotter: coalesces writes, keeps alive+failed peers, bounded, left flag', async () => {
   const store = new MemoryFile();
   const counters = new Counters();
-  const sn = new Snapshotter({ store, node: 'me', maxPeers: 3, minIntervalMs: 200, logger: Logger.silent(), counters });
+  const sn = new Snapshotter({ store, node: 'me', maxPeers: 3, minIntervalMs: 200, clockIntervalMs: 200, logger: Logger.silent(), counters });
   for (let i = 0; i < 5; i++) sn.peerAlive(`p${i}`, '127.0.0.1', 8000 + i);
   sn.peerFailed('p4');
   sn.clocks(3, 4, 5);
@@ -68,6 +68,25 @@ test('snapshotter: coalesces writes, keeps alive+failed peers, bounded, left fla
   assert.ok(loaded && loaded.left);
   assert.is(sn2.peerAddresses().length, 3);
   await sn.close(); await sn2.close();
+});
+
+test('snapshotter: clock-only changes are written on the slower clock interval, peer changes sooner', async () => {
+  const store = new MemoryFile();
+  const sn = new Snapshotter({ store, node: 'me', maxPeers: 8, minIntervalMs: 100, clockIntervalMs: 600, logger: Logger.silent(), counters: new Counters() });
+  sn.peerAlive('a', '10.0.0.1', 7946);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.is(store.writes, 1);
+  sn.clocks(10, 10, 10);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(store.writes, 1, 'clock change alone waits for the clock interval');
+  sn.peerAlive('b', '10.0.0.2', 7946);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.is(store.writes, 2, 'a peer change brings the write forward (clocks included)');
+  assert.is(decodeSnapshot(store.data!).clock, 10);
+  sn.clocks(11, 11, 11);
+  await new Promise((r) => setTimeout(r, 800));
+  assert.is(store.writes, 3);
+  await sn.close();
 });
 
 test('snapshotter: corrupt file is counted and ignored, not fatal', async () => {

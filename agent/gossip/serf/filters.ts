@@ -17,7 +17,8 @@ const cache = new Map<string, RegExp | null>();
 
 export function compileRe2(expr: string): RegExp | null {
   if (cache.has(expr)) return cache.get(expr)!;
-  let src = expr;
+  // RE2 named groups (?P<name>...) are (?<name>...) in JavaScript; \z (end of text) is $ without the m flag.
+  let src = expr.replace(/\(\?P</g, '(?<').replace(/\\z/g, '$');
   let flags = '';
   const lead = /^\(\?([imsU]+)\)/.exec(src);
   if (lead) {

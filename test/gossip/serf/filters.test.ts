@@ -28,4 +28,9 @@ test('invalid regex does not match; RE2 leading flags are honoured', () => {
   assert.ok(filtersMatch([{ type: 'tag', tag: 'r', expr: '(?i)^WEB$' }], 'n', { r: 'web' }));
 });
 
+test('RE2-only syntax: (?P<name>) groups and \\z', () => {
+  assert.ok(filtersMatch([{ type: 'tag', tag: 'r', expr: '^(?P<kind>web|db)-\\d+\\z' }], 'n', { r: 'db-12' }));
+  assert.not.ok(filtersMatch([{ type: 'tag', tag: 'r', expr: '^(?P<kind>web|db)-\\d+\\z' }], 'n', { r: 'db-12x' }));
+});
+
 test.run();
