@@ -9,7 +9,7 @@ import { defaultLimits } from '../../../agent/config/limits.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import { encodeSerfMessage, decodeSerfMessage, encodeTags } from '../../../agent/gossip/wire/serf-messages.ts';
-import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
+import type { MemberNode, Memberlist } from '../../../agent/gossip/memberlist/types.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { isAgentError } from '../../../agent/errors.ts';
 import { readFileSync } from 'node:fs';
@@ -153,6 +153,19 @@ test('a peer\'s coordinate from its ack payload updates ours and is cached; empt
   d.ping.notifyPingComplete(node('peer'), 2, new Uint8Array(Buffer.from(v.decoded.message.body.Payload.hex, 'hex')));
   assert.is(s.getCoordinate('peer')!.error, 1.435536674912632);
   assert.not.equal(s.getCoordinate()!.vec, [0, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+test('default query timeout = GossipInterval x 16 x ceil(log10(N+1)) (3.2 s for N <= 9 on lan)', async () => {
+  const { s } = mk('me', { gossipIntervalMs: 200 });
+  let n = 9;
+  const stub = { numMembers: () => n, localNode: () => node('me'), shutdown: async () => {}, healthScore: () => 0 } as unknown as Memberlist;
+  s.start(stub);
+  assert.is(s.defaultQueryTimeoutMs(), 3200);
+  n = 10;
+  assert.is(s.defaultQueryTimeoutMs(), 6400);
+  n = 100;
+  assert.is(s.defaultQueryTimeoutMs(), 9600);
+  await s.shutdown();
 });
 
 test('garbage messages are counted, never thrown', () => {
