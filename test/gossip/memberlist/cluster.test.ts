@@ -98,4 +98,45 @@ test('10% packet loss and 5 ms latency: no node is declared dead (indirect probe
   await waitFor('all alive', () => c.every((n) => n.ml.numMembers() === 8), 10_000);
 });
 
+test('user messages: sendToAddress, sendBestEffort (UDP) and sendReliable (TCP) reach the delegate', async () => {
+  const net = new MemoryNetwork();
+  const got: string[] = [];
+  const delegate = {
+    nodeMeta: () => new Uint8Array(0), notifyMsg: (m: Uint8Array) => { got.push(Buffer.from(m).toString()); },
+    getBroadcasts: () => [], localState: () => new Uint8Array(0), mergeRemoteState: () => {},
+  };
+  const a = memoryNode(net, 'a', '10.0.1.1');
+  const b = memoryNode(net, 'b', '10.0.1.2', { delegate });
+  nodes.push(a, b);
+  await a.ml.join(['10.0.1.2']);
+  const bNode = a.ml.members().find((m) => m.name === 'b')!;
+  a.ml.sendToAddress({ addr: '10.0.1.2', port: 7946 }, Buffer.from('udp-to-address'));
+  a.ml.sendBestEffort(bNode, Buffer.from('udp-best-effort'));
+  await a.ml.sendReliable(bNode, Buffer.from('tcp-reliable'));
+  await waitFor('all three', () => got.length === 3, 5000);
+  assert.equal(got.sort(), ['tcp-reliable', 'udp-best-effort', 'udp-to-address']);
+});
+
+test('delegate broadcasts are piggybacked as user messages', async () => {
+  const net = new MemoryNetwork();
+  const got: string[] = [];
+  let pending = [Buffer.from('bcast-1'), Buffer.from('bcast-2')];
+  const sender = {
+    nodeMeta: () => new Uint8Array(0), notifyMsg: () => {},
+    getBroadcasts: (overhead: number, limit: number) => {
+      const out = pending.filter((p) => p.length + overhead <= limit);
+      pending = [];
+      return out;
+    },
+    localState: () => new Uint8Array(0), mergeRemoteState: () => {},
+  };
+  const receiver = { ...sender, getBroadcasts: () => [], notifyMsg: (m: Uint8Array) => { got.push(Buffer.from(m).toString()); } };
+  const a = memoryNode(net, 'a', '10.0.2.1', { delegate: sender });
+  const b = memoryNode(net, 'b', '10.0.2.2', { delegate: receiver });
+  nodes.push(a, b);
+  await b.ml.join(['10.0.2.1']);
+  await waitFor('piggybacked', () => got.length === 2, 5000);
+  assert.equal(got.sort(), ['bcast-1', 'bcast-2']);
+});
+
 test.run();

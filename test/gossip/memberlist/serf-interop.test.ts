@@ -27,6 +27,9 @@ test.after.each(async () => {
 /** Empty serf tags: the tag magic byte 0xff + msgpack empty map. */
 const EMPTY_TAGS = Uint8Array.of(0xff, 0x80);
 
+const userMsgs: Uint8Array[] = [];
+let serfPushState: Uint8Array | null = null;
+
 async function ourNode(port: number, opts: { profile?: ProfileName; keyring?: Keyring; events?: EventLog; dcur?: number; maxMembers?: number } = {}): Promise<{ ml: MemberlistNode; counters: Counters }> {
   const counters = new Counters();
   const ml = await createNetMemberlist({
@@ -35,7 +38,10 @@ async function ourNode(port: number, opts: { profile?: ProfileName; keyring?: Ke
     logger: process.env.TEST_LOG ? Logger.root({ level: 'DEBUG' }).child('ours') : Logger.silent(),
     keyring: opts.keyring ?? null,
     ...(opts.events ? { events: opts.events } : {}),
-    delegate: { nodeMeta: () => EMPTY_TAGS, notifyMsg: () => {}, getBroadcasts: () => [], localState: () => new Uint8Array(0), mergeRemoteState: () => {} },
+    delegate: {
+      nodeMeta: () => EMPTY_TAGS, notifyMsg: (m) => { if (userMsgs.length < 1000) userMsgs.push(m); }, getBroadcasts: () => [],
+      localState: () => new Uint8Array(0), mergeRemoteState: (b) => { serfPushState = b; },
+    },
   });
   ours = ml;
   return { ml, counters };
@@ -78,6 +84,12 @@ test('we join serf (lan): both sides see each other alive with the right address
   assert.is(await serfStatus(serf, 'ours'), 'alive');
   assert.ok(ml.stats()['probe.ok']! >= 1, 'we probed serf successfully');
   assert.ok(ml.stats()['probe.answered']! >= 1, 'serf probed us');
+  // serf's push/pull user state (type 2) reached our delegate.
+  assert.ok(serfPushState !== null && (serfPushState as Uint8Array)[0] === 2, 'serf push/pull user state delivered');
+  // A serf user event is gossiped to us as a memberlist user message: [3 = userEvent][msgpack].
+  userMsgs.length = 0;
+  await serfCmd(serf, ['event', 'hello-cloudy', 'payload-123']);
+  await waitFor('user event', () => userMsgs.some((m) => m[0] === 3 && Buffer.from(m).includes(Buffer.from('hello-cloudy'))), 10_000);
 });
 
 test('serf joins us; kill -9 of serf → we declare it dead', async () => {
