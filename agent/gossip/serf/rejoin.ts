@@ -129,13 +129,16 @@ export class Rejoiner {
     return out;
   }
 
-  /** Joins through `addrs` with bounded parallelism; resolves with the number that answered. */
+  /**
+   * Joins through `addrs` with bounded parallelism until one answers (a single
+   * push/pull brings the whole membership); resolves with the number that answered.
+   */
   private async tryAll(addrs: string[]): Promise<number> {
     const conc = Math.max(1, this.o.concurrency ?? 4);
     let next = 0;
     let ok = 0;
     const worker = async (): Promise<void> => {
-      while (next < addrs.length && !this.stopped) {
+      while (next < addrs.length && !this.stopped && ok === 0) {
         const a = addrs[next++]!;
         try {
           const n = await this.o.host.join([a]);
