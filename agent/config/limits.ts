@@ -30,6 +30,8 @@ export interface Limits {
   maxDecompressedPacketBytes: number;
   /** Concurrent inbound+outbound gossip TCP streams. */
   maxTcpStreams: number;
+  /** Acks awaited at once (our probes + indirect pings relayed for peers); beyond it indirect-ping requests are dropped (counted). */
+  pendingAcks: number;
   /** Concurrent RPC clients. */
   maxRpcClients: number;
   /** Records queued for one stream/monitor subscriber that does not read; beyond it records are dropped. */
@@ -82,6 +84,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   maxPushPullNodes: 100_000,
   maxDecompressedPacketBytes: 1024 * 1024,
   maxTcpStreams: 32,
+  pendingAcks: 1024,
   maxRpcClients: 32,
   rpcSubscriberBacklog: 1024,
   rpcSocketBufferBytes: 1024 * 1024,

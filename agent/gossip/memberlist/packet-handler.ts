@@ -100,6 +100,11 @@ function handleIndirectPing(core: Core, ind: IndirectPingMessage, from: Addr): v
     core.counters.inc('drop.indirect-ping.bad-addr');
     return;
   }
+  if (core.ackHandlers.size >= core.limits.pendingAcks) {
+    // Bounded state: a flood of indirect-ping requests cannot grow our ack table.
+    core.counters.inc('drop.indirect-ping.too-many-pending');
+    return;
+  }
   const requester = replyAddr(ind, from);
   const self = core.advertise();
   const localSeq = core.nextSeqNo();
