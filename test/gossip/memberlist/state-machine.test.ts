@@ -8,6 +8,7 @@ import { remainingSuspicionTime, Suspicion, suspicionTimeout } from '../../../ag
 import { pushPullScale } from '../../../agent/gossip/memberlist/push-pull.ts';
 import { Awareness } from '../../../agent/gossip/memberlist/awareness.ts';
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
+import { defaultLimits } from '../../../agent/config/limits.ts';
 import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
 
 let nodes: TestNode[] = [];
@@ -230,6 +231,18 @@ test('push/pull: protocol version verification refuses an incompatible peer; mer
   assert.ok(err2);
   assert.match(String((err2 as Error).message), /merge canceled/);
   assert.is(stateOf(c, 'bad'), undefined);
+});
+
+test('indirect-ping floods are bounded by limits.pendingAcks', async () => {
+  const { n, net } = setup({ limits: { ...defaultLimits('edge'), pendingAcks: 5 } });
+  // All at once: each relayed ping waits ProbeTimeout (200 ms) for its ack.
+  for (let i = 0; i < 20; i++) {
+    const m = encodeMessage({ type: 'indirectPing', seqNo: i, target: Uint8Array.of(10, 7, 0, 50), port: 7946, node: 'ghost', nack: true });
+    net.deliverPacket({ addr: '10.7.0.9', port: 7946 }, { addr: '10.7.0.1', port: 7946 }, m);
+  }
+  await tick();
+  assert.is(n.counters.get('probe.indirect-relayed'), 5);
+  assert.is(n.counters.get('drop.indirect-ping.too-many-pending'), 15);
 });
 
 test.run();
