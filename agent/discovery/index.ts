@@ -68,6 +68,7 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
     logger,
     counters: ctx.counters,
     maxServices: ctx.limits.publishedServices,
+    maxDecodedBytes: ctx.limits.servicesTagMaxDecoded,
   });
   // One tag update: the saved services, plus the agent's own `serf` entry
   // (replacing one a previous run announced, maybe on another gossip port).
@@ -134,6 +135,7 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
       unsubscribeSample();
       if (historyFile) await historyFile.save(federation.samples());
       await checker.stop();
+      announcer.close();
       await announcer.idle();
     },
   };

@@ -12,7 +12,7 @@ import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Serf } from '../gossip/serf/types.ts';
 import type { ServiceAnnouncement, ServicePublisher } from './publisher.ts';
-import { encodeServicesTag, SERVICES_TAG, type ServiceRecord } from './codec.ts';
+import { decodeServicesTag, encodeServicesTag, SERVICES_TAG, type ServiceRecord } from './codec.ts';
 import { serviceKey, toRecord, validateAnnouncement, type NodeFacts } from './record.ts';
 import { encodedTagsSize, SERF_META_MAX_SIZE } from './tag-size.ts';
 import type { ServiceStore } from './store.ts';
@@ -24,14 +24,19 @@ export interface PublishedService {
 }
 
 export interface ServiceAnnouncerOptions {
-  serf: Pick<Serf, 'localMember' | 'setTags'>;
+  serf: Pick<Serf, 'localMember' | 'setTags'> & Partial<Pick<Serf, 'onEvent'>>;
   store: ServiceStore;
   facts: NodeFacts;
   logger: Logger;
   counters: Counters;
   /** Most services kept (published + withdrawn); the tag limit usually binds first. */
   maxServices: number;
+  /** Bound for decoding the tag when someone else changed it (limits.servicesTagMaxDecoded). */
+  maxDecodedBytes?: number;
 }
+
+/** Owner of services adopted from a tag someone else set (avahi-ps through `serf tags`). */
+export const EXTERNAL_OWNER = 'external';
 
 export type ServicesListener = (list: readonly PublishedService[]) => void;
 
@@ -39,8 +44,17 @@ export class ServiceAnnouncer implements ServicePublisher {
   private entries: PublishedService[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<ServicesListener>();
+  /** The `services` value we last set (undefined = tag absent); null before start. */
+  private lastTagValue: string | undefined | null = null;
+  private unsubscribeEvents: (() => void) | null = null;
 
   constructor(private readonly opts: ServiceAnnouncerOptions) {}
+
+  /** Stops following tag changes made by others. */
+  close(): void {
+    this.unsubscribeEvents?.();
+    this.unsubscribeEvents = null;
+  }
 
   /**
    * Restores the saved list and announces it, in one tag update. `own` (the
@@ -84,6 +98,14 @@ export class ServiceAnnouncer implements ServicePublisher {
       const changed = JSON.stringify(restored.map((e) => e.service)) !== JSON.stringify(saved);
       await this.applyAndCommit(restored, changed);
     });
+    // Cloudy's GUI and avahi-ps publish with `serf tags -set services=...` through
+    // the agent RPC; follow such changes of our own tag instead of overwriting them.
+    const self = this.opts.serf.localMember().name;
+    this.unsubscribeEvents ??= this.opts.serf.onEvent?.((e) => {
+      if (e.type === 'member-update' && e.members.some((m) => m.name === self)) {
+        void this.serialize(async () => this.adoptExternalChange()).catch(() => {});
+      }
+    }) ?? null;
   }
 
   async publish(svc: ServiceAnnouncement): Promise<void> {
@@ -172,9 +194,77 @@ export class ServiceAnnouncer implements ServicePublisher {
   // -------------------------------------------------------------------------
 
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
+    const step = async (): Promise<T> => {
+      await this.adoptExternalChange();
+      return fn();
+    };
+    const run = this.chain.then(step, step);
     this.chain = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * When the `services` tag is no longer what we set, someone else (avahi-ps
+   * via `serf tags`) changed it: their list becomes ours. Records we do not
+   * have are adopted (owner "external"), ours missing from it are dropped,
+   * withdrawn ones (not in the tag by design) are kept.
+   */
+  private async adoptExternalChange(): Promise<void> {
+    if (this.lastTagValue === null) return; // not started
+    const current = this.opts.serf.localMember().tags[SERVICES_TAG];
+    if (current === this.lastTagValue) return;
+    let records: ServiceRecord[];
+    try {
+      records = current === undefined ? [] : decodeServicesTag(current, this.opts.maxDecodedBytes ?? 64 * 1024);
+    } catch (e) {
+      this.opts.counters.inc('discovery.external_tag_undecodable');
+      this.opts.logger.warn(`services tag changed by someone else and does not decode (${(e as Error).message}); keeping ours`);
+      this.lastTagValue = current;
+      return;
+    }
+    const inTag = new Map(records.map((r) => [`${r.s}\u0000${r.p}`, r]));
+    const next: PublishedService[] = [];
+    for (const e of this.entries) {
+      const key = serviceKey(e.service.type, e.service.port);
+      const r = inTag.get(key);
+      if (e.withdrawn) { next.push(e); inTag.delete(key); continue; }
+      if (!r) continue; // unpublished by the other writer
+      inTag.delete(key);
+      next.push({ service: { ...e.service, description: r.d, ...(r.t ? { txt: r.t.replace(/ /g, '&') } : {}) }, withdrawn: false });
+    }
+    let skipped = 0;
+    for (const r of inTag.values()) {
+      const port = /^\d{1,5}$/.test(r.p) ? Number(r.p) : NaN;
+      const svc: ServiceAnnouncement = { type: r.s, description: r.d, port, owner: EXTERNAL_OWNER };
+      if (r.t) svc.txt = r.t.replace(/ /g, '&');
+      if (r.i && r.i !== this.opts.facts.communityIp) svc.ip = r.i;
+      try {
+        validateAnnouncement(svc);
+      } catch {
+        skipped++;
+        continue;
+      }
+      if (next.length < this.opts.maxServices) next.push({ service: svc, withdrawn: false });
+      else skipped++;
+    }
+    if (skipped) this.opts.counters.inc('discovery.external_record_skipped', skipped);
+    this.opts.counters.inc('discovery.external_tag_adopted');
+    this.opts.logger.info(`services tag changed outside the agent (serf tags?): now ${next.length} services`);
+    this.entries = next;
+    this.lastTagValue = current;
+    try {
+      await this.opts.store.save(next.map((e) => e.service));
+    } catch (e) {
+      this.opts.counters.inc('discovery.store_save_error');
+      this.opts.logger.error(`cannot save published services: ${(e as Error).message}`);
+    }
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) {
+      try { l(this.list()); } catch (e) { this.opts.logger.error(`services listener failed: ${(e as Error).message}`); }
+    }
   }
 
   private tagsFor(entries: readonly PublishedService[]): Record<string, string> {
@@ -215,6 +305,7 @@ export class ServiceAnnouncer implements ServicePublisher {
       }
     }
     this.entries = next;
+    this.lastTagValue = tags[SERVICES_TAG];
     if (persist) {
       try {
         await this.opts.store.save(next.map((e) => e.service));
@@ -224,9 +315,7 @@ export class ServiceAnnouncer implements ServicePublisher {
         this.opts.logger.error(`cannot save published services: ${(e as Error).message}`);
       }
     }
-    for (const l of this.listeners) {
-      try { l(this.list()); } catch (e) { this.opts.logger.error(`services listener failed: ${(e as Error).message}`); }
-    }
+    this.notify();
   }
 }
 

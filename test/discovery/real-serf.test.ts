@@ -156,8 +156,35 @@ test('a failing check withdraws the service from the serf node view; it returns 
   await waitFor('announced again on the serf side', async () => (await servicesSeenByRealSerf(OURS.name)).some((r) => r.s === 'Docker'), 30_000, 300);
 });
 
+test('avahi-ps driving OUR agent with the real `serf tags` CLI: its list is adopted, not overwritten', async () => {
+  // What Cloudy's GUI does on a node: avahi-ps publish -> serf tags -set services=$(echo '[...]' | bzip2 | base64 -w0),
+  // here with the real serf CLI against our RPC. Its list replaces ours (it rebuilt it from `serf info`).
+  const cur = await servicesSeenByRealSerf(OURS.name);
+  const added = `{'s':'tahoe-lafs','d':'Tahoe-LAFS-Grid','m':'ourbox.guifi.local','i':'${OURS.ip}','p':'44190','e':'guifi','t':'tubid'}`;
+  const json = `[${cur.map((r) => JSON.stringify(r)).join(',')},${added}]`;
+  await sh(`${SERF_BIN} tags -rpc-addr=${OURS.ip}:${OURS.rpc} -set services=$(bzip2 | base64 -w0)`, json + '\n');
+  await waitFor('adopted by our announcer', () => disc!.announcer.list().some((e) => e.service.type === 'tahoe-lafs'), 20_000, 100);
+  const adopted = disc!.announcer.list().find((e) => e.service.type === 'tahoe-lafs')!;
+  assert.equal({ ...adopted.service }, { type: 'tahoe-lafs', description: 'Tahoe-LAFS-Grid', port: 44190, owner: 'external', txt: 'tubid' });
+  // A later publish through our CLI keeps it.
+  const c = capture();
+  assert.is(await publishCommand.run([`-rpc-addr=${OURS.ip}:${OURS.rpc}`, 'DNSService System', 'dnsservice', '53'], c.io), 0, c.err());
+  await waitFor('serf side sees tahoe-lafs and dnsservice', async () => {
+    const types = (await servicesSeenByRealSerf(OURS.name)).map((r) => r.s);
+    return types.includes('tahoe-lafs') && types.includes('dnsservice');
+  }, 30_000, 300);
+  // avahi-ps unpublish of the last services = serf tags -delete services: our list follows.
+  await sh(`${SERF_BIN} tags -rpc-addr=${OURS.ip}:${OURS.rpc} -delete services`);
+  await waitFor('list emptied', () => disc!.announcer.list().filter((e) => !e.withdrawn).length === 0, 20_000, 100);
+  // Our self-announcement comes back by publishing it again (as serf.service does from cron).
+  const p = capture();
+  assert.is(await publishCommand.run([`-rpc-addr=${OURS.ip}:${OURS.rpc}`, 'SERF instance running', 'serf', String(OURS.bind)], p.io), 0, p.err());
+});
+
 test('unpublish and stats over RPC', async () => {
   const u = capture();
+  assert.is(await publishCommand.run([`-rpc-addr=${OURS.ip}:${OURS.rpc}`, 'web', 'Docker', String(CHECKED_PORT)], u.io), 0, u.err());
+  await waitFor('on the serf side', async () => (await servicesSeenByRealSerf(OURS.name)).some((r) => r.s === 'Docker'), 30_000, 300);
   assert.is(await unpublishCommand.run([`-rpc-addr=${OURS.ip}:${OURS.rpc}`, 'Docker', String(CHECKED_PORT)], u.io), 0, u.err());
   await waitFor('gone on the serf side', async () => !(await servicesSeenByRealSerf(OURS.name)).some((r) => r.s === 'Docker'), 30_000, 300);
   const s = capture();

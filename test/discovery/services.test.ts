@@ -9,7 +9,7 @@ import { Counters } from '../../agent/obs/counters.ts';
 import { isAgentError } from '../../agent/errors.ts';
 import { ServiceAnnouncer } from '../../agent/discovery/services.ts';
 import { FileServiceStore, MemoryServiceStore } from '../../agent/discovery/store.ts';
-import { decodeServicesTag, SERVICES_TAG } from '../../agent/discovery/codec.ts';
+import { decodeServicesTag, encodeServicesTag, SERVICES_TAG } from '../../agent/discovery/codec.ts';
 import { encodedTagsSize } from '../../agent/discovery/tag-size.ts';
 import type { ServiceAnnouncement } from '../../agent/discovery/publisher.ts';
 import { rejection, TagHolder } from './helpers.ts';
@@ -163,6 +163,27 @@ test('start: saved services plus the agent self-service in one tag update, old s
   assert.equal(decode(serf).map((r) => `${r.s}:${r.p}`), ['serf:5000', 'proxy3:3128']);
   assert.is(serf.setCalls, 1);
   assert.equal(store.saved.map((s) => `${s.type}:${s.port}:${s.owner}`), ['serf:5000:agent', 'proxy3:3128:user']);
+});
+
+test('a services tag changed by someone else is adopted before our next change', async () => {
+  const { a, serf, counters } = make();
+  await a.start();
+  await a.publish(TYPICAL[0]!);
+  await a.publish(TYPICAL[4]!);
+  // avahi-ps rebuilt the list without proxy3 and with its own ipfs entry, then `serf tags -set`.
+  serf.tags = { ...serf.tags, services: encodeServicesTag([
+    { s: 'serf', d: 'SERF_instance_running', m: 'cloudy-node-01.guifi.local', i: '10.139.40.37', p: '5000', e: 'guifi', t: '' },
+    { s: 'ipfs', d: 'Local_IPFS_instance', m: 'cloudy-node-01.guifi.local', i: '10.139.40.37', p: '5001', e: 'guifi', t: 'a=1 b=2' },
+  ]) };
+  await a.publish(TYPICAL[3]!);
+  assert.equal(decode(serf).map((r) => `${r.s}:${r.p}:${r.t}`), ['serf:5000:', 'ipfs:5001:a=1 b=2', 'dnsservice:53:']);
+  assert.equal(a.list().map((e) => e.service.owner), ['user', 'external', 'user']);
+  assert.is(counters.get('discovery.external_tag_adopted'), 1);
+  // Garbage set by someone else: ours kept and re-asserted.
+  serf.tags = { ...serf.tags, services: 'garbage' };
+  await a.unpublish('dnsservice', 53);
+  assert.equal(decode(serf).map((r) => r.s), ['serf', 'ipfs']);
+  assert.is(counters.get('discovery.external_tag_undecodable'), 1);
 });
 
 test.run();
