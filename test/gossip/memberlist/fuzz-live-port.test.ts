@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { defaultLimits } from '../../../agent/config/limits.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import { Logger } from '../../../agent/obs/log.ts';
@@ -145,6 +146,54 @@ test('>= 100,000 fuzzed datagrams: the node keeps answering pings, drops are cou
   } finally {
     fuzzer.close();
     pinger.close();
+    await ml.shutdown();
+  }
+});
+
+test('2,000 garbage TCP streams: errors answered or dropped, counted; push/pull still works after', async () => {
+  const counters = new Counters();
+  const inner = await NetTransport.start({ bindAddr: HOST, bindPort: PORT + 1, maxTcpStreams: 32, counters, logger: Logger.silent() });
+  const ml = MemberlistNode.create({
+    name: 'fuzz', transport: new LoopbackOnly(inner), profile: profile('lan'), compression: true, delegateVersions: { min: 2, max: 5, cur: 4 },
+    limits: defaultLimits('edge'), counters, logger: Logger.silent(),
+  });
+  const base = [
+    encodeCompressMessage(encodeMessage({ type: 'ping', seqNo: 1, node: 'fuzz' })),
+    encodeMessage({ type: 'ping', seqNo: 2, node: '' }),
+    Uint8Array.of(6, 0x83, 0xa4, 0x4a, 0x6f, 0x69, 0x6e, 0xc3, 0xa5, 0x4e, 0x6f, 0x64, 0x65, 0x73, 0x01, 0xac),
+    Uint8Array.of(10, 0, 0, 0, 40, 1, 2, 3),
+    Uint8Array.of(8, 0x81, 0xaa, 0x55, 0x73, 0x65, 0x72, 0x4d, 0x73, 0x67, 0x4c, 0x65, 0x6e, 0xce, 0xff, 0xff, 0xff, 0xff),
+  ];
+  const one = (payload: Uint8Array) => new Promise<void>((resolve) => {
+    const sock = net.connect({ host: HOST, port: PORT + 1 });
+    const done = () => { sock.destroy(); resolve(); };
+    sock.setTimeout(3000, done);
+    sock.on('error', done);
+    sock.on('close', done);
+    sock.on('data', () => {});
+    sock.on('connect', () => { sock.end(payload); });
+  });
+  try {
+    const total = 2000;
+    let next = 0;
+    const worker = async () => { while (next < total) { const i = next++; await one(i % 4 === 0 ? randomBytes(rnd(3000)) : mutate(base[rnd(base.length)]!)); } };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    const st = ml.stats();
+    const tcpErrors = Object.entries(st).filter(([k]) => k.startsWith('decode.tcp.') || k.startsWith('drop.tcp') || k.startsWith('drop.pushpull')).reduce((a, [, v]) => a + v, 0);
+    console.log(`tcp fuzz: accepted ${st['transport.tcp.accepted']}, errors counted ${tcpErrors}`);
+    assert.ok(tcpErrors > 500, `tcp errors counted: ${tcpErrors}`);
+    // Still healthy: a real node joins it.
+    const c2 = new Counters();
+    const t2 = await NetTransport.start({ bindAddr: '127.0.2.13', bindPort: PORT + 2, maxTcpStreams: 8, counters: c2, logger: Logger.silent() });
+    const ok = MemberlistNode.create({
+      name: 'ok', transport: t2, profile: profile('lan'), compression: true, delegateVersions: { min: 2, max: 5, cur: 4 },
+      limits: defaultLimits('edge'), counters: c2, logger: Logger.silent(),
+    });
+    try {
+      assert.is(await ok.join([`${HOST}:${PORT + 1}`]), 1);
+      assert.ok(ml.members().some((m) => m.name === 'ok'));
+    } finally { await ok.shutdown(); }
+  } finally {
     await ml.shutdown();
   }
 });
