@@ -15,12 +15,12 @@ test('CC burst collapses to the newest; CC=false all delivered; member events co
   const a = await cl.add('a', { serf: coalesce });
   const b = await cl.add('b', { serf: coalesce });
   await b.serf.join([cl.addrOf(a)], true);
-  await until('joined', 5000, () => b.serf.members().length === 2 && a.serf.members().length === 2);
+  await until('joined', 15_000, () => b.serf.members().length === 2 && a.serf.members().length === 2);
   await sleep(800);
   for (let i = 1; i <= 4; i++) await a.serf.userEvent('deploy', enc(`v${i}`), true);
   for (let i = 1; i <= 3; i++) await a.serf.userEvent('plain', enc(`p${i}`), false);
-  await until('b got plain events', 5000, () => b.events.filter((e) => e.type === 'user' && e.name === 'plain').length === 3);
-  await until('b got the coalesced deploy', 5000, () => b.events.some((e) => e.type === 'user' && e.name === 'deploy'));
+  await until('b got plain events', 15_000, () => b.events.filter((e) => e.type === 'user' && e.name === 'plain').length === 3);
+  await until('b got the coalesced deploy', 15_000, () => b.events.some((e) => e.type === 'user' && e.name === 'deploy'));
   await sleep(1000);
   const deploys = b.events.filter((e) => e.type === 'user' && e.name === 'deploy').map((e) => (e.type === 'user' ? dec(e.payload) : ''));
   assert.equal(deploys, ['v4'], 'only the newest LTime delivered');

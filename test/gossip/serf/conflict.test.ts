@@ -15,7 +15,7 @@ test('the impostor is in the minority and shuts down; the original keeps its nam
   const c = await cl.add('c');
   await b.serf.join([cl.addrOf(a)], true);
   await c.serf.join([cl.addrOf(a)], true);
-  await until('3 alive', 5000, () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3));
+  await until('3 alive', 15_000, () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3));
   const impostor = await cl.add('a'); // same name, address 10.0.0.4
   await impostor.serf.join([cl.addrOf(b)], true).catch(() => 0);
   await until('impostor shut down', 15_000, () => impostor.serf.state() === 'shutdown');

@@ -33,13 +33,13 @@ test('pendingInboundQueries: unanswered queries beyond the limit are dropped and
   const a = await cl.add('a');
   const b = await cl.add('b', { limits: { ...defaultLimits('edge'), pendingInboundQueries: 2 } });
   await b.serf.join([cl.addrOf(a)], true);
-  await until('joined', 5000, () => a.serf.members().length === 2);
+  await until('joined', 15_000, () => a.serf.members().length === 2);
   for (let i = 0; i < 4; i++) await a.serf.query(`slow${i}`, new Uint8Array(0), { timeoutMs: 2000 }, {});
-  await until('b saw 2 and dropped 2', 5000, () => b.counters.get('drop.serf_inbound_queries') === 2);
+  await until('b saw 2 and dropped 2', 15_000, () => b.counters.get('drop.serf_inbound_queries') === 2);
   assert.is(b.events.filter((e) => e.type === 'query').length, 2);
   await sleep(2200); // deadlines passed: slots are free again
   await a.serf.query('later', new Uint8Array(0), { timeoutMs: 2000 }, {});
-  await until('b accepts again', 5000, () => b.events.some((e) => e.type === 'query' && e.query.name === 'later'));
+  await until('b accepts again', 15_000, () => b.events.some((e) => e.type === 'query' && e.query.name === 'later'));
 });
 
 test('retention priorities: self > seeds > full nodes > service announcers > recently heard > others', () => {

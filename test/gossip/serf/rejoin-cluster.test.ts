@@ -36,7 +36,7 @@ test('two groups formed after a power cut merge through the reconcile pass', asy
   const b = await site.start('b', ['10.0.0.1:7946']);
   const c = await site.start('c', ['10.0.0.1:7946']);
   const d = await site.start('d', ['10.0.0.2:7946']);
-  await until('4 alive everywhere', 10_000, () => [a, b, c, d].every((n) => alive(n).length === 4));
+  await until('4 alive everywhere', 30_000, () => [a, b, c, d].every((n) => alive(n).length === 4));
   await sleep(600); // snapshots written
   await site.cl.stopAll();
 
@@ -48,7 +48,7 @@ test('two groups formed after a power cut merge through the reconcile pass', asy
   const b2 = await site2.start('b');
   const c2 = await site2.start('c');
   const d2 = await site2.start('d');
-  await until('two groups', 10_000, () => JSON.stringify(alive(a2)) === '["a","b"]' && JSON.stringify(alive(c2)) === '["c","d"]');
+  await until('two groups', 30_000, () => JSON.stringify(alive(a2)) === '["a","b"]' && JSON.stringify(alive(c2)) === '["c","d"]');
   assert.not.ok(a2.rejoiner!.isRetrying(), 'the fast loop stopped: a is not alone');
   const t0 = Date.now();
   net.heal();
@@ -61,7 +61,7 @@ test('a lone node keeps retrying until a peer is back, however late', async () =
   const site = new Site();
   const a = await site.start('a');
   const b = await site.start('b', ['10.0.0.1:7946']);
-  await until('joined', 5000, () => alive(a).length === 2);
+  await until('joined', 15_000, () => alive(a).length === 2);
   await sleep(500);
   await site.cl.stopAll();
   const site2 = new Site();
@@ -71,7 +71,7 @@ test('a lone node keeps retrying until a peer is back, however late', async () =
   assert.ok(b2.rejoiner!.isRetrying());
   assert.ok(b2.counters.get('rejoin.attempts') >= 4, `attempts: ${b2.counters.get('rejoin.attempts')}`);
   const a2 = await site2.start('a');
-  await until('rejoined', 10_000, () => alive(b2).length === 2 && alive(a2).length === 2);
+  await until('rejoined', 30_000, () => alive(b2).length === 2 && alive(a2).length === 2);
   assert.not.ok(b2.rejoiner!.isRetrying());
   await site2.cl.stopAll();
   void b;

@@ -14,17 +14,17 @@ test('a node joining with replay receives buffered events through push/pull; wit
   await b.serf.join([cl.addrOf(a)], true);
   await a.serf.userEvent('old-1', enc('x'), false);
   await a.serf.userEvent('old-2', enc('y'), false);
-  await until('b got both', 5000, () => b.events.filter((e) => e.type === 'user').length === 2);
+  await until('b got both', 15_000, () => b.events.filter((e) => e.type === 'user').length === 2);
   await sleep(500); // broadcasts finished: only push/pull can carry them now
   const replay = await cl.add('replayer');
   await replay.serf.join([cl.addrOf(a)], false);
-  await until('replayer got old events', 5000, () => replay.events.filter((e) => e.type === 'user').length === 2);
+  await until('replayer got old events', 15_000, () => replay.events.filter((e) => e.type === 'user').length === 2);
   const ignore = await cl.add('ignorer');
   await ignore.serf.join([cl.addrOf(b)], true);
   await sleep(800);
   assert.is(ignore.events.filter((e) => e.type === 'user').length, 0, 'old events not replayed');
   await b.serf.userEvent('new', enc('z'), false);
-  await until('ignorer gets new events', 5000, () => ignore.events.some((e) => e.type === 'user' && e.name === 'new'));
+  await until('ignorer gets new events', 15_000, () => ignore.events.some((e) => e.type === 'user' && e.name === 'new'));
   await sleep(500);
   assert.is(replay.events.filter((e) => e.type === 'user').length, 3, 'no duplicates after catch-up');
 });
@@ -36,14 +36,14 @@ test('clocks are merged through push/pull; a stale leave intent about a live nod
   for (let i = 0; i < 5; i++) await a.serf.userEvent(`e${i}`, enc(''), false);
   await b.serf.join([cl.addrOf(a)], true);
   await c.serf.join([cl.addrOf(a)], true);
-  await until('b event clock caught up', 5000, () => b.serf.eventClock.time() >= 5);
-  await until('3 alive', 5000, () => a.serf.members().filter((m) => m.status === 'alive').length === 3);
+  await until('b event clock caught up', 15_000, () => b.serf.eventClock.time() >= 5);
+  await until('3 alive', 15_000, () => a.serf.members().filter((m) => m.status === 'alive').length === 3);
   await sleep(1000); // let the join intents propagate (they carry b's statusLTime)
   // A (wrong) leave intent about the live node b: b refutes with a newer join intent,
   // which turns it back to alive everywhere.
   await a.serf.removeFailedNode('b', false);
   assert.is(a.serf.members().find((m) => m.name === 'b')?.status, 'leaving');
-  await until('b alive again at a and c', 5000, () =>
+  await until('b alive again at a and c', 15_000, () =>
     a.serf.members().find((m) => m.name === 'b')?.status === 'alive' && c.serf.members().find((m) => m.name === 'b')?.status === 'alive');
   assert.is(b.serf.localMember().status, 'alive');
 });
