@@ -39,7 +39,11 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
   });
 }
 
-/** Passes on any 2xx or 3xx answer (redirects are not followed: a 3xx proves the server is up). */
+/**
+ * Passes on any 2xx or 3xx answer (redirects are not followed: a 3xx proves
+ * the server is up). Certificates are not verified: this asks "is it up?", and
+ * community services commonly run self-signed (e.g. the Cloudy GUI on 7443).
+ */
 export function httpProbe(url: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let settled = false;

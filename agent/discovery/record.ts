@@ -1,6 +1,5 @@
 // From a ServiceAnnouncement (what a caller publishes) to the record that goes
 // into the tag, the way the avahi-ps serf plug builds it (CLOUDY-FACTS §1.2).
-import { isIPv4 } from 'node:net';
 import { AgentError } from '../errors.ts';
 import type { ServiceAnnouncement, ServiceCheck } from './publisher.ts';
 import type { ServiceRecord } from './codec.ts';
@@ -78,6 +77,12 @@ function validateCheck(c: ServiceCheck): void {
   for (const [k, v] of [['intervalMs', c.intervalMs], ['timeoutMs', c.timeoutMs], ['failuresToWithdraw', c.failuresToWithdraw]] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) invalid('check', `${k} is not a positive integer`);
   }
+}
+
+/** Dotted-quad IPv4 (no leading zeros, each part 0..255). */
+export function isIPv4(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
 }
 
 /** Identity of a service on its node: (type, port), as avahi-ps keys it. */

@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from '../discovery/record.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { NetFacts } from '../system/net-info.ts';
 import { AtomicFile } from './atomic-file.ts';
