@@ -95,7 +95,8 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
   const protocolVersion = cfg.protocolVersion ?? 4;
   const tags = { ...(cfg.tags ?? {}) };
   if (mode === 'full') tags['mode'] = 'full';
-  const keyring = cfg.keyring && cfg.keyring.isEnabled() ? cfg.keyring : cfg.keyring ?? null;
+  // An empty keyring means no encryption (serf: no -encrypt); key queries then answer "No keyring to modify".
+  const keyring = cfg.keyring ?? null;
 
   const snapshotter = cfg.snapshotPath
     ? new Snapshotter({
