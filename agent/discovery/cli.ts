@@ -158,9 +158,12 @@ export const searchCommand: CliCommand = {
     if (p.args.length > 2) return usage(io, 'Usage: cloudy-agent search [type] [host] [-format json|table]');
     const [type, host] = p.args;
     return guarded(io, 'searching', () => withClient(p, io, async (c) => {
-      const reply = (await c.call(RPC_SEARCH, { Type: type ?? '', Host: host ?? '' }, true)) as { Entries?: unknown[] };
+      const reply = (await c.call(RPC_SEARCH, { Type: type ?? '', Host: host ?? '' }, true)) as { Entries?: unknown[]; Undecodable?: unknown[] };
       const entries = (reply?.Entries ?? []).map(entryFromWire);
       io.stdout(format === 'json' ? formatSearchJson(entries) + '\n' : formatSearchTable(entries));
+      const skipped = Array.isArray(reply?.Undecodable) ? reply.Undecodable.length : 0;
+      // stderr, so the JSON line stays exactly what avahi-ps prints.
+      if (skipped > 0 && format === 'table') io.stderr(`(${skipped} node(s) skipped: their services tag does not decode)\n`);
       return 0;
     }));
   },

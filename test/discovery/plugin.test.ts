@@ -87,6 +87,10 @@ test('published services survive a restart of the agent', async () => {
   assert.is(stats.history.length, 2);
   assert.ok(stats.history[0].t < stats.history[1].t);
   assert.equal(own.map((x) => x.s).sort(), ['serf', 'syncthing']);
+  const list = await cli(['services', `-rpc-addr=${A.ip}:${A.rpc}`]);
+  assert.is(list.code, 0, list.err);
+  assert.match(list.out, /^serf  20651  SERF instance running  announced$/m);
+  assert.match(list.out, /^syncthing  22000  Syncthing instance running  announced$/m);
   const u = await cli(['unpublish', 'syncthing', '22000', `-rpc-addr=${A.ip}:${A.rpc}`]);
   assert.is(u.code, 0, u.err);
   assert.equal((await searchFrom(A, '', 'node-a')).map((x) => x.s), ['serf']);
