@@ -818,7 +818,18 @@ export class SerfNode implements Serf {
     return this.opts.gossipIntervalMs * this.opts.queryTimeoutMult * Math.ceil(Math.log10(n + 1));
   }
 
+  /**
+   * A user query. Like the serf agent, names with the internal prefix `_serf_`
+   * are refused (E_INVALID), except `_serf_ping` without payload (reachability).
+   */
   async query(name: string, payload: Uint8Array, params: QueryParams, handlers: QueryHandlers): Promise<QueryHandle> {
+    if (name.startsWith(INTERNAL_QUERY_PREFIX) && !(name === Q_PING && payload.length === 0)) {
+      throw new AgentError('E_INVALID', `Queries cannot contain the '${INTERNAL_QUERY_PREFIX}' prefix`);
+    }
+    return this.sendQuery(name, payload, params, handlers);
+  }
+
+  private async sendQuery(name: string, payload: Uint8Array, params: QueryParams, handlers: QueryHandlers): Promise<QueryHandle> {
     if (this.opts.protocolVersion < QUERY_MIN_PROTOCOL) {
       throw new AgentError('E_STATE', `queries need serf protocol ${QUERY_MIN_PROTOCOL} or higher`);
     }
@@ -1074,7 +1085,7 @@ export class SerfNode implements Serf {
       let handle: QueryHandle | null = null;
       let done = false;
       const finish = (): void => { if (!done) { done = true; resolve(); } };
-      this.query(name, encodeKeyRequest(key), {}, {
+      this.sendQuery(name, encodeKeyRequest(key), {}, {
         onResponse: (from, payload) => {
           resp.numResp++;
           let r;
@@ -1117,7 +1128,7 @@ export class SerfNode implements Serf {
     let responses = 0;
     let matching = 0;
     await new Promise<void>((resolve) => {
-      this.query(Q_CONFLICT, new TextEncoder().encode(this.opts.nodeName), {}, {
+      this.sendQuery(Q_CONFLICT, new TextEncoder().encode(this.opts.nodeName), {}, {
         onResponse: (_from, payload) => {
           let m;
           try { m = decodeConflictMember(payload); } catch { this.deps.counters.inc('serf.decode_errors.conflict'); return; }

@@ -97,6 +97,12 @@ test('internal _serf_ping is answered with acks only and never delivered to hand
   assert.equal(acks.sort(), ['a', 'b', 'c']);
   assert.is(responses, 0);
   for (const n of [a!, b!, c!]) assert.not.ok(n.events.some((e) => e.type === 'query'));
+  for (const [name, payload] of [['_serf_conflict', enc('a')], ['_serf_ping', enc('x')], ['_serf_list-keys', new Uint8Array(0)]] as const) {
+    try {
+      await a!.serf.query(name, payload, {}, {});
+      assert.unreachable(`${name} accepted as a user query`);
+    } catch (e) { assert.ok(isAgentError(e, 'E_INVALID'), String(e)); }
+  }
 });
 
 test('graceful leave shows left everywhere; kill shows failed, then reaped', async () => {
