@@ -18,8 +18,8 @@ import {
 
 const RPC_FLAGS: FlagSpecs = { 'rpc-addr': 'string', 'rpc-auth': 'string' };
 
-/** Flags may come before, between or after positional arguments (avahi-ps users put them anywhere). */
-function parseAnywhere(argv: readonly string[], specs: FlagSpecs): ParsedFlags {
+/** Flags may come before, between or after positional arguments (avahi-ps users put them anywhere); `--` ends flags. */
+export function parseAnywhere(argv: readonly string[], specs: FlagSpecs): ParsedFlags {
   const values = new Map<string, string | boolean | string[]>();
   const args: string[] = [];
   let rest = [...argv];
@@ -99,7 +99,7 @@ export const publishCommand: CliCommand = {
   },
 };
 
-function checkFromFlags(p: ParsedFlags, port: number): ServiceCheck | undefined {
+export function checkFromFlags(p: ParsedFlags, port: number): ServiceCheck | undefined {
   const kinds = ['check-tcp', 'check-http', 'check-exec'].filter((k) => p.values.get(k) !== undefined && p.values.get(k) !== false);
   if (p.values.has('check-tcp-addr') && kinds.length === 0) kinds.push('check-tcp');
   if (kinds.length === 0) return undefined;

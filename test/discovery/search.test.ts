@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { Counters } from '../../agent/obs/counters.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { encodeServicesTag, type ServiceRecord } from '../../agent/discovery/codec.ts';
+import { bzip2Compress } from '../../agent/discovery/bzip2.ts';
 import { formatSearchJson, formatSearchTable, searchServices, ServicesTagDecoder } from '../../agent/discovery/search.ts';
 import { FederationStats } from '../../agent/discovery/federation.ts';
 import { createExec } from '../../agent/system/exec.ts';
@@ -43,6 +44,16 @@ test('every alive member, self included, node_id first; undecodable skipped and 
   assert.is(JSON.parse(line).length, 5);
   // Cached: a second search decodes nothing again.
   searchServices(await cluster(), dec);
+  assert.is(counters.get('discovery.tag_decode_error'), 1);
+});
+
+test('a bzip2 bomb in a member tag is cut at the bound, skipped and counted', () => {
+  const counters = new Counters();
+  const dec = new ServicesTagDecoder({ counters, maxDecodedBytes: 65536, cacheEntries: 16 });
+  const bomb = Buffer.from(bzip2Compress(new Uint8Array(3_000_000).fill(0x5b))).toString('base64');
+  const res = searchServices([member('bomber', { services: bomb }), member('ok', { services: encodeServicesTag([rec('serf', 'ok', '10.0.0.5', '5000')]) })], dec);
+  assert.equal(res.undecodable, ['bomber']);
+  assert.equal(res.entries.map((e) => e.node_id), ['ok']);
   assert.is(counters.get('discovery.tag_decode_error'), 1);
 });
 
