@@ -1,8 +1,9 @@
 // The member table: every node we keep, plus the probe order. Bounded by
 // limits.maxMembers ("edge" mode): when full, a new node takes the place of a
 // dead/left one first, else of the member with the lowest retention priority
-// (RetentionDelegate; self is never evicted); if the newcomer is worth less
-// than everyone kept, it is not stored (its gossip is still relayed).
+// (RetentionDelegate; self is never evicted) if the newcomer's priority is
+// strictly higher; otherwise the newcomer is not stored (its gossip is still
+// relayed). Strictness keeps a full table stable instead of churning.
 
 import type { Counters } from '../../obs/counters.ts';
 import type { MemberNode, NodeStateName, RetentionDelegate } from './types.ts';

@@ -8,7 +8,8 @@ import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.
 import { encodePushPull, encodeStreamMessage, parseStream, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
 import type { Stream } from '../../../agent/gossip/transport/types.ts';
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
-import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
+import { realClock } from '../../../agent/gossip/memberlist/clock.ts';
+import { fastProfile, memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
 
 let nodes: TestNode[] = [];
 test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });
@@ -142,5 +143,49 @@ test('a state over maxPushPullBytes is refused, counted, and the connection clos
   assert.is(await ok.ml.join(['10.6.0.1']), 1);
   await client.shutdown();
 });
+
+test('a full table does not churn on repeated push/pulls; a more valuable newcomer displaces the least valuable member', async () => {
+  const net = new MemoryNetwork();
+  const limits = { ...defaultLimits('edge'), maxMembers: 4 };
+  // Like the serf layer: self first, service announcers high, plus a bonus for recently changed members.
+  let skew = 0;
+  const clock = { now: () => Date.now() + skew, after: realClock.after };
+  const retention = {
+    retainPriority: (n: MemberNode) => (n.name === 'edge' ? 1000 : 0) + (n.name.startsWith('svc') ? 100 : 0)
+      + (n.state === 'alive' && clock.now() - n.stateChange < 600_000 ? 50 : 20),
+  };
+  const edge = memoryNode(net, 'edge', '10.12.0.1', { limits, retention, clock, profile: { ...fastProfileSlow() } });
+  nodes.push(edge);
+  const client = net.transport('10.12.0.2', 7946);
+  const push = async (states: PushNodeState[]) => {
+    const s = await client.dial({ addr: '10.12.0.1', port: 7946 }, 1000);
+    s.setDeadline(Date.now() + 5000);
+    await s.write(encodeStreamMessage(encodePushPull({ join: false, userState: new Uint8Array(0) }, states), { compress: true }));
+    await readAll(s);
+    s.close();
+    await new Promise((r) => setTimeout(r, 100));
+  };
+  const plain = fakeNodes(20);
+  await push(plain);
+  assert.is(edge.ml.members().length, 4);
+  const kept1 = edge.ml.members().map((m) => m.name).sort();
+  skew = 20 * 60_000; // the kept members are now "old": newcomers must not win on recency alone
+  for (let i = 0; i < 3; i++) await push(plain);
+  assert.equal(edge.ml.members().map((m) => m.name).sort(), kept1, 'no churn');
+  assert.is(edge.events.events.filter((e) => e.kind === 'evict').length, 0);
+  const svc = fakeNodes(1).map((n) => ({ ...n, name: 'svc-1', addr: Uint8Array.of(10, 12, 9, 9) }));
+  await push(svc);
+  const names = edge.ml.members().map((m) => m.name);
+  assert.ok(names.includes('svc-1'), names.join(','));
+  assert.is(names.length, 4);
+  assert.is(edge.events.events.filter((e) => e.kind === 'evict').length, 1);
+  assert.is(edge.counters.get('evict.low-priority'), 1);
+  await client.shutdown();
+});
+
+function fastProfileSlow() {
+  // No probing during the test (the fake members do not exist).
+  return { ...fastProfile(), probeIntervalMs: 3_600_000, gossipIntervalMs: 3_600_000, pushPullIntervalMs: 3_600_000 };
+}
 
 test.run();
