@@ -24,11 +24,9 @@ import type { Snapshotter } from '../../state/snapshot.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
 import { TransmitLimitedQueue } from '../broadcast-queue.ts';
 import { ipToBytes, bytesToIp } from '../wire/memberlist-messages.ts';
-import { keyToBase64 } from '../wire/keyring.ts';
 import {
   type SerfMessage, encodeSerfMessage, decodeSerfMessage, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST,
-  encodeNodeFilter, encodeTagFilter, decodeFilter, encodeTags, decodeTags, encodeKeyRequest, decodeKeyRequest,
-  encodeNodeKeyResponse, decodeNodeKeyResponse, encodeConflictMember, decodeConflictMember,
+  encodeNodeFilter, encodeTagFilter, decodeFilter, encodeTags, decodeTags, encodeConflictMember, decodeConflictMember,
   encodeCoordinatePayload, decodeCoordinatePayload, MemberStatusCode,
   INTERNAL_QUERY_PREFIX, QUERY_PING as Q_PING, QUERY_CONFLICT as Q_CONFLICT, QUERY_INSTALL_KEY as Q_INSTALL_KEY,
   QUERY_USE_KEY as Q_USE_KEY, QUERY_REMOVE_KEY as Q_REMOVE_KEY, QUERY_LIST_KEYS as Q_LIST_KEYS, META_MAX_SIZE,
@@ -41,6 +39,7 @@ import { EventCoalescing, type CoalesceTiming } from './coalesce.ts';
 import { filtersMatch, type QueryFilter } from './filters.ts';
 import { VivaldiClient } from '../coordinate/vivaldi.ts';
 import { CoordinateCache } from '../coordinate/cache.ts';
+import { answerKeyQuery, runKeyQuery } from './key-queries.ts';
 
 // ---------------------------------------------------------------------------
 // Protocol constants (must match serf 0.9.4, §3.14)
@@ -144,13 +143,6 @@ interface OutstandingQuery {
   handlers: QueryHandlers;
   timer: TimerHandle;
   closed: boolean;
-}
-
-/** Members of a key query response, aggregated (serf KeyManager). */
-function emptyKeyResponse(numNodes: number, list: boolean): KeyResponse {
-  const r: KeyResponse = { messages: {}, numNodes, numResp: 0, numErr: 0 };
-  if (list) r.keys = {};
-  return r;
 }
 
 export class SerfNode implements Serf {
@@ -1021,89 +1013,25 @@ export class SerfNode implements Serf {
 
   private handleKeyQuery(name: string, payload: Uint8Array): Uint8Array {
     const kr = this.deps.keyring;
-    const resp = { result: false, message: '', keys: [] as string[], primaryKey: '' };
-    if (!kr || !kr.isEnabled()) {
-      resp.message = 'No keyring to modify (encryption not enabled)';
-      return encodeNodeKeyResponse(resp);
-    }
-    if (name === Q_LIST_KEYS) {
-      const keys = kr.keys().map(keyToBase64);
-      resp.primaryKey = keyToBase64(kr.primaryKey()!);
-      resp.result = true;
-      resp.keys = keys;
-      // Keep the response under the limit (serf truncates the list and says so).
-      let shown = keys.length;
-      while (shown > 0) {
-        resp.keys = keys.slice(0, shown);
-        const enc = encodeNodeKeyResponse(resp);
-        if (enc.length + 64 <= this.opts.queryResponseSizeLimit) break;
-        shown--;
-        resp.message = `Truncated key list response, showing first ${shown} of ${keys.length} keys`;
-      }
-      return encodeNodeKeyResponse(resp);
-    }
-    let key: Uint8Array;
-    try { key = decodeKeyRequest(payload).key; } catch (e) {
-      resp.message = `Failed to decode key request: ${errorMessage(e)}`;
-      return encodeNodeKeyResponse(resp);
-    }
-    try {
-      if (name === Q_INSTALL_KEY) kr.installKey(key);
-      else if (name === Q_USE_KEY) kr.useKey(key);
-      else kr.removeKey(key);
-      resp.result = true;
+    const { response, changed } = answerKeyQuery(name, payload, kr, this.opts.queryResponseSizeLimit);
+    if (changed && kr) {
       this.log.info(`keyring: ${name.slice(INTERNAL_QUERY_PREFIX.length)} done`);
       if (this.deps.onKeyringChange) {
         Promise.resolve(this.deps.onKeyringChange(kr)).catch((e) => this.log.warn(`keyring persist: ${errorMessage(e)}`));
       }
-    } catch (e) {
-      resp.message = errorMessage(e);
     }
-    return encodeNodeKeyResponse(resp);
+    return response;
   }
 
   keyManager(): KeyManager {
-    const run = (name: string, keyB64: string | null): Promise<KeyResponse> => this.keyQuery(name, keyB64);
+    const run = (name: string, keyB64: string | null): Promise<KeyResponse> => runKeyQuery(
+      name, keyB64, this.memberlist().numMembers(), (n, payload, handlers) => this.sendQuery(n, payload, {}, handlers));
     return {
       installKey: (k) => run(Q_INSTALL_KEY, k),
       useKey: (k) => run(Q_USE_KEY, k),
       removeKey: (k) => run(Q_REMOVE_KEY, k),
       listKeys: () => run(Q_LIST_KEYS, null),
     };
-  }
-
-  private async keyQuery(name: string, keyB64: string | null): Promise<KeyResponse> {
-    let key = new Uint8Array(0);
-    if (keyB64 !== null) {
-      const t = keyB64.trim();
-      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t) || t.length % 4 !== 0) throw new AgentError('E_INVALID', 'key is not valid base64');
-      key = new Uint8Array(Buffer.from(t, 'base64'));
-    }
-    const numNodes = this.memberlist().numMembers();
-    const resp = emptyKeyResponse(numNodes, name === Q_LIST_KEYS);
-    await new Promise<void>((resolve, reject) => {
-      let handle: QueryHandle | null = null;
-      let done = false;
-      const finish = (): void => { if (!done) { done = true; resolve(); } };
-      this.sendQuery(name, encodeKeyRequest(key), {}, {
-        onResponse: (from, payload) => {
-          resp.numResp++;
-          let r;
-          try { r = decodeNodeKeyResponse(payload); } catch {
-            resp.messages[from] = 'Failed to decode key query response payload';
-            resp.numErr++;
-            r = null;
-          }
-          if (r) {
-            if (!r.result) { resp.messages[from] = r.message; resp.numErr++; } else if (r.message) resp.messages[from] = r.message;
-            if (resp.keys) for (const k of r.keys) resp.keys[k] = (resp.keys[k] ?? 0) + 1;
-          }
-          if (resp.numResp >= resp.numNodes) handle?.close();
-        },
-        onDone: finish,
-      }).then((h) => { handle = h; if (done) h.close(); }, reject);
-    });
-    return resp;
   }
 
   encryptionEnabled(): boolean { return !!this.deps.keyring && this.deps.keyring.isEnabled(); }
