@@ -14,6 +14,9 @@ export interface NodeEntry extends MemberNode {
   addrBytes: Uint8Array;
 }
 
+/** How long a computed eviction victim is reused (table changes invalidate it at once). */
+const VICTIM_CACHE_MS = 1000;
+
 export const STATE_CODE: Record<NodeStateName, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
 export const STATE_NAME: readonly NodeStateName[] = ['alive', 'suspect', 'dead', 'left'];
 
@@ -46,11 +49,15 @@ export class NodeTable {
   probeOrder(): readonly string[] { return this.order; }
 
   /**
-   * Makes room for one more node if the table is full. Returns false (and counts)
-   * when the newcomer should not be stored.
+   * The member a newcomer would replace (dead/left first, else lowest priority),
+   * cached for VICTIM_CACHE_MS or until the table changes: a 50,000-member
+   * push/pull into a full table must not rescan (and re-rank) it per node.
    */
-  admit(candidate: NodeEntry): boolean {
-    if (this.byName.size < this.maxMembers()) return true;
+  private victimCache: { at: number; victim: NodeEntry | undefined; prio: number; dead: boolean } | null = null;
+
+  private findVictim(now: number): { victim: NodeEntry | undefined; prio: number; dead: boolean } {
+    const c = this.victimCache;
+    if (c && now - c.at < VICTIM_CACHE_MS && (!c.victim || this.byName.get(c.victim.name) === c.victim)) return c;
     let deadVictim: NodeEntry | undefined;
     let victim: NodeEntry | undefined;
     let victimPrio = Infinity;
@@ -67,12 +74,27 @@ export class NodeTable {
         victim = n; victimPrio = p;
       }
     }
-    if (deadVictim) {
-      this.evict(deadVictim, 'evict.dead');
+    const r = deadVictim
+      ? { at: now, victim: deadVictim, prio: -Infinity, dead: true }
+      : { at: now, victim, prio: victimPrio, dead: false };
+    this.victimCache = r;
+    return r;
+  }
+
+  /**
+   * Makes room for one more node if the table is full. Returns false (and counts)
+   * when the newcomer should not be stored.
+   */
+  admit(candidate: NodeEntry, now: number): boolean {
+    if (this.byName.size < this.maxMembers()) return true;
+    const { victim, prio, dead } = this.findVictim(now);
+    if (victim && dead) {
+      this.evict(victim, 'evict.dead');
       return true;
     }
+    const ret = this.retention();
     const candPrio = ret ? safePriority(ret, candidate) : 0;
-    if (victim && candPrio > victimPrio) {
+    if (victim && candPrio > prio) {
       this.evict(victim, 'evict.low-priority');
       return true;
     }
@@ -82,6 +104,7 @@ export class NodeTable {
 
   /** Adds a node (caller ran admit first) at a random position of the probe order. */
   insert(n: NodeEntry): void {
+    this.victimCache = null;
     this.byName.set(n.name, n);
     const offset = randInt(this.order.length + 1);
     this.order.push(n.name);
@@ -91,6 +114,7 @@ export class NodeTable {
 
   remove(name: string): void {
     if (!this.byName.delete(name)) return;
+    this.victimCache = null;
     const i = this.order.indexOf(name);
     if (i >= 0) {
       this.order.splice(i, 1);
@@ -100,6 +124,7 @@ export class NodeTable {
 
   /** After a full probe pass: forget dead/left nodes older than `deadlineMs` ago and reshuffle. */
   resetProbeOrder(now: number, gossipToTheDeadMs: number): NodeEntry[] {
+    this.victimCache = null;
     const removed: NodeEntry[] = [];
     for (const n of [...this.byName.values()]) {
       if (n.name !== this.selfName && isDeadOrLeft(n.state) && now - n.stateChange > gossipToTheDeadMs) {

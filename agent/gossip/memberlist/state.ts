@@ -77,7 +77,7 @@ export function aliveNode(core: Core, a: AliveMessage, onDone: (() => void) | un
     if (a.incarnation === 0 && !isSelf) return; // would be ignored below (inc <= 0) anyway
     // A newcomer is judged on what it is (stateChange 0: no recency bonus), so a
     // full table does not churn: it only displaces strictly less valuable members.
-    if (!isSelf && !core.table.admit({ ...state, state: 'alive', incarnation: a.incarnation, stateChange: 0 })) {
+    if (!isSelf && !core.table.admit({ ...state, state: 'alive', incarnation: a.incarnation, stateChange: 0 }, core.clock.now())) {
       // Edge mode: no room for it, but the rest of the cluster must still hear it.
       if (core.rememberRelay(a.node, a.incarnation)) {
         core.counters.inc('relay.unknown.alive');
