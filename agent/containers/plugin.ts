@@ -74,7 +74,11 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
     templateDirs: ctx.templateDirs ?? ['/usr/share/cloudy-agent/lxc-templates', `${process.cwd()}/lxc-templates`],
     ...(ctx.lxcPath ? { lxcPath: ctx.lxcPath } : {}),
   });
-  const forwarder = new PortForwarder({ exec: ctx.exec, logger: logger.child('firewall'), ...(ctx.firewallBackend ? { backend: ctx.firewallBackend } : {}) });
+  const network = ctx.network ?? DEFAULT_NETWORK;
+  const forwarder = new PortForwarder({
+    exec: ctx.exec, logger: logger.child('firewall'), hairpinCidr: network.cidr,
+    ...(ctx.firewallBackend ? { backend: ctx.firewallBackend } : {}),
+  });
   const manager = new ContainerManager({
     driver,
     forwarder,
@@ -84,7 +88,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
     logger,
     counters: ctx.counters,
     limits: ctx.limits,
-    network: ctx.network ?? DEFAULT_NETWORK,
+    network,
     communityIp: ctx.communityIp,
     cgroupLayout: await hostCgroupLayout(),
     hostCpus: availableParallelism(),

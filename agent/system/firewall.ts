@@ -31,6 +31,8 @@ export const NFT_TABLE = 'cloudy_agent';
 export const IPT_CHAIN = 'CLOUDY-DNAT';
 /** filter-table chain jumped to from FORWARD: accepts DNATed connections even where FORWARD's policy is DROP. */
 export const IPT_FWD_CHAIN = 'CLOUDY-FWD';
+/** nat-table chain jumped to from POSTROUTING: hairpin masquerade. */
+export const IPT_SNAT_CHAIN = 'CLOUDY-SNAT';
 
 function checkForward(f: PortForward): void {
   validateIpv4(f.hostIp, 'host address');
@@ -51,7 +53,20 @@ function ordered(forwards: readonly PortForward[]): PortForward[] {
  * One nft script replacing the agent's table. `table ...` first makes the
  * following `delete` valid even when the table does not exist yet.
  */
-export function renderNftScript(forwards: readonly PortForward[]): string {
+const CIDR_RE = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
+
+function checkCidr(c: string): void {
+  if (!CIDR_RE.test(c)) throw new AgentError('E_INVALID', `invalid CIDR ${c}`);
+  validateIpv4(c.split('/')[0]!, 'subnet');
+}
+
+/**
+ * `hairpinCidr` (the containers' subnet): a container reaching another
+ * container's service through the community address gets its source masqueraded
+ * to the host, so the answer comes back through the host and is un-NATed
+ * (otherwise the server would answer it directly on the bridge).
+ */
+export function renderNftScript(forwards: readonly PortForward[], hairpinCidr?: string): string {
   const lines = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
   if (forwards.length === 0) return lines.join('\n') + '\n';
   const rules = ordered(forwards).map((f) => {
@@ -74,8 +89,17 @@ export function renderNftScript(forwards: readonly PortForward[]): string {
     '    type filter hook forward priority filter - 1; policy accept;',
     '    ct status dnat accept',
     '  }',
-    '}',
   );
+  if (hairpinCidr) {
+    checkCidr(hairpinCidr);
+    lines.push(
+      '  chain postrouting {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      `    ip saddr ${hairpinCidr} ip daddr ${hairpinCidr} ct status dnat masquerade comment "cloudy:hairpin"`,
+      '  }',
+    );
+  }
+  lines.push('}');
   return lines.join('\n') + '\n';
 }
 
@@ -95,6 +119,8 @@ export interface PortForwarderOptions {
   logger: Logger;
   /** Force a backend (tests); default: nftables if `nft` works, else iptables. */
   backend?: FirewallBackend;
+  /** Containers' subnet, for hairpin masquerade (container -> community address -> container). */
+  hairpinCidr?: string;
   /** Enables IPv4 forwarding when rules exist (default: write /proc/sys/net/ipv4/ip_forward). */
   enableForwarding?: () => Promise<void>;
 }
@@ -141,7 +167,7 @@ export class PortForwarder {
     if (forwards.length > 0) await (this.o.enableForwarding ?? enableIpv4Forwarding)();
     const backend = await this.backendInUse();
     if (backend === 'nftables') {
-      check(await this.o.exec.run('nft', ['-f', '-'], { input: renderNftScript(forwards), timeoutMs: 20_000 }));
+      check(await this.o.exec.run('nft', ['-f', '-'], { input: renderNftScript(forwards, this.o.hairpinCidr), timeoutMs: 20_000 }));
     } else {
       await this.applyIptables(forwards);
     }
@@ -156,6 +182,9 @@ export class PortForwarder {
   private async applyIptables(forwards: PortForward[]): Promise<void> {
     const hooks = ['PREROUTING', 'OUTPUT'];
     if (forwards.length === 0) {
+      for (let i = 0; i < 16; i++) if ((await this.ipt(['-t', 'nat', '-D', 'POSTROUTING', '-j', IPT_SNAT_CHAIN])) !== 0) break;
+      await this.ipt(['-t', 'nat', '-F', IPT_SNAT_CHAIN]);
+      await this.ipt(['-t', 'nat', '-X', IPT_SNAT_CHAIN]);
       for (let i = 0; i < 16; i++) if ((await this.ipt(['-t', 'filter', '-D', 'FORWARD', '-j', IPT_FWD_CHAIN])) !== 0) break;
       await this.ipt(['-t', 'filter', '-F', IPT_FWD_CHAIN]);
       await this.ipt(['-t', 'filter', '-X', IPT_FWD_CHAIN]);
@@ -179,6 +208,17 @@ export class PortForwarder {
     for (const h of hooks) {
       if ((await this.ipt(['-t', 'nat', '-C', h, '-j', IPT_CHAIN])) !== 0) {
         check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-I', h, '1', '-j', IPT_CHAIN]));
+      }
+    }
+    if (this.o.hairpinCidr) {
+      checkCidr(this.o.hairpinCidr);
+      if ((await this.ipt(['-t', 'nat', '-L', IPT_SNAT_CHAIN, '-n'])) !== 0) {
+        check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-N', IPT_SNAT_CHAIN]));
+        check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-A', IPT_SNAT_CHAIN, '-s', this.o.hairpinCidr, '-d', this.o.hairpinCidr,
+          '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'MASQUERADE']));
+      }
+      if ((await this.ipt(['-t', 'nat', '-C', 'POSTROUTING', '-j', IPT_SNAT_CHAIN])) !== 0) {
+        check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-I', 'POSTROUTING', '1', '-j', IPT_SNAT_CHAIN]));
       }
     }
     check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-F', IPT_CHAIN]));

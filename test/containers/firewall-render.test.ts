@@ -18,6 +18,15 @@ test('nft script replaces the agent table atomically, rules in prerouting and ou
   assert.ok(s.indexOf('udp dport 53') < s.indexOf('tcp dport 8080'));
 });
 
+test('hairpin masquerade for the containers subnet', () => {
+  const s = renderNftScript([fwd], '10.0.3.0/24');
+  assert.ok(s.includes('type nat hook postrouting priority srcnat; policy accept;'));
+  assert.ok(s.includes('ip saddr 10.0.3.0/24 ip daddr 10.0.3.0/24 ct status dnat masquerade'));
+  let threw = false;
+  try { renderNftScript([fwd], '10.0.3.0/24; flush ruleset'); } catch (e) { threw = isAgentError(e, 'E_INVALID'); }
+  assert.ok(threw);
+});
+
 test('no forwards: the script only removes the table', () => {
   assert.is(renderNftScript([]), 'table ip cloudy_agent\ndelete table ip cloudy_agent\n');
 });

@@ -3,6 +3,7 @@
 // address and published port; nftables and the iptables fallback; rules gone
 // after destroy.
 import { test } from 'uvu';
+import { readFile, writeFile } from 'node:fs/promises';
 import * as assert from 'uvu/assert';
 import {
   createBridge, createClientNamespace, deleteLink, deleteNamespace, destroyContainers, exec, removeDir, sh, startTestAgent, waitFor,
@@ -19,6 +20,22 @@ async function fromClient(url: string): Promise<{ ok: boolean; body: string }> {
   return { ok: r.exitCode === 0, body: r.stdout };
 }
 
+const BRIDGE_NF = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+let bridgeNfBefore: string | null = null;
+
+/** Sets bridge-nf-call-iptables (when br_netfilter is loaded); returns the previous value. */
+async function setBridgeNf(v: string | null): Promise<string | null> {
+  if (v === null) return null;
+  try {
+    const prev = (await readFile(BRIDGE_NF, 'utf8')).trim();
+    await writeFile(BRIDGE_NF, v);
+    bridgeNfBefore ??= prev;
+    return prev;
+  } catch {
+    return null; // br_netfilter not loaded: bridged traffic bypasses iptables anyway
+  }
+}
+
 test.before(async () => {
   await destroyContainers('cattest-pf');
   await createBridge(BR, '10.213.2.1/24');
@@ -26,6 +43,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  if (bridgeNfBefore !== null) await setBridgeNf(bridgeNfBefore);
   await destroyContainers('cattest-pf');
   await deleteNamespace(NS, HOST_IF);
   await deleteLink(BR);
@@ -45,6 +63,18 @@ for (const backend of ['nftables', 'iptables'] as const) {
         return x.ok ? x : null;
       }, 20_000, 300);
       assert.match(r.body, `cloudy busybox container ${name}`);
+      // Hairpin: another container reaches it through the community address too. With
+      // br_netfilter off (the common case) this needs the agent's masquerade rule.
+      const peer = `${name}-peer`;
+      await agent.rpc.call('lxc-create', { Name: peer, Template: 'busybox', Start: true, HostPort: port + 100 } as never, 'on-success');
+      const saved = await setBridgeNf('0');
+      try {
+        const viaCommunity = (await agent.rpc.call('lxc-exec', { Name: peer, Command: ['wget', '-qO-', `http://${COMMUNITY_IP}:${port}/`] } as never, 'on-success')) as Record<string, unknown>;
+        assert.match(String(viaCommunity.Stdout), `cloudy busybox container ${name}`);
+      } finally {
+        await setBridgeNf(saved);
+      }
+      await agent.rpc.call('lxc-destroy', { Name: peer } as never, 'on-success');
       if (backend === 'nftables') {
         const table = await sh('nft', ['list', 'table', 'ip', 'cloudy_agent']);
         assert.match(table, `ip daddr ${COMMUNITY_IP} tcp dport ${port} dnat to 10.213.2.2:80`);
