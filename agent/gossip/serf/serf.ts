@@ -40,6 +40,7 @@ import { filtersMatch, type QueryFilter } from './filters.ts';
 import { VivaldiClient } from '../coordinate/vivaldi.ts';
 import { CoordinateCache } from '../coordinate/cache.ts';
 import { answerKeyQuery, runKeyQuery } from './key-queries.ts';
+import { QueryCollector } from './query-collector.ts';
 
 // ---------------------------------------------------------------------------
 // Protocol constants (must match serf 0.9.4, §3.14)
@@ -134,16 +135,6 @@ export interface SerfDeps {
   random?: () => number;
 }
 
-interface OutstandingQuery {
-  ltime: number;
-  id: number;
-  deadline: number;
-  acks: Set<string>;
-  responses: Set<string>;
-  handlers: QueryHandlers;
-  timer: TimerHandle;
-  closed: boolean;
-}
 
 export class SerfNode implements Serf {
   private ml: Memberlist | null = null;
@@ -167,7 +158,7 @@ export class SerfNode implements Serf {
   private readonly intentQueue: TransmitLimitedQueue;
   private readonly eventQueue: TransmitLimitedQueue;
   private readonly queryQueue: TransmitLimitedQueue;
-  private readonly outstanding = new Map<number, OutstandingQuery>();
+  private readonly collector: QueryCollector;
   private inboundPending = 0;
 
   private tags: Record<string, string>;
@@ -194,6 +185,9 @@ export class SerfNode implements Serf {
     this.table = new MemberTable(limits.maxMembers, (name) => {
       counters.inc('evict.serf_members');
       this.coordCache.delete(name);
+    });
+    this.collector = new QueryCollector({
+      clock: deps.clock, counters, logger: this.log, maxPending: limits.pendingQueries, maxResponsesPerQuery: limits.queryResponsesPerQuery,
     });
     this.intents = new RecentIntents(limits.recentIntents, () => counters.inc('evict.recent_intents'));
     this.eventBuffer = new EventBuffer(limits.eventBuffer);
@@ -698,7 +692,7 @@ export class SerfNode implements Serf {
     this.serfState = 'shutdown';
     for (const t of this.timers) t.cancel();
     this.timers.length = 0;
-    for (const q of [...this.outstanding.values()]) this.finishQuery(q);
+    this.collector.closeAll();
     this.coalescing.flush();
     this.coalescing.stop();
     this.snapshotClocks();
@@ -827,10 +821,7 @@ export class SerfNode implements Serf {
     }
     if (this.serfState === 'shutdown') throw new AgentError('E_STATE', 'serf is shut down');
     const ml = this.memberlist();
-    if (this.outstanding.size >= this.deps.limits.pendingQueries) {
-      this.deps.counters.inc('drop.serf_pending_queries');
-      throw new AgentError('E_LIMIT', `too many queries in flight (${this.deps.limits.pendingQueries})`);
-    }
+    this.collector.checkRoom();
     const filters: Uint8Array[] = [];
     if (params.filterNodes && params.filterNodes.length > 0) filters.push(encodeNodeFilter(params.filterNodes));
     for (const [tag, expr] of Object.entries(params.filterTags ?? {})) filters.push(encodeTagFilter(tag, expr));
@@ -840,9 +831,8 @@ export class SerfNode implements Serf {
     }
     const timeoutMs = params.timeoutMs && params.timeoutMs > 0 ? params.timeoutMs : this.defaultQueryTimeoutMs();
     const self = ml.localNode();
-    let id = Math.floor(this.random() * 0x80000000);
     const ltime = this.queryClock.time();
-    while (this.outstanding.get(ltime)?.id === id) id = (id + 1) & 0x7fffffff;
+    const id = this.collector.freeId(ltime, Math.floor(this.random() * 0x80000000));
     const q = {
       type: 'query' as const, ltime, id, addr: ipToBytes(self.addr), port: self.port, sourceNode: self.name,
       filters, flags: params.requestAck ? QUERY_FLAG_ACK : 0, relayFactor, timeoutNs: timeoutMs * 1e6, name, payload,
@@ -852,26 +842,12 @@ export class SerfNode implements Serf {
       throw new AgentError('E_TOO_LARGE',
         `query exceeds limit of ${this.opts.querySizeLimit} bytes (by ${raw.length - this.opts.querySizeLimit} bytes)`);
     }
-    const deadline = this.deps.clock.now() + timeoutMs;
-    const prev = this.outstanding.get(ltime);
-    if (prev) this.finishQuery(prev); // serf keys collectors by LTime: a newer query with the same LTime replaces it
-    const oq: OutstandingQuery = {
-      ltime, id, deadline, acks: new Set(), responses: new Set(), handlers, closed: false,
-      timer: this.deps.clock.after(timeoutMs, () => this.finishQuery(oq)),
-    };
-    this.outstanding.set(ltime, oq);
+    const handle = this.collector.register(ltime, id, timeoutMs, handlers);
     this.handleQuery(q);
     this.queryQueue.queue({ msg: raw });
-    return { ltime, id, deadline, close: () => this.finishQuery(oq) };
+    return handle;
   }
 
-  private finishQuery(q: OutstandingQuery): void {
-    if (q.closed) return;
-    q.closed = true;
-    q.timer.cancel();
-    if (this.outstanding.get(q.ltime) === q) this.outstanding.delete(q.ltime);
-    try { q.handlers.onDone?.(); } catch (e) { this.log.warn(`query onDone: ${errorMessage(e)}`); }
-  }
 
   private shouldProcessQuery(blobs: Uint8Array[]): boolean {
     const filters: QueryFilter[] = [];
@@ -960,23 +936,9 @@ export class SerfNode implements Serf {
   }
 
   private handleQueryResponse(r: Extract<SerfMessage, { type: 'queryResponse' }>): void {
-    const q = this.outstanding.get(r.ltime);
-    if (!q || q.id !== r.id || q.closed) {
-      this.deps.counters.inc('serf.query_responses_unmatched');
-      return;
-    }
-    if (r.flags & QUERY_FLAG_ACK) {
-      if (q.acks.has(r.from)) { this.deps.counters.inc('serf.query_duplicate_acks'); return; }
-      if (q.acks.size >= this.deps.limits.queryResponsesPerQuery) { this.deps.counters.inc('drop.serf_query_acks'); return; }
-      q.acks.add(r.from);
-      try { q.handlers.onAck?.(r.from); } catch (e) { this.log.warn(`query onAck: ${errorMessage(e)}`); }
-    } else {
-      if (q.responses.has(r.from)) { this.deps.counters.inc('serf.query_duplicate_responses'); return; }
-      if (q.responses.size >= this.deps.limits.queryResponsesPerQuery) { this.deps.counters.inc('drop.serf_query_responses'); return; }
-      q.responses.add(r.from);
-      try { q.handlers.onResponse?.(r.from, r.payload); } catch (e) { this.log.warn(`query onResponse: ${errorMessage(e)}`); }
-    }
+    this.collector.deliver(r.ltime, r.id, r.from, (r.flags & QUERY_FLAG_ACK) !== 0, r.payload);
   }
+
 
   // -------------------------------------------------------------------------
   // Internal queries (§3.9, §3.13)
