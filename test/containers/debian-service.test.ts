@@ -5,6 +5,7 @@
 // host's community address, and the service must be announced.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readdir } from 'node:fs/promises';
 import { createBridge, deleteLink, destroyContainers, exec, removeDir, startTestAgent, waitFor, type TestAgent } from './helpers.ts';
 
 const BR = 'catbr4';
@@ -27,6 +28,7 @@ test.after(async () => {
 });
 
 test('squid template: create + start, proxy answers on the community address, proxy3 announced', async () => {
+  const cached = (await readdir('/var/cache/cloudy-agent/rootfs').catch(() => [] as string[])).some((d) => d.startsWith('base-'));
   const t0 = Date.now();
   const created = (await agent.rpc.call('lxc-create', { Name: NAME, Template: 'squid', Memory: '256M', HostPort: 13128 } as never, 'on-success')) as Record<string, unknown>;
   const tCreate = Date.now() - t0;
@@ -44,7 +46,7 @@ test('squid template: create + start, proxy answers on the community address, pr
   const r = await exec.run('curl', ['-s', '-i', '-m', '10', '-x', `http://${COMMUNITY_IP}:13128`, `http://${NET.gateway}:9/`], { timeoutMs: 20_000 });
   assert.match(r.stdout, /^HTTP\/1\.1 \d{3}/);
   assert.match(r.stdout, /Server: squid/i);
-  console.log(`squid (Debian) container: create ${tCreate} ms (rootfs cache), create+start ${tStart} ms, service announced after ${tService} ms`);
+  console.log(`squid (Debian) container: create ${tCreate} ms (${cached ? 'rootfs cache present' : 'cold: debootstrap + apt, cache built now'}), create+start ${tStart} ms, service announced after ${tService} ms`);
   const stopT = Date.now();
   await agent.rpc.call('lxc-stop', { Name: NAME } as never, 'on-success');
   console.log(`squid stop: ${Date.now() - stopT} ms`);
