@@ -17,6 +17,7 @@ import { MemoryServiceStore } from '../../agent/discovery/store.ts';
 import { decodeServicesTag } from '../../agent/discovery/codec.ts';
 import type { Serf } from '../../agent/gossip/serf/types.ts';
 import { startContainers, type ContainersHandle } from '../../agent/containers/plugin.ts';
+import { PortForwarder } from '../../agent/system/firewall.ts';
 import type { ContainerEvent } from '../../agent/containers/types.ts';
 import type { BridgeNetwork } from '../../agent/containers/ipam.ts';
 
@@ -61,9 +62,13 @@ export async function deleteNamespace(ns: string, hostIf: string): Promise<void>
   await sh('ip', ['link', 'del', hostIf], true);
 }
 
+/** Destroys test containers and removes the agent's forwarding rules (both backends). */
 export async function destroyContainers(prefix: string): Promise<void> {
   const names = (await sh('lxc-ls', ['-1'], true)).split(/\s+/).filter((n) => n.startsWith(prefix));
   for (const n of names) await sh('lxc-destroy', ['-f', '-n', n], true);
+  for (const backend of ['nftables', 'iptables'] as const) {
+    await new PortForwarder({ exec, logger: Logger.silent(), backend, enableForwarding: async () => {} }).clear().catch(() => {});
+  }
 }
 
 /** A Serf stand-in that only holds tags: the real ServiceAnnouncer writes the Cloudy `services` tag into it. */
