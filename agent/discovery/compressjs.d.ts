@@ -16,3 +16,11 @@ declare module 'compressjs/lib/Bzip2.js' {
   };
   export default Bzip2;
 }
+
+declare module 'compressjs/lib/BWT.js' {
+  const BWT: {
+    /** Burrows-Wheeler transform of T[0..n) into U as bzip2 defines it; returns the origin pointer. */
+    bwtransform2(T: Uint8Array, U: Uint8Array, n: number, alphabetSize: number): number;
+  };
+  export default BWT;
+}

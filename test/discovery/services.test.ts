@@ -87,7 +87,7 @@ test('512-byte limit: the largest typical set fits, one more is refused with byt
   assert.ok(isAgentError(await rejection(() => a.publish(TYPICAL[fitted]!)), 'E_TOO_LARGE'));
   assert.is(serf.tags[SERVICES_TAG], tagBefore, 'tag unchanged after refusals');
   assert.is(counters.get('discovery.publish_refused_too_large'), 2);
-  assert.ok(fitted >= 3, `only ${fitted} typical services fit`);
+  assert.ok(fitted >= 4, `only ${fitted} typical services fit (a real Cloudy node fits 4 with bzip2 -9)`);
 });
 
 test('invalid values are refused (quotes would break every Cloudy parser)', async () => {
