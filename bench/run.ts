@@ -7,7 +7,7 @@
 //   cluster  a steady 50-node cluster, serf-only and mixed (40 serf + 10 ours):
 //            CPU per agent, user-event dissemination, failure detection of a killed node
 //   startup  process start to joined, our executable vs serf
-// Writes <out>/bench.md (table) and <out>/bench.json (raw data). --quick runs small
+// Writes <out>/bench.md (table), <out>/bench.json (raw data) and <out>/bench.log. --quick runs small
 // sizes for development and writes quick-bench.{md,json} instead.
 // Ours is dist/cloudy-agent when built (`make binary`), else the sources through tsx
 // (BENCH_OURS=binary|tsx forces one); the report says which.
@@ -62,7 +62,12 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const plan = args.quick ? QUICK : FULL;
   const started = Date.now();
-  const log = (l: string): void => { process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}\n`); };
+  const logLines: string[] = [];
+  const log = (l: string): void => {
+    const line = `[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}`;
+    logLines.push(line);
+    process.stderr.write(`${line}\n`);
+  };
   const reg = new ProcessRegistry();
   const cleanup = async (): Promise<void> => { await reg.killAll(); };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -129,6 +134,13 @@ async function main(): Promise<void> {
     'Events: `event` (coalesce=false) sent over RPC to one node; time until every node\'s RPC `stream` delivered it to the bench process. Mixed cluster vs serf-only cluster of the same size; origins alternate between kinds. An event that some node had not delivered within 15 s is counted as incomplete and left out of median/p99 (the count is shown).',
     'Failure detection: SIGKILL of one node; time until every survivor\'s `stream` delivered member-failed for it (includes serf\'s 3 s member-event coalescing window on serf nodes). Both kinds killed in the mixed cluster; medians.',
     'Start to joined: spawn with `-join` a serf seed until the seed lists the node alive (RPC polled every 20 ms).',
+    ...(['serf', 'ours'] as const).flatMap((k) => {
+      const sw = memory[k]?.swarm;
+      const udpOnly = sw?.['swarm.member.udp_only'] ?? 0;
+      return sw && udpOnly > 0
+        ? [`Swarm around ${k}: the descriptor limit (not raisable here) left ${udpOnly} of ${sw.members} members without a TCP listener (UDP-only; a push/pull the agent starts with one of them is refused).`]
+        : [];
+    }),
     ...Object.entries(notRun).map(([k, v]) => `not run: ${k}: ${v}`),
   ];
   const title = args.quick ? 'cloudy-agent vs serf — quick development run' : 'cloudy-agent vs serf — benchmark';
@@ -136,8 +148,9 @@ async function main(): Promise<void> {
   const base = args.quick ? 'quick-bench' : 'bench';
   writeFileSync(join(args.out, `${base}.md`), renderMarkdown(title, preface, rows, notes));
   writeFileSync(join(args.out, `${base}.json`), JSON.stringify({ date: new Date().toISOString(), elapsedS, ours: ours.how, plan, rows, memory, clusters, startup, notRun }, null, 2) + '\n');
+  writeFileSync(join(args.out, `${base}.log`), logLines.join('\n') + '\n');
   process.stdout.write(renderMarkdown(title, preface, rows, notes));
-  log(`wrote ${join(args.out, base)}.{md,json}`);
+  log(`wrote ${join(args.out, base)}.{md,json,log}`);
 }
 
 function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>, clusters: { serfOnly?: ClusterResult; mixed?: ClusterResult }, startup: StartupResult | undefined, notRun: Record<string, string>): Row[] {

@@ -32,7 +32,14 @@ export interface MemoryStep {
   seconds: number;
 }
 
-export interface MemoryResult { kind: AgentKind; steps: MemoryStep[]; baselineVmRssKb: number; error?: string }
+export interface MemoryResult {
+  kind: AgentKind;
+  steps: MemoryStep[];
+  baselineVmRssKb: number;
+  /** The swarm's counters at the end (members, UDP-only members, probes answered, push/pulls...). */
+  swarm?: Record<string, number>;
+  error?: string;
+}
 
 /** Sampling period of /proc while a step runs. */
 const SAMPLE_MS = 250;
@@ -100,6 +107,7 @@ export async function runMemory(reg: ProcessRegistry, o: MemoryOptions): Promise
     o.log(`memory ${o.kind}: ${result.error}`);
   } finally {
     clearInterval(sampler);
+    result.swarm = await swarm.stats().catch(() => undefined);
     rpc.close();
     await swarm.stop();
     agent.kill('SIGKILL');
