@@ -67,9 +67,11 @@ test('wan + protocol 4: join, tags, events and queries both ways, failure detect
   assert.equal(resps, { ws2: 'resp:ws2:y' });
 
   assert.equal(s.decodeErrors(), [], 'serf never complained about our packets');
+  const t0 = Date.now();
   s2.kill9();
   // wan: probe 5 s, suspicion >= 6 x 5 s: allow a generous deadline
   await until('ours sees ws2 failed', 120_000, () => o!.serf.members().find((x) => x.name === 'ws2')?.status === 'failed', 500);
+  console.log(`  wan failure detection: ${Date.now() - t0} ms`);
 });
 
 test.run();

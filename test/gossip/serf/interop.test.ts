@@ -196,10 +196,13 @@ test('kill -9 a serf node and stop one of ours: both show failed', async () => {
   const o3 = await startOurs('o3', '127.0.3.13', { role: 'tmp' });
   await o3.serf.join([s1.addr], true);
   await until('s1 sees o3', 20_000, async () => (await s1.member('o3'))?.status === 'alive', 300);
+  const t0 = Date.now();
   s2.kill9();
   await o3.stop(); // no leave: like a crash
   await until('o1 sees s2 failed', 45_000, () => ourStatus(o1, 's2') === 'failed', 200);
+  const ours = Date.now() - t0;
   await until('s1 sees o3 failed', 45_000, async () => (await s1.member('o3'))?.status === 'failed', 500);
+  console.log(`  lan failure detection: ours saw serf failed after ${ours} ms, serf saw ours failed after ${Date.now() - t0} ms`);
 });
 
 test('restarted nodes rejoin alive both ways', async () => {
