@@ -6,7 +6,6 @@
 //                                  protocolVersion: 4, tags: {...}, snapshotPath, seeds }, { logger, counters });
 //   await node.start();     // loads the snapshot, starts the rejoiner
 //   node.serf.members(); ...; await node.serf.leave(); await node.stop();
-import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../obs/log.ts';
 import type { Counters } from '../../obs/counters.ts';
 import { defaultLimits, type AgentMode, type Limits } from '../../config/limits.ts';
@@ -117,7 +116,8 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
       ...(deps.random ? { random: deps.random } : {}),
       ...(keyringFile ? {
         onKeyringChange: async (kr: Keyring) => {
-          await writeFile(keyringFile, JSON.stringify(kr.keys().map(keyToBase64), null, 2) + '\n', { mode: 0o600 });
+          // Atomic (temp + fsync + rename): a power cut mid-rotation never leaves a torn keyring file.
+          await new AtomicFile(keyringFile).write(new TextEncoder().encode(JSON.stringify(kr.keys().map(keyToBase64), null, 2) + '\n'));
         },
       } : {}),
     },
