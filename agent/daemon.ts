@@ -151,7 +151,6 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   log.info('Serf agent starting');
   // serf options this agent accepts (so serf configs load) but does not apply.
   if (config.retryMaxAttempts > 0) log.warn(`retry_max_attempts=${config.retryMaxAttempts} ignored: joins are retried until one succeeds`);
-  if (config.rejoinAfterLeave) log.warn('rejoin_after_leave ignored: after a graceful leave the snapshot peers are not rejoined (only -join seeds)');
   let node: SerfInstance;
   try {
     const keyring = await loadKeyring(config, log);
@@ -174,6 +173,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       limits,
       seeds: config.join,
       replay: config.replayOnJoin,
+      rejoinAfterLeave: config.rejoinAfterLeave,
       rejoinBackoff: { baseMs: config.retryIntervalMs, capMs: config.retryMaxIntervalMs },
       compression: config.enableCompression,
       ...deps.serfOverrides,

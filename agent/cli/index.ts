@@ -1,7 +1,12 @@
 // Every subcommand of the `cloudy-agent` executable, in help order.
 // To add one: import it and append it to COMMANDS (keep this a plain list).
 import type { CliCommand } from './command.ts';
-import { agentCommand } from './commands/agent.ts';
+import { homedir } from 'node:os';
+import { makeAgentCommand } from './commands/agent.ts';
+import { agentPlugins } from './agent-plugins.ts';
+import { applyHostDefaults } from '../config/host-defaults.ts';
+import { readNetFacts } from '../system/net-info.ts';
+import { loadIdentity } from '../state/identity.ts';
 import { membersCommand } from './commands/members.ts';
 import { eventCommand } from './commands/event.ts';
 import { queryCommand } from './commands/query.ts';
@@ -15,6 +20,12 @@ import { infoCommand } from './commands/info.ts';
 import { rttCommand } from './commands/rtt.ts';
 import { publishCommand, unpublishCommand, searchCommand, servicesCommand, statsCommand } from '../discovery/cli.ts';
 import { lxcCommand } from '../containers/cli.ts';
+
+/** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
+export const agentCommand = makeAgentCommand({
+  prepare: async (cfg) => applyHostDefaults(cfg, { net: await readNetFacts(), isRoot: process.getuid?.() === 0, home: homedir() }, loadIdentity),
+  plugins: (cfg) => agentPlugins(cfg),
+});
 
 export const COMMANDS: CliCommand[] = [
   agentCommand,

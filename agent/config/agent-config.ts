@@ -50,6 +50,20 @@ export interface AgentConfig {
   memoryBudget: number | null;
   /** Explicit limit overrides (config `limits` object and -limit flags). */
   limitOverrides: Partial<Limits>;
+  /**
+   * Where the agent keeps its state (HostID and node name, published services,
+   * containers' desired state, default snapshot). '' = the host default
+   * (/var/lib/cloudy-agent as root) when the node name is Cloudy's automatic
+   * one; with an explicit -node and no -data-dir, nothing is persisted beyond
+   * -snapshot (so several test agents on one host never share state).
+   */
+  dataDir: string;
+  /** Community interface whose IPv4 is announced (Cloudy's SERF_INTERFACE); '' = default-route interface, else first 10/8. */
+  communityInterface: string;
+  /** Manage LXC containers (when lxc is installed and a data dir is set). */
+  containers: boolean;
+  /** True while no source named the node: the name follows Cloudy's scheme (<HostID>-<ns>-<host>-<ip>:<port>). */
+  autoNodeName: boolean;
 }
 
 export const CLOUDY_GOSSIP_PORT = 5000;
@@ -83,6 +97,10 @@ export function defaultAgentConfig(): AgentConfig {
     mode: 'edge',
     memoryBudget: null,
     limitOverrides: {},
+    dataDir: '',
+    communityInterface: '',
+    containers: true,
+    autoNodeName: true,
   };
 }
 
@@ -94,6 +112,7 @@ export function mergeLayers(base: AgentConfig, ...layers: ConfigLayer[]): AgentC
   for (const l of layers) {
     for (const [k, v] of Object.entries(l) as [keyof AgentConfig, unknown][]) {
       if (v === undefined) continue;
+      if (k === 'nodeName') out.autoNodeName = false;
       if (k === 'tags') Object.assign(out.tags, v);
       else if (k === 'join' || k === 'eventHandlers') (out[k] as string[]).push(...(v as string[]));
       else if (k === 'limitOverrides') Object.assign(out.limitOverrides, v);

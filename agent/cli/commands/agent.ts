@@ -27,6 +27,7 @@ export const AGENT_FLAGS: FlagSpecs = {
   'tag': 'list', 'role': 'string', 'tags-file': 'string', 'rpc-addr': 'string', 'rpc-auth': 'string',
   'config-file': 'list', 'config-dir': 'list', 'snapshot': 'string', 'log-level': 'string',
   'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
+  'data-dir': 'string', 'interface': 'string', 'containers': 'bool',
 };
 
 export const AGENT_HELP = `Usage: cloudy-agent agent [options]
@@ -35,7 +36,7 @@ export const AGENT_HELP = `Usage: cloudy-agent agent [options]
   join it and its RPC port serves the serf CLI) announcing Cloudy services.
 
 Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
-  -node=NAME              Node name (default: hostname).
+  -node=NAME              Node name (default: Cloudy's <HostID>-<ns>-<host>-<ip>:<port>).
   -bind=ADDR[:PORT]       Gossip address (default 0.0.0.0:5000; [::]:5000 for IPv6).
   -advertise=ADDR[:PORT]  Address announced to peers.
   -join=ADDR              Peer to join; repeatable; retried with backoff until it works.
@@ -57,7 +58,10 @@ Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
   -config-dir=DIR         Every *.json file of DIR, in name order.
   -mode=edge|full         edge bounds every table for small devices (default).
   -memory-budget=SIZE     Scale member-bound limits to this much memory (e.g. 64MB).
-  -limit NAME=VALUE       Override one resource limit; repeatable.`;
+  -limit NAME=VALUE       Override one resource limit; repeatable.
+  -data-dir=DIR           State directory (default /var/lib/cloudy-agent when -node is not given).
+  -interface=IF           Community interface whose IPv4 is announced (default: default-route interface).
+  -containers=false       Do not manage LXC containers.`;
 
 /** Config key -> the flag named in error messages. */
 const FLAG_OF: Partial<Record<keyof AgentConfig, string>> = {
@@ -97,6 +101,9 @@ export function layerFromFlags(f: Flags): ConfigLayer {
   if (f.has('rpc-addr')) { l.rpcAddr = f.str('rpc-addr'); parseHostPort(l.rpcAddr, 7373, '-rpc-addr'); }
   if (f.has('rpc-auth')) l.rpcAuth = f.str('rpc-auth');
   if (f.has('snapshot')) l.snapshotPath = f.str('snapshot');
+  if (f.has('data-dir')) l.dataDir = f.str('data-dir');
+  if (f.has('interface')) l.communityInterface = f.str('interface');
+  if (f.has('containers')) l.containers = f.bool('containers');
   if (f.has('log-level')) l.logLevel = parseLevel(f.str('log-level'), '-log-level');
   const handlers = f.list('event-handler');
   if (handlers.length) { parseAllEventScripts(handlers); l.eventHandlers = handlers; }
@@ -139,7 +146,10 @@ export function configFromArgv(argv: readonly string[]): AgentConfig {
 }
 
 export interface AgentCommandOptions {
-  plugins?: DaemonPlugin[];
+  /** Plug-ins, or a function of the final config returning them. */
+  plugins?: DaemonPlugin[] | ((config: AgentConfig) => DaemonPlugin[]);
+  /** Completes the config from the host (data dir, advertise, Cloudy node name) before the daemon starts. */
+  prepare?: (config: AgentConfig) => Promise<AgentConfig>;
 }
 
 /** The `agent` command; `plugins` lets the binary's entry add discovery/containers. */
@@ -158,12 +168,14 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
       }
       let handle: DaemonHandle;
       try {
-        handle = await startDaemon({ ...config, plugins: opts.plugins ?? [] });
+        if (opts.prepare) config = await opts.prepare(config);
+        const plugins = typeof opts.plugins === 'function' ? opts.plugins(config) : opts.plugins ?? [];
+        handle = await startDaemon({ ...config, plugins });
       } catch (e) {
         io.stderr(`Error starting agent: ${errorMessage(e)}\n`);
         return 1;
       }
-      io.stdout(`==> Cloudy agent running! Node name: '${config.nodeName}', bind: ${config.bind}, RPC: ${handle.rpcAddress.host}:${handle.rpcAddress.port}\n`);
+      io.stdout(`==> Cloudy agent running! Node name: '${config.nodeName}', bind: ${config.bind}${config.advertise ? `, advertise: ${config.advertise}` : ''}, RPC: ${handle.rpcAddress.host}:${handle.rpcAddress.port}${config.dataDir ? `, data: ${config.dataDir}` : ''}\n`);
       let signals = 0;
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
         signals++;
@@ -176,7 +188,7 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
       const onInt = () => onSignal('SIGINT');
       const onTerm = () => onSignal('SIGTERM');
       const onHup = () => {
-        try { handle.reload(configFromArgv(argv)); } catch (e) { handle.logger.error(`reload failed: ${errorMessage(e)}`); }
+        try { handle.reload({ ...configFromArgv(argv), nodeName: config.nodeName }); } catch (e) { handle.logger.error(`reload failed: ${errorMessage(e)}`); }
       };
       process.on('SIGINT', onInt);
       process.on('SIGTERM', onTerm);

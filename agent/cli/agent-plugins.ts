@@ -1,0 +1,51 @@
+// The daemon plug-ins of the real `agent` command: discovery (Cloudy services
+// tag, search, checks, federation stats) and, where LXC is installed and the
+// agent has a data dir, container management whose services are announced
+// through discovery's publisher.
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { AgentConfig } from '../config/agent-config.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
+import { discoveryPlugin } from '../discovery/plugin.ts';
+import type { Discovery } from '../discovery/index.ts';
+import { startContainers } from '../containers/plugin.ts';
+import { communityIpOf } from '../config/host-defaults.ts';
+import { readNetFacts } from '../system/net-info.ts';
+import { AgentError } from '../errors.ts';
+
+export function onPath(cmd: string, path = process.env.PATH ?? ''): boolean {
+  return path.split(delimiter).some((dir) => {
+    if (dir === '') return false;
+    try { accessSync(join(dir, cmd), constants.X_OK); return true; } catch { return false; }
+  });
+}
+
+export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls')): DaemonPlugin[] {
+  let discovery: Discovery | null = null;
+  const plugins: DaemonPlugin[] = [
+    discoveryPlugin({
+      ...(cfg.dataDir !== '' ? { stateDir: cfg.dataDir } : {}),
+      ...(cfg.communityInterface !== '' ? { interface: cfg.communityInterface } : {}),
+      onStarted: (d) => { discovery = d; },
+    }),
+  ];
+  plugins.push({
+    name: 'containers',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const log = ctx.logger.child('containers');
+      const off = (why: string): PluginHandle => { log.info(`container management off: ${why}`); return { stop: async () => {} }; };
+      if (!cfg.containers) return off('-containers=false');
+      if (!lxcInstalled) return off('LXC is not installed (lxc-ls not found)');
+      if (cfg.dataDir === '') return off('no -data-dir (an explicit -node persists nothing)');
+      if (discovery === null) throw new AgentError('E_STATE', 'containers need discovery started first');
+      const communityIp = communityIpOf(cfg, await readNetFacts());
+      if (communityIp === null) return off('no community IPv4 to forward service ports on (set -advertise or -interface)');
+      const h = await startContainers({
+        registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
+        publisher: discovery.publisher, stateDir: join(cfg.dataDir, 'containers'), communityIp,
+      });
+      return { stop: () => h.stop(), stats: () => h.stats() };
+    },
+  });
+  return plugins;
+}
