@@ -41,8 +41,9 @@ deps-test: deps
 run: deps-run
 	$(RUN_TS) agent/main.ts agent $(ARGS)
 
+# The serf-CLI interop test runs against the built executable (CLOUDY_AGENT_BIN).
 test: deps-test typecheck binary
-	$(NODE) test/run-all.mjs $(T)
+	CLOUDY_AGENT_BIN=dist/cloudy-agent $(NODE) test/run-all.mjs $(T)
 
 # --- build -------------------------------------------------------------------
 typecheck: deps

@@ -65,7 +65,7 @@ export function configFromJson(obj: Json, source = 'config'): ConfigLayer {
       }
       case 'tags_file': layer.tagsFile = str(k); break;
       case 'data_dir': layer.dataDir = str(k); break;
-      case 'interface': layer.communityInterface = str(k); break;
+      case 'community_interface': layer.communityInterface = str(k); break;
       case 'containers': layer.containers = bool(k); break;
       case 'bind': layer.bind = str(k); break;
       case 'advertise': layer.advertise = str(k); break;

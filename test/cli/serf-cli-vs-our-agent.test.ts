@@ -1,5 +1,7 @@
-// The UNMODIFIED Debian `serf` CLI pointed at OUR agent (run as the real
-// executable: node agent/main.ts agent ...), in a cluster with a real serf
+// The UNMODIFIED Debian `serf` CLI pointed at OUR agent (run as a real
+// process: the single executable named by CLOUDY_AGENT_BIN, which `make test`
+// sets to the freshly built dist/cloudy-agent so a bundling mistake fails CI;
+// otherwise node agent/main.ts agent ...), in a cluster with a real serf
 // agent: members, tags, event (+ handler), query (+ handler response), join,
 // keys, monitor, info, rtt, force-leave, leave; plus a flood of subscribers
 // that never read.
@@ -36,7 +38,11 @@ test.before(async () => {
   const script = join(tmp, 'deploy.sh');
   writeFileSync(script, `#!/bin/sh\nenv | grep ^SERF_ | sort > ${envFile}\necho --- >> ${envFile}\ncat >> ${envFile}\n`, { mode: 0o755 });
   const fd = openSync(logFile, 'w');
-  agent = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', 'agent',
+  const bin = process.env.CLOUDY_AGENT_BIN;
+  if (bin !== undefined && !existsSync(join(root, bin))) throw new Error(`CLOUDY_AGENT_BIN=${bin} does not exist (make binary)`);
+  const [file, ...prefix] = bin !== undefined ? [join(root, bin)] : [process.execPath, '--import', 'tsx', 'agent/main.ts'];
+  console.log(`our agent: ${[file, ...prefix].join(' ')}`);
+  agent = spawn(file!, [...prefix, 'agent',
     '-node', O.name, '-bind', O.bind, `-rpc-addr=${O.rpc}`, '-tag', 'role=web', '--tag=dc=east',
     '-encrypt', K1, '-keyring-file', keyringFile, '-profile=lan', '-log-level=debug',
     // small per-subscriber budgets so the flood test reaches them quickly
