@@ -1,0 +1,240 @@
+// Shared pieces of the flood tests: a small cluster on loopback made of real
+// Debian `serf agent`s plus OUR node in-process (edge mode, default limits),
+// a memory sampler, a watcher that polls the serf nodes for our status, and a
+// raw UDP sender that paces datagrams to our gossip port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
+import { createExec } from '../../agent/system/exec.ts';
+import { Logger } from '../../agent/obs/log.ts';
+import { Counters } from '../../agent/obs/counters.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { encodeMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
+import { decodePacket, encodePacket } from '../../agent/gossip/wire/packet.ts';
+
+export const SERF_BIN = '/usr/bin/serf';
+const exec = createExec();
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until<T>(what: string, deadlineMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, stepMs = 200): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (let i = 0; i < 100_000 && Date.now() < end; i++) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    await sleep(stepMs);
+  }
+  throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+}
+
+export const MB = 1024 * 1024;
+
+/** A real `serf agent` (-profile=lan), no event handler (a flood would spawn thousands of scripts). */
+export class RealSerf {
+  proc: ChildProcess | null = null;
+  private logTail = '';
+  /** Lines of interest kept whole (the tail is cut): failures/suspicions of any node. */
+  readonly alarms: string[] = [];
+
+  constructor(readonly name: string, readonly ip: string, readonly port: number, readonly rpcPort: number) {}
+
+  get addr(): string { return `${this.ip}:${this.port}`; }
+  get rpc(): string { return `${this.ip}:${this.rpcPort}`; }
+
+  start(join: string[]): void {
+    const args = ['agent', `-node=${this.name}`, `-bind=${this.addr}`, `-rpc-addr=${this.rpc}`, '-profile=lan', '-protocol=4', '-log-level=info'];
+    for (const j of join) args.push(`-join=${j}`);
+    this.proc = spawn(SERF_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let partial = '';
+    const keep = (d: Buffer) => {
+      const s = d.toString();
+      this.logTail = (this.logTail + s).slice(-200_000);
+      const lines = (partial + s).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        if (/EventMemberFailed|as failed|Suspect .* has failed|Refuting a suspect/.test(l) && this.alarms.length < 10_000) this.alarms.push(l);
+      }
+    };
+    this.proc.stdout!.on('data', keep);
+    this.proc.stderr!.on('data', keep);
+  }
+
+  log(): string { return this.logTail; }
+
+  /** Log lines saying `node` was marked failed. */
+  failedLines(node: string): string[] {
+    return this.alarms.filter((l) => (l.includes(`EventMemberFailed: ${node} `) || l.includes(`Marking ${node} as failed`)));
+  }
+
+  async cli(args: string[], timeoutMs = 10_000): Promise<{ code: number; out: string; err: string }> {
+    const r = await exec.run(SERF_BIN, [...args.slice(0, 1), `-rpc-addr=${this.rpc}`, ...args.slice(1)], { timeoutMs });
+    return { code: r.exitCode ?? -1, out: r.stdout, err: r.stderr };
+  }
+
+  /** Status of `node` as this serf agent sees it ('none' when unknown, 'error' when the CLI failed). */
+  async statusOf(node: string): Promise<string> {
+    const r = await this.cli(['members', '-format=json', `-name=^${node}$`], 8000).catch(() => null);
+    if (!r || r.code !== 0) return 'error';
+    try {
+      const j = JSON.parse(r.out) as { members: { name: string; status: string }[] };
+      return j.members.find((m) => m.name === node)?.status ?? 'none';
+    } catch { return 'error'; }
+  }
+
+  async aliveCount(): Promise<number> {
+    const r = await this.cli(['members', '-format=json', '-status=alive'], 8000).catch(() => null);
+    if (!r || r.code !== 0) return -1;
+    try { return (JSON.parse(r.out) as { members: unknown[] }).members.length; } catch { return -1; }
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = null;
+    if (p.exitCode !== null) return;
+    p.kill('SIGKILL');
+    await new Promise<void>((r) => { p.once('exit', () => r()); setTimeout(r, 3000).unref(); });
+  }
+}
+
+export interface OurNode extends SerfInstance { name: string; counters: Counters }
+
+/** OUR node over the real net transport, edge mode with the default limits. */
+export async function startOurs(name: string, ip: string, port: number): Promise<OurNode> {
+  const counters = new Counters();
+  const logger = process.env.TEST_VERBOSE ? Logger.root({ level: 'INFO' }).child(name) : Logger.silent();
+  const inst = await createSerf({
+    nodeName: name, bindAddr: ip, bindPort: port, profile: 'lan', protocolVersion: 4, mode: 'edge',
+    tags: { role: 'flood-target' }, rejoin: false,
+  }, { logger, counters });
+  await inst.start();
+  return Object.assign(inst, { name, counters });
+}
+
+/** Samples heap and RSS every `everyMs`; peaks are relative to the baseline taken at construction. */
+export class MemSampler {
+  readonly baseHeap: number;
+  readonly baseRss: number;
+  peakHeap: number;
+  peakRss: number;
+  samples = 0;
+  private timer: NodeJS.Timeout;
+
+  constructor(everyMs = 250) {
+    const m = process.memoryUsage();
+    this.baseHeap = m.heapUsed; this.baseRss = m.rss;
+    this.peakHeap = m.heapUsed; this.peakRss = m.rss;
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  sample(): void {
+    const m = process.memoryUsage();
+    this.samples++;
+    if (m.heapUsed > this.peakHeap) this.peakHeap = m.heapUsed;
+    if (m.rss > this.peakRss) this.peakRss = m.rss;
+  }
+
+  stop(): void { clearInterval(this.timer); this.sample(); }
+
+  get heapDeltaMB(): number { return (this.peakHeap - this.baseHeap) / MB; }
+  get rssDeltaMB(): number { return (this.peakRss - this.baseRss) / MB; }
+}
+
+/** Polls every serf agent once a second (bounded) and records every status it reports for `node`. */
+export class StatusWatcher {
+  readonly seen = new Map<string, Map<string, number>>(); // agent -> status -> count
+  private stopped = false;
+  private done: Promise<void>;
+
+  constructor(agents: RealSerf[], node: string, maxPolls = 600) {
+    for (const a of agents) this.seen.set(a.name, new Map());
+    this.done = (async () => {
+      for (let i = 0; i < maxPolls && !this.stopped; i++) {
+        const t0 = Date.now();
+        const st = await Promise.all(agents.map((a) => a.statusOf(node)));
+        st.forEach((s, k) => { const m = this.seen.get(agents[k]!.name)!; m.set(s, (m.get(s) ?? 0) + 1); });
+        await sleep(Math.max(0, 1000 - (Date.now() - t0)));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> { this.stopped = true; await this.done; }
+
+  /** Statuses other than alive (CLI errors under load are reported separately). */
+  notAlive(): string[] {
+    const out: string[] = [];
+    for (const [a, m] of this.seen) for (const [s, n] of m) if (s !== 'alive' && s !== 'error') out.push(`${a}:${s}x${n}`);
+    return out;
+  }
+
+  summary(): string {
+    return [...this.seen].map(([a, m]) => `${a}{${[...m].map(([s, n]) => `${s}:${n}`).join(',')}}`).join(' ');
+  }
+}
+
+/** A raw UDP socket that sends paced datagrams to one destination. */
+export class RawSender {
+  private constructor(readonly sock: Socket, readonly ip: string, readonly port: number) {}
+
+  static async open(ip: string, port: number): Promise<RawSender> {
+    const sock = createSocket('udp4');
+    await new Promise<void>((res, rej) => { sock.once('error', rej); sock.bind(port, ip, () => { sock.off('error', rej); res(); }); });
+    sock.on('error', () => {});
+    return new RawSender(sock, ip, port);
+  }
+
+  send(buf: Uint8Array, toIp: string, toPort: number): Promise<void> {
+    return new Promise((res) => this.sock.send(buf, toPort, toIp, () => res()));
+  }
+
+  /**
+   * Sends `packets` (built lazily by `build(i)`) at `perSecond`, in 10 ms ticks,
+   * giving up at `deadlineMs`. Returns how many were sent.
+   */
+  async paced(packets: number, perSecond: number, deadlineMs: number, toIp: string, toPort: number, build: (i: number) => Uint8Array): Promise<number> {
+    const t0 = Date.now();
+    let sent = 0;
+    for (let tick = 0; sent < packets && tick < 1_000_000 && Date.now() - t0 < deadlineMs; tick++) {
+      const due = Math.min(packets, Math.floor(((Date.now() - t0) / 1000) * perSecond) + 1);
+      for (; sent < due; sent++) await this.send(build(sent), toIp, toPort);
+      await sleep(10);
+    }
+    return sent;
+  }
+
+  close(): void { try { this.sock.close(); } catch { /* already closed */ } }
+}
+
+/** Sum of counters whose names start with one of the prefixes. */
+export function sumCounters(c: Record<string, number>, prefixes: string[]): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(c)) if (prefixes.some((p) => k.startsWith(p))) n += v;
+  return n;
+}
+
+/** A full GC (tests are not started with --expose-gc): lets us measure retained, not transient, heap. */
+export function forceGc(): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+}
+
+/** heapUsed after a full GC. */
+export function retainedHeap(): number {
+  forceGc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Sends one memberlist ping addressed to `node` from the raw socket and waits for the ack (true) or `timeoutMs` (false). */
+export async function pingAnswered(s: RawSender, toIp: string, toPort: number, node: string, seqNo: number, timeoutMs: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => { s.sock.off('message', onMsg); resolve(false); }, timeoutMs);
+    const onMsg = (buf: Buffer) => {
+      const { messages } = decodePacket(new Uint8Array(buf));
+      if (messages.some((m) => m.type === 'ack' && m.seqNo === seqNo)) { clearTimeout(timer); s.sock.off('message', onMsg); resolve(true); }
+    };
+    s.sock.on('message', onMsg);
+    void s.send(encodePacket([encodeMessage({ type: 'ping', seqNo, node })], { compress: false, crc: false }), toIp, toPort);
+  });
+}
