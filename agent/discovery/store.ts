@@ -1,8 +1,9 @@
 // Published services kept across restarts: one JSON file in the state dir,
 // replaced atomically (temp file + fsync + rename + fsync of the directory),
 // so a power cut on a home gateway leaves the old or the new list, never half.
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AtomicFile } from '../state/atomic-file.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceAnnouncement } from './publisher.ts';
 
@@ -11,26 +12,6 @@ const FORMAT_VERSION = 1;
 export interface ServiceStore {
   load(): Promise<ServiceAnnouncement[]>;
   save(services: readonly ServiceAnnouncement[]): Promise<void>;
-}
-
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  const dh = await open(dirname(path), 'r');
-  try { await dh.sync(); } catch { /* some filesystems refuse fsync on a directory */ } finally { await dh.close(); }
 }
 
 export class FileServiceStore implements ServiceStore {
@@ -61,7 +42,7 @@ export class FileServiceStore implements ServiceStore {
   }
 
   async save(services: readonly ServiceAnnouncement[]): Promise<void> {
-    await writeFileAtomic(this.path, JSON.stringify({ version: FORMAT_VERSION, services }, null, 1) + '\n');
+    await new AtomicFile(this.path).write(new TextEncoder().encode(JSON.stringify({ version: FORMAT_VERSION, services }, null, 1) + '\n'));
   }
 }
 
