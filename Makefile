@@ -10,7 +10,7 @@ DEB_RUN_PKGS := lxc iproute2 nftables iptables bzip2 ca-certificates
 DEB_TEST_PKGS := serf lxc busybox-static debootstrap nftables iptables iproute2 bzip2 jq procps psmisc curl ca-certificates
 STAMP := node_modules/.installed-stamp
 
-.PHONY: run test deps deps-run deps-test typecheck binary bundle bench clean
+.PHONY: run test deps deps-run deps-test typecheck binary bundle bench clean install
 
 # --- setup -----------------------------------------------------------------
 $(STAMP): package.json $(wildcard package-lock.json)
@@ -68,6 +68,14 @@ binary: bundle
 
 bench: deps-test binary
 	$(RUN_TS) bench/run.ts
+
+# Installs the executable, the LXC templates and the systemd unit (DESTDIR for images).
+install: binary
+	install -D -m 0755 dist/cloudy-agent $(DESTDIR)/usr/bin/cloudy-agent
+	install -d $(DESTDIR)/usr/share/cloudy-agent/lxc-templates
+	install -m 0755 lxc-templates/cloudy-* $(DESTDIR)/usr/share/cloudy-agent/lxc-templates/
+	install -D -m 0644 lxc-templates/lib/cloudy-template-common.sh $(DESTDIR)/usr/share/cloudy-agent/lxc-templates/lib/cloudy-template-common.sh
+	install -D -m 0644 image/rootfs/etc/systemd/system/cloudy-agent.service $(DESTDIR)/lib/systemd/system/cloudy-agent.service
 
 clean:
 	rm -rf build dist .cache
