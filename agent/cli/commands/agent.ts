@@ -150,6 +150,8 @@ export interface AgentCommandOptions {
   plugins?: DaemonPlugin[] | ((config: AgentConfig) => DaemonPlugin[]);
   /** Completes the config from the host (data dir, advertise, Cloudy node name) before the daemon starts. */
   prepare?: (config: AgentConfig) => Promise<AgentConfig>;
+  /** May replace the process (same PID) to apply V8 heap flags; returns when it does not. */
+  reexec?: (config: AgentConfig) => void;
 }
 
 /** The `agent` command; `plugins` lets the binary's entry add discovery/containers. */
@@ -166,6 +168,7 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
         io.stderr(`${errorMessage(e).split('\n')[0]}\n`);
         return 1;
       }
+      if (opts.reexec) opts.reexec(config);
       let handle: DaemonHandle;
       try {
         if (opts.prepare) config = await opts.prepare(config);

@@ -1,0 +1,57 @@
+// V8 heap flags baked in by re-executing the agent (process.execve, Node >= 22.15).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { REEXEC_MARK, reexecWithV8Flags, v8FlagsFor } from '../../agent/system/v8-budget.ts';
+
+test('flags: small young generation in edge mode; old space = 60% of -memory-budget', () => {
+  assert.equal(v8FlagsFor({ mode: 'edge', memoryBudget: null }), ['--max-semi-space-size=1']);
+  assert.equal(v8FlagsFor({ mode: 'full', memoryBudget: null }), []);
+  assert.equal(v8FlagsFor({ mode: 'edge', memoryBudget: 64 * 1024 * 1024 }), ['--max-semi-space-size=1', '--max-old-space-size=38']);
+  assert.equal(v8FlagsFor({ mode: 'full', memoryBudget: 20 * 1024 * 1024 }), ['--max-old-space-size=16']);
+});
+
+function fakeProc(env: Record<string, string>, execve: unknown) {
+  return { env, execve, execPath: '/usr/bin/cloudy-agent', execArgv: ['--import', 'tsx'], argv: ['/usr/bin/node', '/x/main.ts', 'agent', '-node', 'a'] } as unknown as NodeJS.Process;
+}
+
+test('re-exec: same arguments, NODE_OPTIONS extended, marked so it happens once', () => {
+  const calls: unknown[][] = [];
+  reexecWithV8Flags(['--max-semi-space-size=1'], fakeProc({ NODE_OPTIONS: '--trace-warnings' }, (...a: unknown[]) => { calls.push(a); }));
+  assert.is(calls.length, 1);
+  const [file, args, env] = calls[0] as [string, string[], Record<string, string>];
+  assert.is(file, '/usr/bin/cloudy-agent');
+  assert.equal(args, ['/usr/bin/cloudy-agent', '--import', 'tsx', '/x/main.ts', 'agent', '-node', 'a']);
+  assert.is(env.NODE_OPTIONS, '--trace-warnings --max-semi-space-size=1');
+  assert.is(env[REEXEC_MARK], '1');
+  // Already re-executed, opted out, no flags, or no execve: nothing happens.
+  reexecWithV8Flags(['--x'], fakeProc({ [REEXEC_MARK]: '1' }, () => calls.push([])));
+  reexecWithV8Flags(['--x'], fakeProc({ CLOUDY_AGENT_NO_REEXEC: '1' }, () => calls.push([])));
+  reexecWithV8Flags([], fakeProc({}, () => calls.push([])));
+  reexecWithV8Flags(['--x'], fakeProc({}, undefined));
+  assert.is(calls.length, 1);
+});
+
+// The real executable (make test builds it and sets CLOUDY_AGENT_BIN): the daemon
+// runs with the flags in its environment, under the same PID it was started with.
+test('the single executable re-executes itself with the heap flags of -memory-budget', async () => {
+  const bin = process.env.CLOUDY_AGENT_BIN ?? 'dist/cloudy-agent';
+  assert.ok(existsSync(bin), `${bin} missing: run make binary`);
+  const p = spawn(bin, ['agent', '-node', 'v8probe', '-bind', '127.0.9.7:25020', '-rpc-addr', '127.0.9.7:25021', '-profile', 'lan', '-memory-budget', '64MB'], { stdio: 'ignore' });
+  try {
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      up = spawnSync(bin, ['members', '-rpc-addr', '127.0.9.7:25021'], { encoding: 'utf8' }).stdout.includes('v8probe');
+    }
+    assert.ok(up, 'agent answered on its RPC port');
+    const env = readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0');
+    assert.ok(env.includes(`${REEXEC_MARK}=1`), 'same PID, re-executed');
+    assert.ok(env.includes('NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=38'), env.filter((e) => e.startsWith('NODE_OPTIONS')).join());
+  } finally {
+    p.kill('SIGKILL');
+  }
+});
+
+test.run();
