@@ -22,6 +22,8 @@ export interface Limits {
   eventBuffer: number;
   /** Serf query de-duplication buffer (LTime slots). */
   queryBuffer: number;
+  /** Distinct events (or query IDs) kept per LTime slot of those buffers; more at one LTime are dropped. */
+  entriesPerLTime: number;
   /** Bytes of a remote push/pull state we accept (larger states are refused and counted). */
   maxPushPullBytes: number;
   /** Node states in one push/pull that we process (beyond it, entries are skipped and counted). */
@@ -80,6 +82,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   handoffQueueDepth: 1024,
   eventBuffer: 512,
   queryBuffer: 512,
+  entriesPerLTime: 64,
   maxPushPullBytes: 4 * 1024 * 1024,
   maxPushPullNodes: 100_000,
   maxDecompressedPacketBytes: 1024 * 1024,

@@ -19,13 +19,17 @@ export function tooOld(ltime: number, now: number, size: number): boolean {
   return now > size && ltime < now - size;
 }
 
+// Unlike serf, a slot holds at most `perSlot` entries: distinct events (or
+// query IDs) that share one LTime would otherwise grow a slot without bound
+// (and its scan quadratically) under a flood; beyond it they are refused and
+// `onFull` is called so the drop is counted.
 export class EventBuffer {
   private readonly slots: (EventSlot | null)[];
-  constructor(readonly size: number) {
+  constructor(readonly size: number, readonly perSlot = Number.POSITIVE_INFINITY, private readonly onFull: () => void = () => {}) {
     this.slots = new Array<EventSlot | null>(size).fill(null);
   }
 
-  /** Records an event; returns false when it was already seen (a duplicate). */
+  /** Records an event; returns false when it was already seen (a duplicate) or its slot is full. */
   add(ltime: number, ev: BufferedEvent): boolean {
     const idx = ltime % this.size;
     let slot = this.slots[idx] ?? null;
@@ -33,6 +37,7 @@ export class EventBuffer {
       for (const prev of slot.events) {
         if (prev.name === ev.name && sameBytes(prev.payload, ev.payload)) return false;
       }
+      if (slot.events.length >= this.perSlot) { this.onFull(); return false; }
     } else {
       slot = { ltime, events: [] };
       this.slots[idx] = slot;
@@ -49,16 +54,17 @@ export class EventBuffer {
 
 export class QueryBuffer {
   private readonly slots: ({ ltime: number; ids: number[] } | null)[];
-  constructor(readonly size: number) {
+  constructor(readonly size: number, readonly perSlot = Number.POSITIVE_INFINITY, private readonly onFull: () => void = () => {}) {
     this.slots = new Array(size).fill(null);
   }
 
-  /** Records a query; returns false when (ltime, id) was already seen. */
+  /** Records a query; returns false when (ltime, id) was already seen or its slot is full. */
   add(ltime: number, id: number): boolean {
     const idx = ltime % this.size;
     const slot = this.slots[idx];
     if (slot && slot.ltime === ltime) {
       if (slot.ids.includes(id)) return false;
+      if (slot.ids.length >= this.perSlot) { this.onFull(); return false; }
       slot.ids.push(id);
       return true;
     }

@@ -190,8 +190,8 @@ export class SerfNode implements Serf {
       clock: deps.clock, counters, logger: this.log, maxPending: limits.pendingQueries, maxResponsesPerQuery: limits.queryResponsesPerQuery,
     });
     this.intents = new RecentIntents(limits.recentIntents, () => counters.inc('evict.recent_intents'));
-    this.eventBuffer = new EventBuffer(limits.eventBuffer);
-    this.queryBuffer = new QueryBuffer(limits.queryBuffer);
+    this.eventBuffer = new EventBuffer(limits.eventBuffer, limits.entriesPerLTime, () => deps.counters.inc('drop.serf_event_slot_full'));
+    this.queryBuffer = new QueryBuffer(limits.queryBuffer, limits.entriesPerLTime, () => deps.counters.inc('drop.serf_query_slot_full'));
     const numNodes = (): number => this.table.size;
     const q = (name: string): TransmitLimitedQueue => new TransmitLimitedQueue({
       name, numNodes, retransmitMult: opts.retransmitMult, maxDepth: limits.broadcastQueueDepth, counters,

@@ -38,4 +38,20 @@ test('query buffer dedupes (LTime, ID)', () => {
   assert.ok(qb.add(3, 100), 'old entry forgotten once overwritten');
 });
 
+test('a slot keeps at most perSlot distinct entries at one LTime; the rest are refused and reported', () => {
+  let full = 0;
+  const eb = new EventBuffer(512, 3, () => { full++; });
+  for (let i = 0; i < 3; i++) assert.ok(eb.add(9, { name: 'e', payload: b(`p${i}`) }));
+  assert.not.ok(eb.add(9, { name: 'e', payload: b('p3') }));
+  assert.not.ok(eb.add(9, { name: 'e', payload: b('p0') }), 'a duplicate is still a duplicate');
+  assert.is(full, 1);
+  assert.is(eb.snapshot()[9]!.events.length, 3);
+  assert.ok(eb.add(9 + 512, { name: 'e', payload: b('new') }), 'a newer LTime takes the slot over');
+  const qb = new QueryBuffer(512, 2, () => { full++; });
+  assert.ok(qb.add(4, 1));
+  assert.ok(qb.add(4, 2));
+  assert.not.ok(qb.add(4, 3));
+  assert.is(full, 2);
+});
+
 test.run();
