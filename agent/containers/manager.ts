@@ -78,14 +78,8 @@ export interface CreateRequest {
   start?: unknown;
 }
 
-export interface ConfigChange {
-  memory?: unknown;
-  cpus?: unknown;
-  autostart?: unknown;
-  startOrder?: unknown;
-  startDelay?: unknown;
-  restart?: unknown;
-}
+/** What `lxc config` may change: the limits and start policy of a create request. */
+export type ConfigChange = Pick<CreateRequest, 'memory' | 'cpus' | 'autostart' | 'startOrder' | 'startDelay' | 'restart'>;
 
 export interface ContainerView {
   name: string;

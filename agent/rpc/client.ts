@@ -2,6 +2,7 @@
 // to a real serf agent alike). Behaves like serf 0.9.4 client/rpc_client.go:
 // one connection, handshake (Seq 0) then optional auth, requests matched to
 // replies by Seq, streams delivered to callbacks until stopped.
+import type { Member } from '../gossip/serf/types.ts';
 import { connect, type Socket } from 'node:net';
 import { decodeMultiStream } from '@msgpack/msgpack';
 import { encodeGo, type GoValue } from '../gossip/wire/msgpack.ts';
@@ -10,15 +11,8 @@ import { parseHostPort } from './address.ts';
 import { ERR, bytesToIp } from './protocol.ts';
 import { asBody, fBytes, fInt, fStr, fUint, type Body } from './fields.ts';
 
-export interface RpcMember {
-  name: string;
-  addr: string;
-  port: number;
-  tags: Record<string, string>;
-  status: string;
-  protocolMin: number; protocolMax: number; protocolCur: number;
-  delegateMin: number; delegateMax: number; delegateCur: number;
-}
+/** A member as the RPC returns it: serf's Member, with whatever status string the agent sent. */
+export type RpcMember = Omit<Member, 'status'> & { status: string };
 
 export interface RpcKeyResponse {
   keys: Record<string, number> | null;

@@ -30,6 +30,28 @@ export async function until<T>(what: string, deadlineMs: number, probe: () => T 
 
 export const MB = 1024 * 1024;
 
+/**
+ * Memory budgets of every flood test. The edge limits hold 512 members and
+ * 1024-entry queues: nothing may scale with the size of the flood.
+ */
+export const FLOOD_BUDGET = {
+  /** peak heapUsed above the baseline, garbage included */
+  heapMB: 48,
+  /** heapUsed after a full GC, above the baseline after a full GC */
+  retainedMB: 16,
+  rssMB: 128,
+} as const;
+
+/** Asserts the three memory budgets (throws with the measured figure). */
+export function assertWithinBudget(mem: { heapDeltaMB: number; rssDeltaMB: number }, retainedMB: number): void {
+  const check = (ok: boolean, what: string, v: number, budget: number) => {
+    if (!ok) throw new Error(`${what} grew ${v.toFixed(1)} MB (budget ${budget} MB)`);
+  };
+  check(mem.heapDeltaMB < FLOOD_BUDGET.heapMB, 'heap', mem.heapDeltaMB, FLOOD_BUDGET.heapMB);
+  check(retainedMB < FLOOD_BUDGET.retainedMB, 'retained heap', retainedMB, FLOOD_BUDGET.retainedMB);
+  check(mem.rssDeltaMB < FLOOD_BUDGET.rssMB, 'RSS', mem.rssDeltaMB, FLOOD_BUDGET.rssMB);
+}
+
 /** A real `serf agent` (-profile=lan), no event handler (a flood would spawn thousands of scripts). */
 export class RealSerf {
   proc: ChildProcess | null = null;
