@@ -28,6 +28,8 @@ export interface TransmitLimitedQueueOptions {
   counters?: Counters;
   /** Used in counter names: `drop.bcast.<name>`. */
   name: string;
+  /** Called after every queue(): lets an idle gossip loop wake up (see memberlist.ts). */
+  onQueued?: () => void;
 }
 
 interface Entry {
@@ -68,6 +70,7 @@ export class TransmitLimitedQueue {
     this.entries.set(e.id, e);
     if (e.key !== undefined) this.byKey.set(e.key, e);
     if (this.entries.size > this.opts.maxDepth) this.dropOne();
+    this.opts.onQueued?.();
   }
 
   /** Over depth by one: a linear scan for the most transmitted, oldest entry (no sort per insert). */

@@ -5,6 +5,7 @@
 // Memory bounds: at most limits.maxRpcClients connections (extra ones are
 // closed and counted); each connection's streamed records are bounded (see
 // connection.ts); request objects are size-capped by the msgpack decoder.
+import { appliedV8Flags } from '../system/v8-budget.ts';
 import { createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Serf } from '../gossip/serf/types.ts';
@@ -127,10 +128,24 @@ export function defaultStats(
       max_procs: String(cpus),
       goroutines: String(handles),
       cpu_count: String(cpus),
+      v8_flags: appliedV8Flags().join(' '),
     },
     serf: serf.stats(),
+    memory: memoryStats(),
     tags: { ...local.tags },
     event_handlers: { ...eventHandlers },
     ...extra,
+  };
+}
+
+/** Process memory in bytes (the budget of the memory-bounded mode is checked against these). */
+function memoryStats(): Record<string, string> {
+  const m = process.memoryUsage();
+  return {
+    rss: String(m.rss),
+    heap_total: String(m.heapTotal),
+    heap_used: String(m.heapUsed),
+    external: String(m.external),
+    array_buffers: String(m.arrayBuffers),
   };
 }

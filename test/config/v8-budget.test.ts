@@ -3,13 +3,23 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { REEXEC_MARK, reexecWithV8Flags, v8FlagsFor } from '../../agent/system/v8-budget.ts';
+import { REEXEC_MARK, applyRuntimeV8Flags, appliedV8Flags, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../../agent/system/v8-budget.ts';
 
 test('flags: small young generation in edge mode; old space = 60% of -memory-budget', () => {
   assert.equal(v8FlagsFor({ mode: 'edge', memoryBudget: null }), ['--max-semi-space-size=1']);
   assert.equal(v8FlagsFor({ mode: 'full', memoryBudget: null }), []);
   assert.equal(v8FlagsFor({ mode: 'edge', memoryBudget: 64 * 1024 * 1024 }), ['--max-semi-space-size=1', '--max-old-space-size=38']);
   assert.equal(v8FlagsFor({ mode: 'full', memoryBudget: 20 * 1024 * 1024 }), ['--max-old-space-size=16']);
+});
+
+test('run-time flags: no TurboFan in edge mode, set once, listed with the NODE_OPTIONS ones', () => {
+  assert.equal(runtimeV8FlagsFor({ mode: 'edge' }), ['--max-opt=2']);
+  assert.equal(runtimeV8FlagsFor({ mode: 'full' }), []);
+  const set: string[] = [];
+  applyRuntimeV8Flags(['--max-opt=2'], (f) => set.push(f));
+  applyRuntimeV8Flags(['--max-opt=2'], (f) => set.push(f));
+  assert.equal(set, ['--max-opt=2']);
+  assert.equal(appliedV8Flags({ NODE_OPTIONS: '--trace-warnings --max-semi-space-size=1' }), ['--max-semi-space-size=1', '--max-opt=2']);
 });
 
 function fakeProc(env: Record<string, string>, execve: unknown) {
@@ -49,6 +59,10 @@ test('the single executable re-executes itself with the heap flags of -memory-bu
     const env = readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0');
     assert.ok(env.includes(`${REEXEC_MARK}=1`), 'same PID, re-executed');
     assert.ok(env.includes('NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=38'), env.filter((e) => e.startsWith('NODE_OPTIONS')).join());
+    // The agent reports the flags it runs with, the run-time ones included.
+    const info = spawnSync(bin, ['info', '-rpc-addr', '127.0.9.7:25021', '-format', 'json'], { encoding: 'utf8' });
+    const flags = (JSON.parse(info.stdout) as { runtime: { v8_flags: string } }).runtime.v8_flags;
+    assert.is(flags, '--max-semi-space-size=1 --max-old-space-size=38 --max-opt=2');
   } finally {
     p.kill('SIGKILL');
   }

@@ -88,6 +88,7 @@ export class Core {
       maxDepth: cfg.limits.broadcastQueueDepth,
       counters: cfg.counters,
       name: 'memberlist',
+      onQueued: () => this.onBroadcastQueued(),
     });
     this.handoff = new HandoffQueue<InboundGossip>(cfg.limits.handoffQueueDepth, cfg.counters, handleGossip);
   }
@@ -159,6 +160,21 @@ export class Core {
   /** Queues a gossip message about `nodeName` (a newer one replaces an older one). */
   broadcast(nodeName: string, msg: MemberlistMessage, onDone?: () => void): void {
     this.broadcasts.queue({ key: nodeName, msg: encodeMessage(msg), ...(onDone ? { onDone } : {}) });
+  }
+
+  /** Set by the node: wakes the gossip loop when a broadcast is queued. */
+  onBroadcastQueued: () => void = () => {};
+
+  /**
+   * Whether a gossip tick could have anything to send. True when the delegate
+   * cannot tell (it has no pendingBroadcasts), so the loop then never sleeps.
+   */
+  hasPendingBroadcasts(): boolean {
+    if (this.broadcasts.numQueued() > 0) return true;
+    const d = this.cfg.delegate;
+    if (!d) return false;
+    if (!d.pendingBroadcasts) return true;
+    try { return d.pendingBroadcasts() > 0; } catch { return true; }
   }
 
   /** Pending broadcasts for a packet with `limit` free bytes: memberlist's own first, then the delegate's. */

@@ -38,6 +38,7 @@ export class MemberlistNode implements Memberlist {
     if (!cfg.name) throw new AgentError('E_CONFIG', 'memberlist: node name required');
     const m = new MemberlistNode(cfg);
     const core = m.core;
+    core.onBroadcastQueued = () => m.wakeGossip();
     cfg.transport.setHandlers(
       (buf, from, at) => handlePacket(core, buf, from, at),
       (stream) => handleStream(core, stream),
@@ -85,10 +86,8 @@ export class MemberlistNode implements Memberlist {
       });
     }
     if (p.gossipIntervalMs > 0) {
-      this.every(randInt(p.gossipIntervalMs), () => {
-        gossipOnce(this.core);
-        return p.gossipIntervalMs;
-      });
+      this.gossipPhase = this.core.clock.now() + randInt(p.gossipIntervalMs);
+      this.scheduleGossip(this.gossipPhase);
     }
     if (p.pushPullIntervalMs > 0) {
       this.every(randInt(p.pushPullIntervalMs), async () => {
@@ -96,6 +95,50 @@ export class MemberlistNode implements Memberlist {
         return pushPullScale(p.pushPullIntervalMs, this.core.estimateNumNodes());
       });
     }
+  }
+
+  // The gossip loop ticks every GossipInterval like memberlist's ticker, but
+  // only while something is queued: an idle tick sends nothing in memberlist
+  // either, and on a small device every wake-up of the event loop costs CPU
+  // (in a steady cluster the queues are empty nearly all the time). A queued
+  // broadcast wakes the loop on the ticker's original phase, so a message
+  // waits for the next tick exactly as it would with a free-running ticker.
+
+  /** Time of one tick of the (virtual) free-running ticker. */
+  private gossipPhase = 0;
+  private gossipTimer: TimerHandle | null = null;
+
+  private scheduleGossip(at: number): void {
+    const h = this.core.clock.after(Math.max(0, at - this.core.clock.now()), () => {
+      this.timers.delete(h);
+      this.gossipTimer = null;
+      this.gossipTick(at);
+    });
+    this.gossipTimer = h;
+    this.timers.add(h);
+  }
+
+  private gossipTick(at: number): void {
+    const core = this.core;
+    if (core.stopped) return;
+    try { gossipOnce(core); } catch (e) {
+      core.counters.inc('error.loop');
+      core.log.error(`gossip failed: ${errorMessage(e)}`);
+    }
+    this.gossipPhase = at;
+    if (core.hasPendingBroadcasts()) this.scheduleGossip(this.nextGossipTick());
+  }
+
+  private nextGossipTick(): number {
+    const interval = this.core.profile.gossipIntervalMs;
+    const now = this.core.clock.now();
+    const behind = Math.max(0, now - this.gossipPhase);
+    return this.gossipPhase + (Math.floor(behind / interval) + 1) * interval;
+  }
+
+  wakeGossip(): void {
+    if (this.gossipTimer || this.core.stopped || this.core.profile.gossipIntervalMs <= 0) return;
+    this.scheduleGossip(this.nextGossipTick());
   }
 
   private async periodicPushPull(): Promise<void> {

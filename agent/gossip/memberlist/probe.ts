@@ -7,6 +7,7 @@
 import type { Addr } from '../transport/types.ts';
 import { encodeMessage, type PingMessage } from '../wire/memberlist-messages.ts';
 import type { Core } from './core.ts';
+import type { TimerHandle } from './clock.ts';
 import { publicView, isDeadOrLeft, type NodeEntry } from './node-table.ts';
 import { suspectNode } from './state.ts';
 import { tcpPing } from './stream-client.ts';
@@ -68,7 +69,14 @@ export async function probeNode(core: Core, node: NodeEntry): Promise<void> {
 
   let awarenessDelta = 0;
   try {
-    const first = await Promise.race([ackPromise, sleep(core, core.profile.probeTimeoutMs)]);
+    // The probe-timeout timer is cancelled as soon as the ack arrives: an idle
+    // agent should not wake up for timers whose outcome is already known.
+    let timeout: TimerHandle | undefined;
+    const first = await Promise.race([
+      ackPromise,
+      new Promise<undefined>((r) => { timeout = core.clock.after(core.profile.probeTimeoutMs, () => r(undefined)); }),
+    ]);
+    timeout?.cancel();
     if (first && first.complete) {
       completePing(core, node, first, sent);
       awarenessDelta = -1;

@@ -27,6 +27,12 @@ export interface MemberlistDelegate {
   notifyMsg(msg: Uint8Array): void;
   /** Piggyback data: messages each <= limit bytes, total with `overhead` per message <= limit. */
   getBroadcasts(overhead: number, limit: number): Uint8Array[];
+  /**
+   * Optional: how many messages the delegate still has queued. When given, the
+   * gossip loop sleeps while neither memberlist nor the delegate has anything
+   * to send, and the delegate calls `Memberlist.wakeGossip()` when it queues.
+   */
+  pendingBroadcasts?(): number;
   /** User state for push/pull. */
   localState(join: boolean): Uint8Array;
   mergeRemoteState(buf: Uint8Array, join: boolean): void;
@@ -89,4 +95,6 @@ export interface Memberlist {
   estimateNumNodes(): number;
   /** Bounded-memory counters (drops, evictions, decode errors). */
   stats(): Record<string, number>;
+  /** The delegate queued a broadcast: resume an idle gossip loop (see MemberlistDelegate.pendingBroadcasts). */
+  wakeGossip(): void;
 }

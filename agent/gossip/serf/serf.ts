@@ -195,6 +195,7 @@ export class SerfNode implements Serf {
     const numNodes = (): number => this.table.size;
     const q = (name: string): TransmitLimitedQueue => new TransmitLimitedQueue({
       name, numNodes, retransmitMult: opts.retransmitMult, maxDepth: limits.broadcastQueueDepth, counters,
+      onQueued: () => this.ml?.wakeGossip(),
     });
     this.intentQueue = q('serf_intents');
     this.eventQueue = q('serf_events');
@@ -225,6 +226,7 @@ export class SerfNode implements Serf {
         nodeMeta: (limit) => this.nodeMeta(limit),
         notifyMsg: (msg) => this.safe('notifyMsg', () => this.notifyMsg(msg)),
         getBroadcasts: (overhead, limit) => this.getBroadcasts(overhead, limit),
+        pendingBroadcasts: () => this.intentQueue.numQueued() + this.queryQueue.numQueued() + this.eventQueue.numQueued(),
         localState: (join) => this.localState(join),
         mergeRemoteState: (buf, join) => this.safe('mergeRemoteState', () => this.mergeRemoteState(buf, join)),
       },
