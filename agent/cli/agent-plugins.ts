@@ -12,6 +12,22 @@ import { startContainers } from '../containers/plugin.ts';
 import { communityIpOf } from '../config/host-defaults.ts';
 import { readNetFacts } from '../system/net-info.ts';
 import { AgentError } from '../errors.ts';
+import { MemoryGovernor } from '../system/memory-governor.ts';
+
+/** Edge mode: gives memory back after bursts (see system/memory-governor.ts). One per process. */
+export function memoryGovernorPlugin(): DaemonPlugin {
+  return {
+    name: 'memory-governor',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const g = new MemoryGovernor({
+        checkIntervalMs: ctx.limits.memoryCheckIntervalMs, slackBytes: ctx.limits.memoryReclaimSlackBytes,
+        minGapMs: ctx.limits.memoryReclaimMinGapMs, counters: ctx.counters, logger: ctx.logger.child('memory'),
+      });
+      g.start();
+      return { stop: async () => g.stop() };
+    },
+  };
+}
 
 export function onPath(cmd: string, path = process.env.PATH ?? ''): boolean {
   return path.split(delimiter).some((dir) => {
@@ -47,5 +63,6 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls')):
       return { stop: () => h.stop(), stats: () => h.stats() };
     },
   });
+  if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;
 }

@@ -7,7 +7,7 @@ import { agentPlugins } from './agent-plugins.ts';
 import { applyHostDefaults } from '../config/host-defaults.ts';
 import { readNetFacts } from '../system/net-info.ts';
 import { loadIdentity } from '../state/identity.ts';
-import { applyRuntimeV8Flags, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../system/v8-budget.ts';
+import { applyRuntimeV8Flags, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../system/v8-budget.ts';
 import { membersCommand } from './commands/members.ts';
 import { eventCommand } from './commands/event.ts';
 import { queryCommand } from './commands/query.ts';
@@ -25,7 +25,7 @@ import { lxcCommand } from '../containers/cli.ts';
 /** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
 export const agentCommand = makeAgentCommand({
   reexec: (cfg) => {
-    reexecWithV8Flags(v8FlagsFor(cfg));
+    reexecWithV8Flags(v8FlagsFor(cfg), process, mallocEnvFor(cfg));
     applyRuntimeV8Flags(runtimeV8FlagsFor(cfg));
   },
   prepare: async (cfg) => applyHostDefaults(cfg, { net: await readNetFacts(), isRoot: process.getuid?.() === 0, home: homedir() }, loadIdentity),

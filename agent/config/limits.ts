@@ -72,6 +72,12 @@ export interface Limits {
   serviceCheckConcurrency: number;
   /** LXC containers the agent manages on this host (create beyond it fails with E_LIMIT). */
   maxContainers: number;
+  /** How often the memory governor (edge mode) looks at the process's memory (ms). */
+  memoryCheckIntervalMs: number;
+  /** Committed-but-unused heap, or RSS growth, beyond which the governor runs a reclaiming GC (bytes). */
+  memoryReclaimSlackBytes: number;
+  /** Least time between two reclaiming GCs (ms). */
+  memoryReclaimMinGapMs: number;
 }
 
 export type LimitName = keyof Limits;
@@ -107,6 +113,9 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   publishedServices: 64,
   serviceCheckConcurrency: 4,
   maxContainers: 32,
+  memoryCheckIntervalMs: 5_000,
+  memoryReclaimSlackBytes: 3 * 1024 * 1024,
+  memoryReclaimMinGapMs: 20_000,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({

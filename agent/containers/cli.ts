@@ -13,6 +13,7 @@ import { FlagError, parseFlags, parseGoDuration, type FlagSpecs, type ParsedFlag
 import { RpcClient } from '../rpc/client.ts';
 import { errorMessage } from '../errors.ts';
 import type { GoValue } from '../gossip/wire/msgpack.ts';
+import { isoTime } from '../obs/iso-time.ts';
 
 const COMMON: FlagSpecs = { 'rpc-addr': 'string', 'rpc-auth': 'string', format: 'string' };
 const CREATE: FlagSpecs = {
@@ -186,7 +187,7 @@ export const lxcCommand: CliCommand = {
         return withClient(p, io, async (c) => {
           const r = (await c.call('lxc-events', undefined, 'on-success')) as { Events?: Wire[] };
           const list = r.Events ?? [];
-          print(io, p, list, () => list.map((e) => `${new Date(Number(e.At)).toISOString()} ${String(e.Name)} ${String(e.Kind)}${e.Detail ? `: ${String(e.Detail)}` : ''}`).join('\n') || 'no events');
+          print(io, p, list, () => list.map((e) => `${isoTime(Number(e.At))} ${String(e.Name)} ${String(e.Kind)}${e.Detail ? `: ${String(e.Detail)}` : ''}`).join('\n') || 'no events');
           return 0;
         });
       case 'create': {

@@ -9,6 +9,7 @@ import type { Counters } from '../obs/counters.ts';
 import type { Logger } from '../obs/log.ts';
 import { SERVICES_TAG } from './codec.ts';
 import type { ServicesTagDecoder } from './search.ts';
+import { isoTime } from '../obs/iso-time.ts';
 
 export interface FederationSample {
   /** ms since epoch. */
@@ -128,7 +129,7 @@ export function formatFederationText(cur: FederationSample, history: readonly Fe
   }
   if (history.length) {
     const first = history[0]!;
-    lines.push(`history: ${history.length} samples every ${Math.round(intervalMs / 1000)} s since ${new Date(first.t).toISOString()} (use -format json to plot)`);
+    lines.push(`history: ${history.length} samples every ${Math.round(intervalMs / 1000)} s since ${isoTime(first.t)} (use -format json to plot)`);
   }
   return lines.join('\n') + '\n';
 }

@@ -2,6 +2,8 @@
 // Every logger derived from a root shares its level, its sinks and a bounded ring
 // of recent lines (replayed to `monitor` subscribers, like serf does).
 
+import { isoTime } from './iso-time.ts';
+
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERR';
 export const LOG_LEVELS: readonly LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERR'];
 
@@ -27,7 +29,7 @@ class LogCore {
     this.level = level;
   }
   emit(level: LogLevel, ns: string, msg: string): void {
-    const line = `${new Date().toISOString()} [${level}] ${ns}: ${msg}`;
+    const line = `${isoTime()} [${level}] ${ns}: ${msg}`;
     const rec = { level, line };
     // The ring keeps every level down to DEBUG so `monitor -log-level=debug` has history.
     if (levelRank(level) >= levelRank('DEBUG')) {

@@ -1,8 +1,17 @@
 // The one place in the agent that spawns processes. Everything else receives an
 // `Exec` and calls it with an argument array (never through a shell, except the
 // event-handler path which runs a user-configured shell command by design).
-import { execa } from 'execa';
 import { AgentError } from '../errors.ts';
+
+// execa is loaded on the first spawn, not at start: an agent that never runs a
+// process (no containers, no handlers) then never pays for its module graph,
+// and its module set-up compiles a Unicode property RegExp that pages ICU data
+// in. One import, shared by every later call.
+let execaModule: Promise<typeof import('execa')> | null = null;
+function loadExeca(): Promise<typeof import('execa')> {
+  execaModule ??= import('execa');
+  return execaModule;
+}
 
 export interface ExecOptions {
   /** Kill the process (SIGKILL after SIGTERM) after this many ms. Default 60 s. */
@@ -54,6 +63,7 @@ export function createExec(defaults: { maxOutputBytes?: number } = {}): Exec {
       const max = opts.maxOutputBytes ?? defaults.maxOutputBytes ?? 1024 * 1024;
       const timeoutMs = opts.timeoutMs ?? 60_000;
       let groupTimedOut = false;
+      const { execa } = await loadExeca();
       const sub = execa(file, [...args], {
         reject: false,
         ...(opts.killGroup ? { detached: true } : { timeout: timeoutMs }),

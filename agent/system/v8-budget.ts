@@ -53,10 +53,29 @@ export function appliedV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
   return [...fromEnv, ...applied];
 }
 
+/**
+ * glibc malloc settings for the re-executed process (edge mode), read by glibc
+ * at start, so they ride on the same re-exec. Measured with a 10,000-member
+ * swarm: RssAnon x1.43 -> x1.26 of its 100-member value.
+ *   MALLOC_ARENA_MAX=2         V8's worker threads otherwise each get their own
+ *                              arena, whose freed pages stay resident
+ *   MALLOC_MMAP_THRESHOLD_     fixed at 128 KiB: push/pull buffers are mmapped
+ *                              and unmapped on free; the default raises the
+ *                              threshold after the first large free, and later
+ *                              large buffers fragment the heap for good
+ *   MALLOC_TRIM_THRESHOLD_     128 KiB: free memory at the heap top goes back
+ * A value the user already set is kept.
+ */
+export function mallocEnvFor(cfg: Pick<AgentConfig, 'mode'>, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  if (cfg.mode !== 'edge') return {};
+  const want: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' };
+  return Object.fromEntries(Object.entries(want).filter(([k]) => env[k] === undefined));
+}
+
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
 /** Re-executes the process with the V8 flags; returns (doing nothing) when not applicable. */
-export function reexecWithV8Flags(flags: string[], proc: NodeJS.Process = process): void {
+export function reexecWithV8Flags(flags: string[], proc: NodeJS.Process = process, extraEnv: Record<string, string> = {}): void {
   const execve = (proc as unknown as { execve?: Execve }).execve;
   if (flags.length === 0 || typeof execve !== 'function') return;
   if (proc.env[REEXEC_MARK] === '1' || proc.env.CLOUDY_AGENT_NO_REEXEC === '1') return;
@@ -65,6 +84,6 @@ export function reexecWithV8Flags(flags: string[], proc: NodeJS.Process = proces
   // path in argv[1]); plain node needs its flags and the script path back.
   const args = isSea() ? proc.argv.slice(2) : [...proc.execArgv, ...proc.argv.slice(1)];
   execve.call(proc, proc.execPath, [proc.execPath, ...args], {
-    ...proc.env, NODE_OPTIONS: nodeOptions, [REEXEC_MARK]: '1',
+    ...proc.env, ...extraEnv, NODE_OPTIONS: nodeOptions, [REEXEC_MARK]: '1',
   });
 }

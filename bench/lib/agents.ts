@@ -52,6 +52,16 @@ export function oursCommand(): { file: string; prefix: string[]; how: string } {
   return { file: process.execPath, prefix: ['--import', 'tsx', join(REPO_ROOT, 'agent/main.ts')], how: 'node --import tsx agent/main.ts' };
 }
 
+/** The executable file a kind runs from (its page cache is dropped before memory figures: procfs.ts). */
+export function executableOf(kind: AgentKind): string {
+  if (kind === 'ours') return oursCommand().file;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const f = join(dir || '.', 'serf');
+    if (existsSync(f)) return f;
+  }
+  return 'serf';
+}
+
 export function agentArgv(spec: AgentSpec): { file: string; args: string[] } {
   const common = [
     '-node', spec.name,

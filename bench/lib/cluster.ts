@@ -30,9 +30,11 @@ export class Cluster {
     const c = new Cluster(reg);
     const seedAddr = `127.0.0.1:${plan.portBase}`;
     const batch = plan.startBatch ?? 5;
-    for (let i = 0; i < plan.kinds.length; i += batch) {
+    // The seed alone first: serf exits when its start-up -join is refused, so no
+    // node may start before the seed listens.
+    for (let i = 0; i < plan.kinds.length; i = i === 0 ? 1 : i + batch) {
       const started: RunningAgent[] = [];
-      for (let j = i; j < Math.min(plan.kinds.length, i + batch); j++) {
+      for (let j = i; j < (i === 0 ? 1 : Math.min(plan.kinds.length, i + batch)); j++) {
         const kind = plan.kinds[j]!;
         const spec: AgentSpec = {
           kind, name: `${plan.namePrefix}-${kind}-${j}`, port: plan.portBase + j, rpcPort: plan.rpcPortBase + j,

@@ -1,9 +1,9 @@
 // Steady-cluster scenario: CPU per agent, user-event dissemination and failure
 // detection in one cluster (serf-only or mixed), all measured from outside:
 // CPU from /proc, events and failures from `stream` records of every node.
-import type { AgentKind, ProcessRegistry } from '../lib/agents.ts';
+import { type AgentKind, type ProcessRegistry, executableOf } from '../lib/agents.ts';
 import { Cluster, type StreamRecord } from '../lib/cluster.ts';
-import { readCpuSeconds, readMemory } from '../lib/procfs.ts';
+import { dropPageCache, readCpuSeconds, readMemory } from '../lib/procfs.ts';
 import { mean, median, percentile, sleep } from '../lib/stats.ts';
 
 export interface ClusterOptions {
@@ -42,6 +42,7 @@ const FAILURE_DEADLINE_MS = 90_000;
 
 export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promise<ClusterResult> {
   const t0 = Date.now();
+  for (const k of new Set(o.kinds)) dropPageCache(executableOf(k));
   const cluster = await Cluster.start(reg, { kinds: o.kinds, namePrefix: o.label, portBase: o.portBase, rpcPortBase: o.rpcPortBase });
   try {
     const n = o.kinds.length;

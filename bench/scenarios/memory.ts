@@ -2,8 +2,8 @@
 // alone, a swarm process grows around it through the given sizes (total nodes,
 // the agent included); after each growth the swarm also pushes/pulls its full
 // member list once, then the agent's VmRSS/RssAnon are sampled from /proc.
-import { type AgentKind, type ProcessRegistry, waitRpc, aliveCount } from '../lib/agents.ts';
-import { readMemory } from '../lib/procfs.ts';
+import { type AgentKind, type ProcessRegistry, executableOf, waitRpc, aliveCount } from '../lib/agents.ts';
+import { dropPageCache, readMemory } from '../lib/procfs.ts';
 import { SwarmProcess } from '../lib/swarm-process.ts';
 import { median, pollUntil, sleep } from '../lib/stats.ts';
 
@@ -46,6 +46,7 @@ const SAMPLE_MS = 250;
 
 export async function runMemory(reg: ProcessRegistry, o: MemoryOptions): Promise<MemoryResult> {
   const name = `mem-${o.kind}`;
+  dropPageCache(executableOf(o.kind));
   const agent = reg.startAgent({ kind: o.kind, name, port: o.port, rpcPort: o.rpcPort });
   const result: MemoryResult = { kind: o.kind, steps: [], baselineVmRssKb: NaN };
   const rpc = await waitRpc(agent, 30_000);

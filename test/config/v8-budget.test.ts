@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { REEXEC_MARK, applyRuntimeV8Flags, appliedV8Flags, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../../agent/system/v8-budget.ts';
+import { REEXEC_MARK, applyRuntimeV8Flags, appliedV8Flags, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../../agent/system/v8-budget.ts';
 
 test('flags: small young generation in edge mode; old space = 60% of -memory-budget', () => {
   assert.equal(v8FlagsFor({ mode: 'edge', memoryBudget: null }), ['--max-semi-space-size=1']);
@@ -20,6 +20,15 @@ test('run-time flags: no TurboFan in edge mode, set once, listed with the NODE_O
   applyRuntimeV8Flags(['--max-opt=2'], (f) => set.push(f));
   assert.equal(set, ['--max-opt=2']);
   assert.equal(appliedV8Flags({ NODE_OPTIONS: '--trace-warnings --max-semi-space-size=1' }), ['--max-semi-space-size=1', '--max-opt=2']);
+});
+
+test('malloc settings ride on the re-exec in edge mode; a value the user set is kept', () => {
+  assert.equal(mallocEnvFor({ mode: 'edge' }, {}), { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' });
+  assert.equal(mallocEnvFor({ mode: 'edge' }, { MALLOC_ARENA_MAX: '8' }), { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' });
+  assert.equal(mallocEnvFor({ mode: 'full' }, {}), {});
+  const calls: unknown[][] = [];
+  reexecWithV8Flags(['--x'], fakeProc({}, (...a: unknown[]) => { calls.push(a); }), { MALLOC_ARENA_MAX: '2' });
+  assert.is((calls[0]![2] as Record<string, string>).MALLOC_ARENA_MAX, '2');
 });
 
 function fakeProc(env: Record<string, string>, execve: unknown) {
@@ -58,6 +67,7 @@ test('the single executable re-executes itself with the heap flags of -memory-bu
     assert.ok(up, 'agent answered on its RPC port');
     const env = readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0');
     assert.ok(env.includes(`${REEXEC_MARK}=1`), 'same PID, re-executed');
+    if (process.env.MALLOC_ARENA_MAX === undefined) assert.ok(env.includes('MALLOC_ARENA_MAX=2'), 'malloc settings of edge mode');
     assert.ok(env.includes('NODE_OPTIONS=--max-semi-space-size=1 --max-old-space-size=38'), env.filter((e) => e.startsWith('NODE_OPTIONS')).join());
     // The agent reports the flags it runs with, the run-time ones included.
     const info = spawnSync(bin, ['info', '-rpc-addr', '127.0.9.7:25021', '-format', 'json'], { encoding: 'utf8' });

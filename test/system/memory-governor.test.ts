@@ -1,0 +1,80 @@
+// The memory governor: a reclaiming GC only after a burst, rate-limited, counted.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MemoryGovernor, lastResortGc, type MemoryUsage } from '../../agent/system/memory-governor.ts';
+import { Counters } from '../../agent/obs/counters.ts';
+import { Logger } from '../../agent/obs/log.ts';
+
+const MB = 1024 * 1024;
+
+function rig(start: MemoryUsage) {
+  let usage = { ...start };
+  let now = 0;
+  let collects = 0;
+  let afterCollect: MemoryUsage | null = null;
+  const counters = new Counters();
+  const g = new MemoryGovernor({
+    checkIntervalMs: 5000, slackBytes: 3 * MB, minGapMs: 20_000, counters, logger: Logger.silent(),
+    usage: () => usage, now: () => now,
+    collect: () => { collects++; if (afterCollect) usage = afterCollect; },
+    setInterval: () => ({ unref() {} }), clearInterval: () => {},
+  });
+  g.start();
+  return {
+    g, counters,
+    set(u: Partial<MemoryUsage>) { usage = { ...usage, ...u }; },
+    afterCollect(u: MemoryUsage) { afterCollect = u; },
+    advance(ms: number) { now += ms; },
+    get collects() { return collects; },
+  };
+}
+
+test('steady memory: no collection', () => {
+  const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  for (let i = 0; i < 20; i++) { r.advance(5000); assert.is(r.g.check(), false); }
+  assert.is(r.collects, 0);
+  assert.is(r.counters.get('memory.reclaim'), 0);
+});
+
+test('after a burst: one reclaiming GC, counted with what it gave back; then rate-limited', () => {
+  const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  r.advance(5000);
+  r.set({ rss: 68 * MB, heapTotal: 17 * MB, heapUsed: 11 * MB });
+  r.afterCollect({ rss: 60 * MB, heapTotal: 12 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  assert.is(r.g.check(), true);
+  assert.is(r.counters.get('memory.reclaim'), 1);
+  assert.is(r.counters.get('memory.reclaimed_kb'), 8 * 1024);
+  // Another burst right away: wait for the gap.
+  r.set({ rss: 70 * MB, heapTotal: 18 * MB, heapUsed: 11 * MB });
+  r.advance(5000);
+  assert.is(r.g.check(), false);
+  r.advance(15_000);
+  assert.is(r.g.check(), true);
+  assert.is(r.collects, 2);
+});
+
+test('RSS growth alone (malloc, not the V8 heap) also triggers, measured from the settled level', () => {
+  const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  r.advance(5000);
+  r.set({ rss: 57 * MB });
+  assert.is(r.g.check(), false, '2 MB over: within slack');
+  r.set({ rss: 59 * MB });
+  r.afterCollect({ rss: 58 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  assert.is(r.g.check(), true);
+  // 58 MB is the new settled level: 60 MB is within slack.
+  r.advance(30_000);
+  r.set({ rss: 60 * MB });
+  assert.is(r.g.check(), false);
+});
+
+test('the real last-resort GC runs and frees an unreachable burst', () => {
+  let junk: unknown[] | null = [];
+  for (let i = 0; i < 200_000; i++) junk.push({ i, s: `node-${i}` });
+  const before = process.memoryUsage().heapUsed;
+  junk = null;
+  lastResortGc();
+  const after = process.memoryUsage().heapUsed;
+  assert.ok(after < before - 5 * MB, `heap used ${(before / MB).toFixed(1)} -> ${(after / MB).toFixed(1)} MB`);
+});
+
+test.run();
