@@ -128,9 +128,9 @@ async function main(): Promise<void> {
     `ours = \`${ours.how}\` (edge mode, the default); serf = Debian \`serf agent\` 0.9.4 (\`-profile=lan\`). Plan: ${args.quick ? '**quick (development sizes, not the benchmark)**' : 'full'}.`,
   ];
   const notes = [
-    'Memory: one agent joined by a swarm (bench/swarm: one process, one UDP socket + TCP listener per member on 127.x.y.z) grown step by step; after each step the swarm pushes/pulls its full member list with the agent; VmRSS/RssAnon are medians of 5 samples after settling, the peak is the highest VmRSS sampled every 250 ms during the step.',
+    'Memory: one agent joined by a swarm (bench/swarm: one process, one UDP socket + TCP listener per member on 127.x.y.z) grown step by step; after each step the swarm pushes/pulls its full member list with the agent; VmRSS/RssAnon are medians of 5 samples after settling, the peak is the highest VmRSS sampled every 250 ms during the step. Before each agent starts, the page cache of its executable is dropped (as after a reboot): a file the build just wrote is cached whole, and the kernel\'s fault-around would then map up to 16 cached neighbours per touched page, ~14 MB more RssFile for the Node executable than on a device.',
     'Reference: one push/pull listing 50,000 members takes a stock `serf agent` from 10 MB to 178 MB RSS.',
-    `CPU: utime+stime from /proc over ${plan.cpuWindowS} s of a steady cluster; ours = mean of our agents in the mixed cluster, serf = mean of the serf-only cluster.`,
+    `CPU: utime+stime from /proc over ${plan.cpuWindowS} s of a steady cluster, starting 30 s after it converged (start-up work done in every process); ours = mean of our agents in the mixed cluster, serf = mean of the serf-only cluster.`,
     'Events: `event` (coalesce=false) sent over RPC to one node; time until every node\'s RPC `stream` delivered it to the bench process. Mixed cluster vs serf-only cluster of the same size; origins alternate between kinds. An event that some node had not delivered within 15 s is counted as incomplete and left out of median/p99 (the count is shown).',
     'Failure detection: SIGKILL of one node; time until every survivor\'s `stream` delivered member-failed for it (includes serf\'s 3 s member-event coalescing window on serf nodes). Both kinds killed in the mixed cluster; medians.',
     'Start to joined: spawn with `-join` a serf seed until the seed lists the node alive (RPC polled every 20 ms).',
@@ -161,7 +161,7 @@ function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>,
   const mo = memory.ours;
   const ms = memory.serf;
   const stepOf = (r: MemoryResult | undefined, size: number) => r?.steps.find((s) => s.size === size);
-  const memVal = (r: MemoryResult | undefined, key: string, size: number, field: 'vmRssKb' | 'rssAnonKb'): string => {
+  const memVal = (r: MemoryResult | undefined, key: string, size: number, field: 'vmRssKb' | 'rssAnonKb' | 'rssFileKb'): string => {
     const s = stepOf(r, size);
     if (s) return `${fmt(s[field] / MB)} MB (sees ${s.agentAlive})`;
     return r?.error ? `not run: ${r.error.slice(0, 160)}` : why(key, 'scenario failed');
@@ -178,6 +178,11 @@ function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>,
       figure: `RssAnon of one agent, ${size.toLocaleString('en')} members`,
       ours: memVal(mo, 'memory:ours', size, 'rssAnonKb'), serf: memVal(ms, 'memory:serf', size, 'rssAnonKb'),
       ratio: ratioOf(o?.rssAnonKb, s?.rssAnonKb), target: '—', met: null,
+    });
+    rows.push({
+      figure: `RssFile (mapped executable pages) of one agent, ${size.toLocaleString('en')} members`,
+      ours: memVal(mo, 'memory:ours', size, 'rssFileKb'), serf: memVal(ms, 'memory:serf', size, 'rssFileKb'),
+      ratio: ratioOf(o?.rssFileKb, s?.rssFileKb), target: '—', met: null,
     });
   }
   const peak = (r: MemoryResult | undefined): number | null => (r && r.steps.length ? Math.max(...r.steps.map((s) => s.peakVmRssKb)) : null);

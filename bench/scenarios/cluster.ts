@@ -29,12 +29,14 @@ export interface ClusterResult {
   /** Per event: ms until the last node's stream delivered it (null = not all nodes within the deadline). */
   /** Median VmRSS / RssAnon (kB) per kind at the end of the CPU window (real peers, no swarm). */
   memory: { serfVmRssKb: number; oursVmRssKb: number; serfRssAnonKb: number; oursRssAnonKb: number };
-  events: { reachAllMs: (number | null)[]; medianMs: number; p99Ms: number; origins: AgentKind[]; incomplete: number; missing: string[][]; deliveryP99Ms: number };
+  events: { reachAllMs: (number | null)[]; medianMs: number; p99Ms: number; origins: AgentKind[]; originNodes: string[]; lastNodes: string[]; incomplete: number; missing: string[][]; deliveryP99Ms: number };
   failures: { kind: AgentKind; node: string; allMarkedFailedMs: number | null; reported: number; expected: number }[];
 }
 
 /** Deadline for one event to reach every node. */
 const EVENT_DEADLINE_MS = 15_000;
+/** Wait after convergence before the CPU window (see there). */
+const STEADY_AFTER_MS = 30_000;
 /** Pause between events, so each is measured on a quiet cluster. */
 const EVENT_GAP_MS = 700;
 /** Deadline for every survivor to report a killed node failed (LAN suspicion at 50 nodes is 6.8-41 s, plus coalescing). */
@@ -49,7 +51,10 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
     const converged = await cluster.waitConverged(n, 60_000);
     o.log(`${o.label}: ${n} nodes started, converged=${converged} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     await cluster.subscribe('user,member-failed');
-    await sleep(3000); // let join-time gossip settle before the steady-state window
+    // Steady state: join-time gossip settled, and start-up work done in every
+    // process (Go has none to speak of; Node compiles lazily and tiers hot code
+    // up during its first minute, ~0.1 s of CPU an agent pays once).
+    await sleep(STEADY_AFTER_MS);
 
     // CPU: steady cluster, nothing else happening.
     const before = new Map(cluster.nodes.map((x) => [x.name, readCpuSeconds(x.agent.pid) ?? NaN]));
@@ -70,6 +75,9 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
     const kindsPresent = [...new Set(o.kinds)];
     const reachAllMs: (number | null)[] = [];
     const origins: AgentKind[] = [];
+    const originNodes: string[] = [];
+    /** The node that delivered each event last (where a slow event was slow). */
+    const lastNodes: string[] = [];
     const missingPerEvent: string[][] = [];
     const deliveries: number[] = [];
     for (let i = 0; i < o.events; i++) {
@@ -92,6 +100,8 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
       await Promise.race([all, sleep(EVENT_DEADLINE_MS)]);
       off();
       origins.push(kind);
+      originNodes.push(origin.name);
+      lastNodes.push([...arrived.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '');
       reachAllMs.push(arrived.size >= expected ? Math.max(...arrived.values()) - sent : null);
       for (const at of arrived.values()) deliveries.push(at - sent);
       const missing = cluster.live().filter((x) => !arrived.has(x.name)).map((x) => x.name);
@@ -102,7 +112,7 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
       await sleep(EVENT_GAP_MS);
     }
     const complete = reachAllMs.filter((x): x is number => x !== null);
-    const events = { reachAllMs, medianMs: median(complete), p99Ms: percentile(complete, 99), origins, incomplete: reachAllMs.length - complete.length, missing: missingPerEvent, deliveryP99Ms: percentile(deliveries, 99) };
+    const events = { reachAllMs, medianMs: median(complete), p99Ms: percentile(complete, 99), origins, originNodes, lastNodes, incomplete: reachAllMs.length - complete.length, missing: missingPerEvent, deliveryP99Ms: percentile(deliveries, 99) };
     o.log(`${o.label}: events reach-all median=${events.medianMs.toFixed(0)} ms p99=${events.p99Ms.toFixed(0)} ms incomplete=${events.incomplete}`);
 
     // Failure detection: SIGKILL one node at a time (never the seed).

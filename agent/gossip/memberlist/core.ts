@@ -23,6 +23,9 @@ import { HandoffQueue } from './handoff.ts';
 import { NodeTable, publicView, type NodeEntry } from './node-table.ts';
 import type { Suspicion } from './suspicion.ts';
 
+/** Packets smaller than this are sent uncompressed without trying LZW (see rawSend). */
+export const COMPRESS_MIN_BYTES = 512;
+
 /** A serf user message carried in a compound costs one more byte: its type byte. */
 const USER_MSG_OVERHEAD = 1;
 
@@ -230,14 +233,23 @@ export class Core {
    * memberlist rawSendMsgPacket: compound (if several parts) → compress (if
    * smaller) → CRC (only when the destination node is known and its PMax ≥ 5)
    * → encrypt.
+   *
+   * One difference: packets under COMPRESS_MIN_BYTES are not run through LZW
+   * at all. memberlist tries every packet and keeps the compressed form only
+   * when it is shorter, which for a single ping, ack, alive or suspect (even
+   * with 60-character Cloudy node names: 150-270 bytes) it never is (LZW's
+   * 9-bit codes + the 13-byte compress wrapper); trying cost ~6% of an idle
+   * agent's CPU. Both forms are valid memberlist packets for every receiver.
    */
   rawSend(to: Addr, parts: Uint8Array[], node: NodeEntry | undefined): void {
     if (this.stopped) return;
     let pkt: Uint8Array;
     try {
       const keyring = this.keyring();
+      let size = 0;
+      for (const p of parts) size += p.length;
       pkt = encodePacket(parts, {
-        compress: this.cfg.compression,
+        compress: this.cfg.compression && size >= COMPRESS_MIN_BYTES,
         crc: node !== undefined && node.pMax >= 5,
         ...(keyring ? { keyring } : {}),
       });

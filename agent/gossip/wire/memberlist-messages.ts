@@ -94,25 +94,25 @@ function sourceFields(m: { sourceAddr?: Uint8Array; sourcePort?: number; sourceN
 export function encodeMessage(m: MemberlistMessage): Uint8Array {
   switch (m.type) {
     case 'ping':
-      return encodeGoWithPrefix([MessageType.ping], { SeqNo: m.seqNo, Node: m.node, ...sourceFields(m) });
+      return encodeGoWithPrefix([MessageType.ping], { Node: m.node, SeqNo: m.seqNo, ...sourceFields(m) });
     case 'indirectPing':
       return encodeGoWithPrefix([MessageType.indirectPing], {
-        SeqNo: m.seqNo, Target: bytesOrNil(m.target), Port: m.port, Node: m.node, Nack: m.nack, ...sourceFields(m),
+        Nack: m.nack, Node: m.node, Port: m.port, SeqNo: m.seqNo, ...sourceFields(m), Target: bytesOrNil(m.target),
       });
     case 'ack':
-      return encodeGoWithPrefix([MessageType.ackResp], { SeqNo: m.seqNo, Payload: bytesOrNil(m.payload) });
+      return encodeGoWithPrefix([MessageType.ackResp], { Payload: bytesOrNil(m.payload), SeqNo: m.seqNo });
     case 'nack':
       return encodeGoWithPrefix([MessageType.nackResp], { SeqNo: m.seqNo });
     case 'err':
       return encodeGoWithPrefix([MessageType.err], { Error: m.error });
     case 'suspect':
-      return encodeGoWithPrefix([MessageType.suspect], { Incarnation: m.incarnation, Node: m.node, From: m.from });
+      return encodeGoWithPrefix([MessageType.suspect], { From: m.from, Incarnation: m.incarnation, Node: m.node });
     case 'dead':
-      return encodeGoWithPrefix([MessageType.dead], { Incarnation: m.incarnation, Node: m.node, From: m.from });
+      return encodeGoWithPrefix([MessageType.dead], { From: m.from, Incarnation: m.incarnation, Node: m.node });
     case 'alive':
       return encodeGoWithPrefix([MessageType.alive], {
-        Incarnation: m.incarnation, Node: m.node, Addr: bytesOrNil(m.addr), Port: m.port,
-        Meta: bytesOrNil(m.meta), Vsn: bytesOrNil(m.vsn),
+        Addr: bytesOrNil(m.addr), Incarnation: m.incarnation, Meta: bytesOrNil(m.meta), Node: m.node,
+        Port: m.port, Vsn: bytesOrNil(m.vsn),
       });
     case 'user': {
       const out = new Uint8Array(1 + m.payload.length);

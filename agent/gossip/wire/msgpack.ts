@@ -183,7 +183,17 @@ function writeValue(w: Writer, v: GoValue, mode: MsgpackMode): void {
     for (const [k, x] of v) { writeValue(w, k, mode); writeValue(w, x, mode); }
     return;
   }
-  const keys = Object.keys(v).filter((k) => (v as Record<string, GoValue>)[k] !== undefined).sort(byteCompare);
+  // Defined keys in go-msgpack's order (byte-wise sorted). Callers on hot paths
+  // build their literals already sorted, so the sort is skipped after one pass.
+  const rec = v as Record<string, GoValue>;
+  const keys: string[] = [];
+  let sorted = true;
+  for (const k of Object.keys(rec)) {
+    if (rec[k] === undefined) continue;
+    if (sorted && keys.length > 0 && byteCompare(keys[keys.length - 1]!, k) > 0) sorted = false;
+    keys.push(k);
+  }
+  if (!sorted) keys.sort(byteCompare);
   writeMapHeader(w, keys.length);
   for (const k of keys) {
     writeValue(w, k, mode);
