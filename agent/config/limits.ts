@@ -113,9 +113,9 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   publishedServices: 64,
   serviceCheckConcurrency: 4,
   maxContainers: 32,
-  memoryCheckIntervalMs: 5_000,
+  memoryCheckIntervalMs: 2_000,
   memoryReclaimSlackBytes: 3 * 1024 * 1024,
-  memoryReclaimMinGapMs: 20_000,
+  memoryReclaimMinGapMs: 10_000,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({
