@@ -32,7 +32,7 @@ interface Plan {
   startupRepeats: number;
 }
 
-const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 20, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 5 };
+const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 40, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 5 };
 const QUICK: Plan = { sizes: [10, 100, 300], settleS: 3, clusterSize: 8, oursInMixed: 2, cpuWindowS: 10, events: 5, mixedKills: ['ours', 'serf'], startupRepeats: 2 };
 /** Whole-run budget: scenarios that would start after it are reported "not run". */
 const BUDGET_MS = 19 * 60_000;

@@ -169,18 +169,15 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
         return 1;
       }
       if (opts.reexec) opts.reexec(config);
-      let handle: DaemonHandle;
-      try {
-        if (opts.prepare) config = await opts.prepare(config);
-        const plugins = typeof opts.plugins === 'function' ? opts.plugins(config) : opts.plugins ?? [];
-        handle = await startDaemon({ ...config, plugins });
-      } catch (e) {
-        io.stderr(`Error starting agent: ${errorMessage(e)}\n`);
-        return 1;
-      }
-      io.stdout(`==> Cloudy agent running! Node name: '${config.nodeName}', bind: ${config.bind}${config.advertise ? `, advertise: ${config.advertise}` : ''}, RPC: ${handle.rpcAddress.host}:${handle.rpcAddress.port}${config.dataDir ? `, data: ${config.dataDir}` : ''}\n`);
+      // Signal handlers go in before the daemon starts: its RPC port answers
+      // before startDaemon returns, and a SIGTERM/SIGINT in that window would
+      // otherwise kill the process with the default action. A signal that
+      // arrives during start-up is acted on as soon as the daemon is up.
+      let handle: DaemonHandle | null = null;
+      let early: 'SIGINT' | 'SIGTERM' | null = null;
       let signals = 0;
       const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+        if (handle === null) { early ??= sig; return; }
         signals++;
         if (signals > 1) { io.stderr('==> Second signal received, exiting without leaving\n'); process.exit(1); }
         const leave = sig === 'SIGINT' ? !config.skipLeaveOnInterrupt : config.leaveOnTerminate;
@@ -191,17 +188,32 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
       const onInt = () => onSignal('SIGINT');
       const onTerm = () => onSignal('SIGTERM');
       const onHup = () => {
+        if (handle === null) return;
         try { handle.reload({ ...configFromArgv(argv), nodeName: config.nodeName }); } catch (e) { handle.logger.error(`reload failed: ${errorMessage(e)}`); }
       };
       process.on('SIGINT', onInt);
       process.on('SIGTERM', onTerm);
       process.on('SIGHUP', onHup);
-      try {
-        await handle.stopped;
-      } finally {
+      const removeHandlers = () => {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
+      };
+      try {
+        if (opts.prepare) config = await opts.prepare(config);
+        const plugins = typeof opts.plugins === 'function' ? opts.plugins(config) : opts.plugins ?? [];
+        handle = await startDaemon({ ...config, plugins });
+      } catch (e) {
+        removeHandlers();
+        io.stderr(`Error starting agent: ${errorMessage(e)}\n`);
+        return 1;
+      }
+      io.stdout(`==> Cloudy agent running! Node name: '${config.nodeName}', bind: ${config.bind}${config.advertise ? `, advertise: ${config.advertise}` : ''}, RPC: ${handle.rpcAddress.host}:${handle.rpcAddress.port}${config.dataDir ? `, data: ${config.dataDir}` : ''}\n`);
+      if (early !== null) onSignal(early);
+      try {
+        await handle.stopped;
+      } finally {
+        removeHandlers();
       }
       return 0;
     },
