@@ -25,7 +25,10 @@ const GOSSIP_MS = 20;
 test('steady cluster: the gossip loop does not tick while the queues are empty; a broadcast wakes it', async () => {
   const net = new MemoryNetwork();
   // Probes and push/pulls rare, so only the gossip loop can spread an update quickly.
-  const prof = fastProfile({ gossipIntervalMs: GOSSIP_MS, probeIntervalMs: 5000, pushPullIntervalMs: 60_000 });
+  // RetransmitMult 6: the origin's first tick reaches all 3 peers (with the local
+  // profile's 2, the limit is 2 copies in a 4-node cluster and a peer can miss
+  // the update by chance until the next probe: SWIM's probabilistic spread).
+  const prof = fastProfile({ gossipIntervalMs: GOSSIP_MS, probeIntervalMs: 5000, pushPullIntervalMs: 60_000, retransmitMult: 6 });
   const clocks = [countingClock(), countingClock(), countingClock(), countingClock()];
   const c = clocks.map((clock, i) => memoryNode(net, `n${i}`, `10.0.1.${i + 1}`, { profile: prof, clock }));
   nodes.push(...c);
