@@ -38,21 +38,27 @@ export interface MemoryGovernorOptions {
   clearInterval?: (t: unknown) => void;
 }
 
-type GcFunction = (opts?: { type?: string; execution?: string; flavor?: string }) => void;
+export type GcFunction = (opts?: { type?: string; execution?: string; flavor?: string }) => void;
 
 let gcFunction: GcFunction | null = null;
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 /** V8's gc() without --expose-gc on the command line (the flag is set at run time, then read from a fresh context). */
-export function lastResortGc(): void {
+export function exposedGc(): GcFunction {
   if (!gcFunction) {
     setFlagsFromString('--expose-gc');
     gcFunction = runInNewContext('gc') as GcFunction;
   }
+  return gcFunction;
+}
+
+/** A memory-reducing major GC (compacts, gives free pages back to the OS). */
+export function lastResortGc(): void {
+  const gc = exposedGc();
   // The options form (V8 >= 12, Node 22) asks for a memory-reducing GC; the
   // V8 of Node 20 mishandles it (nothing collected), so there: a plain full GC.
-  if (NODE_MAJOR >= 22) gcFunction({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-  else gcFunction();
+  if (NODE_MAJOR >= 22) gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  else gc();
 }
 
 export class MemoryGovernor {
@@ -97,7 +103,6 @@ export class MemoryGovernor {
     const now = this.now();
     if (now - this.lastReclaim < this.o.minGapMs) return false;
     this.lastReclaim = now;
-    const t0 = this.now();
     try {
       this.collect();
     } catch (e) {
@@ -110,7 +115,7 @@ export class MemoryGovernor {
     const freedKb = Math.max(0, Math.round((u.rss - after.rss) / 1024));
     this.o.counters.inc('memory.reclaim');
     this.o.counters.inc('memory.reclaimed_kb', freedKb);
-    this.o.logger.debug(`reclaimed ${freedKb} kB in ${this.now() - t0} ms (heap ${mb(u.heapUsed)}/${mb(u.heapTotal)} MB before, ${mb(after.heapUsed)}/${mb(after.heapTotal)} MB after)`);
+    this.o.logger.debug(`reclaimed ${freedKb} kB in ${this.now() - now} ms (heap ${mb(u.heapUsed)}/${mb(u.heapTotal)} MB before, ${mb(after.heapUsed)}/${mb(after.heapTotal)} MB after)`);
     return true;
   }
 }

@@ -2,14 +2,14 @@
 // Debian `serf agent`s plus OUR node in-process (edge mode, default limits),
 // a memory sampler, a watcher that polls the serf nodes for our status, and a
 // raw UDP sender that paces datagrams to our gossip port.
+import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
 import { createExec } from '../../agent/system/exec.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { exposedGc } from '../../agent/system/memory-governor.ts';
 import { encodeMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
 import { decodePacket, encodePacket } from '../../agent/gossip/wire/packet.ts';
 
@@ -237,9 +237,7 @@ export function sumCounters(c: Record<string, number>, prefixes: string[]): numb
 
 /** A full GC (tests are not started with --expose-gc): lets us measure retained, not transient, heap. */
 export function forceGc(): void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  gc();
+  exposedGc()();
 }
 
 /** heapUsed after a full GC. */
@@ -259,4 +257,30 @@ export async function pingAnswered(s: RawSender, toIp: string, toPort: number, n
     s.sock.on('message', onMsg);
     void s.send(encodePacket([encodeMessage({ type: 'ping', seqNo, node })], { compress: false, crc: false }), toIp, toPort);
   });
+}
+
+/**
+ * The flood tests' cluster: two real serf agents (`<prefix>-s1`, `<prefix>-s2` on
+ * 127.0.8.<firstOctet>, .<firstOctet+1>, ports 24000+octet, RPC +100) joined to
+ * our node; resolves once all three see three alive members.
+ */
+export async function startSerfPair(prefix: string, firstOctet: number, ours: OurNode, oursAddr: string, agents: RealSerf[]): Promise<[RealSerf, RealSerf]> {
+  const make = (i: number) => new RealSerf(`${prefix}-s${i + 1}`, `127.0.8.${firstOctet + i}`, 24000 + firstOctet + i, 24100 + firstOctet + i);
+  const s1 = make(0);
+  const s2 = make(1);
+  agents.push(s1, s2);
+  s1.start([oursAddr]);
+  s2.start([oursAddr, s1.addr]);
+  for (const a of [s1, s2]) await until(`${a.name} sees 3 alive`, 30_000, async () => (await a.aliveCount()) === 3);
+  await until('ours sees 3 alive', 30_000, () => ours.serf.members().filter((m) => m.status === 'alive').length === 3);
+  return [s1, s2];
+}
+
+/** No serf node ever reported `node` failed: not in the watcher's polls, not in their logs, and alive now. */
+export async function assertNeverFailed(watcher: StatusWatcher, agents: RealSerf[], node: string): Promise<void> {
+  assert.equal(watcher.notAlive(), [], `serf saw us not alive: ${watcher.summary()}`);
+  for (const a of agents) {
+    assert.equal(a.failedLines(node), [], `${a.name} marked us failed`);
+    assert.is(await a.statusOf(node), 'alive', `${a.name}: our status after the flood`);
+  }
 }

@@ -108,7 +108,9 @@ export class MemberlistNode implements Memberlist {
   private gossipPhase = 0;
   private gossipTimer: TimerHandle | null = null;
 
+  /** At most one gossip timer: a wake-up during a tick (a broadcast's onDone queueing another) must not start a second chain. */
   private scheduleGossip(at: number): void {
+    if (this.gossipTimer) return;
     const h = this.core.clock.after(Math.max(0, at - this.core.clock.now()), () => {
       this.timers.delete(h);
       this.gossipTimer = null;

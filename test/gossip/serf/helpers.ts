@@ -68,3 +68,17 @@ export class MemCluster {
 export function statusOf(n: TestNode, name: string): string {
   return n.serf.members().find((m) => m.name === name)?.status ?? 'none';
 }
+
+/**
+ * One of OUR nodes on the real net transport (interop with real serf agents),
+ * with every event it emits captured in `events`, started. No coalescing, no
+ * rejoin; logs at DEBUG with TEST_VERBOSE.
+ */
+export async function startCapturing(cfg: CreateSerfConfig): Promise<SerfInstance & { events: SerfEvent[] }> {
+  const logger = process.env.TEST_VERBOSE ? Logger.root({ level: 'DEBUG' }).child(cfg.nodeName) : Logger.silent();
+  const inst = await createSerf({ rejoin: false, ...cfg, serf: { memberCoalesce: null, userCoalesce: null, ...cfg.serf } }, { logger, counters: new Counters() });
+  const o = Object.assign(inst, { events: [] as SerfEvent[] });
+  inst.serf.onEvent((e) => o.events.push(e));
+  await inst.start();
+  return o;
+}

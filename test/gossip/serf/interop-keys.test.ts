@@ -4,13 +4,11 @@
 // nodes too while the cluster stays joined. Our key manager lists keys cluster-wide.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSerf, type SerfInstance } from '../../../agent/gossip/serf/create.ts';
+import type { SerfInstance } from '../../../agent/gossip/serf/create.ts';
 import { Keyring, keyToBase64 } from '../../../agent/gossip/wire/keyring.ts';
-import { Logger } from '../../../agent/obs/log.ts';
-import { Counters } from '../../../agent/obs/counters.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { SerfAgent } from './real-serf.ts';
-import { until, sleep } from './helpers.ts';
+import { startCapturing, until, sleep } from './helpers.ts';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,13 +24,9 @@ const agents: SerfAgent[] = [];
 
 async function startOurs(name: string, ip: string, keys: string[] | null, keyringFile?: string): Promise<Ours> {
   const keyring = keys ? Keyring.fromBase64(keys) : null;
-  const inst = await createSerf({
-    nodeName: name, bindAddr: ip, bindPort: 7946, profile: 'lan', protocolVersion: 4, keyring, rejoin: false,
-    ...(keyringFile ? { keyringFile } : {}), serf: { memberCoalesce: null, userCoalesce: null },
-  }, { logger: process.env.TEST_VERBOSE ? Logger.root({ level: 'DEBUG' }).child(name) : Logger.silent(), counters: new Counters() });
-  const o: Ours = Object.assign(inst, { events: [] as SerfEvent[], keyring });
-  inst.serf.onEvent((e) => o.events.push(e));
-  await inst.start();
+  const o: Ours = Object.assign(await startCapturing({
+    nodeName: name, bindAddr: ip, bindPort: 7946, profile: 'lan', protocolVersion: 4, keyring, ...(keyringFile ? { keyringFile } : {}),
+  }), { keyring });
   ours.push(o);
   return o;
 }

@@ -4,24 +4,16 @@
 // protocol can carry; a user event crosses every pair.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createSerf, type SerfInstance } from '../../../agent/gossip/serf/create.ts';
-import { Logger } from '../../../agent/obs/log.ts';
-import { Counters } from '../../../agent/obs/counters.ts';
+import type { SerfInstance } from '../../../agent/gossip/serf/create.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { SerfAgent } from './real-serf.ts';
-import { until } from './helpers.ts';
+import { startCapturing, until } from './helpers.ts';
 
 const ours: (SerfInstance & { events: SerfEvent[] })[] = [];
 const agents: SerfAgent[] = [];
 
 async function startOurs(name: string, ip: string, protocolVersion: number, tags: Record<string, string>) {
-  const inst = await createSerf({
-    nodeName: name, bindAddr: ip, bindPort: 7946, profile: 'lan', protocolVersion, tags, rejoin: false,
-    serf: { memberCoalesce: null, userCoalesce: null },
-  }, { logger: Logger.silent(), counters: new Counters() });
-  const o = Object.assign(inst, { events: [] as SerfEvent[] });
-  inst.serf.onEvent((e) => o.events.push(e));
-  await inst.start();
+  const o = await startCapturing({ nodeName: name, bindAddr: ip, bindPort: 7946, profile: 'lan', protocolVersion, tags });
   ours.push(o);
   return o;
 }
