@@ -28,6 +28,17 @@ export interface Limits {
   maxPushPullBytes: number;
   /** Node states in one push/pull that we process (beyond it, entries are skipped and counted). */
   maxPushPullNodes: number;
+  /**
+   * A remote push/pull is read as it arrives, never held whole: its node states
+   * are checked (protocol versions, merge delegate) and merged in windows of at
+   * most this many bytes... A state that fits in one window is accepted or
+   * refused whole, as memberlist does; a larger one window by window.
+   */
+  pushPullWindowBytes: number;
+  /** ...and at most this many node states per window. */
+  pushPullWindowNodes: number;
+  /** Bytes one msgpack object (a node state, a message header) may span in a gossip stream. */
+  maxStreamObjectBytes: number;
   /** Bytes one UDP packet may expand to through LZW compress messages (all nesting levels together); beyond it the packet is dropped and counted. */
   maxDecompressedPacketBytes: number;
   /** Concurrent inbound+outbound gossip TCP streams. */
@@ -91,6 +102,9 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   entriesPerLTime: 64,
   maxPushPullBytes: 4 * 1024 * 1024,
   maxPushPullNodes: 100_000,
+  pushPullWindowBytes: 256 * 1024,
+  pushPullWindowNodes: 1024,
+  maxStreamObjectBytes: 64 * 1024,
   maxDecompressedPacketBytes: 1024 * 1024,
   maxTcpStreams: 32,
   pendingAcks: 1024,

@@ -65,6 +65,8 @@ export class Core {
   leaving = false;
   stopped = false;
   inboundPushPulls = 0;
+  /** The most bytes any push/pull stream held at once (stats: memberlist.pushpull-peak-held-bytes). */
+  pushPullPeakHeld = 0;
   /** Resolved once our leave dead message has been sent the retransmit limit. */
   leaveBroadcastDone: (() => void) | null = null;
 

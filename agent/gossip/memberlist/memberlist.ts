@@ -38,7 +38,6 @@ export class MemberlistNode implements Memberlist {
     if (!cfg.name) throw new AgentError('E_CONFIG', 'memberlist: node name required');
     const m = new MemberlistNode(cfg);
     const core = m.core;
-    core.onBroadcastQueued = () => m.wakeGossip();
     cfg.transport.setHandlers(
       (buf, from, at) => handlePacket(core, buf, from, at),
       (stream) => handleStream(core, stream),
@@ -49,6 +48,10 @@ export class MemberlistNode implements Memberlist {
       meta: core.localMeta(), vsn: core.vsn(),
     }, undefined, true);
     m.startLoops();
+    // Only now: a wake-up before startLoops picked this node's random gossip
+    // phase would align the ticker on the wall clock's interval boundaries —
+    // every one of our nodes would then gossip in the same millisecond.
+    core.onBroadcastQueued = () => m.wakeGossip();
     core.log.info(`memberlist ${core.name} started on ${self.addr}:${self.port} (profile ${core.profile.name})`);
     return m;
   }
@@ -292,6 +295,7 @@ export class MemberlistNode implements Memberlist {
       'memberlist.alive': this.numMembers(),
       'memberlist.broadcast-queue': core.broadcasts.numQueued(),
       'memberlist.handoff-queue': core.handoff.size(),
+      'memberlist.pushpull-peak-held-bytes': core.pushPullPeakHeld,
       'memberlist.health': core.awareness.getHealthScore(),
       'memberlist.incarnation': core.currentIncarnation(),
     };

@@ -1,19 +1,20 @@
 // Push/pull state exchange (memberlist net.go sendLocalState/readRemoteState/
 // mergeRemoteState, state.go mergeState/verifyProtocol; SERF-PROTOCOL.md §2.9,
-// §2.10, §2.11). Remote node states are processed one at a time from the
-// bounded buffer: pass 1 computes the protocol-version bounds, pass 2 asks the
-// MergeDelegate in batches, pass 3 merges. The whole remote list is never
-// materialised, so a 50,000-member state costs O(1) decoded objects.
+// §2.10, §2.11). A remote state is merged as it streams in, window by window
+// (see mergeRemoteState): neither its bytes nor its node list are ever held
+// whole, so a 50,000-member state costs one window of decoded node states.
 
 import { AgentError } from '../../errors.ts';
-import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../wire/stream.ts';
+import { decodeNodeState, encodePushPull, encodeStreamMessage, type PushNodeState } from '../wire/stream.ts';
 import { bytesToIp } from '../wire/memberlist-messages.ts';
 import type { Core } from './core.ts';
 import { PUSH_PULL_SCALE_THRESHOLD } from './config.ts';
 import { STATE_CODE, type NodeEntry } from './node-table.ts';
 import { aliveNode, deadNode, suspectNode } from './state.ts';
-import type { MemberNode } from './types.ts';
-import { nodeStates, type PushPullFrame } from './stream-io.ts';
+import type { MemberNode, RemoteStateReader } from './types.ts';
+import type { IncomingPushPull } from './stream-io.ts';
+import type { ByteCursor, ContainerHeader } from '../wire/byte-cursor.ts';
+import { asMap, type Decoded } from '../wire/msgpack.ts';
 
 /** MergeDelegate is consulted with at most this many nodes at a time; also the merge batch between yields. */
 const MERGE_BATCH = 256;
@@ -100,63 +101,138 @@ function toMemberNode(n: PushNodeState): MemberNode | null {
 }
 
 /**
- * Verifies and merges a complete remote push/pull. Rejects E_INVALID when
- * refused (protocol versions, MergeDelegate). Three lazy passes over the
- * encoded states (versions, delegate, merge), in batches with a yield to the
- * event loop between them, so a huge state never stops us answering probes.
+ * Verifies and merges a remote push/pull as it arrives (its header already
+ * read). Node states are gathered in a window (limits.pushPullWindowBytes /
+ * pushPullWindowNodes); each window is checked — protocol versions over every
+ * node seen so far plus our table, then the MergeDelegate — and only then
+ * merged. A state that fits in one window is therefore accepted or refused
+ * whole, exactly like memberlist (which decodes everything first); a larger
+ * one, which we do not hold, is refused from the first window that fails, the
+ * windows before it staying merged. Rejects E_INVALID when refused, E_DECODE /
+ * E_TOO_LARGE / E_TIMEOUT when the stream is bad. The user state is then
+ * streamed to the delegate (or read whole when it cannot stream).
  */
-export async function mergeRemoteState(core: Core, f: PushPullFrame): Promise<void> {
+export async function mergeRemoteState(core: Core, pp: IncomingPushPull): Promise<void> {
+  const { limits } = core;
+  const body = pp.body;
   const check = new RemoteVersionCheck();
-  let i = 0;
-  for (const n of nodeStates(f)) {
+  const window: PushNodeState[] = [];
+  let windowBytes = 0;
+  let merged = 0;
+  let sized = false;
+  const flush = async (): Promise<void> => {
+    const began = Date.now();
+    try { await checkAndMerge(); } finally { pp.extendDeadline(Date.now() - began); }
+  };
+  const checkAndMerge = async (): Promise<void> => {
+    const refusal = check.verify(core);
+    if (refusal) {
+      core.counters.inc('pushpull.refused.version');
+      throw new AgentError('E_INVALID', refusal);
+    }
+    await askMergeDelegate(core, window);
+    if (!sized) { core.clusterSizeHint = pp.nodeCount; sized = true; }
+    for (let i = 0; i < window.length; i++) {
+      if (core.stopped) break;
+      if (merged >= limits.maxPushPullNodes) break;
+      merged++;
+      mergeOne(core, window[i]!);
+      if (merged % MERGE_BATCH === 0) await yieldToEventLoop();
+    }
+    window.length = 0;
+    windowBytes = 0;
+  };
+  for (let i = 0; i < pp.nodeCount; i++) {
+    const { value, raw } = await body.object(limits.maxStreamObjectBytes);
+    const n = decodeNodeState(asMap(value, 'pushNodeState'));
     check.add(n);
-    if (++i % VERIFY_BATCH === 0) await yieldToEventLoop();
+    window.push(n);
+    windowBytes += raw.length;
+    if (window.length >= limits.pushPullWindowNodes || windowBytes >= limits.pushPullWindowBytes) await flush();
+    else if ((i + 1) % VERIFY_BATCH === 0) await yieldToEventLoop();
+    if (core.stopped) return;
   }
-  const refusal = check.verify(core);
-  if (refusal) {
-    core.counters.inc('pushpull.refused.version');
-    throw new AgentError('E_INVALID', refusal);
-  }
+  await flush();
+  if (pp.nodeCount > merged && !core.stopped) core.counters.inc('drop.pushpull.node-limit', pp.nodeCount - merged);
+  core.pushPullPeakHeld = Math.max(core.pushPullPeakHeld, body.peakHeld);
+  await mergeUserState(core, pp);
+}
+
+async function askMergeDelegate(core: Core, nodes: PushNodeState[]): Promise<void> {
   const md = core.cfg.merge;
-  if (md) {
-    let batch: MemberNode[] = [];
-    let reason: string | null = null;
-    for (const n of nodeStates(f)) {
+  if (!md) return;
+  let reason: string | null = null;
+  for (let i = 0; i < nodes.length && reason === null; i += MERGE_BATCH) {
+    const batch: MemberNode[] = [];
+    for (const n of nodes.slice(i, i + MERGE_BATCH)) {
       const m = toMemberNode(n);
       if (m) batch.push(m);
-      if (batch.length >= MERGE_BATCH) {
-        try { reason = md.notifyMerge(batch); } catch (e) { reason = (e as Error).message; }
-        batch = [];
-        if (reason !== null) break;
-        await yieldToEventLoop();
-      }
     }
-    if (reason === null && batch.length) {
-      try { reason = md.notifyMerge(batch); } catch (e) { reason = (e as Error).message; }
-    }
-    if (reason !== null) {
-      core.counters.inc('pushpull.refused.merge-delegate');
-      throw new AgentError('E_INVALID', `merge canceled: ${reason}`);
-    }
+    if (batch.length === 0) continue;
+    try { reason = md.notifyMerge(batch); } catch (e) { reason = (e as Error).message; }
+    if (reason === null && i + MERGE_BATCH < nodes.length) await yieldToEventLoop();
   }
-  core.clusterSizeHint = f.nodeCount;
-  let processed = 0;
-  for (const n of nodeStates(f)) {
-    if (core.stopped) return;
-    if (processed >= core.limits.maxPushPullNodes) {
-      core.counters.inc('drop.pushpull.node-limit', f.nodeCount - processed);
-      break;
-    }
-    processed++;
-    mergeOne(core, n);
-    if (processed % MERGE_BATCH === 0) await yieldToEventLoop();
+  if (reason !== null) {
+    core.counters.inc('pushpull.refused.merge-delegate');
+    throw new AgentError('E_INVALID', `merge canceled: ${reason}`);
   }
+}
+
+/**
+ * The user state (serf's push/pull): streamed to a delegate that can read it
+ * as it arrives; read whole (bounded by maxPushPullBytes) for one that cannot.
+ * A delegate failure is logged and counted, like memberlist.
+ */
+async function mergeUserState(core: Core, pp: IncomingPushPull): Promise<void> {
+  const len = pp.userStateLen;
   const d = core.cfg.delegate;
-  if (d && f.userState.length > 0) {
-    try { d.mergeRemoteState(f.userState, f.join); } catch (e) {
+  if (len === 0) return;
+  if (!d) { await pp.body.skip(len); return; }
+  if (d.mergeRemoteStateStream) {
+    const reader = new UserStateReader(pp.body, len, core.limits.maxStreamObjectBytes);
+    try {
+      await d.mergeRemoteStateStream(reader, pp.join);
+    } catch (e) {
+      if (e instanceof AgentError && (e.code === 'E_TIMEOUT' || e.code === 'E_IO')) throw e;
       core.counters.inc('error.delegate');
       core.log.error(`delegate mergeRemoteState failed: ${(e as Error).message}`);
+      return;
     }
+    if (reader.remaining > 0) await pp.body.skip(reader.remaining);
+    return;
+  }
+  const buf = await pp.body.take(len);
+  try { d.mergeRemoteState(buf, pp.join); } catch (e) {
+    core.counters.inc('error.delegate');
+    core.log.error(`delegate mergeRemoteState failed: ${(e as Error).message}`);
+  }
+}
+
+/** The delegate's view of the user state: reads never go past its length. */
+class UserStateReader implements RemoteStateReader {
+  private readonly end: number;
+  constructor(private readonly cur: ByteCursor, len: number, private readonly objMax: number) {
+    this.end = cur.position + len;
+  }
+  get remaining(): number { return this.end - this.cur.position; }
+  private guard(): void {
+    if (this.cur.position > this.end) throw new AgentError('E_DECODE', 'remote user state read past its length', { reason: 'msgpack' });
+  }
+  async byte(): Promise<number> {
+    if (this.remaining < 1) throw new AgentError('E_DECODE', 'remote user state truncated', { reason: 'truncated' });
+    return this.cur.byte();
+  }
+  async containerHeader(): Promise<ContainerHeader | null> {
+    if (this.remaining < 1) throw new AgentError('E_DECODE', 'remote user state truncated', { reason: 'truncated' });
+    const h = await this.cur.containerHeader();
+    this.guard();
+    return h;
+  }
+  async value(): Promise<Decoded> {
+    if (this.remaining < 1) throw new AgentError('E_DECODE', 'remote user state truncated', { reason: 'truncated' });
+    const { value } = await this.cur.object(Math.min(this.objMax, this.remaining));
+    this.guard();
+    return value;
   }
 }
 

@@ -51,8 +51,12 @@ export async function pushPullWith(core: Core, to: Addr, join: boolean): Promise
     }
     if (msg.type === 'err') throw new AgentError('E_IO', `remote error: ${msg.error}`);
     if (msg.type !== 'pushPull') throw new AgentError('E_DECODE', `received invalid msgType (${msg.type}), expected pushPull`);
-    stream.close();
-    await mergeRemoteState(core, msg);
+    try {
+      await mergeRemoteState(core, msg);
+    } catch (e) {
+      if (!isAgentError(e, 'E_INVALID')) countStreamError(core, e);
+      throw e;
+    }
   } finally {
     stream.close();
   }

@@ -48,13 +48,25 @@ async function serve(core: Core, stream: Stream): Promise<void> {
           return;
         }
         core.counters.inc(msg.join ? 'pushpull.join.in' : 'pushpull.periodic.in');
-        await stream.write(encodeLocalState(core, msg.join));
-        stream.close(); // the exchange is over: free the stream slot before merging
+        // memberlist reads the whole remote state, answers with ours, then
+        // merges. We merge while reading (the state is never held whole), then
+        // answer; a refused state is still answered (it was read completely).
+        let refused: unknown = null;
         try {
           await mergeRemoteState(core, msg);
         } catch (e) {
-          core.log.warn(`failed to merge remote state from ${stream.remote.addr}: ${errorMessage(e)}`);
+          if (!isAgentError(e, 'E_INVALID')) {
+            countStreamError(core, e);
+            core.log.warn(`failed to receive remote state from ${stream.remote.addr}:${stream.remote.port}: ${errorMessage(e)}`);
+            if (isAgentError(e, 'E_DECODE') || isAgentError(e, 'E_TOO_LARGE')) {
+              try { await stream.write(wrap(core, encodeMessage({ type: 'err', error: errorMessage(e) }))); } catch { /* peer gone */ }
+            }
+            return;
+          }
+          refused = e;
         }
+        await stream.write(encodeLocalState(core, msg.join));
+        if (refused) core.log.warn(`failed to merge remote state from ${stream.remote.addr}: ${errorMessage(refused)}`);
       } finally {
         core.inboundPushPulls--;
       }

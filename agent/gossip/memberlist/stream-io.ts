@@ -1,163 +1,134 @@
-// Reading one framed message from a gossip TCP stream (memberlist readStream):
-// bytes are accumulated up to limits.maxPushPullBytes (beyond: E_TOO_LARGE,
-// the caller counts it and closes) until the message is complete.
+// Reading the one message of a gossip TCP stream (memberlist readStream) as
+// its bytes arrive, through a ByteCursor (wire/byte-cursor.ts):
 //
-// Push/pull gets a dedicated path so that a 50,000-member state never blocks
-// the event loop or becomes an array: completeness is checked by skipping
-// msgpack objects (no decoding), the state is decrypted/decompressed once, and
-// node states are decoded lazily by `nodeStates` while merging in batches.
-// Small messages (ping, ack, user, err) go through wire/stream.ts parseStream.
+//   [10][len u32][AES-GCM blob]   encrypted: the blob is read whole (GCM
+//                                 authenticates only at its end), bounded by
+//                                 min(maxPushPullBytes, memberlist's 20 MiB)
+//   [9] {Algo, Buf}               compressed: Buf is LZW-decoded while it streams
+//   [type] body                   ping / ack / err / user: read whole (small)
+//   [6] header, nodes, userState  push/pull: only the header is read here; the
+//                                 caller merges the node states and the user
+//                                 state from `body` as they arrive (push-pull.ts)
+//
+// Every byte count is bounded: the stream and its decompressed form by
+// limits.maxPushPullBytes, one msgpack object by limits.maxStreamObjectBytes.
 
 import { AgentError } from '../../errors.ts';
 import type { Stream } from '../transport/types.ts';
-import {
-  ERR_LOCAL_NOT_ENCRYPTED, ERR_REMOTE_NOT_ENCRYPTED, MAX_PUSH_STATE_BYTES, parseStream, STREAM_ENCRYPT_HEADER,
-  type PushNodeState, type StreamMessage,
-} from '../wire/stream.ts';
-import { decompressBody } from '../wire/compress-message.ts';
-import { MessageType } from '../wire/memberlist-messages.ts';
-import { asBool, asBytes, asInt, asMap, asStr, asUint, decodeGo, NeedMoreData, skipGo } from '../wire/msgpack.ts';
+import { ERR_LOCAL_NOT_ENCRYPTED, ERR_REMOTE_NOT_ENCRYPTED, MAX_PUSH_STATE_BYTES, STREAM_ENCRYPT_HEADER, type StreamMessage } from '../wire/stream.ts';
+import { ByteCursor, lzwSource } from '../wire/byte-cursor.ts';
+import { LZW_ALGO } from '../wire/compress-message.ts';
+import { decodeMessage, MessageType } from '../wire/memberlist-messages.ts';
+import { asBool, asMap, asStr, asUint } from '../wire/msgpack.ts';
 import type { Core } from './core.ts';
 
-/** Re-check a partial buffer only after it grew by this factor (small buffers: every chunk). */
-const REPARSE_GROWTH = 1.5;
-const SMALL_STREAM = 64 * 1024;
-
-/** A complete push/pull, still encoded: `plain` is the `[6]…` message after decryption/decompression. */
-export interface PushPullFrame {
+/** A push/pull whose header has been read; its node states and user state follow in `body`. */
+export interface IncomingPushPull {
   type: 'pushPull';
   join: boolean;
   nodeCount: number;
-  userState: Uint8Array;
-  plain: Uint8Array;
-  /** Offset of the first node state in `plain`. */
-  nodesStart: number;
+  userStateLen: number;
+  /** Positioned at the first node state. */
+  body: ByteCursor;
+  /** Gives back to the stream's deadline the time we spent merging (Go merges after the exchange). */
+  extendDeadline(byMs: number): void;
 }
 
-export type StreamRead = PushPullFrame | Exclude<StreamMessage, { type: 'pushPull' }>;
+export type StreamRead = IncomingPushPull | Exclude<StreamMessage, { type: 'pushPull' }>;
 
-class Incomplete extends Error {}
-
-function needMore(complete: boolean): never {
-  if (complete) throw new AgentError('E_DECODE', 'stream truncated', { reason: 'truncated' });
-  throw new Incomplete();
-}
-
-function skip(buf: Uint8Array, off: number, complete: boolean): number {
-  try { return skipGo(buf, off); } catch (e) {
-    if (e instanceof NeedMoreData) needMore(complete);
-    throw e;
-  }
-}
-
-/** Frames a push/pull or returns null for other messages (parsed by parseStream). Throws Incomplete. */
-function framePushPull(core: Core, buf: Uint8Array, eof: boolean): PushPullFrame | null {
-  const max = core.limits.maxPushPullBytes;
-  const keyring = core.keyring();
-  let plain = buf;
-  let complete = eof;
-  if (buf[0] === MessageType.encrypt) {
-    if (!keyring) throw new AgentError('E_DECRYPT', ERR_LOCAL_NOT_ENCRYPTED);
-    if (buf.length < STREAM_ENCRYPT_HEADER) needMore(complete);
-    const len = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(1);
-    if (len > Math.min(max, MAX_PUSH_STATE_BYTES)) throw new AgentError('E_TOO_LARGE', `encrypted stream of ${len} bytes`);
-    if (buf.length < STREAM_ENCRYPT_HEADER + len) needMore(complete);
-    plain = keyring.decrypt(buf.subarray(STREAM_ENCRYPT_HEADER, STREAM_ENCRYPT_HEADER + len), buf.subarray(0, STREAM_ENCRYPT_HEADER));
-    complete = true;
-  } else if (keyring) {
-    throw new AgentError('E_DECRYPT', ERR_REMOTE_NOT_ENCRYPTED);
-  }
-  if (plain.length === 0) needMore(complete);
-  if (plain[0] === MessageType.compress) {
-    const end = skip(plain, 1, complete);
-    try {
-      plain = decompressBody(decodeGo(plain, 1, end).value, max);
-    } catch (e) {
-      if (e instanceof AgentError && e.details?.reason === 'too-large') throw new AgentError('E_TOO_LARGE', `decompressed stream over ${max} bytes`);
-      throw e;
-    }
-    complete = true;
-    if (plain.length === 0) throw new AgentError('E_DECODE', 'empty decompressed message');
-  }
-  if (plain[0] !== MessageType.pushPull) return null;
-  const headEnd = skip(plain, 1, complete);
-  const h = asMap(decodeGo(plain, 1, headEnd).value, 'pushPullHeader');
-  const join = asBool(h.Join, 'Join');
-  const nodeCount = asUint(h.Nodes, 'Nodes');
-  const userLen = asUint(h.UserStateLen, 'UserStateLen');
-  if (userLen > max || nodeCount > max) throw new AgentError('E_TOO_LARGE', 'push/pull header over the size limit');
-  let off = headEnd;
-  for (let i = 0; i < nodeCount; i++) off = skip(plain, off, complete);
-  if (plain.length < off + userLen) needMore(complete);
-  return { type: 'pushPull', join, nodeCount, userState: plain.slice(off, off + userLen), plain, nodesStart: headEnd };
-}
-
-function attempt(core: Core, buf: Uint8Array, eof: boolean): StreamRead | null {
-  try {
-    const pp = framePushPull(core, buf, eof);
-    if (pp) return pp;
-  } catch (e) {
-    if (e instanceof Incomplete) return null;
-    if (e instanceof AgentError) throw e;
-    throw new AgentError('E_DECODE', `stream: ${(e as Error).message}`);
-  }
-  const keyring = core.keyring();
-  const r = parseStream(buf, { ...(keyring ? { keyring } : {}), maxBytes: core.limits.maxPushPullBytes });
-  if (r.status === 'done') {
-    if (r.msg.type === 'pushPull') throw new AgentError('E_DECODE', 'unexpected push/pull framing');
-    return r.msg;
-  }
-  if (eof) throw new AgentError('E_DECODE', 'stream ended inside a message', { reason: 'truncated' });
-  return null;
+function asDecodeError(e: unknown): never {
+  if (e instanceof AgentError) throw e;
+  throw new AgentError('E_DECODE', `stream: ${(e as Error).message}`, { reason: 'msgpack' });
 }
 
 export async function readStreamMessage(core: Core, stream: Stream): Promise<StreamRead> {
   const max = core.limits.maxPushPullBytes;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let lastAttempt = 0;
-  const joined = (): Uint8Array => {
-    if (chunks.length === 1) return chunks[0]!;
-    const out = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) { out.set(c, off); off += c.length; }
-    chunks.length = 0;
-    chunks.push(out);
-    return out;
-  };
-  for (;;) {
-    const c = await stream.read();
-    if (c === null) {
-      if (total === 0) throw new AgentError('E_IO', 'EOF', { eof: true });
-      const msg = attempt(core, joined(), true);
-      if (msg) return msg;
-      throw new AgentError('E_DECODE', 'stream ended inside a message', { reason: 'truncated' });
+  const raw = new ByteCursor(stream, max, 'stream');
+  if (await raw.atEnd()) throw new AgentError('E_IO', 'EOF', { eof: true });
+  const keyring = core.keyring();
+  let plain = raw;
+  try {
+    if ((await raw.peekByte()) === MessageType.encrypt) {
+      if (!keyring) throw new AgentError('E_DECRYPT', ERR_LOCAL_NOT_ENCRYPTED);
+      const header = await raw.take(STREAM_ENCRYPT_HEADER);
+      const len = new DataView(header.buffer).getUint32(1);
+      const cap = Math.min(max, MAX_PUSH_STATE_BYTES);
+      if (len > cap) throw new AgentError('E_TOO_LARGE', `encrypted stream of ${len} bytes exceeds ${cap}`);
+      const blob = await raw.take(len);
+      plain = ByteCursor.over(keyring.decrypt(blob, header), 'decrypted stream');
+      if (await plain.atEnd()) throw new AgentError('E_DECODE', 'empty stream message');
+    } else if (keyring) {
+      throw new AgentError('E_DECRYPT', ERR_REMOTE_NOT_ENCRYPTED);
     }
-    if (c.length === 0) continue;
-    total += c.length;
-    if (total > max) throw new AgentError('E_TOO_LARGE', `stream larger than ${max} bytes`);
-    chunks.push(c);
-    if (total <= SMALL_STREAM || total >= lastAttempt * REPARSE_GROWTH) {
-      lastAttempt = total;
-      const msg = attempt(core, joined(), false);
-      if (msg) return msg;
-    }
+    const msg = await readMessage(core, plain, true);
+    if (msg.type === 'pushPull') msg.extendDeadline = (ms) => stream.extendDeadline(ms);
+    return msg;
+  } catch (e) {
+    return asDecodeError(e);
   }
 }
 
-/** Node states of a framed push/pull, decoded one at a time (only the current one is alive). */
-export function* nodeStates(f: PushPullFrame): Generator<PushNodeState> {
-  let off = f.nodesStart;
-  for (let i = 0; i < f.nodeCount; i++) {
-    const { value, end } = decodeGo(f.plain, off);
-    off = end;
-    const v = asMap(value, 'pushNodeState');
-    const state = asInt(v.State, 'State');
-    if (state < 0 || state > 3) throw new AgentError('E_DECODE', `push/pull node state ${state} unknown`);
-    yield {
-      name: asStr(v.Name, 'Name'), addr: asBytes(v.Addr, 'Addr'), port: asUint(v.Port, 'Port', 0xffff),
-      meta: asBytes(v.Meta, 'Meta'), incarnation: asUint(v.Incarnation, 'Incarnation', 0xffffffff),
-      state: state as PushNodeState['state'], vsn: asBytes(v.Vsn, 'Vsn'),
-    };
+async function readMessage(core: Core, cur: ByteCursor, outer: boolean): Promise<StreamRead> {
+  const objMax = core.limits.maxStreamObjectBytes;
+  const t = await cur.byte();
+  switch (t) {
+    case MessageType.compress:
+      if (!outer) break;
+      return readMessage(core, await decompressing(core, cur), false);
+    case MessageType.ping:
+    case MessageType.ackResp:
+    case MessageType.err: {
+      const { raw } = await cur.object(objMax);
+      const framed = new Uint8Array(raw.length + 1);
+      framed[0] = t;
+      framed.set(raw, 1);
+      const m = decodeMessage(framed);
+      if (m.type === 'ping' || m.type === 'ack' || m.type === 'err') return m;
+      break;
+    }
+    case MessageType.user: {
+      const len = asUint(asMap((await cur.object(objMax)).value, 'userMsgHeader').UserMsgLen, 'UserMsgLen');
+      if (len > core.limits.maxPushPullBytes) throw new AgentError('E_TOO_LARGE', `user message of ${len} bytes exceeds ${core.limits.maxPushPullBytes}`);
+      return { type: 'user', payload: await cur.take(len) };
+    }
+    case MessageType.pushPull: {
+      const h = asMap((await cur.object(objMax)).value, 'pushPullHeader');
+      const join = asBool(h.Join, 'Join');
+      const nodeCount = asUint(h.Nodes, 'Nodes');
+      const userStateLen = asUint(h.UserStateLen, 'UserStateLen');
+      const max = core.limits.maxPushPullBytes;
+      // Each node state takes at least one byte of the stream.
+      if (userStateLen > max || nodeCount > max) throw new AgentError('E_TOO_LARGE', 'push/pull header over the size limit');
+      return { type: 'pushPull', join, nodeCount, userStateLen, body: cur, extendDeadline: () => {} };
+    }
+    default:
+      break;
   }
+  throw new AgentError('E_DECODE', `unexpected stream message type ${t}`, { reason: 'unknown-type', msgType: t });
+}
+
+/**
+ * The compress message `[9] {Algo, Buf}` (keys sorted by Go's encoder: Algo
+ * first). Returns a cursor over the decompressed message, decoded as Buf's
+ * bytes arrive. A Buf before any Algo is taken as LZW, the only algorithm.
+ */
+async function decompressing(core: Core, cur: ByteCursor): Promise<ByteCursor> {
+  const max = core.limits.maxPushPullBytes;
+  const h = await cur.containerHeader();
+  if (!h || h.kind !== 'map') throw new AgentError('E_DECODE', 'compress message is not a map', { reason: 'msgpack' });
+  for (let i = 0; i < h.count; i++) {
+    const key = asStr((await cur.object(64)).value, 'compress key');
+    if (key === 'Buf') {
+      const n = await cur.bytesHeader();
+      const inner = new ByteCursor(lzwSource(cur.slice(n), max), max, 'decompressed stream');
+      if (await inner.atEnd()) throw new AgentError('E_DECODE', 'empty decompressed message', { reason: 'compress' });
+      return inner;
+    }
+    const { value } = await cur.object(core.limits.maxStreamObjectBytes);
+    if (key === 'Algo') {
+      const algo = asUint(value, 'Algo', 0xff);
+      if (algo !== LZW_ALGO) throw new AgentError('E_DECODE', `Cannot decompress unknown algorithm ${algo}`, { reason: 'compress' });
+    }
+  }
+  throw new AgentError('E_DECODE', 'compress message without Buf', { reason: 'msgpack' });
 }

@@ -36,6 +36,23 @@ export interface MemberlistDelegate {
   /** User state for push/pull. */
   localState(join: boolean): Uint8Array;
   mergeRemoteState(buf: Uint8Array, join: boolean): void;
+  /**
+   * Optional: merge the user state while it streams in, reading it through `r`
+   * (never more than its length). Preferred over mergeRemoteState when given,
+   * so a large remote state is never held whole.
+   */
+  mergeRemoteStateStream?(r: RemoteStateReader, join: boolean): Promise<void>;
+}
+
+/** A bounded msgpack reader over a remote user state as its bytes arrive. */
+export interface RemoteStateReader {
+  /** Bytes of the user state not read yet. */
+  readonly remaining: number;
+  byte(): Promise<number>;
+  /** A map or array header (its elements follow); null for nil. */
+  containerHeader(): Promise<{ kind: 'map' | 'array'; count: number } | null>;
+  /** One whole msgpack value. */
+  value(): Promise<import('../wire/msgpack.ts').Decoded>;
 }
 
 export interface EventDelegate {

@@ -13,7 +13,7 @@ import type {
 } from './types.ts';
 import type {
   ConflictDelegate, EventDelegate, MemberNode, Memberlist, MemberlistDelegate, MergeDelegate, PingDelegate,
-  RetentionDelegate,
+  RemoteStateReader, RetentionDelegate,
 } from '../memberlist/types.ts';
 import type { Logger } from '../../obs/log.ts';
 import type { Counters } from '../../obs/counters.ts';
@@ -30,7 +30,9 @@ import {
   encodeCoordinatePayload, decodeCoordinatePayload, MemberStatusCode,
   INTERNAL_QUERY_PREFIX, QUERY_PING as Q_PING, QUERY_CONFLICT as Q_CONFLICT, QUERY_INSTALL_KEY as Q_INSTALL_KEY,
   QUERY_USE_KEY as Q_USE_KEY, QUERY_REMOVE_KEY as Q_REMOVE_KEY, QUERY_LIST_KEYS as Q_LIST_KEYS, META_MAX_SIZE,
+  SerfMessageType, decodeUserEventsSlot, type SerfUserEvents,
 } from '../wire/serf-messages.ts';
+import { asStr, asUint } from '../wire/msgpack.ts';
 import { LamportClock } from './lamport.ts';
 import { EventBuffer, QueryBuffer, tooOld } from './event-buffer.ts';
 import { RecentIntents } from './intents.ts';
@@ -53,6 +55,8 @@ export const USER_EVENT_SIZE_LIMIT_MAX = 9 * 1024;
 const QUERY_MIN_PROTOCOL = 4;
 /** serf QueueDepthWarning: queues deeper than this are logged at each check. */
 const QUEUE_DEPTH_WARNING = 128;
+/** Status times of a streamed push/pull handled between two yields to the event loop. */
+const STREAM_MERGE_YIELD_EVERY = 2048;
 /** Relays go only to members whose memberlist PMax >= 5 (they understand type 9). */
 const RELAY_MIN_PMAX = 5;
 export { INTERNAL_QUERY_PREFIX, Q_PING, Q_CONFLICT, Q_INSTALL_KEY, Q_USE_KEY, Q_REMOVE_KEY, Q_LIST_KEYS };
@@ -229,6 +233,7 @@ export class SerfNode implements Serf {
         pendingBroadcasts: () => this.intentQueue.numQueued() + this.queryQueue.numQueued() + this.eventQueue.numQueued(),
         localState: (join) => this.localState(join),
         mergeRemoteState: (buf, join) => this.safe('mergeRemoteState', () => this.mergeRemoteState(buf, join)),
+        mergeRemoteStateStream: (r, join) => this.mergeRemoteStateStream(r, join),
       },
       events: {
         notifyJoin: (n) => this.safe('notifyJoin', () => this.handleNodeJoin(n)),
@@ -599,7 +604,8 @@ export class SerfNode implements Serf {
     if (m.queryLTime > 0) this.queryClock.witness(m.queryLTime - 1);
     const left = new Set(m.leftMembers);
     for (const name of m.leftMembers) {
-      this.handleNodeLeaveIntent({ ltime: m.statusLTimes.get(name) ?? 0, node: name, prune: false });
+      // serf goes one past the status time: the leave was accepted after it (delegate.go).
+      this.handleNodeLeaveIntent({ ltime: (m.statusLTimes.get(name) ?? 0) + 1, node: name, prune: false });
     }
     for (const [name, ltime] of m.statusLTimes) {
       if (left.has(name)) continue;
@@ -611,6 +617,104 @@ export class SerfNode implements Serf {
       for (const e of slot.events) {
         this.handleUserEvent({ ltime: slot.ltime, name: e.name, payload: e.payload, cc: false });
       }
+    }
+  }
+
+  /**
+   * The remote push/pull user state read as it streams in (serf delegate.go
+   * MergeRemoteState), so a 50,000-member state never becomes a 50,000-key
+   * object. Go's encoder writes the keys sorted — EventLTime, Events, LTime,
+   * LeftMembers, QueryLTime, StatusLTimes — so the clocks are witnessed and the
+   * left members known before the status times arrive: each StatusLTimes entry
+   * becomes a leave intent (a left member) or a join intent as it is read.
+   * Events are held (at most our event buffer's slots) and handled last, as
+   * serf does. Intents for distinct members are independent, so the result is
+   * serf's. Left names are remembered for members we know plus at most
+   * maxMembers others (beyond: counted, handled as joins, which for a member
+   * we do not keep only records a recent intent). A malformed state stops
+   * where it breaks (counted): unlike serf, what came before stays merged.
+   */
+  private async mergeRemoteStateStream(r: RemoteStateReader, join: boolean): Promise<void> {
+    const counters = this.deps.counters;
+    try {
+      if ((await r.byte()) !== SerfMessageType.pushPull) {
+        counters.inc('serf.decode_errors.pushpull');
+        this.log.warn('remote state is not a push/pull message');
+        return;
+      }
+      const h = await r.containerHeader();
+      if (!h || h.kind !== 'map') throw new AgentError('E_DECODE', 'push/pull state is not a map');
+      const left = new Set<string>();
+      let leftOthers = 0;
+      const events: SerfUserEvents[] = [];
+      let eventLTime = 0;
+      for (let i = 0; i < h.count; i++) {
+        const key = asStr(await r.value(), 'messagePushPull key');
+        switch (key) {
+          case 'LTime': {
+            const v = asUint(await r.value(), 'LTime');
+            if (v > 0) this.clock.witness(v - 1);
+            break;
+          }
+          case 'EventLTime': {
+            eventLTime = asUint(await r.value(), 'EventLTime');
+            if (eventLTime > 0) this.eventClock.witness(eventLTime - 1);
+            break;
+          }
+          case 'QueryLTime': {
+            const v = asUint(await r.value(), 'QueryLTime');
+            if (v > 0) this.queryClock.witness(v - 1);
+            break;
+          }
+          case 'LeftMembers': {
+            const a = await r.containerHeader();
+            if (a && a.kind !== 'array') throw new AgentError('E_DECODE', 'LeftMembers is not an array');
+            for (let j = 0; j < (a?.count ?? 0); j++) {
+              const name = asStr(await r.value(), 'LeftMembers[]');
+              if (this.table.has(name)) left.add(name);
+              else if (leftOthers < this.deps.limits.maxMembers) { left.add(name); leftOthers++; }
+              else counters.inc('drop.pushpull.left-members');
+            }
+            break;
+          }
+          case 'StatusLTimes': {
+            const m = await r.containerHeader();
+            if (m && m.kind !== 'map') throw new AgentError('E_DECODE', 'StatusLTimes is not a map');
+            for (let j = 0; j < (m?.count ?? 0); j++) {
+              const name = asStr(await r.value(), 'StatusLTimes key');
+              const ltime = asUint(await r.value(), `StatusLTimes.${name}`);
+              // serf goes one past the status time: the leave was accepted after it (delegate.go).
+              if (left.delete(name)) this.handleNodeLeaveIntent({ ltime: ltime + 1, node: name, prune: false });
+              else this.handleNodeJoinIntent({ ltime, node: name });
+              if ((j + 1) % STREAM_MERGE_YIELD_EVERY === 0) await new Promise((res) => setImmediate(res));
+            }
+            break;
+          }
+          case 'Events': {
+            const a = await r.containerHeader();
+            if (a && a.kind !== 'array') throw new AgentError('E_DECODE', 'Events is not an array');
+            for (let j = 0; j < (a?.count ?? 0); j++) {
+              const slot = decodeUserEventsSlot(await r.value(), j);
+              if (!slot) continue;
+              if (events.length < this.deps.limits.eventBuffer) events.push(slot);
+              else counters.inc('drop.pushpull.event-slots');
+            }
+            break;
+          }
+          default:
+            await r.value();
+        }
+      }
+      // Left members without a status time: serf reads a missing map entry as 0 (then + 1).
+      for (const name of left) this.handleNodeLeaveIntent({ ltime: 1, node: name, prune: false });
+      if (join && this.eventJoinIgnore > 0 && eventLTime > this.eventMinTime) this.eventMinTime = eventLTime;
+      for (const slot of events) {
+        for (const e of slot.events) this.handleUserEvent({ ltime: slot.ltime, name: e.name, payload: e.payload, cc: false });
+      }
+    } catch (e) {
+      if (e instanceof AgentError && (e.code === 'E_TIMEOUT' || e.code === 'E_IO')) throw e;
+      counters.inc('serf.decode_errors.pushpull');
+      this.log.warn(`undecodable remote state: ${errorMessage(e)}`);
     }
   }
 

@@ -85,6 +85,8 @@ class MemoryStream implements Stream {
     return Promise.resolve();
   }
   setDeadline(atMs: number): void { this.q.setDeadline(atMs); }
+
+  extendDeadline(byMs: number): void { this.q.extendDeadline(byMs); }
   close(): void {
     if (this.closed) return;
     this.closed = true;

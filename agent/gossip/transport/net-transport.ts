@@ -56,6 +56,8 @@ class NetStream implements Stream {
 
   setDeadline(atMs: number): void { this.q.setDeadline(atMs); }
 
+  extendDeadline(byMs: number): void { this.q.extendDeadline(byMs); }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -10,6 +10,7 @@ export class ChunkQueue {
   private failure: AgentError | null = null;
   private waiter: { resolve: (c: Uint8Array | null) => void; reject: (e: Error) => void } | null = null;
   private deadlineTimer: ReturnType<typeof setTimeout> | null = null;
+  private deadlineAt = 0;
 
   constructor(private readonly onDrained: () => void, private readonly onDeadline: () => void) {}
 
@@ -50,12 +51,18 @@ export class ChunkQueue {
 
   setDeadline(atMs: number): void {
     this.clearDeadline();
+    this.deadlineAt = atMs;
     const ms = Math.max(0, atMs - Date.now());
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
       this.fail(new AgentError('E_TIMEOUT', 'stream deadline exceeded'));
       this.onDeadline();
     }, ms);
+  }
+
+  /** Moves a pending deadline later by `byMs` (time the reader spent on its own work). */
+  extendDeadline(byMs: number): void {
+    if (this.deadlineTimer && byMs > 0) this.setDeadline(this.deadlineAt + byMs);
   }
 
   clearDeadline(): void {

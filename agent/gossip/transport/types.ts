@@ -17,6 +17,11 @@ export interface Stream {
   write(buf: Uint8Array): Promise<void>;
   /** Absolute deadline for the whole exchange (ms since epoch, Date.now() clock). */
   setDeadline(atMs: number): void;
+  /**
+   * Moves the deadline later by `byMs`: the reader spent that long on its own
+   * work (merging a streamed push/pull), not waiting for the peer.
+   */
+  extendDeadline(byMs: number): void;
   /** Graceful end (flushes what was written). */
   close(): void;
   /** Immediate teardown. */

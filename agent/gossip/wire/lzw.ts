@@ -133,101 +133,159 @@ function bad(msg: string, reason: 'invalid' | 'too-large' = 'invalid'): never {
   throw new AgentError('E_DECODE', `lzw: ${msg}`, { reason });
 }
 
+/** Output is handed on in pieces of about this size (plus one code's expansion, at most 4096 bytes). */
+const DECODE_CHUNK = 32 * 1024;
+
 /**
- * Decompresses a Go LSB/8 LZW stream. The stream must end with the EOF code.
- * Throws AgentError E_DECODE on an invalid code, a stream without EOF, or when
- * the output would exceed `maxOut` bytes (decompression bomb); the output buffer
- * grows on demand, so memory stays proportional to the real output.
+ * Incremental Go LSB/8 LZW decoder: compressed bytes go in as they arrive,
+ * decompressed pieces come out through `emit` (fresh arrays, at most
+ * DECODE_CHUNK + 4096 bytes each), so a large stream is never held whole.
+ * Throws AgentError E_DECODE on an invalid code, when the total output would
+ * exceed `maxOut` (decompression bomb: details.reason 'too-large'), or from
+ * `finish()` when the stream ended before the EOF code. Bytes after the EOF
+ * code are ignored, as Go's reader does.
  */
-export function lzwDecompress(data: Uint8Array, maxOut: number): Uint8Array {
-  const prefix = new Uint16Array(1 << MAX_WIDTH);
-  const suffix = new Uint8Array(1 << MAX_WIDTH);
-  const lengths = new Uint16Array(1 << MAX_WIDTH); // expansion length of each defined code
-  let out = new Uint8Array(Math.min(maxOut, Math.max(64, data.length * 3)));
-  let o = 0;
-  const ensure = (n: number): void => {
-    if (o + n > maxOut) bad(`output exceeds ${maxOut} bytes`, 'too-large');
-    if (o + n <= out.length) return;
-    let size = out.length * 2;
-    while (size < o + n) size *= 2;
-    const nb = new Uint8Array(Math.min(size, maxOut));
-    nb.set(out.subarray(0, o));
-    out = nb;
-  };
+export class LzwDecoder {
+  private readonly prefix = new Uint16Array(1 << MAX_WIDTH);
+  private readonly suffix = new Uint8Array(1 << MAX_WIDTH);
+  /** Expansion length of each defined code. */
+  private readonly lengths = new Uint16Array(1 << MAX_WIDTH);
+  private width = LIT_WIDTH + 1;
+  private hi = EOF;
+  private overflow = 1 << (LIT_WIDTH + 1);
+  /** -1 = no previous code (after Clear or when the table is full). */
+  private last = -1;
+  private bits = 0;
+  private nBits = 0;
+  private total = 0;
+  private ended = false;
 
-  let width = LIT_WIDTH + 1;
-  let hi = EOF;
-  let overflow = 1 << width;
-  let last = -1; // -1 = no previous code (after Clear or when the table is full)
-  let bits = 0;
-  let nBits = 0;
-  let pos = 0;
-  for (;;) {
-    while (nBits < width) {
-      if (pos >= data.length) bad('unexpected end of stream (no EOF code)');
-      bits |= data[pos++]! << nBits;
-      nBits += 8;
-    }
-    const code = bits & ((1 << width) - 1);
-    bits >>>= width;
-    nBits -= width;
+  constructor(private readonly maxOut: number, private readonly emit: (piece: Uint8Array) => void) {}
 
-    if (code === CLEAR) {
-      width = LIT_WIDTH + 1;
-      hi = EOF;
-      overflow = 1 << width;
-      last = -1;
-      continue;
-    }
-    if (code === EOF) break;
-    if (code < CLEAR) {
-      ensure(1);
-      out[o++] = code;
-      if (last !== -1) {
-        suffix[hi] = code;
-        prefix[hi] = last;
-        lengths[hi] = (last < CLEAR ? 1 : lengths[last]!) + 1;
+  /** True once the EOF code was read. */
+  get done(): boolean { return this.ended; }
+
+  /** Total bytes produced so far. */
+  get produced(): number { return this.total; }
+
+  push(data: Uint8Array): void {
+    if (this.ended) return;
+    const { prefix, suffix, lengths } = this;
+    let { width, hi, overflow, last, bits, nBits } = this;
+    let out = new Uint8Array(Math.min(DECODE_CHUNK + (1 << MAX_WIDTH), Math.max(64, data.length * 4)));
+    let o = 0;
+    const flush = (): void => {
+      if (o === 0) return;
+      this.emit(out.slice(0, o));
+      o = 0;
+    };
+    const ensure = (n: number): void => {
+      if (this.total + o + n > this.maxOut) bad(`output exceeds ${this.maxOut} bytes`, 'too-large');
+      if (o + n <= out.length) return;
+      if (o >= DECODE_CHUNK) { this.total += o; flush(); }
+      if (o + n > out.length) {
+        const nb = new Uint8Array(Math.min(DECODE_CHUNK + (1 << MAX_WIDTH), Math.max(out.length * 2, o + n)));
+        nb.set(out.subarray(0, o));
+        out = nb;
       }
-    } else if (code <= hi) {
-      // code == hi is the KwKwK case: string(last) + first byte of string(last).
-      // With no previous code it would read an undefined entry: invalid.
-      if (code === hi && last === -1) bad(`invalid code ${code}`);
-      const kwk = code === hi;
-      const base = kwk ? last : code;
-      const baseLen = base < CLEAR ? 1 : lengths[base]!;
-      const n = baseLen + (kwk ? 1 : 0);
-      ensure(n);
-      // Write the chain of `base` backwards.
-      let i = o + baseLen - 1;
-      let c = base;
-      while (c >= CLEAR) {
-        out[i--] = suffix[c]!;
-        c = prefix[c]!;
+    };
+    let pos = 0;
+    try {
+      for (;;) {
+        while (nBits < width) {
+          if (pos >= data.length) return;
+          bits |= data[pos++]! << nBits;
+          nBits += 8;
+        }
+        const code = bits & ((1 << width) - 1);
+        bits >>>= width;
+        nBits -= width;
+
+        if (code === CLEAR) {
+          width = LIT_WIDTH + 1;
+          hi = EOF;
+          overflow = 1 << width;
+          last = -1;
+          continue;
+        }
+        if (code === EOF) { this.ended = true; return; }
+        if (code < CLEAR) {
+          ensure(1);
+          out[o++] = code;
+          if (last !== -1) {
+            suffix[hi] = code;
+            prefix[hi] = last;
+            lengths[hi] = (last < CLEAR ? 1 : lengths[last]!) + 1;
+          }
+        } else if (code <= hi) {
+          // code == hi is the KwKwK case: string(last) + first byte of string(last).
+          // With no previous code it would read an undefined entry: invalid.
+          if (code === hi && last === -1) bad(`invalid code ${code}`);
+          const kwk = code === hi;
+          const base = kwk ? last : code;
+          const baseLen = base < CLEAR ? 1 : lengths[base]!;
+          const n = baseLen + (kwk ? 1 : 0);
+          ensure(n);
+          // Write the chain of `base` backwards.
+          let i = o + baseLen - 1;
+          let c = base;
+          while (c >= CLEAR) {
+            out[i--] = suffix[c]!;
+            c = prefix[c]!;
+          }
+          out[i] = c; // first byte (a literal)
+          const first = c;
+          if (kwk) out[o + baseLen] = first;
+          o += n;
+          if (last !== -1) {
+            suffix[hi] = first;
+            prefix[hi] = last;
+            lengths[hi] = (last < CLEAR ? 1 : lengths[last]!) + 1;
+          }
+        } else {
+          bad(`invalid code ${code}`);
+        }
+        last = code;
+        hi++;
+        if (hi >= overflow) {
+          if (width === MAX_WIDTH) {
+            // Table full: no more definitions until the next Clear (Go's reader).
+            last = -1;
+            hi--;
+          } else {
+            width++;
+            overflow = 1 << width;
+          }
+        }
       }
-      out[i] = c; // first byte (a literal)
-      const first = c;
-      if (kwk) out[o + baseLen] = first;
-      o += n;
-      if (last !== -1) {
-        suffix[hi] = first;
-        prefix[hi] = last;
-        lengths[hi] = (last < CLEAR ? 1 : lengths[last]!) + 1;
-      }
-    } else {
-      bad(`invalid code ${code}`);
-    }
-    last = code;
-    hi++;
-    if (hi >= overflow) {
-      if (width === MAX_WIDTH) {
-        // Table full: no more definitions until the next Clear (Go's reader).
-        last = -1;
-        hi--;
-      } else {
-        width++;
-        overflow = 1 << width;
-      }
+    } finally {
+      this.width = width; this.hi = hi; this.overflow = overflow; this.last = last;
+      this.bits = bits; this.nBits = nBits;
+      this.total += o;
+      flush();
     }
   }
-  return out.slice(0, o);
+
+  /** The compressed input is over: it must have ended with the EOF code. */
+  finish(): void {
+    if (!this.ended) bad('unexpected end of stream (no EOF code)');
+  }
+}
+
+/**
+ * Decompresses a whole Go LSB/8 LZW stream (the UDP path; streams use
+ * LzwDecoder as bytes arrive). The stream must end with the EOF code. Throws
+ * AgentError E_DECODE on an invalid code, a stream without EOF, or when the
+ * output would exceed `maxOut` bytes (decompression bomb).
+ */
+export function lzwDecompress(data: Uint8Array, maxOut: number): Uint8Array {
+  const pieces: Uint8Array[] = [];
+  const dec = new LzwDecoder(maxOut, (p) => pieces.push(p));
+  dec.push(data);
+  dec.finish();
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(dec.produced);
+  let o = 0;
+  for (const p of pieces) { out.set(p, o); o += p.length; }
+  return out;
 }

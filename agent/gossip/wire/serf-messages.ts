@@ -167,17 +167,7 @@ export function decodeSerfMessage(buf: Uint8Array): SerfMessage {
         const s = asMap(m.StatusLTimes, 'StatusLTimes');
         for (const k of Object.keys(s)) statusLTimes.set(k, asUint(s[k], `StatusLTimes.${k}`));
       }
-      const events = asArray(m.Events, 'Events').map((e, i): SerfUserEvents | null => {
-        if (e === null) return null;
-        const ue = asMap(e, `Events[${i}]`);
-        return {
-          ltime: asUint(ue.LTime, 'LTime'),
-          events: asArray(ue.Events, 'Events').map((x) => {
-            const ev = asMap(x, 'userEvent');
-            return { name: asStr(ev.Name, 'Name'), payload: asBytes(ev.Payload, 'Payload') };
-          }),
-        };
-      });
+      const events = asArray(m.Events, 'Events').map((e, i) => decodeUserEventsSlot(e, i));
       return {
         type: 'pushPull', ltime: asUint(m.LTime, 'LTime'), statusLTimes,
         leftMembers: asArray(m.LeftMembers, 'LeftMembers').map((x) => asStr(x, 'LeftMembers[]')),
@@ -343,5 +333,18 @@ export function decodeCoordinatePayload(b: Uint8Array): CoordinatePayload {
   return {
     vec: asArray(m.Vec, 'Vec').map((x) => asFloat(x, 'Vec[]')), error: asFloat(m.Error, 'Error'),
     adjustment: asFloat(m.Adjustment, 'Adjustment'), height: asFloat(m.Height, 'Height'),
+  };
+}
+
+/** One slot of a push/pull's Events (serf userEvents: LTime + the events at it); null slots stay null. */
+export function decodeUserEventsSlot(e: Decoded, i: number): SerfUserEvents | null {
+  if (e === null) return null;
+  const ue = asMap(e, `Events[${i}]`);
+  return {
+    ltime: asUint(ue.LTime, 'LTime'),
+    events: asArray(ue.Events, 'Events').map((x) => {
+      const ev = asMap(x, 'userEvent');
+      return { name: asStr(ev.Name, 'Name'), payload: asBytes(ev.Payload, 'Payload') };
+    }),
   };
 }

@@ -114,7 +114,8 @@ export function encodeStreamUserMessage(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-function decodeNodeState(v: DecodedMap): PushNodeState {
+/** One push/pull node state from its decoded msgpack map (E_DECODE when malformed). */
+export function decodeNodeState(v: DecodedMap): PushNodeState {
   const state = asInt(v.State, 'State');
   if (state < 0 || state > 3) throw new AgentError('E_DECODE', `push/pull node state ${state} unknown`);
   return {
