@@ -44,6 +44,9 @@ export const queryCommand = rpcCommand({
     const responses = new Map<string, string>();
     let started = false;
     let numResp = 0;
+    // serf's agent can stream records read from the query's closed channels
+    // (From "") just before "done"; serf's CLI stops at the first one (query.go `break OUTER`).
+    let ended = false;
     // Interrupted (SIGINT): serf's query command stops waiting and exits 1.
     let interrupted = false;
     const onAbort = () => { interrupted = true; client.close(); };
@@ -58,10 +61,14 @@ export const queryCommand = rpcCommand({
           if (format === 'text') out(`Query '${name}' dispatched`);
         },
         onAck: (from) => {
+          if (from === '') ended = true;
+          if (ended) return;
           acks.push(from);
           if (format === 'text') out(`Ack from '${from}'`);
         },
         onResponse: (from, p) => {
+          if (from === '') ended = true;
+          if (ended) return;
           let text = td.decode(p);
           numResp++;
           if (format === 'text') {
