@@ -191,7 +191,8 @@ export function effectiveLimits(c: AgentConfig): Limits {
     l.coordinateCache = Math.min(l.coordinateCache, members);
     l.snapshotPeers = Math.min(l.snapshotPeers, members);
     l.maxPushPullNodes = Math.min(l.maxPushPullNodes, members * 4);
-    l.maxPushPullBytes = Math.min(l.maxPushPullBytes, Math.max(256 * 1024, Math.floor(tableBytes / 4)));
+    // Only an encrypted state is held whole (plain and compressed ones stream through).
+    l.maxHeldStreamBytes = Math.min(l.maxHeldStreamBytes, Math.max(256 * 1024, Math.floor(tableBytes / 4)));
   }
   Object.assign(l, c.limitOverrides);
   return l;

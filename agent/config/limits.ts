@@ -24,8 +24,19 @@ export interface Limits {
   queryBuffer: number;
   /** Distinct events (or query IDs) kept per LTime slot of those buffers; more at one LTime are dropped. */
   entriesPerLTime: number;
-  /** Bytes of a remote push/pull state we accept (larger states are refused and counted). */
+  /**
+   * Bytes of a remote push/pull state we accept (larger states are refused and
+   * counted). A plain or compressed state streams through and is never held,
+   * so this bounds work, not memory.
+   */
   maxPushPullBytes: number;
+  /**
+   * Bytes of a gossip stream message that must be held whole: an encrypted
+   * state (AES-GCM authenticates only at its end, so ciphertext and then
+   * plaintext are held; memberlist's own cap of 20 MiB applies too), a TCP user
+   * message, a user state for a delegate that cannot read it streaming.
+   */
+  maxHeldStreamBytes: number;
   /** Node states in one push/pull that we process (beyond it, entries are skipped and counted). */
   maxPushPullNodes: number;
   /**
@@ -100,7 +111,8 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   eventBuffer: 512,
   queryBuffer: 512,
   entriesPerLTime: 64,
-  maxPushPullBytes: 4 * 1024 * 1024,
+  maxPushPullBytes: 32 * 1024 * 1024,
+  maxHeldStreamBytes: 4 * 1024 * 1024,
   maxPushPullNodes: 100_000,
   pushPullWindowBytes: 256 * 1024,
   pushPullWindowNodes: 1024,
@@ -136,6 +148,7 @@ export const FULL_LIMITS: Readonly<Limits> = Object.freeze({
   ...EDGE_LIMITS,
   maxMembers: 1_000_000,
   maxPushPullBytes: 64 * 1024 * 1024,
+  maxHeldStreamBytes: 20 * 1024 * 1024,
   maxTcpStreams: 256,
   snapshotPeers: 4096,
   coordinateCache: 100_000,

@@ -154,7 +154,7 @@ export async function mergeRemoteState(core: Core, pp: IncomingPushPull): Promis
   }
   await flush();
   if (pp.nodeCount > merged && !core.stopped) core.counters.inc('drop.pushpull.node-limit', pp.nodeCount - merged);
-  core.pushPullPeakHeld = Math.max(core.pushPullPeakHeld, body.peakHeld);
+  core.pushPullPeakHeld = Math.max(core.pushPullPeakHeld, pp.peakHeld());
   await mergeUserState(core, pp);
 }
 
@@ -180,7 +180,7 @@ async function askMergeDelegate(core: Core, nodes: PushNodeState[]): Promise<voi
 
 /**
  * The user state (serf's push/pull): streamed to a delegate that can read it
- * as it arrives; read whole (bounded by maxPushPullBytes) for one that cannot.
+ * as it arrives; read whole (bounded by maxHeldStreamBytes) for one that cannot.
  * A delegate failure is logged and counted, like memberlist.
  */
 async function mergeUserState(core: Core, pp: IncomingPushPull): Promise<void> {
@@ -199,6 +199,11 @@ async function mergeUserState(core: Core, pp: IncomingPushPull): Promise<void> {
       return;
     }
     if (reader.remaining > 0) await pp.body.skip(reader.remaining);
+    return;
+  }
+  if (len > core.limits.maxHeldStreamBytes) {
+    core.counters.inc('drop.pushpull.user-state-too-large');
+    await pp.body.skip(len);
     return;
   }
   const buf = await pp.body.take(len);

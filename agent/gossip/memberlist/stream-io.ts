@@ -3,7 +3,7 @@
 //
 //   [10][len u32][AES-GCM blob]   encrypted: the blob is read whole (GCM
 //                                 authenticates only at its end), bounded by
-//                                 min(maxPushPullBytes, memberlist's 20 MiB)
+//                                 limits.maxHeldStreamBytes (<= 20 MiB)
 //   [9] {Algo, Buf}               compressed: Buf is LZW-decoded while it streams
 //   [type] body                   ping / ack / err / user: read whole (small)
 //   [6] header, nodes, userState  push/pull: only the header is read here; the
@@ -32,6 +32,8 @@ export interface IncomingPushPull {
   body: ByteCursor;
   /** Gives back to the stream's deadline the time we spent merging (Go merges after the exchange). */
   extendDeadline(byMs: number): void;
+  /** The most bytes held at once by every layer of the stream (raw, decrypted, decompressed). */
+  peakHeld(): number;
 }
 
 export type StreamRead = IncomingPushPull | Exclude<StreamMessage, { type: 'pushPull' }>;
@@ -52,7 +54,7 @@ export async function readStreamMessage(core: Core, stream: Stream): Promise<Str
       if (!keyring) throw new AgentError('E_DECRYPT', ERR_LOCAL_NOT_ENCRYPTED);
       const header = await raw.take(STREAM_ENCRYPT_HEADER);
       const len = new DataView(header.buffer).getUint32(1);
-      const cap = Math.min(max, MAX_PUSH_STATE_BYTES);
+      const cap = Math.min(max, core.limits.maxHeldStreamBytes, MAX_PUSH_STATE_BYTES);
       if (len > cap) throw new AgentError('E_TOO_LARGE', `encrypted stream of ${len} bytes exceeds ${cap}`);
       const blob = await raw.take(len);
       plain = ByteCursor.over(keyring.decrypt(blob, header), 'decrypted stream');
@@ -61,7 +63,11 @@ export async function readStreamMessage(core: Core, stream: Stream): Promise<Str
       throw new AgentError('E_DECRYPT', ERR_REMOTE_NOT_ENCRYPTED);
     }
     const msg = await readMessage(core, plain, true);
-    if (msg.type === 'pushPull') msg.extendDeadline = (ms) => stream.extendDeadline(ms);
+    if (msg.type === 'pushPull') {
+      const inner = msg.body;
+      msg.extendDeadline = (ms) => stream.extendDeadline(ms);
+      msg.peakHeld = () => Math.max(raw.peakHeld, plain.peakHeld, inner.peakHeld);
+    }
     return msg;
   } catch (e) {
     return asDecodeError(e);
@@ -88,7 +94,7 @@ async function readMessage(core: Core, cur: ByteCursor, outer: boolean): Promise
     }
     case MessageType.user: {
       const len = asUint(asMap((await cur.object(objMax)).value, 'userMsgHeader').UserMsgLen, 'UserMsgLen');
-      if (len > core.limits.maxPushPullBytes) throw new AgentError('E_TOO_LARGE', `user message of ${len} bytes exceeds ${core.limits.maxPushPullBytes}`);
+      if (len > core.limits.maxHeldStreamBytes) throw new AgentError('E_TOO_LARGE', `user message of ${len} bytes exceeds ${core.limits.maxHeldStreamBytes}`);
       return { type: 'user', payload: await cur.take(len) };
     }
     case MessageType.pushPull: {
@@ -99,7 +105,7 @@ async function readMessage(core: Core, cur: ByteCursor, outer: boolean): Promise
       const max = core.limits.maxPushPullBytes;
       // Each node state takes at least one byte of the stream.
       if (userStateLen > max || nodeCount > max) throw new AgentError('E_TOO_LARGE', 'push/pull header over the size limit');
-      return { type: 'pushPull', join, nodeCount, userStateLen, body: cur, extendDeadline: () => {} };
+      return { type: 'pushPull', join, nodeCount, userStateLen, body: cur, extendDeadline: () => {}, peakHeld: () => cur.peakHeld };
     }
     default:
       break;
