@@ -20,6 +20,7 @@ import { effectiveLimits, type AgentConfig } from './config/agent-config.ts';
 import { AgentError, errorMessage } from './errors.ts';
 import type { Serf } from './gossip/serf/types.ts';
 import { createSerf, type CreateSerfConfig, type SerfInstance } from './gossip/serf/create.ts';
+import { HeapPacer } from './system/heap-pacer.ts';
 import { Keyring, keyToBase64 } from './gossip/wire/keyring.ts';
 import { RpcCommandRegistry } from './rpc/registry.ts';
 import { RpcServer, defaultStats } from './rpc/server.ts';
@@ -176,6 +177,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       rejoinAfterLeave: config.rejoinAfterLeave,
       rejoinBackoff: { baseMs: config.retryIntervalMs, capMs: config.retryMaxIntervalMs },
       compression: config.enableCompression,
+      ...(limits.memoryPaceStepBytes > 0 ? { pace: new HeapPacer({ stepBytes: limits.memoryPaceStepBytes, counters }).pace } : {}),
       ...deps.serfOverrides,
     }, { logger, counters });
   } catch (e) {

@@ -100,6 +100,8 @@ export interface Limits {
   memoryReclaimSlackBytes: number;
   /** Least time between two reclaiming GCs (ms). */
   memoryReclaimMinGapMs: number;
+  /** Heap growth during a burst (push/pull merge, gossip flood) after which a GC runs on the spot (bytes; 0 = off). */
+  memoryPaceStepBytes: number;
 }
 
 export type LimitName = keyof Limits;
@@ -142,6 +144,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   memoryCheckIntervalMs: 2_000,
   memoryReclaimSlackBytes: 3 * 1024 * 1024,
   memoryReclaimMinGapMs: 10_000,
+  memoryPaceStepBytes: 2 * 1024 * 1024,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({
@@ -152,6 +155,7 @@ export const FULL_LIMITS: Readonly<Limits> = Object.freeze({
   maxTcpStreams: 256,
   snapshotPeers: 4096,
   coordinateCache: 100_000,
+  memoryPaceStepBytes: 0,
 });
 
 export type AgentMode = 'edge' | 'full';

@@ -8,8 +8,8 @@
 //   still fits the remaining space, then the newest.
 // * A message queued with a `key` replaces a still-queued message with the same
 //   key (memberlist keys alive/suspect/dead by node name).
-// * Bounded: beyond `maxDepth` the most-transmitted (then oldest) entries are
-//   dropped and counted, so memory stays flat whatever the gossip rate.
+// * Bounded: beyond `maxDepth` the most-transmitted (then longest-waiting)
+//   entries are dropped and counted, so memory stays flat whatever the gossip rate.
 
 import type { Counters } from '../obs/counters.ts';
 
@@ -48,8 +48,15 @@ export function retransmitLimit(retransmitMult: number, numNodes: number): numbe
 
 export class TransmitLimitedQueue {
   private readonly opts: TransmitLimitedQueueOptions;
-  /** Insertion-ordered: iteration order = oldest first. */
-  private readonly entries = new Map<number, Entry>();
+  /**
+   * Entries by transmit count: tiers[t] holds the entries sent t times, in the
+   * order they reached that tier. Dropping (most transmitted, then first in its
+   * tier) is O(1) and selection visits only the tiers it needs — a full queue
+   * during a burst must not be rescanned per insert (that alone allocated
+   * ~40 KB of iterator garbage per dropped message).
+   */
+  private readonly tiers: Map<number, Entry>[] = [];
+  private size = 0;
   private readonly byKey = new Map<string, Entry>();
   private nextId = 1;
 
@@ -67,20 +74,36 @@ export class TransmitLimitedQueue {
       }
     }
     const e: Entry = { id: this.nextId++, key: b.key, msg: b.msg, onDone: b.onDone, transmits: 0 };
-    this.entries.set(e.id, e);
+    this.tier(0).set(e.id, e);
+    this.size++;
     if (e.key !== undefined) this.byKey.set(e.key, e);
-    if (this.entries.size > this.opts.maxDepth) this.dropOne();
+    if (this.size > this.opts.maxDepth) this.dropOne();
     this.opts.onQueued?.();
   }
 
-  /** Over depth by one: a linear scan for the most transmitted, oldest entry (no sort per insert). */
-  private dropOne(): void {
-    let victim: Entry | undefined;
-    for (const e of this.entries.values()) {
-      if (!victim || e.transmits > victim.transmits) victim = e; // ties: first seen = oldest
+  private tier(t: number): Map<number, Entry> {
+    let m = this.tiers[t];
+    if (!m) {
+      for (let i = this.tiers.length; i <= t; i++) this.tiers.push(new Map());
+      m = this.tiers[t]!;
     }
-    if (victim) {
-      this.remove(victim);
+    return m;
+  }
+
+  /** The most transmitted entry that reached its tier first (undefined when empty). */
+  private victim(): Entry | undefined {
+    for (let t = this.tiers.length - 1; t >= 0; t--) {
+      const m = this.tiers[t]!;
+      if (m.size > 0) return m.values().next().value as Entry;
+    }
+    return undefined;
+  }
+
+  /** Over depth by one: drop the most transmitted, longest-waiting entry. */
+  private dropOne(): void {
+    const v = this.victim();
+    if (v) {
+      this.remove(v);
       this.opts.counters?.inc(`drop.bcast.${this.opts.name}`);
     }
   }
@@ -90,49 +113,74 @@ export class TransmitLimitedQueue {
    * Each returned message counts as one transmission.
    */
   getBroadcasts(overhead: number, limit: number): Uint8Array[] {
-    if (this.entries.size === 0) return [];
+    if (this.size === 0) return [];
     const transmitLimit = retransmitLimit(this.opts.retransmitMult, this.opts.numNodes());
-    // Order: transmits asc, length desc, id desc (newest). Greedy fill in that
-    // order equals memberlist's "per tier, largest that fits, then newest".
-    const sorted = [...this.entries.values()].sort(
-      (a, b) => a.transmits - b.transmits || b.msg.length - a.msg.length || b.id - a.id,
-    );
     let used = 0;
     const out: Uint8Array[] = [];
-    for (const e of sorted) {
-      const free = limit - used - overhead;
-      if (free <= 0) break;
-      if (e.msg.length > free) continue;
-      used += overhead + e.msg.length;
-      out.push(e.msg);
+    const sent: Entry[] = [];
+    // Tier by tier (fewest transmits first); inside a tier the largest that
+    // still fits, then the newest — memberlist's order. Only the tiers reached
+    // before the packet is full are looked at.
+    for (let t = 0; t < this.tiers.length && limit - used - overhead > 0; t++) {
+      const m = this.tiers[t]!;
+      if (m.size === 0) continue;
+      const inTier = Array.from(m.values()).sort((a, b) => b.msg.length - a.msg.length || b.id - a.id);
+      for (let i = 0; i < inTier.length; i++) {
+        const e = inTier[i]!;
+        const free = limit - used - overhead;
+        if (free <= 0) break;
+        if (e.msg.length > free) continue;
+        used += overhead + e.msg.length;
+        out.push(e.msg);
+        sent.push(e);
+      }
+    }
+    // Move the sent entries up one tier (after the scan, so none is seen twice).
+    for (let i = 0; i < sent.length; i++) {
+      const e = sent[i]!;
+      this.tiers[e.transmits]!.delete(e.id);
       e.transmits++;
-      if (e.transmits >= transmitLimit) this.remove(e);
+      if (e.transmits >= transmitLimit) {
+        this.size--;
+        this.finish(e);
+      } else {
+        this.tier(e.transmits).set(e.id, e);
+      }
     }
     return out;
   }
 
   numQueued(): number {
-    return this.entries.size;
+    return this.size;
   }
 
   /** Drops everything (each entry's onDone is called). */
   reset(): void {
-    for (const e of [...this.entries.values()]) this.remove(e);
+    const all: Entry[] = [];
+    for (const m of this.tiers) for (const e of m.values()) all.push(e);
+    for (const e of all) this.remove(e);
   }
 
-  /** Keeps at most `maxRetain` entries, dropping the most transmitted (then oldest) first. */
+  /** Keeps at most `maxRetain` entries, dropping the most transmitted (then longest-waiting) first. */
   prune(maxRetain: number): void {
-    const excess = this.entries.size - maxRetain;
+    const excess = this.size - maxRetain;
     if (excess <= 0) return;
-    const victims = [...this.entries.values()]
-      .sort((a, b) => b.transmits - a.transmits || a.id - b.id)
-      .slice(0, excess);
-    for (const v of victims) this.remove(v);
-    this.opts.counters?.inc(`drop.bcast.${this.opts.name}`, victims.length);
+    for (let i = 0; i < excess; i++) {
+      const v = this.victim();
+      if (!v) break;
+      this.remove(v);
+    }
+    this.opts.counters?.inc(`drop.bcast.${this.opts.name}`, excess);
   }
 
   private remove(e: Entry): void {
-    if (!this.entries.delete(e.id)) return;
+    const m = this.tiers[e.transmits];
+    if (!m || !m.delete(e.id)) return;
+    this.size--;
+    this.finish(e);
+  }
+
+  private finish(e: Entry): void {
     if (e.key !== undefined && this.byKey.get(e.key) === e) this.byKey.delete(e.key);
     if (e.onDone) {
       try { e.onDone(); } catch { /* a callback must not break the queue */ }

@@ -60,4 +60,6 @@ export interface MemberlistConfig {
   retention?: RetentionDelegate;
   /** Resolves a host name to IP strings for join (default: only IP literals). */
   resolve?: (host: string) => Promise<string[]>;
+  /** Called at burst hot paths (push/pull windows, gossip batches): see system/heap-pacer.ts. */
+  pace?: () => void;
 }

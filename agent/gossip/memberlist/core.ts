@@ -95,7 +95,7 @@ export class Core {
       name: 'memberlist',
       onQueued: () => this.onBroadcastQueued(),
     });
-    this.handoff = new HandoffQueue<InboundGossip>(cfg.limits.handoffQueueDepth, cfg.counters, handleGossip);
+    this.handoff = new HandoffQueue<InboundGossip>(cfg.limits.handoffQueueDepth, cfg.counters, handleGossip, 64, cfg.pace);
   }
 
   nextSeqNo(): number {

@@ -10,6 +10,7 @@ export class HandoffQueue<T> {
   private readonly high: T[] = [];
   private readonly low: T[] = [];
   private scheduled = false;
+  private handled = 0;
   private stopped = false;
 
   constructor(
@@ -18,6 +19,8 @@ export class HandoffQueue<T> {
     private readonly handle: (item: T) => void,
     /** Items handled per event-loop turn before yielding. */
     private readonly batch = 64,
+    /** Called after every `batch` items handled (burst heap pacing). */
+    private readonly afterBatch?: () => void,
   ) {}
 
   push(item: T, highPriority: boolean): void {
@@ -45,8 +48,9 @@ export class HandoffQueue<T> {
     this.scheduled = false;
     for (let i = 0; i < this.batch && !this.stopped; i++) {
       const item = this.high.length ? this.high.pop() : this.low.pop();
-      if (item === undefined) return;
+      if (item === undefined) break;
       this.handle(item);
+      if (++this.handled % this.batch === 0) this.afterBatch?.();
     }
     if (this.size() > 0 && !this.stopped) this.schedule();
   }

@@ -121,10 +121,6 @@ export async function mergeRemoteState(core: Core, pp: IncomingPushPull): Promis
   let merged = 0;
   let sized = false;
   const flush = async (): Promise<void> => {
-    const began = Date.now();
-    try { await checkAndMerge(); } finally { pp.extendDeadline(Date.now() - began); }
-  };
-  const checkAndMerge = async (): Promise<void> => {
     const refusal = check.verify(core);
     if (refusal) {
       core.counters.inc('pushpull.refused.version');
@@ -141,17 +137,22 @@ export async function mergeRemoteState(core: Core, pp: IncomingPushPull): Promis
     }
     window.length = 0;
     windowBytes = 0;
+    core.cfg.pace?.();
   };
-  for (let i = 0; i < pp.nodeCount; i++) {
-    const { value, raw } = await body.object(limits.maxStreamObjectBytes);
+  let stopped = false;
+  await body.forEach(pp.nodeCount, limits.maxStreamObjectBytes, (value, raw, i) => {
+    if (stopped) return undefined;
     const n = decodeNodeState(asMap(value, 'pushNodeState'));
     check.add(n);
     window.push(n);
     windowBytes += raw.length;
-    if (window.length >= limits.pushPullWindowNodes || windowBytes >= limits.pushPullWindowBytes) await flush();
-    else if ((i + 1) % VERIFY_BATCH === 0) await yieldToEventLoop();
-    if (core.stopped) return;
-  }
+    if (window.length >= limits.pushPullWindowNodes || windowBytes >= limits.pushPullWindowBytes) {
+      return flush().then(() => { stopped = core.stopped; });
+    }
+    if ((i + 1) % VERIFY_BATCH === 0) return yieldToEventLoop();
+    return undefined;
+  });
+  if (core.stopped) return;
   await flush();
   if (pp.nodeCount > merged && !core.stopped) core.counters.inc('drop.pushpull.node-limit', pp.nodeCount - merged);
   core.pushPullPeakHeld = Math.max(core.pushPullPeakHeld, pp.peakHeld());
@@ -232,6 +233,12 @@ class UserStateReader implements RemoteStateReader {
     const h = await this.cur.containerHeader();
     this.guard();
     return h;
+  }
+  async forEach(count: number, fn: (value: Decoded, index: number) => void | Promise<void>): Promise<void> {
+    await this.cur.forEach(count, this.objMax, (v, _raw, i) => {
+      this.guard();
+      return fn(v, i);
+    });
   }
   async value(): Promise<Decoded> {
     if (this.remaining < 1) throw new AgentError('E_DECODE', 'remote user state truncated', { reason: 'truncated' });

@@ -30,8 +30,6 @@ export interface IncomingPushPull {
   userStateLen: number;
   /** Positioned at the first node state. */
   body: ByteCursor;
-  /** Gives back to the stream's deadline the time we spent merging (Go merges after the exchange). */
-  extendDeadline(byMs: number): void;
   /** The most bytes held at once by every layer of the stream (raw, decrypted, decompressed). */
   peakHeld(): number;
 }
@@ -65,7 +63,9 @@ export async function readStreamMessage(core: Core, stream: Stream): Promise<Str
     const msg = await readMessage(core, plain, true);
     if (msg.type === 'pushPull') {
       const inner = msg.body;
-      msg.extendDeadline = (ms) => stream.extendDeadline(ms);
+      // Go reads the whole state within TCPTimeout and merges afterwards; we
+      // merge while reading, so only the waits for the peer count.
+      stream.excludeReaderTime();
       msg.peakHeld = () => Math.max(raw.peakHeld, plain.peakHeld, inner.peakHeld);
     }
     return msg;
@@ -105,7 +105,7 @@ async function readMessage(core: Core, cur: ByteCursor, outer: boolean): Promise
       const max = core.limits.maxPushPullBytes;
       // Each node state takes at least one byte of the stream.
       if (userStateLen > max || nodeCount > max) throw new AgentError('E_TOO_LARGE', 'push/pull header over the size limit');
-      return { type: 'pushPull', join, nodeCount, userStateLen, body: cur, extendDeadline: () => {}, peakHeld: () => cur.peakHeld };
+      return { type: 'pushPull', join, nodeCount, userStateLen, body: cur, peakHeld: () => cur.peakHeld };
     }
     default:
       break;

@@ -53,6 +53,8 @@ export interface RemoteStateReader {
   containerHeader(): Promise<{ kind: 'map' | 'array'; count: number } | null>;
   /** One whole msgpack value. */
   value(): Promise<import('../wire/msgpack.ts').Decoded>;
+  /** The next `count` values, each handed to `fn` as soon as it is complete (no promise per value). */
+  forEach(count: number, fn: (value: import('../wire/msgpack.ts').Decoded, index: number) => void | Promise<void>): Promise<void>;
 }
 
 export interface EventDelegate {

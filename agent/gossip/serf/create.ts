@@ -62,6 +62,8 @@ export interface CreateSerfConfig {
   serf?: Partial<SerfOptions>;
   /** Use this transport (tests: MemoryTransport) instead of binding sockets. */
   transport?: Transport;
+  /** Burst heap pacing (system/heap-pacer.ts), handed to memberlist. */
+  pace?: () => void;
 }
 
 export interface CreateSerfDeps {
@@ -136,6 +138,7 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
       clock, ...serf.delegates(),
       ...(cfg.advertiseAddr ? { advertiseAddr: cfg.advertiseAddr } : {}),
       ...(cfg.advertisePort ? { advertisePort: cfg.advertisePort } : {}),
+      ...(cfg.pace ? { pace: cfg.pace } : {}),
     });
   } catch (e) {
     await transport.shutdown().catch(() => {});

@@ -669,25 +669,27 @@ export class SerfNode implements Serf {
           case 'LeftMembers': {
             const a = await r.containerHeader();
             if (a && a.kind !== 'array') throw new AgentError('E_DECODE', 'LeftMembers is not an array');
-            for (let j = 0; j < (a?.count ?? 0); j++) {
-              const name = asStr(await r.value(), 'LeftMembers[]');
+            await r.forEach(a?.count ?? 0, (v) => {
+              const name = asStr(v, 'LeftMembers[]');
               if (this.table.has(name)) left.add(name);
               else if (leftOthers < this.deps.limits.maxMembers) { left.add(name); leftOthers++; }
               else counters.inc('drop.pushpull.left-members');
-            }
+            });
             break;
           }
           case 'StatusLTimes': {
             const m = await r.containerHeader();
             if (m && m.kind !== 'map') throw new AgentError('E_DECODE', 'StatusLTimes is not a map');
-            for (let j = 0; j < (m?.count ?? 0); j++) {
-              const name = asStr(await r.value(), 'StatusLTimes key');
-              const ltime = asUint(await r.value(), `StatusLTimes.${name}`);
+            let name = '';
+            await r.forEach(2 * (m?.count ?? 0), (v, j) => {
+              if (j % 2 === 0) { name = asStr(v, 'StatusLTimes key'); return undefined; }
+              const ltime = asUint(v, `StatusLTimes.${name}`);
               // serf goes one past the status time: the leave was accepted after it (delegate.go).
               if (left.delete(name)) this.handleNodeLeaveIntent({ ltime: ltime + 1, node: name, prune: false });
               else this.handleNodeJoinIntent({ ltime, node: name });
-              if ((j + 1) % STREAM_MERGE_YIELD_EVERY === 0) await new Promise((res) => setImmediate(res));
-            }
+              if ((j + 1) % (2 * STREAM_MERGE_YIELD_EVERY) === 0) return new Promise((res) => setImmediate(res));
+              return undefined;
+            });
             break;
           }
           case 'Events': {

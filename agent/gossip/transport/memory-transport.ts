@@ -86,7 +86,7 @@ class MemoryStream implements Stream {
   }
   setDeadline(atMs: number): void { this.q.setDeadline(atMs); }
 
-  extendDeadline(byMs: number): void { this.q.extendDeadline(byMs); }
+  excludeReaderTime(): void { this.q.excludeReaderTime(); }
   close(): void {
     if (this.closed) return;
     this.closed = true;

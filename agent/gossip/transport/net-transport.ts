@@ -56,7 +56,7 @@ class NetStream implements Stream {
 
   setDeadline(atMs: number): void { this.q.setDeadline(atMs); }
 
-  extendDeadline(byMs: number): void { this.q.extendDeadline(byMs); }
+  excludeReaderTime(): void { this.q.excludeReaderTime(); }
 
   close(): void {
     if (this.closed) return;

@@ -11,6 +11,9 @@ export class ChunkQueue {
   private waiter: { resolve: (c: Uint8Array | null) => void; reject: (e: Error) => void } | null = null;
   private deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   private deadlineAt = 0;
+  /** When set, time between handing out a chunk and the next read() is the reader's and moves the deadline. */
+  private readerTimeExcluded = false;
+  private handedOutAt = 0;
 
   constructor(private readonly onDrained: () => void, private readonly onDeadline: () => void) {}
 
@@ -37,16 +40,37 @@ export class ChunkQueue {
   }
 
   read(): Promise<Uint8Array | null> {
+    if (this.readerTimeExcluded && this.handedOutAt > 0) {
+      this.extendDeadline(Date.now() - this.handedOutAt);
+      this.handedOutAt = 0;
+    }
     const c = this.chunks.shift();
     if (c) {
       if (this.chunks.length === 0) this.onDrained();
+      this.markHandedOut();
       return Promise.resolve(c);
     }
     if (this.failure) return Promise.reject(this.failure);
     if (this.ended) return Promise.resolve(null);
     if (this.waiter) return Promise.reject(new AgentError('E_STATE', 'concurrent read on stream'));
     this.onDrained();
-    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve: (v) => { this.markHandedOut(); resolve(v); }, reject };
+    });
+  }
+
+  private markHandedOut(): void {
+    if (this.readerTimeExcluded) this.handedOutAt = Date.now();
+  }
+
+  /**
+   * From now on the deadline only counts time spent waiting for the peer: the
+   * time the reader spends between chunks (merging a streamed push/pull, which
+   * memberlist does after the exchange) is added back to it.
+   */
+  excludeReaderTime(): void {
+    this.readerTimeExcluded = true;
+    this.handedOutAt = Date.now();
   }
 
   setDeadline(atMs: number): void {
@@ -55,14 +79,19 @@ export class ChunkQueue {
     const ms = Math.max(0, atMs - Date.now());
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
+      if (this.readerTimeExcluded && !this.waiter && this.handedOutAt > 0) {
+        // The reader is still busy with what it was given: that time is its own.
+        this.extendDeadline(Math.max(1, Date.now() - this.handedOutAt), true);
+        this.handedOutAt = Date.now();
+        return;
+      }
       this.fail(new AgentError('E_TIMEOUT', 'stream deadline exceeded'));
       this.onDeadline();
     }, ms);
   }
 
-  /** Moves a pending deadline later by `byMs` (time the reader spent on its own work). */
-  extendDeadline(byMs: number): void {
-    if (this.deadlineTimer && byMs > 0) this.setDeadline(this.deadlineAt + byMs);
+  private extendDeadline(byMs: number, fired = false): void {
+    if ((this.deadlineTimer || fired) && byMs > 0) this.setDeadline(this.deadlineAt + byMs);
   }
 
   clearDeadline(): void {

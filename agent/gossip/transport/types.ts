@@ -18,10 +18,11 @@ export interface Stream {
   /** Absolute deadline for the whole exchange (ms since epoch, Date.now() clock). */
   setDeadline(atMs: number): void;
   /**
-   * Moves the deadline later by `byMs`: the reader spent that long on its own
-   * work (merging a streamed push/pull), not waiting for the peer.
+   * From now on the deadline counts only time spent waiting for the peer: the
+   * reader's own work between chunks (merging a streamed push/pull, which
+   * memberlist does after the exchange) is given back to it.
    */
-  extendDeadline(byMs: number): void;
+  excludeReaderTime(): void;
   /** Graceful end (flushes what was written). */
   close(): void;
   /** Immediate teardown. */

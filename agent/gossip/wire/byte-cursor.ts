@@ -124,6 +124,33 @@ export class ByteCursor {
     }
   }
 
+  /**
+   * Decodes `count` msgpack objects and hands each to `fn` as soon as it is
+   * complete — synchronously while they are buffered (no promise per object),
+   * waiting only for chunks. A promise `fn` returns is awaited before the next.
+   */
+  async forEach(count: number, maxBytes: number, fn: (value: Decoded, raw: Uint8Array, index: number) => void | Promise<void>): Promise<void> {
+    let i = 0;
+    while (i < count) {
+      let value: Decoded;
+      let end: number;
+      try {
+        ({ value, end } = decodeGo(this.buf, this.off));
+      } catch (e) {
+        if (!(e instanceof NeedMoreData)) throw e;
+        if (this.buf.length - this.off > maxBytes) {
+          throw new AgentError('E_TOO_LARGE', `a msgpack object in the ${this.what} is larger than ${maxBytes} bytes`);
+        }
+        if (!(await this.more())) truncated(this.what);
+        continue;
+      }
+      const raw = this.buf.subarray(this.off, end);
+      this.off = end;
+      const r = fn(value, raw, i++);
+      if (r) await r;
+    }
+  }
+
   /** Reads a map or array header (its elements follow); null for nil. Anything else: E_DECODE. */
   async containerHeader(): Promise<ContainerHeader | null> {
     const b = await this.peekByte();

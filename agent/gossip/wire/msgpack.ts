@@ -235,15 +235,18 @@ function fail(msg: string): never {
 
 class Reader {
   pos: number;
-  readonly view: DataView;
+  private dv: DataView | null = null;
   constructor(readonly buf: Uint8Array, offset: number, readonly end: number) {
     this.pos = offset;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  /** Only floats and 64-bit integers need a DataView: made on first use (most objects never do). */
+  get view(): DataView {
+    return (this.dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
   need(n: number): void { if (this.pos + n > this.end) throw new NeedMoreData(); }
   u8(): number { this.need(1); return this.buf[this.pos++]!; }
-  u16(): number { this.need(2); const v = this.view.getUint16(this.pos); this.pos += 2; return v; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.pos); this.pos += 4; return v; }
+  u16(): number { this.need(2); const b = this.buf, p = this.pos; this.pos += 2; return (b[p]! << 8) | b[p + 1]!; }
+  u32(): number { this.need(4); const b = this.buf, p = this.pos; this.pos += 4; return ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!); }
   bytes(n: number): Uint8Array { this.need(n); const b = this.buf.slice(this.pos, this.pos + n); this.pos += n; return b; }
 }
 
