@@ -7,18 +7,34 @@
 // collects, and the pages it committed stay resident long after — that was the
 // burst peak of RSS. The hot paths of a burst (each push/pull merge window,
 // every batch of inbound gossip) call `pace()`; when the heap grew by more than
-// `stepBytes` since the last collection it runs a major GC there and then
+// `stepBytes` since the last collection (old generation: promoted garbage)
+// it runs a major GC there and then
 // (~5-10 ms on a 12 MB heap), so the committed heap stays near live + step.
 // Counted as memory.paced_gc. A steady agent never grows that much between
 // two of V8's own GCs, so it never paces.
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Counters } from '../obs/counters.ts';
 import { exposedGc } from './memory-governor.ts';
 
+/**
+ * Bytes in use in V8's old generation (old space + large objects): what a
+ * burst's promoted garbage fills. The young generation is left out: it is
+ * collected by scavenges on its own and would make the measure jitter by a
+ * semi-space.
+ */
+export function oldGenerationUsed(): number {
+  let used = 0;
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.space_name === 'old_space' || s.space_name === 'large_object_space') used += s.space_used_size;
+  }
+  return used;
+}
+
 export interface HeapPacerOptions {
-  /** Heap growth (bytes) since the last collection that triggers one; 0 = never. */
+  /** Old-generation growth (bytes) since the last collection that triggers one; 0 = never. */
   stepBytes: number;
   counters: Counters;
-  /** Injected for tests; default V8's heap in use. */
+  /** Injected for tests; default oldGenerationUsed. */
   heapUsed?: () => number;
   /** Injected for tests; default a synchronous major GC. */
   collect?: () => void;
@@ -30,8 +46,8 @@ export class HeapPacer {
   private readonly collect: () => void;
 
   constructor(private readonly o: HeapPacerOptions) {
-    this.heapUsed = o.heapUsed ?? (() => process.memoryUsage().heapUsed);
-    this.collect = o.collect ?? (() => exposedGc()({ type: 'major', execution: 'sync' }));
+    this.heapUsed = o.heapUsed ?? oldGenerationUsed;
+    this.collect = o.collect ?? (() => exposedGc()()); // a full, synchronous major GC
   }
 
   /** Called from burst hot paths; collects when the heap grew by more than the step. */

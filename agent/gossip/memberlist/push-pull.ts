@@ -112,7 +112,7 @@ function toMemberNode(n: PushNodeState): MemberNode | null {
  * E_TOO_LARGE / E_TIMEOUT when the stream is bad. The user state is then
  * streamed to the delegate (or read whole when it cannot stream).
  */
-export async function mergeRemoteState(core: Core, pp: IncomingPushPull): Promise<void> {
+export async function mergeRemoteState(core: Core, pp: IncomingPushPull, opts: { drainOnRefusal?: boolean } = {}): Promise<void> {
   const { limits } = core;
   const body = pp.body;
   const check = new RemoteVersionCheck();
@@ -140,20 +140,36 @@ export async function mergeRemoteState(core: Core, pp: IncomingPushPull): Promis
     core.cfg.pace?.();
   };
   let stopped = false;
+  let refused: AgentError | null = null;
   await body.forEach(pp.nodeCount, limits.maxStreamObjectBytes, (value, raw, i) => {
-    if (stopped) return undefined;
+    if (stopped || refused) return undefined;
     const n = decodeNodeState(asMap(value, 'pushNodeState'));
     check.add(n);
     window.push(n);
     windowBytes += raw.length;
     if (window.length >= limits.pushPullWindowNodes || windowBytes >= limits.pushPullWindowBytes) {
-      return flush().then(() => { stopped = core.stopped; });
+      return flush().then(() => { stopped = core.stopped; }, (e: unknown) => {
+        // memberlist reads a refused state to its end before answering: the
+        // peer, still writing it, must not be left blocked on a full socket.
+        if (!opts.drainOnRefusal || !(e instanceof AgentError && e.code === 'E_INVALID')) throw e;
+        refused = e;
+        window.length = 0;
+      });
     }
     if ((i + 1) % VERIFY_BATCH === 0) return yieldToEventLoop();
     return undefined;
   });
   if (core.stopped) return;
-  await flush();
+  if (refused) {
+    await body.skip(pp.userStateLen);
+    throw refused;
+  }
+  try {
+    await flush();
+  } catch (e) {
+    if (opts.drainOnRefusal && e instanceof AgentError && e.code === 'E_INVALID') await body.skip(pp.userStateLen);
+    throw e;
+  }
   if (pp.nodeCount > merged && !core.stopped) core.counters.inc('drop.pushpull.node-limit', pp.nodeCount - merged);
   core.pushPullPeakHeld = Math.max(core.pushPullPeakHeld, pp.peakHeld());
   await mergeUserState(core, pp);

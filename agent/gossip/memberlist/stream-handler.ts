@@ -53,7 +53,7 @@ async function serve(core: Core, stream: Stream): Promise<void> {
         // answer; a refused state is still answered (it was read completely).
         let refused: unknown = null;
         try {
-          await mergeRemoteState(core, msg);
+          await mergeRemoteState(core, msg, { drainOnRefusal: true });
         } catch (e) {
           if (!isAgentError(e, 'E_INVALID')) {
             countStreamError(core, e);

@@ -70,6 +70,42 @@ test('over maxDepth the most transmitted is dropped and counted', () => {
   assert.is(c.get('drop.bcast.ml'), 1 + 995);
 });
 
+test('drops go to the most transmitted tier first, the longest waiting in it; prune keeps the freshest', () => {
+  const c = new Counters();
+  const q = new TransmitLimitedQueue({ numNodes: () => 1000, retransmitMult: 4, maxDepth: 4, counters: c, name: 'ml' });
+  q.queue({ msg: bytes(4, 1) });
+  q.queue({ msg: bytes(4, 2) });
+  q.getBroadcasts(0, 8); // 2 and 1 sent once (newest first: 2 reached tier 1 first)
+  q.getBroadcasts(0, 4); // 2 sent twice
+  q.queue({ msg: bytes(4, 3) });
+  q.queue({ msg: bytes(4, 4) });
+  q.queue({ msg: bytes(4, 5) }); // over depth: 2 (two transmits) goes
+  assert.equal(q.getBroadcasts(0, 100).map((m) => m[0]), [5, 4, 3, 1]);
+  // Now tier 1 holds 5, 4, 3 (in the order they were sent) and 1 went up to tier 2.
+  q.queue({ msg: bytes(4, 6) }); // over depth: 1 (two transmits) goes
+  assert.is(c.get('drop.bcast.ml'), 2);
+  assert.equal(q.getBroadcasts(0, 100).map((m) => m[0]), [6, 5, 4, 3]);
+  // Tier 2 now holds 5, 4, 3: prune drops the longest waiting there first.
+  q.prune(2);
+  assert.is(q.numQueued(), 2);
+  assert.is(c.get('drop.bcast.ml'), 4);
+  assert.equal(q.getBroadcasts(0, 100).map((m) => m[0]), [6, 3]);
+});
+
+test('a full queue under a flood keeps the freshest messages and counts every drop', () => {
+  const c = new Counters();
+  const q = new TransmitLimitedQueue({ numNodes: () => 512, retransmitMult: 4, maxDepth: 1024, counters: c, name: 'flood' });
+  for (let i = 0; i < 1024; i++) q.queue({ msg: bytes(60, 1) });
+  for (let i = 0; i < 40; i++) q.getBroadcasts(2, 1400); // spread transmits over tiers
+  const before = q.numQueued();
+  for (let i = 0; i < 100_000; i++) q.queue({ key: `n${i}`, msg: bytes(60, 2) });
+  assert.is(q.numQueued(), 1024);
+  assert.is(c.get('drop.bcast.flood'), before + 100_000 - 1024);
+  // Everything left is from the flood, never sent: the old, transmitted ones went first.
+  const got = q.getBroadcasts(2, 1400);
+  assert.ok(got.length > 0 && got.every((m) => m[0] === 2));
+});
+
 test('reset empties and calls onDone', () => {
   let done = 0;
   const q = new TransmitLimitedQueue({ numNodes: () => 5, retransmitMult: 4, maxDepth: 10, name: 't' });
