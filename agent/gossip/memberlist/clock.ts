@@ -9,8 +9,19 @@ export interface Clock {
   after(ms: number, fn: () => void): TimerHandle;
 }
 
+/**
+ * Milliseconds on the epoch scale that never jump: the wall clock at process
+ * start plus monotonic elapsed time. A gateway without a battery-backed clock
+ * boots in the past and has its clock stepped by NTP later; timers and
+ * intervals computed from Date.now() would then stall (step back) or fire
+ * early (step forward), like Go's monotonic time.Time does not.
+ */
+export function monotonicNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export const realClock: Clock = {
-  now: () => Date.now(),
+  now: monotonicNow,
   after(ms, fn) {
     const t = setTimeout(fn, Math.max(0, ms));
     return { cancel: () => clearTimeout(t) };

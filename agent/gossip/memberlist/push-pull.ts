@@ -231,7 +231,7 @@ async function mergeUserState(core: Core, pp: IncomingPushPull): Promise<void> {
 }
 
 /** The delegate's view of the user state: reads never go past its length. */
-class UserStateReader implements RemoteStateReader {
+export class UserStateReader implements RemoteStateReader {
   private readonly end: number;
   constructor(private readonly cur: ByteCursor, len: number, private readonly objMax: number) {
     this.end = cur.position + len;

@@ -1,6 +1,8 @@
 // Time source and timers for the serf layer, injected so tests can run many
 // nodes in one process (and could drive time by hand).
 
+import { monotonicNow } from '../memberlist/clock.ts';
+
 export interface TimerHandle { cancel(): void }
 
 export interface SerfClock {
@@ -13,7 +15,8 @@ export interface SerfClock {
 }
 
 export const realClock: SerfClock = {
-  now: () => Date.now(),
+  // Monotonic on the epoch scale (see memberlist/clock.ts): an NTP step must not stall the reaper or the intents' expiry.
+  now: monotonicNow,
   after(ms, fn) {
     const t = setTimeout(fn, ms);
     t.unref?.();

@@ -196,7 +196,9 @@ export class SerfNode implements Serf {
     this.intents = new RecentIntents(limits.recentIntents, () => counters.inc('evict.recent_intents'));
     this.eventBuffer = new EventBuffer(limits.eventBuffer, limits.entriesPerLTime, () => deps.counters.inc('drop.serf_event_slot_full'));
     this.queryBuffer = new QueryBuffer(limits.queryBuffer, limits.entriesPerLTime, () => deps.counters.inc('drop.serf_query_slot_full'));
-    const numNodes = (): number => this.table.size;
+    // The cluster's size, not the members we keep: an edge node keeping 512 of
+    // 10,000 must retransmit as often as memberlist's own queue does.
+    const numNodes = (): number => Math.max(this.table.size, this.ml?.estimateNumNodes() ?? 0);
     const q = (name: string): TransmitLimitedQueue => new TransmitLimitedQueue({
       name, numNodes, retransmitMult: opts.retransmitMult, maxDepth: limits.broadcastQueueDepth, counters,
       onQueued: () => this.ml?.wakeGossip(),
@@ -271,8 +273,9 @@ export class SerfNode implements Serf {
   /** Restores clocks from a snapshot (before joining). */
   restoreClocks(clock: number, eventClock: number, queryClock: number): void {
     if (clock > 0) this.clock.witness(clock);
-    if (eventClock > 0) { this.eventClock.witness(eventClock); this.eventMinTime = eventClock; }
-    if (queryClock > 0) { this.queryClock.witness(queryClock); this.queryMinTime = queryClock; }
+    // serf.go: what the snapshot last saw was already handled: only newer ones count (min = last + 1).
+    if (eventClock > 0) { this.eventClock.witness(eventClock); this.eventMinTime = eventClock + 1; }
+    if (queryClock > 0) { this.queryClock.witness(queryClock); this.queryMinTime = queryClock + 1; }
   }
 
   private memberlist(): Memberlist {

@@ -3,6 +3,7 @@
 // MemoryNetwork under "addr:port". Knobs: packet loss, latency, and
 // partitions (blocked address pairs) for both datagrams and streams.
 
+import { monotonicNow } from '../memberlist/clock.ts';
 import { AgentError } from '../../errors.ts';
 import type { Addr, PacketHandler, Stream, StreamHandler, Transport } from './types.ts';
 import { addrKey } from './types.ts';
@@ -123,7 +124,7 @@ export class MemoryTransport implements Transport {
 
   /** @internal */
   receivePacket(buf: Uint8Array, from: Addr): void {
-    if (!this.stopped) this.onPacket(buf, from, Date.now());
+    if (!this.stopped) this.onPacket(buf, from, monotonicNow());
   }
 
   dial(to: Addr, timeoutMs: number): Promise<Stream> {

@@ -5,6 +5,7 @@
 // Bounds: at most `maxTcpStreams` concurrent streams (inbound beyond it are
 // closed at once and counted), UDP datagrams up to 65536 bytes.
 
+import { monotonicNow } from '../memberlist/clock.ts';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { AgentError, errorMessage } from '../../errors.ts';
@@ -135,7 +136,7 @@ export class NetTransport implements Transport {
         if (this.stopped) return;
         this.opts.counters.inc('transport.udp.in');
         try {
-          this.onPacket(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { addr: normalizeIp(rinfo.address), port: rinfo.port }, Date.now());
+          this.onPacket(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { addr: normalizeIp(rinfo.address), port: rinfo.port }, monotonicNow());
         } catch (e) {
           // A handler bug must not take the receive loop (or the process) down.
           this.opts.counters.inc('error.packet-handler');

@@ -13,6 +13,8 @@ import type { MemberNode, Memberlist } from '../../../agent/gossip/memberlist/ty
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { isAgentError } from '../../../agent/errors.ts';
 import { readFileSync } from 'node:fs';
+import { ByteCursor } from '../../../agent/gossip/wire/byte-cursor.ts';
+import { UserStateReader } from '../../../agent/gossip/memberlist/push-pull.ts';
 
 function mk(name = 'me', over = {}) {
   const counters = new Counters();
@@ -117,6 +119,55 @@ test('push/pull local state: LTime, StatusLTimes (incl. left/failed), LeftMember
   assert.is(status(b.s, 'l'), 'leaving', 'left member from the remote state applied as a leave intent');
   assert.ok(b.events.some((e) => e.type === 'user' && e.name === 'ev'), 'buffered event replayed');
   assert.ok(b.s.clock.time() >= a.s.clock.time() - 1);
+});
+
+test('streamed push/pull user state (any chunking) does what the buffered merge does; a left member goes one past its status time', async () => {
+  // Remote state: 'l' left at status time 3; 'j' joined at 7; 2,000 members we do not know; one event.
+  const remote = encodeSerfMessage({
+    type: 'pushPull', ltime: 40, eventLTime: 9, queryLTime: 5, leftMembers: ['l', 'gone'],
+    statusLTimes: new Map([['l', 3], ['j', 7], ['gone', 2], ...Array.from({ length: 2000 }, (_, i) => [`far-${i}`, 1] as [string, number])]),
+    events: [null, { ltime: 8, events: [{ name: 'deploy', payload: Uint8Array.of(1, 2) }] }],
+  });
+  const fresh = () => {
+    const x = mk('x');
+    x.d.events.notifyJoin(node('x'));
+    x.d.events.notifyJoin(node('j'));
+    x.d.events.notifyJoin(node('l'));
+    // We already saw l's join at LTime 3: only "one past" it (serf delegate.go) makes the leave newer.
+    x.d.delegate.notifyMsg(encodeSerfMessage({ type: 'join', ltime: 3, node: 'l' }));
+    return x;
+  };
+  const buffered = fresh();
+  buffered.d.delegate.mergeRemoteState(remote, false);
+  for (const step of [1, 7, remote.length]) {
+    const streamed = fresh();
+    let off = 0;
+    const cur = new ByteCursor({ read: async () => { if (off >= remote.length) return null; const c = remote.subarray(off, off + step); off += step; return c; } }, remote.length, 'test');
+    await streamed.d.delegate.mergeRemoteStateStream!(new UserStateReader(cur, remote.length, 64 * 1024), false);
+    assert.is(status(streamed.s, 'l'), 'leaving', `step ${step}: left member applied (status time 3 + 1 > 3)`);
+    assert.is(status(buffered.s, 'l'), 'leaving');
+    assert.equal(streamed.s.members().map((m) => `${m.name}:${m.status}`).sort(), buffered.s.members().map((m) => `${m.name}:${m.status}`).sort());
+    assert.equal(streamed.events.filter((e) => e.type === 'user').map((e) => e.type === 'user' && e.name), ['deploy']);
+    assert.is(streamed.s.clock.time(), buffered.s.clock.time());
+    assert.ok(streamed.s.clock.time() >= 40);
+    assert.is(streamed.counters.get('serf.decode_errors.pushpull'), 0);
+    assert.is(streamed.counters.get('evict.recent_intents'), buffered.counters.get('evict.recent_intents'));
+  }
+});
+
+test('a malformed streamed user state is counted, not thrown', async () => {
+  const x = mk('x');
+  const bad = Uint8Array.of(...encodeSerfMessage({ type: 'leave', ltime: 1, node: 'n', prune: false }));
+  let given = false;
+  const cur = new ByteCursor({ read: async () => { if (given) return null; given = true; return bad; } }, bad.length, 'test');
+  await x.d.delegate.mergeRemoteStateStream!(new UserStateReader(cur, bad.length, 1024), false);
+  assert.is(x.counters.get('serf.decode_errors.pushpull'), 1);
+  const truncated = encodeSerfMessage({ type: 'pushPull', ltime: 1, eventLTime: 1, queryLTime: 1, leftMembers: [], statusLTimes: new Map([['a', 1]]), events: [] });
+  const cut = truncated.subarray(0, truncated.length - 3);
+  let g2 = false;
+  const cur2 = new ByteCursor({ read: async () => { if (g2) return null; g2 = true; return cut; } }, cut.length, 'test');
+  await x.d.delegate.mergeRemoteStateStream!(new UserStateReader(cur2, truncated.length, 1024), false);
+  assert.is(x.counters.get('serf.decode_errors.pushpull'), 2);
 });
 
 test('tags: protocol 2 meta is the raw role; protocol >= 3 is 0xFF + msgpack; over 512 bytes refused', () => {
