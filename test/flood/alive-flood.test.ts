@@ -10,7 +10,7 @@ import { encodeMessage, ipToBytes } from '../../agent/gossip/wire/memberlist-mes
 import { encodePacket } from '../../agent/gossip/wire/packet.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import type { SerfEvent } from '../../agent/gossip/serf/types.ts';
-import { MB, MemSampler, RawSender, RealSerf, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import { MB, MemSampler, RawSender, type RealSerf, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
 
 const OURS = { name: 'flood-a-ours', ip: '127.0.8.10', port: 24010 };
 const FLOOD_FROM = { ip: '127.0.8.19', port: 24019 };

@@ -13,7 +13,7 @@ import { encodePacket } from '../../agent/gossip/wire/packet.ts';
 import { encodeSerfMessage } from '../../agent/gossip/wire/serf-messages.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import type { SerfEvent } from '../../agent/gossip/serf/types.ts';
-import { MB, MemSampler, RawSender, RealSerf, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import { MB, MemSampler, RawSender, type RealSerf, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
 
 const OURS = { name: 'flood-c-ours', ip: '127.0.8.20', port: 24020 };
 const FLOOD_FROM = { ip: '127.0.8.29', port: 24029 };

@@ -3,18 +3,19 @@
 // a memory sampler, a watcher that polls the serf nodes for our status, and a
 // raw UDP sender that paces datagrams to our gossip port.
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
-import { createExec } from '../../agent/system/exec.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { exposedGc } from '../../agent/system/memory-governor.ts';
 import { encodeMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
 import { decodePacket, encodePacket } from '../../agent/gossip/wire/packet.ts';
+import { SerfAgent } from '../gossip/serf/real-serf.ts';
+import { HeapPacer } from '../../agent/system/heap-pacer.ts';
+import { defaultLimits } from '../../agent/config/limits.ts';
 
-export const SERF_BIN = '/usr/bin/serf';
-const exec = createExec();
+/** The real `serf agent` of the interop tests, run without an event handler (a flood would spawn thousands of scripts). */
+export type RealSerf = SerfAgent;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,74 +53,6 @@ export function assertWithinBudget(mem: { heapDeltaMB: number; rssDeltaMB: numbe
   check(mem.rssDeltaMB < FLOOD_BUDGET.rssMB, 'RSS', mem.rssDeltaMB, FLOOD_BUDGET.rssMB);
 }
 
-/** A real `serf agent` (-profile=lan), no event handler (a flood would spawn thousands of scripts). */
-export class RealSerf {
-  proc: ChildProcess | null = null;
-  private logTail = '';
-  /** Lines of interest kept whole (the tail is cut): failures/suspicions of any node. */
-  readonly alarms: string[] = [];
-
-  constructor(readonly name: string, readonly ip: string, readonly port: number, readonly rpcPort: number) {}
-
-  get addr(): string { return `${this.ip}:${this.port}`; }
-  get rpc(): string { return `${this.ip}:${this.rpcPort}`; }
-
-  start(join: string[]): void {
-    const args = ['agent', `-node=${this.name}`, `-bind=${this.addr}`, `-rpc-addr=${this.rpc}`, '-profile=lan', '-protocol=4', '-log-level=info'];
-    for (const j of join) args.push(`-join=${j}`);
-    this.proc = spawn(SERF_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let partial = '';
-    const keep = (d: Buffer) => {
-      const s = d.toString();
-      this.logTail = (this.logTail + s).slice(-200_000);
-      const lines = (partial + s).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) {
-        if (/EventMemberFailed|as failed|Suspect .* has failed|Refuting a suspect/.test(l) && this.alarms.length < 10_000) this.alarms.push(l);
-      }
-    };
-    this.proc.stdout!.on('data', keep);
-    this.proc.stderr!.on('data', keep);
-  }
-
-  log(): string { return this.logTail; }
-
-  /** Log lines saying `node` was marked failed. */
-  failedLines(node: string): string[] {
-    return this.alarms.filter((l) => (l.includes(`EventMemberFailed: ${node} `) || l.includes(`Marking ${node} as failed`)));
-  }
-
-  async cli(args: string[], timeoutMs = 10_000): Promise<{ code: number; out: string; err: string }> {
-    const r = await exec.run(SERF_BIN, [...args.slice(0, 1), `-rpc-addr=${this.rpc}`, ...args.slice(1)], { timeoutMs });
-    return { code: r.exitCode ?? -1, out: r.stdout, err: r.stderr };
-  }
-
-  /** Status of `node` as this serf agent sees it ('none' when unknown, 'error' when the CLI failed). */
-  async statusOf(node: string): Promise<string> {
-    const r = await this.cli(['members', '-format=json', `-name=^${node}$`], 8000).catch(() => null);
-    if (!r || r.code !== 0) return 'error';
-    try {
-      const j = JSON.parse(r.out) as { members: { name: string; status: string }[] };
-      return j.members.find((m) => m.name === node)?.status ?? 'none';
-    } catch { return 'error'; }
-  }
-
-  async aliveCount(): Promise<number> {
-    const r = await this.cli(['members', '-format=json', '-status=alive'], 8000).catch(() => null);
-    if (!r || r.code !== 0) return -1;
-    try { return (JSON.parse(r.out) as { members: unknown[] }).members.length; } catch { return -1; }
-  }
-
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (!p) return;
-    this.proc = null;
-    if (p.exitCode !== null) return;
-    p.kill('SIGKILL');
-    await new Promise<void>((r) => { p.once('exit', () => r()); setTimeout(r, 3000).unref(); });
-  }
-}
-
 export interface OurNode extends SerfInstance { name: string; counters: Counters }
 
 /** OUR node over the real net transport, edge mode with the default limits. */
@@ -129,6 +62,8 @@ export async function startOurs(name: string, ip: string, port: number): Promise
   const inst = await createSerf({
     nodeName: name, bindAddr: ip, bindPort: port, profile: 'lan', protocolVersion: 4, mode: 'edge',
     tags: { role: 'flood-target' }, rejoin: false,
+    // As the daemon does in edge mode.
+    pace: new HeapPacer({ stepBytes: defaultLimits('edge').memoryPaceStepBytes, counters }).pace,
   }, { logger, counters });
   await inst.start();
   return Object.assign(inst, { name, counters });
@@ -265,12 +200,15 @@ export async function pingAnswered(s: RawSender, toIp: string, toPort: number, n
  * our node; resolves once all three see three alive members.
  */
 export async function startSerfPair(prefix: string, firstOctet: number, ours: OurNode, oursAddr: string, agents: RealSerf[]): Promise<[RealSerf, RealSerf]> {
-  const make = (i: number) => new RealSerf(`${prefix}-s${i + 1}`, `127.0.8.${firstOctet + i}`, 24000 + firstOctet + i, 24100 + firstOctet + i);
+  const make = (i: number): RealSerf => new SerfAgent({
+    name: `${prefix}-s${i + 1}`, ip: `127.0.8.${firstOctet + i}`, port: 24000 + firstOctet + i, rpcPort: 24100 + firstOctet + i,
+    eventHandler: false, logLevel: 'info',
+  });
   const s1 = make(0);
   const s2 = make(1);
   agents.push(s1, s2);
-  s1.start([oursAddr]);
-  s2.start([oursAddr, s1.addr]);
+  s1.start({ join: [oursAddr] });
+  s2.start({ join: [oursAddr, s1.addr] });
   for (const a of [s1, s2]) await until(`${a.name} sees 3 alive`, 30_000, async () => (await a.aliveCount()) === 3);
   await until('ours sees 3 alive', 30_000, () => ours.serf.members().filter((m) => m.status === 'alive').length === 3);
   return [s1, s2];

@@ -1,6 +1,8 @@
-// Harness for interop tests against the real Debian `serf` binary (0.9.4):
-// starts `serf agent` processes on 127.0.3.x, talks to them with the serf CLI,
-// records their events through an -event-handler script.
+// The real Debian `serf` binary (0.9.4) as a test peer, for the interop and
+// flood tests: starts a `serf agent` on a loopback address, talks to it with the
+// serf CLI, records its events through an -event-handler script (unless
+// eventHandler: false — a flood would spawn thousands of scripts) and keeps the
+// log lines that report a node suspected or failed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +15,15 @@ const exec = createExec();
 
 export interface SerfAgentOptions {
   name: string;
-  /** 127.0.3.x */
+  /** A loopback address (interop tests: 127.0.3.x, flood tests: 127.0.8.x). */
   ip: string;
   port?: number;
+  /** Default 7373. */
+  rpcPort?: number;
+  /** Record events through a handler script (default true). */
+  eventHandler?: boolean;
+  /** Default debug. */
+  logLevel?: 'debug' | 'info';
   profile?: 'lan' | 'wan' | 'local';
   protocol?: number;
   tags?: Record<string, string>;
@@ -37,10 +45,14 @@ export class SerfAgent {
   readonly port: number;
   private logTail = '';
 
+  /** Log lines kept whole (the tail is cut): a node suspected, refuted or marked failed. */
+  readonly alarms: string[] = [];
+
   constructor(readonly o: SerfAgentOptions) {
-    this.dir = mkdtempSync(join(tmpdir(), `serf-${o.name}-`));
     this.port = o.port ?? 7946;
-    this.rpc = `${o.ip}:7373`;
+    this.rpc = `${o.ip}:${o.rpcPort ?? 7373}`;
+    if (o.eventHandler === false) { this.dir = ''; this.eventsFile = ''; return; }
+    this.dir = mkdtempSync(join(tmpdir(), `serf-${o.name}-`));
     this.eventsFile = join(this.dir, 'events.log');
     const handler = join(this.dir, 'handler.sh');
     // One line per event: EVENT|user-event-name|query-name|payload. Queries answer "resp:<node>:<payload>".
@@ -53,11 +65,13 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
   }
 
   get addr(): string { return `${this.o.ip}:${this.port}`; }
+  get name(): string { return this.o.name; }
 
   start(extra: Partial<SerfAgentOptions> = {}): void {
     const o = { ...this.o, ...extra };
     const args = ['agent', `-node=${o.name}`, `-bind=${o.ip}:${this.port}`, `-rpc-addr=${this.rpc}`,
-      `-profile=${o.profile ?? 'lan'}`, `-protocol=${o.protocol ?? 4}`, `-event-handler=${join(this.dir, 'handler.sh')}`, '-log-level=debug'];
+      `-profile=${o.profile ?? 'lan'}`, `-protocol=${o.protocol ?? 4}`, `-log-level=${o.logLevel ?? 'debug'}`];
+    if (this.dir !== '') args.push(`-event-handler=${join(this.dir, 'handler.sh')}`);
     for (const [k, v] of Object.entries(o.tags ?? {})) args.push('-tag', `${k}=${v}`);
     for (const j of o.join ?? []) args.push(`-join=${j}`);
     if (o.encrypt) args.push(`-encrypt=${o.encrypt}`);
@@ -66,7 +80,16 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
     if (o.replay) args.push('-replay');
     if (o.rejoin) args.push('-rejoin');
     this.proc = spawn(SERF_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => { this.logTail = (this.logTail + d.toString()).slice(-500_000); };
+    let partial = '';
+    const keep = (d: Buffer) => {
+      const text = d.toString();
+      this.logTail = (this.logTail + text).slice(-500_000);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        if (this.alarms.length < 10_000 && /EventMemberFailed|as failed|Suspect .* has failed|Refuting a suspect/.test(l)) this.alarms.push(l);
+      }
+    };
     this.proc.stdout!.on('data', keep);
     this.proc.stderr!.on('data', keep);
   }
@@ -100,9 +123,31 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
     return (await this.members()).find((m) => m.name === name);
   }
 
+  /** Log lines saying `node` was marked failed. */
+  failedLines(node: string): string[] {
+    return this.alarms.filter((l) => l.includes(`EventMemberFailed: ${node} `) || l.includes(`Marking ${node} as failed`));
+  }
+
+  /** Status of `node` as this agent sees it ('none' when unknown, 'error' when the CLI failed). */
+  async statusOf(node: string): Promise<string> {
+    const r = await this.cli(['members', '-format=json', `-name=^${node}$`], 8000).catch(() => null);
+    if (!r || r.code !== 0) return 'error';
+    try {
+      const j = JSON.parse(r.out) as { members: { name: string; status: string }[] };
+      return j.members.find((m) => m.name === node)?.status ?? 'none';
+    } catch { return 'error'; }
+  }
+
+  /** Alive members this agent lists (-1 when the CLI failed). */
+  async aliveCount(): Promise<number> {
+    const r = await this.cli(['members', '-format=json', '-status=alive'], 8000).catch(() => null);
+    if (!r || r.code !== 0) return -1;
+    try { return (JSON.parse(r.out) as { members: unknown[] }).members.length; } catch { return -1; }
+  }
+
   /** Lines written by the event handler. */
   events(): string[] {
-    if (!existsSync(this.eventsFile)) return [];
+    if (this.eventsFile === '' || !existsSync(this.eventsFile)) return [];
     return readFileSync(this.eventsFile, 'utf8').split('\n').filter(Boolean);
   }
 
@@ -124,5 +169,5 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
     this.proc = null;
   }
 
-  cleanup(): void { rmSync(this.dir, { recursive: true, force: true }); }
+  cleanup(): void { if (this.dir !== '') rmSync(this.dir, { recursive: true, force: true }); }
 }
