@@ -135,6 +135,7 @@ export class TransmitLimitedQueue {
         sent.push(e);
       }
     }
+    if (sent.length > 0) this.opts.counters?.inc(`bcast.${this.opts.name}.transmits`, sent.length);
     // Move the sent entries up one tier (after the scan, so none is seen twice).
     for (let i = 0; i < sent.length; i++) {
       const e = sent[i]!;

@@ -557,7 +557,10 @@ export class SerfNode implements Serf {
         return;
     }
     // Rebroadcast the exact received bytes (§3.5: never re-encoded).
-    if (rebroadcast) rebroadcast.queue({ msg: buf.slice() });
+    if (rebroadcast) {
+      this.deps.counters.inc(`serf.rebroadcast.${m.type}`);
+      rebroadcast.queue({ msg: buf.slice() });
+    }
   }
 
   private getBroadcasts(overhead: number, limit: number): Uint8Array[] {
