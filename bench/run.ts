@@ -254,6 +254,11 @@ function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>,
       figure: `User events missed by gossip at some node (all reached only after > ${SLOW_EVENT_MS / 1000} s, by push/pull, or never) (mixed vs serf-only)`,
       ours: slow(mx), serf: slow(so), ratio: null, target: '—', met: null,
     });
+    const drops = (c: ClusterResult | undefined): string => (c?.events.udp ? `${c.events.udp.rcvbufErrors} of ${c.events.udp.datagrams}` : 'n/a');
+    rows.push({
+      figure: 'UDP datagrams the kernel dropped (receive buffer full) during the events phase, system-wide (mixed vs serf-only)',
+      ours: drops(mx), serf: drops(so), ratio: null, target: '—', met: null,
+    });
   }
   const fail = (c: ClusterResult | undefined, kind: AgentKind): { v: number | null; text: string } => {
     const xs = (c?.failures ?? []).filter((f) => f.kind === kind);

