@@ -231,14 +231,21 @@ function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>,
       ratio: null, target: '—', met: null,
     });
   }
+  // An incomplete event makes a percentile infinite: the target is then missed by the side that has it.
+  const eventTargetMet = (o: number | null, s: number | null, r: number | null, target: number): boolean | null => {
+    if (r !== null) return r <= target;
+    if (o === null || s === null) return null;
+    if (o === Infinity && Number.isFinite(s)) return false;
+    if (s === Infinity && Number.isFinite(o)) return true;
+    return null;
+  };
   const evRow = (label: string, key: 'medianMs' | 'p99Ms' | 'deliveryP99Ms', target: number | null): void => {
     const o = mx?.events[key] ?? null;
     const s = so?.events[key] ?? null;
     const r = ratioOf(o, s);
     const inc = (c: ClusterResult | undefined): string => (c && c.events.incomplete ? `, ${c.events.incomplete} of ${c.events.reachAllMs.length} incomplete` : '');
     const ms = (v: number | null): string => (v === Infinity ? `> ${EVENT_DEADLINE_MS / 1000} s` : `${fmt(v, 0)} ms`);
-    // An incomplete event makes a percentile infinite: a target is then missed by the side that has it.
-    const met = target === null ? null : r !== null ? r <= target : o === Infinity && s !== null && Number.isFinite(s) ? false : s === Infinity && o !== null && Number.isFinite(o) ? true : null;
+    const met = target === null ? null : eventTargetMet(o, s, r, target);
     rows.push({
       figure: `User event reaches all ${n} nodes, ${label} (mixed vs serf-only)`,
       ours: mx ? `${ms(o)}${inc(mx)}` : why('cluster:mixed', 'failed'), serf: so ? `${ms(s)}${inc(so)}` : why('cluster:serf-only', 'failed'),

@@ -10,7 +10,8 @@ import { encodeMessage, ipToBytes } from '../../agent/gossip/wire/memberlist-mes
 import { encodePacket } from '../../agent/gossip/wire/packet.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import type { SerfEvent } from '../../agent/gossip/serf/types.ts';
-import { MB, MemSampler, RawSender, type RealSerf, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import { MB, MemSampler, RawSender, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import type { SerfAgent } from '../gossip/serf/real-serf.ts';
 
 const OURS = { name: 'flood-a-ours', ip: '127.0.8.10', port: 24010 };
 const FLOOD_FROM = { ip: '127.0.8.19', port: 24019 };
@@ -18,7 +19,7 @@ const TOTAL_ALIVES = 100_000;
 const PER_PACKET = 20; // ~70-byte alive messages: a compound of 20 stays under the 1400-byte UDP budget
 const PACKETS_PER_S = 125; // 2,500 alives/s: the whole flood takes ~40 s
 
-const agents: RealSerf[] = [];
+const agents: SerfAgent[] = [];
 let ours: OurNode | null = null;
 let sender: RawSender | null = null;
 

@@ -13,7 +13,8 @@ import { encodePacket } from '../../agent/gossip/wire/packet.ts';
 import { encodeSerfMessage } from '../../agent/gossip/wire/serf-messages.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import type { SerfEvent } from '../../agent/gossip/serf/types.ts';
-import { MB, MemSampler, RawSender, type RealSerf, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import { MB, MemSampler, RawSender, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import type { SerfAgent } from '../gossip/serf/real-serf.ts';
 
 const OURS = { name: 'flood-c-ours', ip: '127.0.8.20', port: 24020 };
 const FLOOD_FROM = { ip: '127.0.8.29', port: 24029 };
@@ -29,7 +30,7 @@ const LTIME_BASE = 1000;
 const API_EVENTS = 200;
 const API_QUERIES = 50;
 
-const agents: RealSerf[] = [];
+const agents: SerfAgent[] = [];
 let ours: OurNode | null = null;
 let sender: RawSender | null = null;
 

@@ -14,9 +14,6 @@ import { SerfAgent } from '../gossip/serf/real-serf.ts';
 import { HeapPacer } from '../../agent/system/heap-pacer.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 
-/** The real `serf agent` of the interop tests, run without an event handler (a flood would spawn thousands of scripts). */
-export type RealSerf = SerfAgent;
-
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function until<T>(what: string, deadlineMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, stepMs = 200): Promise<T> {
@@ -104,7 +101,7 @@ export class StatusWatcher {
   private stopped = false;
   private done: Promise<void>;
 
-  constructor(agents: RealSerf[], node: string, maxPolls = 600) {
+  constructor(agents: SerfAgent[], node: string, maxPolls = 600) {
     for (const a of agents) this.seen.set(a.name, new Map());
     this.done = (async () => {
       for (let i = 0; i < maxPolls && !this.stopped; i++) {
@@ -199,8 +196,8 @@ export async function pingAnswered(s: RawSender, toIp: string, toPort: number, n
  * 127.0.8.<firstOctet>, .<firstOctet+1>, ports 24000+octet, RPC +100) joined to
  * our node; resolves once all three see three alive members.
  */
-export async function startSerfPair(prefix: string, firstOctet: number, ours: OurNode, oursAddr: string, agents: RealSerf[]): Promise<[RealSerf, RealSerf]> {
-  const make = (i: number): RealSerf => new SerfAgent({
+export async function startSerfPair(prefix: string, firstOctet: number, ours: OurNode, oursAddr: string, agents: SerfAgent[]): Promise<[SerfAgent, SerfAgent]> {
+  const make = (i: number): SerfAgent => new SerfAgent({
     name: `${prefix}-s${i + 1}`, ip: `127.0.8.${firstOctet + i}`, port: 24000 + firstOctet + i, rpcPort: 24100 + firstOctet + i,
     eventHandler: false, logLevel: 'info',
   });
@@ -215,7 +212,7 @@ export async function startSerfPair(prefix: string, firstOctet: number, ours: Ou
 }
 
 /** No serf node ever reported `node` failed: not in the watcher's polls, not in their logs, and alive now. */
-export async function assertNeverFailed(watcher: StatusWatcher, agents: RealSerf[], node: string): Promise<void> {
+export async function assertNeverFailed(watcher: StatusWatcher, agents: SerfAgent[], node: string): Promise<void> {
   assert.equal(watcher.notAlive(), [], `serf saw us not alive: ${watcher.summary()}`);
   for (const a of agents) {
     assert.equal(a.failedLines(node), [], `${a.name} marked us failed`);

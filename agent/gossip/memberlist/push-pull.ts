@@ -52,11 +52,6 @@ export class RemoteVersionCheck {
   maxPMin = 0; minPMax = 255; maxDMin = 0; minDMax = 255;
   minPCur = 255; maxPCur = 0; minDCur = 255; maxDCur = 0;
   count = 0;
-  reset(): void {
-    this.maxPMin = 0; this.minPMax = 255; this.maxDMin = 0; this.minDMax = 255;
-    this.minPCur = 255; this.maxPCur = 0; this.minDCur = 255; this.maxDCur = 0;
-    this.count = 0;
-  }
   add = (n: PushNodeState): void => {
     this.count++;
     const v = n.vsn;
@@ -139,36 +134,29 @@ export async function mergeRemoteState(core: Core, pp: IncomingPushPull, opts: {
     windowBytes = 0;
     core.cfg.pace?.();
   };
-  let stopped = false;
+  // memberlist reads a refused state to its end before answering: an inbound
+  // peer, still writing it, must not be left blocked on a full socket.
   let refused: AgentError | null = null;
+  const flushOrDrain = (): Promise<void> => flush().catch((e: unknown) => {
+    if (!opts.drainOnRefusal || !(e instanceof AgentError && e.code === 'E_INVALID')) throw e;
+    refused = e;
+    window.length = 0;
+  });
   await body.forEach(pp.nodeCount, limits.maxStreamObjectBytes, (value, raw, i) => {
-    if (stopped || refused) return undefined;
+    if (core.stopped || refused) return undefined;
     const n = decodeNodeState(asMap(value, 'pushNodeState'));
     check.add(n);
     window.push(n);
     windowBytes += raw.length;
-    if (window.length >= limits.pushPullWindowNodes || windowBytes >= limits.pushPullWindowBytes) {
-      return flush().then(() => { stopped = core.stopped; }, (e: unknown) => {
-        // memberlist reads a refused state to its end before answering: the
-        // peer, still writing it, must not be left blocked on a full socket.
-        if (!opts.drainOnRefusal || !(e instanceof AgentError && e.code === 'E_INVALID')) throw e;
-        refused = e;
-        window.length = 0;
-      });
-    }
+    if (window.length >= limits.pushPullWindowNodes || windowBytes >= limits.pushPullWindowBytes) return flushOrDrain();
     if ((i + 1) % VERIFY_BATCH === 0) return yieldToEventLoop();
     return undefined;
   });
   if (core.stopped) return;
+  if (!refused) await flushOrDrain();
   if (refused) {
     await body.skip(pp.userStateLen);
     throw refused;
-  }
-  try {
-    await flush();
-  } catch (e) {
-    if (opts.drainOnRefusal && e instanceof AgentError && e.code === 'E_INVALID') await body.skip(pp.userStateLen);
-    throw e;
   }
   if (pp.nodeCount > merged && !core.stopped) core.counters.inc('drop.pushpull.node-limit', pp.nodeCount - merged);
   core.pushPullPeakHeld = Math.max(core.pushPullPeakHeld, pp.peakHeld());

@@ -33,6 +33,8 @@ import {
   SerfMessageType, decodeUserEventsSlot, type SerfUserEvents,
 } from '../wire/serf-messages.ts';
 import { asStr, asUint } from '../wire/msgpack.ts';
+import { ByteCursor } from '../wire/byte-cursor.ts';
+import { UserStateReader } from '../memberlist/push-pull.ts';
 import { LamportClock } from './lamport.ts';
 import { EventBuffer, QueryBuffer, tooOld } from './event-buffer.ts';
 import { RecentIntents } from './intents.ts';
@@ -234,7 +236,12 @@ export class SerfNode implements Serf {
         getBroadcasts: (overhead, limit) => this.getBroadcasts(overhead, limit),
         pendingBroadcasts: () => this.intentQueue.numQueued() + this.queryQueue.numQueued() + this.eventQueue.numQueued(),
         localState: (join) => this.localState(join),
-        mergeRemoteState: (buf, join) => this.safe('mergeRemoteState', () => this.mergeRemoteState(buf, join)),
+        mergeRemoteState: (buf, join) => {
+          this.mergeRemoteState(buf, join).catch((e: unknown) => {
+            this.deps.counters.inc('serf.delegate_errors');
+            this.log.warn(`mergeRemoteState: ${errorMessage(e)}`);
+          });
+        },
         mergeRemoteStateStream: (r, join) => this.mergeRemoteStateStream(r, join),
       },
       events: {
@@ -593,37 +600,12 @@ export class SerfNode implements Serf {
     });
   }
 
-  private mergeRemoteState(buf: Uint8Array, join: boolean): void {
-    let m: SerfMessage;
-    try { m = decodeSerfMessage(buf); } catch (e) {
-      this.deps.counters.inc('serf.decode_errors.pushpull');
-      this.log.warn(`undecodable remote state: ${errorMessage(e)}`);
-      return;
-    }
-    if (m.type !== 'pushPull') {
-      this.deps.counters.inc('serf.decode_errors.pushpull');
-      this.log.warn(`remote state is not a push/pull message (${m.type})`);
-      return;
-    }
-    if (m.ltime > 0) this.clock.witness(m.ltime - 1);
-    if (m.eventLTime > 0) this.eventClock.witness(m.eventLTime - 1);
-    if (m.queryLTime > 0) this.queryClock.witness(m.queryLTime - 1);
-    const left = new Set(m.leftMembers);
-    for (const name of m.leftMembers) {
-      // serf goes one past the status time: the leave was accepted after it (delegate.go).
-      this.handleNodeLeaveIntent({ ltime: (m.statusLTimes.get(name) ?? 0) + 1, node: name, prune: false });
-    }
-    for (const [name, ltime] of m.statusLTimes) {
-      if (left.has(name)) continue;
-      this.handleNodeJoinIntent({ ltime, node: name });
-    }
-    if (join && this.eventJoinIgnore > 0 && m.eventLTime > this.eventMinTime) this.eventMinTime = m.eventLTime;
-    for (const slot of m.events) {
-      if (!slot) continue;
-      for (const e of slot.events) {
-        this.handleUserEvent({ ltime: slot.ltime, name: e.name, payload: e.payload, cc: false });
-      }
-    }
+  /**
+   * A whole remote state (memberlist's path for delegates that cannot stream):
+   * the same merge, read from memory, so there is one implementation of it.
+   */
+  private mergeRemoteState(buf: Uint8Array, join: boolean): Promise<void> {
+    return this.mergeRemoteStateStream(new UserStateReader(ByteCursor.over(buf, 'remote state'), buf.length, buf.length), join);
   }
 
   /**

@@ -78,20 +78,21 @@ export class ChunkQueue {
     this.deadlineAt = atMs;
     const ms = Math.max(0, atMs - Date.now());
     this.deadlineTimer = setTimeout(() => {
-      this.deadlineTimer = null;
       if (this.readerTimeExcluded && !this.waiter && this.handedOutAt > 0) {
         // The reader is still busy with what it was given: that time is its own.
-        this.extendDeadline(Math.max(1, Date.now() - this.handedOutAt), true);
-        this.handedOutAt = Date.now();
+        const now = Date.now();
+        this.setDeadline(this.deadlineAt + Math.max(1, now - this.handedOutAt));
+        this.handedOutAt = now;
         return;
       }
+      this.deadlineTimer = null;
       this.fail(new AgentError('E_TIMEOUT', 'stream deadline exceeded'));
       this.onDeadline();
     }, ms);
   }
 
-  private extendDeadline(byMs: number, fired = false): void {
-    if ((this.deadlineTimer || fired) && byMs > 0) this.setDeadline(this.deadlineAt + byMs);
+  private extendDeadline(byMs: number): void {
+    if (this.deadlineTimer && byMs > 0) this.setDeadline(this.deadlineAt + byMs);
   }
 
   clearDeadline(): void {

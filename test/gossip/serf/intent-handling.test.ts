@@ -30,6 +30,9 @@ const node = (name: string, tags: Record<string, string> = {}, state: MemberNode
   pMin: 1, pMax: 5, pCur: 2, dMin: 2, dMax: 5, dCur: 4, stateChange: Date.now(),
 });
 const status = (s: SerfNode, n: string) => s.members().find((m) => m.name === n)?.status ?? 'none';
+/** A whole remote user state through the delegate's merge (the streamed one, read from memory), awaited. */
+const mergeWhole = (d: ReturnType<SerfNode['delegates']>, buf: Uint8Array, join: boolean) =>
+  d.delegate.mergeRemoteStateStream!(new UserStateReader(ByteCursor.over(buf, 'test'), buf.length, buf.length), join);
 
 test('leave intent then memberlist leave = left; memberlist leave without intent = failed', () => {
   const { s, d, events } = mk();
@@ -98,7 +101,7 @@ test('force-leave with prune erases a failed member (member-reap)', async () => 
   assert.ok(events.some((e) => e.type === 'member-reap'));
 });
 
-test('push/pull local state: LTime, StatusLTimes (incl. left/failed), LeftMembers, 512 event slots; merge applies it', () => {
+test('push/pull local state: LTime, StatusLTimes (incl. left/failed), LeftMembers, 512 event slots; merge applies it', async () => {
   const a = mk('a');
   a.d.events.notifyJoin(node('a'));
   a.d.events.notifyJoin(node('l'));
@@ -115,13 +118,13 @@ test('push/pull local state: LTime, StatusLTimes (incl. left/failed), LeftMember
   const b = mk('b');
   b.d.events.notifyJoin(node('b'));
   b.d.events.notifyJoin(node('l'));
-  b.d.delegate.mergeRemoteState(a.d.delegate.localState(false), false);
+  await mergeWhole(b.d, a.d.delegate.localState(false), false);
   assert.is(status(b.s, 'l'), 'leaving', 'left member from the remote state applied as a leave intent');
   assert.ok(b.events.some((e) => e.type === 'user' && e.name === 'ev'), 'buffered event replayed');
   assert.ok(b.s.clock.time() >= a.s.clock.time() - 1);
 });
 
-test('streamed push/pull user state (any chunking) does what the buffered merge does; a left member goes one past its status time', async () => {
+test('streamed push/pull user state (any chunking) does what the whole-buffer merge does; a left member goes one past its status time', async () => {
   // Remote state: 'l' left at status time 3; 'j' joined at 7; 2,000 members we do not know; one event.
   const remote = encodeSerfMessage({
     type: 'pushPull', ltime: 40, eventLTime: 9, queryLTime: 5, leftMembers: ['l', 'gone'],
@@ -138,7 +141,7 @@ test('streamed push/pull user state (any chunking) does what the buffered merge 
     return x;
   };
   const buffered = fresh();
-  buffered.d.delegate.mergeRemoteState(remote, false);
+  await mergeWhole(buffered.d, remote, false);
   for (const step of [1, 7, remote.length]) {
     const streamed = fresh();
     let off = 0;
@@ -219,11 +222,11 @@ test('default query timeout = GossipInterval x 16 x ceil(log10(N+1)) (3.2 s for 
   await s.shutdown();
 });
 
-test('garbage messages are counted, never thrown', () => {
+test('garbage messages are counted, never thrown', async () => {
   const { d, counters } = mk();
   d.delegate.notifyMsg(new Uint8Array([1, 0xc1, 0xc1]));
   d.delegate.notifyMsg(new Uint8Array([]));
-  d.delegate.mergeRemoteState(new Uint8Array([2, 0x81]), false);
+  await mergeWhole(d, new Uint8Array([2, 0x81]), false);
   assert.ok(counters.get('serf.decode_errors.message') >= 1);
   assert.ok(counters.get('serf.decode_errors.pushpull') >= 1);
 });
