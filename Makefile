@@ -53,7 +53,7 @@ typecheck: deps
 
 # One JS file with every dependency inside (also what OpenWrt runs on its node).
 bundle: deps
-	$(NODE) agent/bundle.mjs agent/main.ts dist/cloudy-agent.cjs
+	$(NODE) tools/bundle.mjs agent/main.ts dist/cloudy-agent.cjs
 
 # One executable: pkg in SEA mode. pkg cannot download Node binaries here, so its
 # download cache (under a project-local HOME) is seeded with the official Node 22

@@ -1,5 +1,5 @@
 // Types for the part of compressjs (pure-JS bzip2) that discovery uses.
-// compressjs ships AMD modules without declarations; agent/bundle.mjs rewrites
+// compressjs ships AMD modules without declarations; tools/bundle.mjs rewrites
 // them to CommonJS for the single-file build.
 declare module 'compressjs/lib/Bzip2.js' {
   /** compressjs byte stream: what `decompressFile` writes into. */
