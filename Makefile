@@ -15,8 +15,11 @@ STAMP := node_modules/.installed-stamp
 .PHONY: run test deps deps-run deps-test typecheck binary bundle bench clean install
 
 # --- setup -----------------------------------------------------------------
+# A work tree whose node_modules is a symlink shares another checkout's packages:
+# reinstalling there would empty them under the other trees' feet.
 $(STAMP): package.json $(wildcard package-lock.json)
-	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	@if [ -L node_modules ]; then echo "node_modules is shared (a symlink): not reinstalling"; \
+	elif [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 	@touch $(STAMP)
 
 deps: $(STAMP)
