@@ -5,8 +5,8 @@
 // values) where it is not (Go map order, log timestamps, runtime stats).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { decodeMulti } from '@msgpack/msgpack';
 import { RpcServer } from '../../agent/rpc/server.ts';
@@ -16,14 +16,13 @@ import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { decodeGo } from '../../agent/gossip/wire/msgpack.ts';
 import { FakeSerf, member, type QueryCall } from './fake-serf.ts';
+import { VECTOR_DIR, rpcVectorFiles } from '../support/vectors.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
-const dir = resolve(root, '../shared/protocol/serf-vectors');
 
 interface Frame { hex: string; value: unknown }
 interface Vector { kind: string; client_frames: Frame[]; server_frames: Frame[]; notes: string }
 
-const files = readdirSync(dir).filter((f) => f.startsWith('rpc-') && f.endsWith('.json')).sort();
+const files = rpcVectorFiles();
 const te = new TextEncoder();
 const u8 = (s: string) => te.encode(s);
 
@@ -231,7 +230,7 @@ function scenario(file: string, v: Vector): Scenario {
 }
 
 async function replay(file: string): Promise<void> {
-  const v = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Vector;
+  const v = JSON.parse(readFileSync(join(VECTOR_DIR, file), 'utf8')) as Vector;
   const sc = scenario(file, v);
   const server = new RpcServer({
     serf: sc.serf, registry: new RpcCommandRegistry(), logger: sc.logger, counters: new Counters(),

@@ -13,6 +13,8 @@ import type { MemberNode, Memberlist } from '../../../agent/gossip/memberlist/ty
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { isAgentError } from '../../../agent/errors.ts';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VECTOR_DIR } from '../../support/vectors.ts';
 import { ByteCursor } from '../../../agent/gossip/wire/byte-cursor.ts';
 import { UserStateReader } from '../../../agent/gossip/memberlist/push-pull.ts';
 
@@ -187,20 +189,20 @@ test('tags: protocol 2 meta is the raw role; protocol >= 3 is 0xFF + msgpack; ov
 });
 
 test('a fresh node\'s push/pull user state is byte-identical to real serf\'s (captured vector)', () => {
-  const v = JSON.parse(readFileSync('/work/shared/protocol/serf-vectors/tcp-pushpull-uncompressed-request.json', 'utf8')) as { decoded: { userState: { hex: string } } };
+  const v = JSON.parse(readFileSync(join(VECTOR_DIR, 'tcp-pushpull-uncompressed-request.json'), 'utf8')) as { decoded: { userState: { hex: string } } };
   const { d } = mk('c2');
   d.events.notifyJoin(node('c2'));
   assert.is(Buffer.from(d.delegate.localState(true)).toString('hex'), v.decoded.userState.hex);
 });
 
 test('a fresh node\'s ack payload (initial coordinate) is byte-identical to real serf\'s first ack', () => {
-  const v = JSON.parse(readFileSync('/work/shared/protocol/serf-vectors/udp-ack-compressed.json', 'utf8')) as { decoded: { message: { inner: { body: { Payload: { hex: string } } } } } };
+  const v = JSON.parse(readFileSync(join(VECTOR_DIR, 'udp-ack-compressed.json'), 'utf8')) as { decoded: { message: { inner: { body: { Payload: { hex: string } } } } } };
   const { d } = mk('x');
   assert.is(Buffer.from(d.ping.ackPayload()).toString('hex'), v.decoded.message.inner.body.Payload.hex);
 });
 
 test('a peer\'s coordinate from its ack payload updates ours and is cached; empty payloads ignored', () => {
-  const v = JSON.parse(readFileSync('/work/shared/protocol/serf-vectors/udp-ack.json', 'utf8')) as { decoded: { message: { body: { Payload: { hex: string } } } } };
+  const v = JSON.parse(readFileSync(join(VECTOR_DIR, 'udp-ack.json'), 'utf8')) as { decoded: { message: { body: { Payload: { hex: string } } } } };
   const { s, d } = mk('x');
   d.ping.notifyPingComplete(node('peer'), 2, new Uint8Array(0));
   assert.is(s.getCoordinate('peer'), null);

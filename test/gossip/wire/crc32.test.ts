@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32, crc32Portable } from '../../../agent/gossip/wire/crc32.ts';
-import { allWireVectors, hex } from './vector-files.ts';
+import { allWireVectors, hex } from '../../support/vectors.ts';
 
 test('known check values', () => {
   const s = new TextEncoder().encode('123456789');

@@ -9,7 +9,7 @@ import {
   Keyring, crc32, decodePacket, parseStream, encodeStreamMessage, encodePacket, encodeCompressMessage, decodeSerfMessage,
   decodeTags, decodeCoordinatePayload, decodeFilter, type MemberlistMessage,
 } from '../../../agent/gossip/wire/index.ts';
-import { allWireVectors, hex, toHex } from './vector-files.ts';
+import { allWireVectors, hex, toHex } from '../../support/vectors.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
 const PACKETS = Number(process.env.FUZZ_PACKETS ?? 100_000);

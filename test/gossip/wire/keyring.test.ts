@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Keyring, encryptionOverhead, keyFromBase64 } from '../../../agent/gossip/wire/keyring.ts';
 import { isAgentError } from '../../../agent/errors.ts';
-import { allWireVectors, hex, toHex } from './vector-files.ts';
+import { allWireVectors, hex, toHex } from '../../support/vectors.ts';
 
 const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
 const K2 = 'ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=';

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { lzwCompress, lzwDecompress } from '../../../agent/gossip/wire/lzw.ts';
 import { decodeGo, asMap, asBytes } from '../../../agent/gossip/wire/msgpack.ts';
 import { isAgentError } from '../../../agent/errors.ts';
-import { allWireVectors, hex, toHex } from './vector-files.ts';
+import { allWireVectors, hex, toHex } from '../../support/vectors.ts';
 
 /** Finds every compress payload in the vectors (with the decompressed plaintext the capture tool recorded). */
 function capturedCompressed(): { file: string; buf: Uint8Array; plain: string }[] {

@@ -4,7 +4,7 @@ import {
   MessageType, bytesToIp, decodeMessage, encodeMessage, ipToBytes, type MemberlistMessage,
 } from '../../../agent/gossip/wire/memberlist-messages.ts';
 import { isAgentError } from '../../../agent/errors.ts';
-import { hex, loadVector, toHex } from './vector-files.ts';
+import { hex, loadVector, toHex } from '../../support/vectors.ts';
 
 const vsn = Uint8Array.of(1, 5, 2, 2, 5, 5);
 

@@ -6,7 +6,7 @@ import {
   asOptBytes, asStringMap, MAX_DEPTH,
 } from '../../../agent/gossip/wire/msgpack.ts';
 import { isAgentError } from '../../../agent/errors.ts';
-import { toHex } from './vector-files.ts';
+import { toHex } from '../../support/vectors.ts';
 
 const h = (v: Parameters<typeof encodeGo>[0], mode: 'gossip' | 'rpc' = 'gossip'): string => toHex(encodeGo(v, mode));
 

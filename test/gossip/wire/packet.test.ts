@@ -5,7 +5,7 @@ import { encodeMessage, type MemberlistMessage } from '../../../agent/gossip/wir
 import { encodeCompressMessage } from '../../../agent/gossip/wire/compress-message.ts';
 import { Keyring, keyFromBase64 } from '../../../agent/gossip/wire/keyring.ts';
 import { crc32 } from '../../../agent/gossip/wire/crc32.ts';
-import { hex, loadVector, toHex } from './vector-files.ts';
+import { hex, loadVector, toHex } from '../../support/vectors.ts';
 
 const K1 = keyFromBase64('AAECAwQFBgcICQoLDA0ODw==');
 const vsn = Uint8Array.of(1, 5, 2, 2, 5, 5);

@@ -9,7 +9,7 @@ import {
 import { decodePacket } from '../../../agent/gossip/wire/packet.ts';
 import { Keyring } from '../../../agent/gossip/wire/keyring.ts';
 import { isAgentError } from '../../../agent/errors.ts';
-import { hex, loadVector, toHex } from './vector-files.ts';
+import { hex, loadVector, toHex } from '../../support/vectors.ts';
 
 /** The serf bytes inside the (only / index-th) user message of a captured datagram. */
 function serfBytes(file: string, index = 0): Uint8Array {

@@ -14,7 +14,7 @@ import {
   lzwCompress, decodeSerfMessage, ipToBytes, encodeSerfMessage, encodePacket, decodePacket, encodeMessage,
   decodeCoordinatePayload, type ParseStreamResult, type MemberlistMessage,
 } from '../../../agent/gossip/wire/index.ts';
-import { toHex } from './vector-files.ts';
+import { toHex } from '../../support/vectors.ts';
 
 const run = promisify(execFile);
 const SERF = '/usr/bin/serf';

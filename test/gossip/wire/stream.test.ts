@@ -7,7 +7,7 @@ import {
 import { encodeMessage } from '../../../agent/gossip/wire/memberlist-messages.ts';
 import { Keyring, keyFromBase64 } from '../../../agent/gossip/wire/keyring.ts';
 import { isAgentError } from '../../../agent/errors.ts';
-import { allWireVectors, hex, loadVector, toHex } from './vector-files.ts';
+import { allWireVectors, hex, loadVector, toHex } from '../../support/vectors.ts';
 
 const MAX = 4 * 1024 * 1024;
 const vsn = Uint8Array.of(1, 5, 2, 2, 5, 5);

@@ -1,11 +1,11 @@
-// Walks every captured udp/tcp vector (../shared/protocol/serf-vectors) and checks, layer
+// Walks every captured udp/tcp vector (test/fixtures/serf-vectors) and checks, layer
 // by layer, that our codecs decode what the vector's `decoded` records (types, values,
 // derived views such as IPs, tags and coordinates, key order) and that re-encoding our
 // decoded values reproduces the captured bytes exactly (except random GCM nonces: there
 // the plaintext is compared).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { allWireVectors, hex, toHex, type Vector } from './vector-files.ts';
+import { allWireVectors, hex, toHex, type Vector } from '../../support/vectors.ts';
 import {
   Keyring, crc32, decodeGo, lzwCompress, lzwDecompress, asMap, asBytes, decodeMessage, encodeMessage, bytesToIp,
   decodePacket, encodePacket, parseStream, encodeStreamMessage, encodePushPull, decodeSerfMessage, encodeSerfMessage,

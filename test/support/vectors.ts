@@ -1,11 +1,10 @@
-// Locates and loads the captured serf/memberlist vectors. shared/ sits beside the
-// project root (CI: fresh clone with ../shared), never an absolute path.
+// Loads the captured serf/memberlist/RPC vectors, vendored into
+// test/fixtures/serf-vectors/ (the tests read nothing outside the repository).
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-const projectRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const VECTOR_DIR = join(projectRoot, '..', 'shared', 'protocol', 'serf-vectors');
+export const VECTOR_DIR = fileURLToPath(new URL('../fixtures/serf-vectors/', import.meta.url));
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Vector = { file: string; kind: string; transport: string; capture: string; encrypted: boolean; key_b64: string | null; hex: string; decoded: any; layers: string; notes?: string };
@@ -23,6 +22,11 @@ export function allWireVectors(): Vector[] {
     .sort()
     .map(loadVector)
     .filter((v) => v.transport === 'udp' || v.transport === 'tcp');
+}
+
+/** The agent-RPC conversations (rpc-*.json), by file name. */
+export function rpcVectorFiles(): string[] {
+  return readdirSync(VECTOR_DIR).filter((f) => f.startsWith('rpc-') && f.endsWith('.json')).sort();
 }
 
 export function hex(h: string): Uint8Array {
