@@ -13,6 +13,28 @@ import { communityIpOf } from '../config/host-defaults.ts';
 import { readNetFacts } from '../system/net-info.ts';
 import { AgentError } from '../errors.ts';
 import { MemoryGovernor } from '../system/memory-governor.ts';
+import { MdnsDiscovery } from '../gossip/mdns/mdns-discovery.ts';
+import { hostname } from 'node:os';
+
+/** `-discover NAME`: serf's mDNS peer discovery (announce ourselves, join who answers). */
+export function mdnsPlugin(cfg: AgentConfig): DaemonPlugin {
+  return {
+    name: 'mdns',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const m = new MdnsDiscovery({
+        discover: cfg.discover,
+        zone: () => { const me = ctx.serf.localMember(); return { discover: cfg.discover, nodeName: me.name, hostname: hostname(), addr: me.addr, port: me.port }; },
+        join: (addrs) => ctx.serf.join(addrs, !cfg.replayOnJoin),
+        logger: ctx.logger,
+        pollIntervalMs: ctx.limits.mdnsPollIntervalMs,
+        entriesPerPoll: ctx.limits.mdnsEntriesPerPoll,
+        ...(cfg.discoverInterface !== '' ? { iface: cfg.discoverInterface } : {}),
+      });
+      await m.start();
+      return { stop: () => m.stop(), stats: () => m.stats() };
+    },
+  };
+}
 
 /** Edge mode: gives memory back after bursts (see system/memory-governor.ts). One per process. */
 export function memoryGovernorPlugin(): DaemonPlugin {
@@ -63,6 +85,7 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls')):
       return { stop: () => h.stop(), stats: () => h.stats() };
     },
   });
+  if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
   if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;
 }

@@ -62,6 +62,10 @@ export interface AgentConfig {
   communityInterface: string;
   /** Manage LXC containers (when lxc is installed and a data dir is set). */
   containers: boolean;
+  /** serf's -discover: find peers on the LAN by mDNS as _serf_<NAME>._tcp ('' = off). */
+  discover: string;
+  /** serf's -iface: the one interface mDNS discovery uses ('' = every IPv4 interface). */
+  discoverInterface: string;
   /** True while no source named the node: the name follows Cloudy's scheme (<HostID>-<ns>-<host>-<ip>:<port>). */
   autoNodeName: boolean;
 }
@@ -100,6 +104,8 @@ export function defaultAgentConfig(): AgentConfig {
     dataDir: '',
     communityInterface: '',
     containers: true,
+    discover: '',
+    discoverInterface: '',
     autoNodeName: true,
   };
 }
@@ -132,6 +138,7 @@ export function validateConfig(c: AgentConfig, where: (key: keyof AgentConfig) =
   if (!['lan', 'wan', 'local'].includes(c.profile)) bad(where('profile'), `unknown profile ${JSON.stringify(c.profile)} (lan, wan or local)`);
   if (!Number.isInteger(c.protocol) || c.protocol < 2 || c.protocol > 5) bad(where('protocol'), `protocol version must be 2..5, got ${c.protocol}`);
   if (c.mode !== 'edge' && c.mode !== 'full') bad(where('mode'), `mode must be edge or full, got ${JSON.stringify(c.mode)}`);
+  if (c.discover !== '' && !/^[A-Za-z0-9-]{1,40}$/.test(c.discover)) bad(where('discover'), `cluster name must be 1-40 letters, digits or '-', got ${JSON.stringify(c.discover)}`);
   if (c.encryptKey !== '') checkKey(c.encryptKey, where('encryptKey'));
   if (c.memoryBudget !== null && (!Number.isFinite(c.memoryBudget) || c.memoryBudget < MIN_MEMORY_BUDGET)) {
     bad(where('memoryBudget'), 'memory budget must be at least 48MB');

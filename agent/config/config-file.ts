@@ -106,7 +106,9 @@ export function configFromJson(obj: Json, source = 'config'): ConfigLayer {
         break;
       }
       // serf keys we accept but that do not apply to this agent (kept so serf configs load).
-      case 'discover': case 'interface': case 'enable_syslog': case 'syslog_facility': case 'statsite_addr':
+      case 'discover': layer.discover = str(k); break;
+      case 'interface': layer.discoverInterface = str(k); break;
+      case 'enable_syslog': case 'syslog_facility': case 'statsite_addr':
       case 'statsd_addr': case 'disable_name_resolution': case 'disable_coordinates': case 'reconnect_interval':
       case 'reconnect_timeout': case 'tombstone_timeout': case 'broadcast_timeout': case 'query_response_size_limit':
       case 'query_size_limit': case 'user_event_size_limit': case 'mdns':

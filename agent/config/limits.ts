@@ -102,6 +102,10 @@ export interface Limits {
   memoryReclaimMinGapMs: number;
   /** Heap growth during a burst (push/pull merge, gossip flood) after which a GC runs on the spot (bytes; 0 = off). */
   memoryPaceStepBytes: number;
+  /** `-discover`: how often serf's mDNS poll runs (serf: 60 s; a new box is also found by its own first poll). */
+  mdnsPollIntervalMs: number;
+  /** `-discover`: service entries collected from one poll (a noisy LAN cannot grow the join list beyond it). */
+  mdnsEntriesPerPoll: number;
 }
 
 export type LimitName = keyof Limits;
@@ -145,6 +149,8 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   memoryReclaimSlackBytes: 3 * 1024 * 1024,
   memoryReclaimMinGapMs: 10_000,
   memoryPaceStepBytes: 2 * 1024 * 1024,
+  mdnsPollIntervalMs: 60_000,
+  mdnsEntriesPerPoll: 64,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({

@@ -27,7 +27,7 @@ export const AGENT_FLAGS: FlagSpecs = {
   'tag': 'list', 'role': 'string', 'tags-file': 'string', 'rpc-addr': 'string', 'rpc-auth': 'string',
   'config-file': 'list', 'config-dir': 'list', 'snapshot': 'string', 'log-level': 'string',
   'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
-  'data-dir': 'string', 'interface': 'string', 'containers': 'bool',
+  'data-dir': 'string', 'interface': 'string', 'containers': 'bool', 'discover': 'string', 'iface': 'string',
 };
 
 export const AGENT_HELP = `Usage: cloudy-agent agent [options]
@@ -61,12 +61,14 @@ Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
   -limit NAME=VALUE       Override one resource limit; repeatable.
   -data-dir=DIR           State directory (default /var/lib/cloudy-agent when -node is not given).
   -interface=IF           Community interface whose IPv4 is announced (default: default-route interface).
-  -containers=false       Do not manage LXC containers.`;
+  -containers=false       Do not manage LXC containers.
+  -discover=NAME          Find peers on the LAN by mDNS (serf's _serf_NAME._tcp) and be found.
+  -iface=IF               The one interface -discover uses (default: every IPv4 interface).`;
 
 /** Config key -> the flag named in error messages. */
 const FLAG_OF: Partial<Record<keyof AgentConfig, string>> = {
   nodeName: '-node', profile: '-profile', protocol: '-protocol', mode: '-mode', encryptKey: '-encrypt',
-  memoryBudget: '-memory-budget', bind: '-bind', advertise: '-advertise',
+  memoryBudget: '-memory-budget', bind: '-bind', advertise: '-advertise', discover: '-discover',
 };
 
 function bad(flag: string, msg: string): never {
@@ -104,6 +106,8 @@ export function layerFromFlags(f: Flags): ConfigLayer {
   if (f.has('data-dir')) l.dataDir = f.str('data-dir');
   if (f.has('interface')) l.communityInterface = f.str('interface');
   if (f.has('containers')) l.containers = f.bool('containers');
+  if (f.has('discover')) l.discover = f.str('discover');
+  if (f.has('iface')) l.discoverInterface = f.str('iface');
   if (f.has('log-level')) l.logLevel = parseLevel(f.str('log-level'), '-log-level');
   const handlers = f.list('event-handler');
   if (handlers.length) { parseAllEventScripts(handlers); l.eventHandlers = handlers; }
