@@ -5,10 +5,10 @@
 //
 // `startDaemon(config, deps)` runs a whole agent in-process (tests run
 // several); the `agent` CLI command adds signals and exit codes around it.
-// Plugins get the registry to add their RPC commands:
+// Plugins get the command registry (agent/commands/) to add their commands:
 //
 //   startDaemon({ ...config, plugins: [
-//     async (ctx) => { registerDiscoveryCommands(ctx.registry, ...); return { stop() {} }; },
+//     async (ctx) => { for (const c of discoveryCommands(...)) ctx.registry.register(c); return { stop() {} }; },
 //   ] }, {})
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -22,7 +22,7 @@ import type { Serf } from './gossip/serf/types.ts';
 import { createSerf, type CreateSerfConfig, type SerfInstance } from './gossip/serf/create.ts';
 import { HeapPacer } from './system/heap-pacer.ts';
 import { Keyring, keyToBase64 } from './gossip/wire/keyring.ts';
-import { RpcCommandRegistry } from './rpc/registry.ts';
+import { CommandRegistry, defineCommand } from './commands/registry.ts';
 import { RpcServer, defaultStats } from './rpc/server.ts';
 import { parseHostPort, type HostPort } from './rpc/address.ts';
 import { EventHandlerRunner } from './handlers/runner.ts';
@@ -35,8 +35,8 @@ export interface DaemonContext {
   counters: Counters;
   exec: Exec;
   serf: Serf;
-  /** Register domain RPC commands here (reachable through the agent RPC port). */
-  registry: RpcCommandRegistry;
+  /** Register the domain's commands here (agent/commands/): RPC serves them, the HTTP API and remote control will too. */
+  registry: CommandRegistry;
 }
 
 export interface PluginHandle {
@@ -70,7 +70,7 @@ export interface DaemonHandle {
   readonly logger: Logger;
   readonly counters: Counters;
   readonly serf: Serf;
-  readonly registry: RpcCommandRegistry;
+  readonly registry: CommandRegistry;
   /** Bound RPC address. */
   readonly rpcAddress: HostPort;
   /** Graceful leave, then stop. */
@@ -204,8 +204,15 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     stops.push({ name: 'event handlers', stop: async () => { unsubscribe(); await runner.stop(); } });
 
     // RPC
-    const registry = new RpcCommandRegistry();
+    const registry = new CommandRegistry();
     const pluginHandles: { name: string; h: PluginHandle }[] = [];
+    const agentStats = (): Record<string, Record<string, string>> => {
+      const extra: Record<string, Record<string, string>> = {
+        counters: Object.fromEntries(Object.entries(counters.snapshot()).map(([k, v]) => [k, String(v)])),
+      };
+      for (const { name, h } of pluginHandles) if (h.stats) extra[name] = h.stats();
+      return defaultStats(serf, eventHandlerStats(runner.currentScripts()), extra);
+    };
     const rpc = new RpcServer({
       serf, registry, logger, counters, limits, addr: config.rpcAddr,
       ...(config.rpcAuth !== '' ? { authKey: config.rpcAuth } : {}),
@@ -216,15 +223,16 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
           if (config.tagsFile !== '') await writeTagsFile(config.tagsFile, t);
           await serf.setTags(t);
         },
-        stats: () => {
-          const extra: Record<string, Record<string, string>> = {
-            counters: Object.fromEntries(Object.entries(counters.snapshot()).map(([k, v]) => [k, String(v)])),
-          };
-          for (const { name, h } of pluginHandles) if (h.stats) extra[name] = h.stats();
-          return defaultStats(serf, eventHandlerStats(runner.currentScripts()), extra);
-        },
+        stats: () => agentStats(),
       },
     });
+    registry.register(defineCommand({
+      name: 'info',
+      summary: 'Agent, runtime, serf, memory, tags, event handlers, counters and plug-in sections (serf info)',
+      role: 'viewer',
+      args: {},
+      handler: async () => new Map(Object.entries(agentStats()).map(([k, v]) => [k, new Map(Object.entries(v))])),
+    }));
     const rpcAddress = await rpc.listen();
     stops.push({ name: 'rpc', stop: () => rpc.close() });
 

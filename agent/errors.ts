@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'E_STATE'           // operation not allowed in the current state (e.g. after leave)
   | 'E_RPC'             // agent RPC protocol error
   | 'E_AUTH'
+  | 'E_FORBIDDEN'       // the caller's role does not allow the command
   | 'E_EXEC'            // a spawned tool failed (exit code and stderr attached)
   | 'E_UNAVAILABLE'     // a needed tool or service is missing
   | 'E_IO';

@@ -9,6 +9,8 @@ import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
 import { discoveryPlugin } from '../discovery/plugin.ts';
 import type { Discovery } from '../discovery/index.ts';
 import { startContainers } from '../containers/plugin.ts';
+import { containerCommands } from '../containers/commands.ts';
+import type { Unavailable } from '../commands/registry.ts';
 import { communityIpOf } from '../config/host-defaults.ts';
 import { readNetFacts } from '../system/net-info.ts';
 import { AgentError } from '../errors.ts';
@@ -71,13 +73,28 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls')):
     name: 'containers',
     async start(ctx: DaemonContext): Promise<PluginHandle> {
       const log = ctx.logger.child('containers');
-      const off = (why: string): PluginHandle => { log.info(`container management off: ${why}`); return { stop: async () => {} }; };
-      if (!cfg.containers) return off('-containers=false');
-      if (!lxcInstalled) return off('LXC is not installed (lxc-ls not found)');
-      if (cfg.dataDir === '') return off('no -data-dir (an explicit -node persists nothing)');
+      // Off: the lxc.* commands still exist and answer with the reason and the fix.
+      const off = (why: Unavailable): PluginHandle => {
+        log.info(`container management off: ${why.reason}`);
+        ctx.registry.registerUnavailable(containerCommands(() => { throw new AgentError('E_STATE', 'container management is off'); }), why);
+        return { stop: async () => {} };
+      };
+      if (!cfg.containers) return off({ reason: 'container management is off (-containers=false)', fix: 'restart the agent without -containers=false' });
+      if (!lxcInstalled) return off({ reason: 'LXC is not installed (lxc-ls not found)', fix: 'install the Debian package "lxc", then restart the agent' });
+      if (cfg.dataDir === '') {
+        return off({
+          reason: 'no -data-dir (an explicit -node persists nothing, so containers are not managed)',
+          fix: 'restart the agent with -data-dir DIR (e.g. -data-dir /var/lib/cloudy-agent)',
+        });
+      }
       if (discovery === null) throw new AgentError('E_STATE', 'containers need discovery started first');
       const communityIp = communityIpOf(cfg, await readNetFacts());
-      if (communityIp === null) return off('no community IPv4 to forward service ports on (set -advertise or -interface)');
+      if (communityIp === null) {
+        return off({
+          reason: 'no community IPv4 to forward service ports on',
+          fix: 'restart the agent with -advertise IP or -interface IFACE',
+        });
+      }
       const h = await startContainers({
         registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
         publisher: discovery.publisher, stateDir: join(cfg.dataDir, 'containers'), communityIp,

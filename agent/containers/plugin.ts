@@ -1,10 +1,10 @@
 // Daemon plug-in: wires the LXC driver, port forwarder, state store, service
-// checker and manager together, registers the `lxc-*` RPC commands and runs
+// checker and manager together, registers the lxc.* commands and runs
 // the reconciler loop. stop() ends the loop and withdraws the services, but
 // never stops containers: restarting the agent leaves them running.
 import { access, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import type { RpcCommandRegistry } from '../rpc/registry.ts';
+import type { CommandRegistry } from '../commands/registry.ts';
 import type { ServicePublisher } from '../discovery/publisher.ts';
 import type { Exec } from '../system/exec.ts';
 import type { Logger } from '../obs/log.ts';
@@ -19,11 +19,11 @@ import { createServiceChecker, tcpProbe, type TcpProbe } from './health.ts';
 import { detectCgroupLayout, type CgroupLayout } from './parse.ts';
 import type { BridgeNetwork } from './ipam.ts';
 import type { RestartTuning } from './reconcile.ts';
-import { registerContainerCommands } from './rpc-commands.ts';
+import { containerCommands } from './commands.ts';
 import type { ContainerEvent } from './types.ts';
 
 export interface ContainersContext {
-  registry: RpcCommandRegistry;
+  registry: CommandRegistry;
   publisher: ServicePublisher;
   exec: Exec;
   logger: Logger;
@@ -98,7 +98,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
     ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}),
   });
   await manager.init();
-  registerContainerCommands(ctx.registry, manager);
+  for (const c of containerCommands(() => manager)) ctx.registry.register(c);
 
   // The loop itself: one pass at a time, then wait the interval.
   const interval = ctx.intervalMs ?? 5_000;
@@ -149,7 +149,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
  */
 export function containersPlugin(o: Omit<ContainersContext, 'registry' | 'exec' | 'logger' | 'counters' | 'limits' | 'publisher'> & {
   publisher: () => ServicePublisher;
-}): { name: string; start(ctx: { registry: RpcCommandRegistry; exec: Exec; logger: Logger; counters: Counters; limits: Limits }): Promise<{ stop(): Promise<void>; stats(): Record<string, string> }> } {
+}): { name: string; start(ctx: { registry: CommandRegistry; exec: Exec; logger: Logger; counters: Counters; limits: Limits }): Promise<{ stop(): Promise<void>; stats(): Record<string, string> }> } {
   return {
     name: 'containers',
     async start(ctx) {

@@ -14,7 +14,7 @@ import { formatSearchJson, formatSearchTable } from './search.ts';
 import { formatFederationText } from './federation.ts';
 import {
   checkToWire, entryFromWire, sampleFromWire, RPC_PUBLISH, RPC_SEARCH, RPC_SERVICES, RPC_STATS, RPC_UNPUBLISH,
-} from './rpc-commands.ts';
+} from './commands.ts';
 
 const RPC_FLAGS: FlagSpecs = { 'rpc-addr': 'string', 'rpc-auth': 'string' };
 

@@ -2,7 +2,7 @@
 // tag), search, liveness checks and federation stats, wired to the serf layer
 // and the RPC registry. The daemon calls startDiscovery() once serf is up.
 import type { Serf } from '../gossip/serf/types.ts';
-import type { RpcCommandRegistry } from '../rpc/registry.ts';
+import type { CommandRegistry } from '../commands/registry.ts';
 import type { Exec } from '../system/exec.ts';
 import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
@@ -14,7 +14,7 @@ import { ServiceChecker, type CheckClock } from './checks.ts';
 import { createProber, type Prober } from './probes.ts';
 import { FederationStats } from './federation.ts';
 import { searchServices, ServicesTagDecoder, type SearchFilter, type SearchResult } from './search.ts';
-import { registerDiscoveryCommands } from './rpc-commands.ts';
+import { discoveryCommands } from './commands.ts';
 import { FederationHistoryFile } from './federation-store.ts';
 
 /** How Cloudy's serf.service announces the agent itself (CLOUDY-FACTS §1.5, §2). */
@@ -25,7 +25,7 @@ export const DEFAULT_FEDERATION_INTERVAL_MS = 5 * 60_000;
 
 export interface DiscoveryContext {
   serf: Serf;
-  registry: RpcCommandRegistry;
+  registry: CommandRegistry;
   exec: Exec;
   logger: Logger;
   counters: Counters;
@@ -121,7 +121,7 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
     const ordered = [self, ...members.filter((m) => m.name !== self.name)];
     return searchServices(ordered, decoder, filter);
   };
-  registerDiscoveryCommands(ctx.registry, { announcer, checker, federation, federationIntervalMs, counters: ctx.counters, search });
+  for (const c of discoveryCommands({ announcer, checker, federation, federationIntervalMs, counters: ctx.counters, search })) ctx.registry.register(c);
   logger.info(`discovery started: ${announcer.list().length} services published`);
 
   return {

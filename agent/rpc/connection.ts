@@ -17,7 +17,8 @@ import type { IncomingQuery, QueryHandle, Serf, SerfEvent } from '../gossip/serf
 import { levelRank, type LogLevel, type Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
-import type { RpcCommandRegistry } from './registry.ts';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { commandOfRpcName } from './command-names.ts';
 import { encodeGo, Float64, type GoValue } from '../gossip/wire/msgpack.ts';
 import { AgentError, errorMessage, isAgentError } from '../errors.ts';
 import { ERR, IPC_VERSION, MONITOR_LEVELS, SERF_COMMANDS, goBytes, memberRecord } from './protocol.ts';
@@ -37,7 +38,8 @@ export interface RpcAgentHooks {
 
 export interface RpcConnectionDeps {
   serf: Serf;
-  registry: RpcCommandRegistry;
+  /** Domain commands, served under their wire names (command-names.ts). */
+  registry: CommandRegistry;
   logger: Logger;
   counters: Counters;
   limits: Limits;
@@ -194,16 +196,20 @@ export class RpcConnection {
     }
   }
 
-  /** Domain commands (discovery, containers) from the registry; unknown names close the connection like serf. */
+  /**
+   * Domain commands from the registry; unknown names close the connection like
+   * serf. The caller is the local operator (serf's RPC has one trust level,
+   * guarded by -rpc-auth), so it gets the admin role.
+   */
   private async handleRegistered(command: string, seq: number, next: () => Promise<unknown>): Promise<void> {
-    const cmd = this.d.registry.get(command);
+    const cmd = commandOfRpcName(this.d.registry, command);
     if (!cmd) {
       this.send(seq, ERR.unsupportedCommand);
       throw new AgentError('E_RPC', `command '${command}' not recognized`);
     }
     const body = cmd.hasBody ? await next() : undefined;
     try {
-      const reply = await cmd.handle(body, { seq });
+      const reply = await this.d.registry.invoke(cmd.name, body, { origin: 'rpc', role: 'admin' });
       this.send(seq, '', reply as GoValue);
     } catch (e) {
       const msg = isAgentError(e) ? `${e.code}: ${e.message}` : errorMessage(e);

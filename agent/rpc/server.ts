@@ -12,7 +12,7 @@ import type { Serf } from '../gossip/serf/types.ts';
 import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
-import type { RpcCommandRegistry } from './registry.ts';
+import type { CommandRegistry } from '../commands/registry.ts';
 import { RpcConnection, type RpcAgentHooks } from './connection.ts';
 import { parseHostPort, type HostPort } from './address.ts';
 import { AgentError } from '../errors.ts';
@@ -21,7 +21,8 @@ export type { RpcAgentHooks } from './connection.ts';
 
 export interface RpcServerOptions {
   serf: Serf;
-  registry: RpcCommandRegistry;
+  /** Domain commands (agent/commands/), served beside serf's verbs. */
+  registry: CommandRegistry;
   logger: Logger;
   counters: Counters;
   limits: Limits;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { startDaemon, type DaemonHandle, type DaemonPlugin } from '../../agent/daemon.ts';
 import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-config.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
+import { defineCommand } from '../../agent/commands/registry.ts';
 import { waitUntil } from './helpers.ts';
 
 const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
@@ -28,7 +29,10 @@ test('two daemons join via seeds; plugin RPC command and stats; tags and keyring
   const plugin: DaemonPlugin = {
     name: 'demo',
     async start(ctx) {
-      ctx.registry.register({ name: 'demo-ping', hasBody: true, handle: async (b) => ({ Pong: (b as { Ping: string }).Ping, Node: ctx.serf.localMember().name }) });
+      ctx.registry.register(defineCommand({
+        name: 'demo.ping', summary: 'ping', role: 'viewer', args: { Ping: { type: 'string', required: true, doc: 'text' } },
+        handler: async (a) => ({ Pong: a.Ping, Node: ctx.serf.localMember().name }),
+      }));
       order.push('demo start');
       return { stop: () => { order.push('demo stop'); }, stats: () => ({ pings: '0' }) };
     },

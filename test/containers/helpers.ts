@@ -9,7 +9,7 @@ import { createExec, type Exec } from '../../agent/system/exec.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
-import { RpcCommandRegistry } from '../../agent/rpc/registry.ts';
+import { CommandRegistry } from '../../agent/commands/registry.ts';
 import { RpcServer } from '../../agent/rpc/server.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 import { ServiceAnnouncer } from '../../agent/discovery/services.ts';
@@ -102,7 +102,7 @@ export async function startTestAgent(o: { network: BridgeNetwork; communityIp: s
   const logger = Logger.root({ level: process.env.TEST_VERBOSE ? 'DEBUG' : 'ERR' });
   const counters = new Counters();
   const limits = defaultLimits();
-  const registry = new RpcCommandRegistry();
+  const registry = new CommandRegistry();
   const serf = tagSerf();
   const announcer = new ServiceAnnouncer({
     serf, store: new MemoryServiceStore(), facts: { hostname: 'cattest', communityIp: o.communityIp, microcloud: 'guifi' },

@@ -15,7 +15,7 @@ import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { createExec } from '../../agent/system/exec.ts';
-import { RpcCommandRegistry } from '../../agent/rpc/registry.ts';
+import { CommandRegistry } from '../../agent/commands/registry.ts';
 import { RpcServer } from '../../agent/rpc/server.ts';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
@@ -90,7 +90,7 @@ test.before(async () => {
     seeds: [`${REAL.ip}:${REAL.bind}`], snapshotPath: null, rejoin: false,
   }, { logger, counters });
   await node.start();
-  const registry = new RpcCommandRegistry();
+  const registry = new CommandRegistry();
   rpc = new RpcServer({ serf: node.serf, registry, logger, counters, limits, addr: `${OURS.ip}:${OURS.rpc}` });
   await rpc.listen();
   disc = await startDiscovery({

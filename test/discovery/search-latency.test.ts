@@ -11,7 +11,7 @@ import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { createExec } from '../../agent/system/exec.ts';
-import { RpcCommandRegistry } from '../../agent/rpc/registry.ts';
+import { CommandRegistry } from '../../agent/commands/registry.ts';
 import { RpcServer } from '../../agent/rpc/server.ts';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
@@ -74,7 +74,7 @@ test.before(async () => {
     }, { logger, counters });
     nodes.push(node);
     await node.start();
-    const registry = new RpcCommandRegistry();
+    const registry = new CommandRegistry();
     if (i === 0) {
       rpc = new RpcServer({ serf: node.serf, registry, logger, counters, limits, addr: RPC_ADDR });
       await rpc.listen();

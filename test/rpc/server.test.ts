@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { connect } from 'node:net';
 import { decodeMulti } from '@msgpack/msgpack';
 import { RpcServer } from '../../agent/rpc/server.ts';
-import { RpcCommandRegistry } from '../../agent/rpc/registry.ts';
+import { CommandRegistry, defineCommand } from '../../agent/commands/registry.ts';
 import { RpcClient, RpcRemoteError } from '../../agent/rpc/client.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
@@ -17,9 +17,15 @@ import { FakeSerf, member } from './fake-serf.ts';
 async function setup(opts: { authKey?: string } = {}) {
   const serf = new FakeSerf(member('n1', 7946, { role: 'web' }));
   serf.memberList = [serf.self, member('n2', 7947, { role: 'db' }), member('x9', 7948, {}, 'failed', '::1')];
-  const registry = new RpcCommandRegistry();
-  registry.register({ name: 'cloudy-echo', hasBody: true, handle: async (b) => ({ Echo: (b as { Msg: string }).Msg }) });
-  registry.register({ name: 'cloudy-fail', hasBody: false, handle: async () => { throw new AgentError('E_NOT_FOUND', 'no such service'); } });
+  const registry = new CommandRegistry();
+  registry.register(defineCommand({
+    name: 'echo', summary: 'echo', role: 'viewer', args: { Msg: { type: 'string', doc: 'text' } },
+    handler: async (a) => ({ Echo: a.Msg }),
+  }));
+  registry.register(defineCommand({
+    name: 'fail', summary: 'fail', role: 'viewer', args: {},
+    handler: async () => { throw new AgentError('E_NOT_FOUND', 'no such service'); },
+  }));
   const logger = Logger.root({ write: null });
   const counters = new Counters();
   let shutdowns = 0;
@@ -242,7 +248,7 @@ test('tags merge, leave then shutdown hook, keys error strings, registry command
 
 test('IPv6 listener', async () => {
   const serf = new FakeSerf(member('n1', 7946));
-  const server = new RpcServer({ serf, registry: new RpcCommandRegistry(), logger: Logger.silent(), counters: new Counters(), limits: defaultLimits(), addr: '[::1]:0' });
+  const server = new RpcServer({ serf, registry: new CommandRegistry(), logger: Logger.silent(), counters: new Counters(), limits: defaultLimits(), addr: '[::1]:0' });
   let port: number;
   try { ({ port } = await server.listen()); } catch { assert.unreachable('IPv6 loopback unavailable'); return; }
   const c = await RpcClient.connect(`[::1]:${port}`);
