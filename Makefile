@@ -12,7 +12,9 @@ DEB_TEST_PKGS := serf lxc busybox-static debootstrap mmdebstrap nftables iptable
   e2fsprogs zstd xz-utils dnsmasq-base dpkg-dev fakeroot lintian shellcheck
 STAMP := node_modules/.installed-stamp
 
-.PHONY: run test deps deps-run deps-test typecheck binary bundle bench clean install
+# `make check` is the quick loop: typecheck and the tests that need no real peer
+# and no OS (every file but *.real.test.ts), the two side by side, files 4 at a time.
+.PHONY: run test check deps deps-run deps-test typecheck binary bundle bench clean install
 
 # --- setup -----------------------------------------------------------------
 # A work tree whose node_modules is a symlink shares another checkout's packages:
@@ -49,6 +51,14 @@ run: deps-run
 # The serf-CLI interop test runs against the built executable (CLOUDY_AGENT_BIN).
 test: deps-test typecheck binary
 	CLOUDY_AGENT_BIN=dist/cloudy-agent $(NODE) test/run-all.mjs $(T)
+
+CHECK_JOBS ?= 4
+check: deps
+	@npx tsc -p tsconfig.json & tsc=$$!; \
+	$(NODE) test/run-all.mjs --fast -j $(CHECK_JOBS) $(T); tests=$$?; \
+	wait $$tsc; typecheck=$$?; \
+	if [ $$typecheck != 0 ]; then echo "make check: typecheck failed"; fi; \
+	[ $$tests = 0 ] && [ $$typecheck = 0 ]
 
 # --- build -------------------------------------------------------------------
 typecheck: deps

@@ -3,14 +3,24 @@
 // test that leaves sockets, timers or child processes behind cannot disturb the
 // next one, and prints one closing line "N passed, N failed".
 //
-// Usage: node test/run-all.mjs [substring-filter ...]
+// Usage: node test/run-all.mjs [--fast] [substring-filter ...]
+//   --fast (or TEST_FAST=1)  leave out the *.real.test.ts files: those that need a
+//                   real peer or the OS (a serf process, the built executable, LXC,
+//                   root, network namespaces, a browser); what `make check` runs
+//   -j N (or TEST_JOBS=N)  run N files at once (default 1). Only for files that
+//                   choose their addresses so they cannot collide (the fast ones
+//                   do); a file's output is then printed when it ends
 //   TEST_TIMEOUT_S  per-file time limit (default 900 s)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const filters = process.argv.slice(2);
+const fast = process.argv.includes('--fast') || process.env.TEST_FAST === '1';
+const argv = process.argv.slice(2);
+const jAt = argv.indexOf('-j');
+const jobs = Math.max(1, Number(jAt >= 0 ? argv[jAt + 1] : process.env.TEST_JOBS ?? 1) || 1);
+const filters = argv.filter((a, i) => a !== '--fast' && a !== '-j' && !(jAt >= 0 && i === jAt + 1));
 const perFileTimeoutMs = Number(process.env.TEST_TIMEOUT_S ?? 900) * 1000;
 
 function walk(dir) {
@@ -25,6 +35,7 @@ function walk(dir) {
 
 const files = walk(join(root, 'test'))
   .map((f) => relative(root, f))
+  .filter((f) => !fast || !f.endsWith('.real.test.ts'))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 
 function runOne(file) {
@@ -37,7 +48,7 @@ function runOne(file) {
       detached: true,
     });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.stdout.on('data', (d) => { out += d; if (jobs === 1) process.stdout.write(d); });
     child.stderr.on('data', (d) => { if (process.env.TEST_VERBOSE) process.stderr.write(d); else out += d; });
     const timer = setTimeout(() => {
       out += `\n[run-all] ${file} exceeded ${perFileTimeoutMs / 1000}s, killed\n`;
@@ -52,9 +63,10 @@ function runOne(file) {
       let bad = total - ok - sk;
       if (code !== 0 && bad === 0) bad = 1; // crashed, or failed outside a test
       if (total === 0 && bad === 0) bad = 1; // a test file that ran no test
+      if (jobs > 1 && bad > 0) process.stdout.write(out.split('\n').filter((l) => !/^\s*$/.test(l)).slice(-80).join('\n') + '\n');
       if (bad > 0) {
         process.stdout.write(`[run-all] FAIL ${file} (exit ${code}, ${secs}s)\n`);
-        if (!process.env.TEST_VERBOSE) process.stdout.write(out.split('\n').slice(-80).join('\n') + '\n');
+        if (!process.env.TEST_VERBOSE && jobs === 1) process.stdout.write(out.split('\n').slice(-80).join('\n') + '\n');
       } else {
         process.stdout.write(`[run-all] ok   ${file} (${ok} tests, ${secs}s)\n`);
       }
@@ -71,7 +83,7 @@ let failed = 0;
 let skipped = 0;
 const failures = [];
 const flaky = [];
-for (const f of files) {
+async function runWithRetry(f) {
   let r = await runOne(f);
   if (r.bad > 0 && !process.env.TEST_NO_RETRY) {
     process.stdout.write(`[run-all] RETRY ${f} (first attempt: ${r.bad} failed)\n`);
@@ -83,6 +95,10 @@ for (const f of files) {
   failed += r.bad;
   if (r.bad > 0) failures.push(f);
 }
+const queue = [...files];
+await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, async () => {
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) await runWithRetry(f);
+}));
 if (flaky.length) process.stdout.write(`[run-all] flaky (failed once, passed on retry):\n  ${flaky.join('\n  ')}\n`);
 if (failures.length) process.stdout.write(`[run-all] failed files:\n  ${failures.join('\n  ')}\n`);
 process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
