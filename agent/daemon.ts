@@ -23,6 +23,7 @@ import { createSerf, type CreateSerfConfig, type SerfInstance } from './gossip/s
 import { HeapPacer } from './system/heap-pacer.ts';
 import { Keyring, keyToBase64 } from './gossip/wire/keyring.ts';
 import { CommandRegistry, defineCommand } from './commands/registry.ts';
+import { rpcVerbs } from './commands/rpc-verbs.ts';
 import { RpcServer, defaultStats } from './rpc/server.ts';
 import { parseHostPort, type HostPort } from './rpc/address.ts';
 import { EventHandlerRunner } from './handlers/runner.ts';
@@ -214,7 +215,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       return defaultStats(serf, eventHandlerStats(runner.currentScripts()), extra);
     };
     const rpc = new RpcServer({
-      serf, registry, logger, counters, limits, addr: config.rpcAddr,
+      serf, extensions: rpcVerbs(registry), logger, counters, limits, addr: config.rpcAddr,
       ...(config.rpcAuth !== '' ? { authKey: config.rpcAuth } : {}),
       hooks: {
         leave: () => serf.leave(),

@@ -10,7 +10,7 @@
 import { AgentError } from '../errors.ts';
 import { defineCommand, type CommandSpec } from '../commands/registry.ts';
 import { validateArgs, type ArgSchema } from '../commands/schema.ts';
-import { rpcNameOf } from '../rpc/command-names.ts';
+import { rpcNameOf } from '../commands/rpc-verbs.ts';
 import type { GoValue } from '../gossip/wire/msgpack.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { ServiceCheck, ServiceProbe } from './publisher.ts';

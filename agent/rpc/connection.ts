@@ -17,8 +17,6 @@ import type { IncomingQuery, QueryHandle, Serf, SerfEvent } from '../gossip/serf
 import { levelRank, type LogLevel, type Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
-import type { CommandRegistry } from '../commands/registry.ts';
-import { commandOfRpcName } from './command-names.ts';
 import { encodeGo, Float64, type GoValue } from '../gossip/wire/msgpack.ts';
 import { AgentError, errorMessage, isAgentError } from '../errors.ts';
 import { ERR, IPC_VERSION, MONITOR_LEVELS, SERF_COMMANDS, goBytes, memberRecord } from './protocol.ts';
@@ -36,10 +34,23 @@ export interface RpcAgentHooks {
   stats(): Record<string, Record<string, string>>;
 }
 
+/** One command beyond serf's own verbs. */
+export interface RpcExtension {
+  /** Whether a body follows the request header (the server must know to read it). */
+  hasBody: boolean;
+  /** Runs it; the reply body, or undefined for a header-only reply. A throw becomes the header's Error. */
+  invoke(body: unknown): Promise<unknown>;
+}
+
+/** Commands beyond serf's verbs: the agent's command registry (adapted in commands/rpc-verbs.ts). */
+export interface RpcExtensions {
+  /** The command a wire verb names, or null (then serf's "Unsupported command"). */
+  lookup(verb: string): RpcExtension | null;
+}
+
 export interface RpcConnectionDeps {
   serf: Serf;
-  /** Domain commands, served under their wire names (command-names.ts). */
-  registry: CommandRegistry;
+  extensions: RpcExtensions;
   logger: Logger;
   counters: Counters;
   limits: Limits;
@@ -196,20 +207,16 @@ export class RpcConnection {
     }
   }
 
-  /**
-   * Domain commands from the registry; unknown names close the connection like
-   * serf. The caller is the local operator (serf's RPC has one trust level,
-   * guarded by -rpc-auth), so it gets the admin role.
-   */
+  /** Extension commands (the agent's registry); unknown names close the connection like serf. */
   private async handleRegistered(command: string, seq: number, next: () => Promise<unknown>): Promise<void> {
-    const cmd = commandOfRpcName(this.d.registry, command);
+    const cmd = this.d.extensions.lookup(command);
     if (!cmd) {
       this.send(seq, ERR.unsupportedCommand);
       throw new AgentError('E_RPC', `command '${command}' not recognized`);
     }
     const body = cmd.hasBody ? await next() : undefined;
     try {
-      const reply = await this.d.registry.invoke(cmd.name, body, { origin: 'rpc', role: 'admin' });
+      const reply = await cmd.invoke(body);
       this.send(seq, '', reply as GoValue);
     } catch (e) {
       const msg = isAgentError(e) ? `${e.code}: ${e.message}` : errorMessage(e);

@@ -12,17 +12,16 @@ import type { Serf } from '../gossip/serf/types.ts';
 import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
-import type { CommandRegistry } from '../commands/registry.ts';
-import { RpcConnection, type RpcAgentHooks } from './connection.ts';
+import { RpcConnection, type RpcAgentHooks, type RpcExtensions } from './connection.ts';
 import { parseHostPort, type HostPort } from './address.ts';
 import { AgentError } from '../errors.ts';
 
-export type { RpcAgentHooks } from './connection.ts';
+export type { RpcAgentHooks, RpcExtension, RpcExtensions } from './connection.ts';
 
 export interface RpcServerOptions {
   serf: Serf;
-  /** Domain commands (agent/commands/), served beside serf's verbs. */
-  registry: CommandRegistry;
+  /** Commands beyond serf's verbs (the agent's registry through commands/rpc-verbs.ts); default none. */
+  extensions?: RpcExtensions;
   logger: Logger;
   counters: Counters;
   limits: Limits;
@@ -33,6 +32,8 @@ export interface RpcServerOptions {
   /** Agent-level behaviour (leave/shutdown, tag persistence, stats). Defaults act on serf directly. */
   hooks?: Partial<RpcAgentHooks>;
 }
+
+const NO_EXTENSIONS: RpcExtensions = { lookup: () => null };
 
 export class RpcServer {
   private server: Server | null = null;
@@ -89,7 +90,7 @@ export class RpcServer {
     this.log.info(`Accepted client: ${peer}`);
     const conn = new RpcConnection(sock, peer, {
       serf: this.opts.serf,
-      registry: this.opts.registry,
+      extensions: this.opts.extensions ?? NO_EXTENSIONS,
       logger: this.log,
       counters: this.opts.counters,
       limits: this.opts.limits,

@@ -10,6 +10,7 @@ import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { CommandRegistry } from '../../agent/commands/registry.ts';
+import { rpcVerbs } from '../../agent/commands/rpc-verbs.ts';
 import { RpcServer } from '../../agent/rpc/server.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 import { ServiceAnnouncer } from '../../agent/discovery/services.ts';
@@ -118,7 +119,7 @@ export async function startTestAgent(o: { network: BridgeNetwork; communityIp: s
     ...(o.backend ? { firewallBackend: o.backend } : {}),
     onEvent: (e) => events.push(e),
   });
-  const server = new RpcServer({ serf: {} as Serf, registry, logger, counters, limits, addr: '127.0.0.1:0' });
+  const server = new RpcServer({ serf: {} as Serf, extensions: rpcVerbs(registry), logger, counters, limits, addr: '127.0.0.1:0' });
   const addr = await server.listen();
   const rpc = await RpcClient.connect(`${addr.host}:${addr.port}`);
   return {

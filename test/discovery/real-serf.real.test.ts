@@ -16,6 +16,7 @@ import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { createExec } from '../../agent/system/exec.ts';
 import { CommandRegistry } from '../../agent/commands/registry.ts';
+import { rpcVerbs } from '../../agent/commands/rpc-verbs.ts';
 import { RpcServer } from '../../agent/rpc/server.ts';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
@@ -91,7 +92,7 @@ test.before(async () => {
   }, { logger, counters });
   await node.start();
   const registry = new CommandRegistry();
-  rpc = new RpcServer({ serf: node.serf, registry, logger, counters, limits, addr: `${OURS.ip}:${OURS.rpc}` });
+  rpc = new RpcServer({ serf: node.serf, extensions: rpcVerbs(registry), logger, counters, limits, addr: `${OURS.ip}:${OURS.rpc}` });
   await rpc.listen();
   disc = await startDiscovery({
     serf: node.serf, registry, exec, logger, counters, limits, stateDir,

@@ -12,6 +12,7 @@ import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { createExec } from '../../agent/system/exec.ts';
 import { CommandRegistry } from '../../agent/commands/registry.ts';
+import { rpcVerbs } from '../../agent/commands/rpc-verbs.ts';
 import { RpcServer } from '../../agent/rpc/server.ts';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
@@ -76,7 +77,7 @@ test.before(async () => {
     await node.start();
     const registry = new CommandRegistry();
     if (i === 0) {
-      rpc = new RpcServer({ serf: node.serf, registry, logger, counters, limits, addr: RPC_ADDR });
+      rpc = new RpcServer({ serf: node.serf, extensions: rpcVerbs(registry), logger, counters, limits, addr: RPC_ADDR });
       await rpc.listen();
     }
     const d = await startDiscovery({

@@ -5,7 +5,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type Socket } from 'node:net';
 import { RpcServer } from '../../agent/rpc/server.ts';
-import { CommandRegistry } from '../../agent/commands/registry.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
@@ -37,7 +36,7 @@ test('stalled stream/monitor subscribers: records dropped and counted, memory bo
   const counters = new Counters();
   const logger = Logger.root({ write: null, level: 'INFO', ringSize: 512 });
   const serf = new FakeSerf(member('n1', 7946));
-  const server = new RpcServer({ serf, registry: new CommandRegistry(), logger, counters, limits, addr: '127.0.0.1:0', hooks: { shutdown: () => {} } });
+  const server = new RpcServer({ serf, logger, counters, limits, addr: '127.0.0.1:0', hooks: { shutdown: () => {} } });
   const { port } = await server.listen();
   const stalled: Socket[] = [];
   try {
@@ -72,7 +71,7 @@ test('client limit: extra connections are closed and counted', async () => {
   const limits = { ...defaultLimits(), maxRpcClients: 3 };
   const counters = new Counters();
   const serf = new FakeSerf(member('n1', 7946));
-  const server = new RpcServer({ serf, registry: new CommandRegistry(), logger: Logger.silent(), counters, limits, addr: '127.0.0.1:0' });
+  const server = new RpcServer({ serf, logger: Logger.silent(), counters, limits, addr: '127.0.0.1:0' });
   const { port } = await server.listen();
   const clients: RpcClient[] = [];
   try {

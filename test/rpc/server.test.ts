@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { decodeMulti } from '@msgpack/msgpack';
 import { RpcServer } from '../../agent/rpc/server.ts';
 import { CommandRegistry, defineCommand } from '../../agent/commands/registry.ts';
+import { rpcVerbs } from '../../agent/commands/rpc-verbs.ts';
 import { RpcClient, RpcRemoteError } from '../../agent/rpc/client.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
@@ -30,7 +31,7 @@ async function setup(opts: { authKey?: string } = {}) {
   const counters = new Counters();
   let shutdowns = 0;
   const server = new RpcServer({
-    serf, registry, logger, counters, limits: defaultLimits(), addr: '127.0.0.1:0',
+    serf, extensions: rpcVerbs(registry), logger, counters, limits: defaultLimits(), addr: '127.0.0.1:0',
     ...(opts.authKey ? { authKey: opts.authKey } : {}),
     hooks: { shutdown: () => { shutdowns++; } },
   });
@@ -248,7 +249,7 @@ test('tags merge, leave then shutdown hook, keys error strings, registry command
 
 test('IPv6 listener', async () => {
   const serf = new FakeSerf(member('n1', 7946));
-  const server = new RpcServer({ serf, registry: new CommandRegistry(), logger: Logger.silent(), counters: new Counters(), limits: defaultLimits(), addr: '[::1]:0' });
+  const server = new RpcServer({ serf, logger: Logger.silent(), counters: new Counters(), limits: defaultLimits(), addr: '[::1]:0' });
   let port: number;
   try { ({ port } = await server.listen()); } catch { assert.unreachable('IPv6 loopback unavailable'); return; }
   const c = await RpcClient.connect(`[::1]:${port}`);

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { decodeMulti } from '@msgpack/msgpack';
 import { RpcServer } from '../../agent/rpc/server.ts';
-import { CommandRegistry } from '../../agent/commands/registry.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
@@ -233,7 +232,7 @@ async function replay(file: string): Promise<void> {
   const v = JSON.parse(readFileSync(join(VECTOR_DIR, file), 'utf8')) as Vector;
   const sc = scenario(file, v);
   const server = new RpcServer({
-    serf: sc.serf, registry: new CommandRegistry(), logger: sc.logger, counters: new Counters(),
+    serf: sc.serf, logger: sc.logger, counters: new Counters(),
     limits: defaultLimits(), addr: '127.0.0.1:0', hooks: { shutdown: () => {} },
   });
   const { port } = await server.listen();
