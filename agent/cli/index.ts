@@ -21,6 +21,7 @@ import { infoCommand } from './commands/info.ts';
 import { rttCommand } from './commands/rtt.ts';
 import { publishCommand, unpublishCommand, searchCommand, servicesCommand, statsCommand } from '../discovery/cli.ts';
 import { lxcCommand } from '../containers/cli.ts';
+import { seedCommand } from './commands/seed.ts';
 
 /** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
 export const agentCommand = makeAgentCommand({
@@ -51,6 +52,7 @@ export const COMMANDS: CliCommand[] = [
   servicesCommand,
   statsCommand,
   lxcCommand,
+  seedCommand,
 ];
 
 export function findCommand(name: string, commands: readonly CliCommand[] = COMMANDS): CliCommand | undefined {
