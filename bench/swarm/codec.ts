@@ -1,12 +1,14 @@
 // What a swarm member sends and understands, expressed with the project's wire
-// codecs (agent/gossip/wire: memberlist-messages.ts, packet.ts, stream.ts on top
-// of the go-msgpack codec). Only the serf-side payloads the swarm needs (ack
+// codecs (agent/gossip/wire: memberlist-messages.ts, packet.ts, stream.ts, and the
+// agent's own stream reader, stream-reader.ts, on top of the go-msgpack codec). Only the serf-side payloads the swarm needs (ack
 // payload coordinate, push/pull user state, tags) are composed here with encodeGo,
 // following SERF-PROTOCOL.md §3.3, §3.8 and §3.12.
 import { encodeGoWithPrefix, Float64, type GoValue } from '../../agent/gossip/wire/msgpack.ts';
 import { encodeMessage, type MemberlistMessage, type PingMessage, type IndirectPingMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
 import { encodePacket, decodePacket as decodeWirePacket } from '../../agent/gossip/wire/packet.ts';
-import { encodePushPull as encodeWirePushPull, parseStream as parseWireStream, type PushNodeState, type StreamMessage } from '../../agent/gossip/wire/stream.ts';
+import { encodePushPull as encodeWirePushPull, type PushNodeState } from '../../agent/gossip/wire/stream.ts';
+import { readStreamBytes, type StreamMessage } from '../../agent/gossip/wire/stream-reader.ts';
+import { isAgentError } from '../../agent/errors.ts';
 
 export type NodeState = PushNodeState;
 export type Ping = Omit<PingMessage, 'type'>;
@@ -44,10 +46,14 @@ export function encodePushPull(join: boolean, nodes: NodeState[], userState: Uin
   return encodeWirePushPull({ join, userState }, nodes);
 }
 
-/** Parses what arrived so far on a stream; null = need more bytes. Throws AgentError on garbage. */
-export function parseStream(buf: Uint8Array): StreamMessage | null {
-  const r = parseWireStream(buf, { maxBytes: MAX_STREAM_BYTES });
-  return r.status === 'done' ? r.msg : null;
+/** Reads what arrived so far on a stream with the agent's reader; null = need more bytes. Throws AgentError on garbage. */
+export async function parseStream(buf: Uint8Array): Promise<StreamMessage | null> {
+  try {
+    return await readStreamBytes(buf, { maxBytes: MAX_STREAM_BYTES });
+  } catch (e) {
+    if (isAgentError(e, 'E_DECODE') && e.details?.reason === 'truncated') return null;
+    throw e;
+  }
 }
 
 /**

@@ -407,22 +407,29 @@ export class Swarm {
       const timer = setTimeout(() => done(new Error('push/pull timed out')), TCP_TIMEOUT_MS);
       sock.on('connect', () => { sock.write(payload); this.o.counters.inc('swarm.pushpull.sent'); });
       sock.on('error', (e) => done(e));
+      // Each arrival re-reads the reply so far, one read at a time.
+      let reading: Promise<void> = Promise.resolve();
+      let finished = false;
       sock.on('data', (d: Buffer) => {
         chunks.push(d);
         size += d.length;
-        if (size > MAX_STREAM_BYTES) return done(new Error('push/pull reply too large'));
-        const buf = new Uint8Array(Buffer.concat(chunks, size));
-        try {
-          const r = parseStream(buf);
-          if (r === null) return;
-          if (r.type === 'err') return done(new Error(`remote error: ${r.error}`));
-          if (r.type !== 'pushPull') return done(new Error(`unexpected reply ${r.type}`));
-          for (const n of r.nodes) this.learn(n);
-          this.o.counters.inc('swarm.pushpull.ok');
-          done(null, r.nodes.length);
-        } catch (e) {
-          done(e as Error);
-        }
+        if (size > MAX_STREAM_BYTES) { finished = true; return done(new Error('push/pull reply too large')); }
+        reading = reading.then(async () => {
+          if (finished) return;
+          try {
+            const r = await parseStream(new Uint8Array(Buffer.concat(chunks, size)));
+            if (r === null) return;
+            finished = true;
+            if (r.type === 'err') return done(new Error(`remote error: ${r.error}`));
+            if (r.type !== 'pushPull') return done(new Error(`unexpected reply ${r.type}`));
+            for (const n of r.nodes) this.learn(n);
+            this.o.counters.inc('swarm.pushpull.ok');
+            done(null, r.nodes.length);
+          } catch (e) {
+            finished = true;
+            done(e as Error);
+          }
+        });
       });
       sock.on('end', () => done(new Error('connection closed before a complete reply')));
     });
@@ -437,15 +444,15 @@ export class Swarm {
     const timer = setTimeout(() => { this.o.counters.inc('swarm.tcp.timeout'); sock.destroy(); }, TCP_TIMEOUT_MS);
     sock.on('error', () => { this.o.counters.inc('swarm.tcp.conn_error'); });
     sock.on('close', () => clearTimeout(timer));
-    sock.on('data', (d: Buffer) => {
+    // Each arrival re-reads the request so far, one read at a time.
+    let reading: Promise<void> = Promise.resolve();
+    const attempt = async (): Promise<void> => {
       if (answered) return;
-      chunks.push(d);
-      size += d.length;
-      if (size > MAX_STREAM_BYTES) { this.o.counters.inc('swarm.drop.stream_too_large'); sock.destroy(); return; }
       let req;
       try {
-        req = parseStream(new Uint8Array(Buffer.concat(chunks, size)));
+        req = await parseStream(new Uint8Array(Buffer.concat(chunks, size)));
       } catch {
+        answered = true;
         this.o.counters.inc('swarm.tcp.decode_error');
         sock.destroy();
         return;
@@ -463,6 +470,13 @@ export class Swarm {
         this.o.counters.inc('swarm.tcp.other_type');
         sock.destroy();
       }
+    };
+    sock.on('data', (d: Buffer) => {
+      if (answered) return;
+      chunks.push(d);
+      size += d.length;
+      if (size > MAX_STREAM_BYTES) { answered = true; this.o.counters.inc('swarm.drop.stream_too_large'); sock.destroy(); return; }
+      reading = reading.then(attempt);
     });
   }
 }

@@ -12,7 +12,7 @@ import { PUSH_PULL_SCALE_THRESHOLD } from './config.ts';
 import { STATE_CODE, type NodeEntry } from './node-table.ts';
 import { aliveNode, deadNode, suspectNode } from './state.ts';
 import type { MemberNode, RemoteStateReader } from './types.ts';
-import type { IncomingPushPull } from './stream-io.ts';
+import type { IncomingPushPull } from '../wire/stream-reader.ts';
 import type { ByteCursor, ContainerHeader } from '../wire/byte-cursor.ts';
 import { asMap, type Decoded } from '../wire/msgpack.ts';
 

@@ -9,7 +9,7 @@ import { encodeMessage, type PingMessage } from '../wire/memberlist-messages.ts'
 import { encodeStreamMessage, encodeStreamUserMessage } from '../wire/stream.ts';
 import type { Core } from './core.ts';
 import { encodeLocalState, mergeRemoteState } from './push-pull.ts';
-import { readStreamMessage } from './stream-io.ts';
+import { readStreamMessage } from '../wire/stream-reader.ts';
 
 function wrap(core: Core, msg: Uint8Array): Uint8Array {
   const keyring = core.keyring();
@@ -25,7 +25,7 @@ export async function tcpPing(core: Core, to: Addr, ping: PingMessage, deadline:
   try {
     stream.setDeadline(deadline);
     await stream.write(wrap(core, encodeMessage(ping)));
-    const msg = await readStreamMessage(core, stream);
+    const msg = await readStreamMessage(stream, { limits: core.limits, keyring: core.keyring() });
     if (msg.type !== 'ack') throw new AgentError('E_DECODE', `unexpected message type ${msg.type} in reply to a TCP ping`);
     if (msg.seqNo !== ping.seqNo) throw new AgentError('E_DECODE', `sequence number from ack (${msg.seqNo}) doesn't match ping (${ping.seqNo})`);
     return true;
@@ -44,7 +44,7 @@ export async function pushPullWith(core: Core, to: Addr, join: boolean): Promise
     await stream.write(encodeLocalState(core, join));
     let msg;
     try {
-      msg = await readStreamMessage(core, stream);
+      msg = await readStreamMessage(stream, { limits: core.limits, keyring: core.keyring() });
     } catch (e) {
       countStreamError(core, e);
       throw e;

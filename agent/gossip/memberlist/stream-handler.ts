@@ -11,7 +11,7 @@ import { MAX_PUSH_PULL_REQUESTS } from './config.ts';
 import type { Core } from './core.ts';
 import { encodeLocalState, mergeRemoteState } from './push-pull.ts';
 import { countStreamError } from './stream-client.ts';
-import { readStreamMessage } from './stream-io.ts';
+import { readStreamMessage } from '../wire/stream-reader.ts';
 
 function wrap(core: Core, msg: Uint8Array): Uint8Array {
   const keyring = core.keyring();
@@ -29,7 +29,7 @@ async function serve(core: Core, stream: Stream): Promise<void> {
   stream.setDeadline(Date.now() + core.profile.tcpTimeoutMs);
   let msg;
   try {
-    msg = await readStreamMessage(core, stream);
+    msg = await readStreamMessage(stream, { limits: core.limits, keyring: core.keyring() });
   } catch (e) {
     if (isAgentError(e, 'E_IO') && e.details?.eof) return; // connected and closed: silent like Go
     countStreamError(core, e);

@@ -7,7 +7,7 @@
 // So a 50,000-member state passes through in chunk-sized pieces instead of
 // being buffered whole. `peakHeld` records the most it ever held.
 import { AgentError } from '../../errors.ts';
-import { LzwDecoder } from './lzw.ts';
+import { LzwDecoder, lzwError } from './lzw.ts';
 import { decodeGo, NeedMoreData, type Decoded } from './msgpack.ts';
 
 /** Anything that yields chunks until null (a transport Stream, a decoder). */
@@ -240,11 +240,7 @@ export function lzwSource(input: ChunkSource, maxOut: number): ChunkSource {
   let inputDone = false;
   const wrap = (f: () => void): void => {
     try { f(); } catch (e) {
-      if (e instanceof AgentError && e.details?.reason === 'too-large') {
-        throw new AgentError('E_TOO_LARGE', `decompressed stream over ${maxOut} bytes`);
-      }
-      if (e instanceof AgentError) throw new AgentError('E_DECODE', e.message, { reason: 'compress' });
-      throw e;
+      throw lzwError(e, 'decompressed stream', maxOut);
     }
   };
   return {

@@ -1,7 +1,7 @@
 // The compress message (type 9): `[9] msgpack({Algo: uint8, Buf: []byte})`, Algo 0 = LZW
 // (SERF-PROTOCOL.md §2.6). Shared by the UDP packet and TCP stream codecs.
 import { AgentError } from '../../errors.ts';
-import { lzwCompress, lzwDecompress } from './lzw.ts';
+import { lzwCompress, lzwDecompress, lzwError } from './lzw.ts';
 import { asBytes, asMap, asUint, encodeGoWithPrefix, type Decoded } from './msgpack.ts';
 import { MessageType } from './memberlist-messages.ts';
 
@@ -15,8 +15,8 @@ export function encodeCompressMessage(msg: Uint8Array): Uint8Array {
 
 /**
  * Decompresses the decoded msgpack body of a compress message into the inner
- * message. Throws E_DECODE with details.reason 'compress' (bad algo, bad LZW,
- * empty result), 'too-large' (beyond maxOut) or 'msgpack' (bad body).
+ * message. Throws E_DECODE with details.reason 'compress' (bad algo, bad LZW)
+ * or 'msgpack' (bad body), E_TOO_LARGE with reason 'too-large' (beyond maxOut).
  */
 export function decompressBody(body: Decoded, maxOut: number): Uint8Array {
   let algo: number;
@@ -29,12 +29,9 @@ export function decompressBody(body: Decoded, maxOut: number): Uint8Array {
     throw new AgentError('E_DECODE', (e as Error).message, { reason: 'msgpack' });
   }
   if (algo !== LZW_ALGO) throw new AgentError('E_DECODE', `Cannot decompress unknown algorithm ${algo}`, { reason: 'compress' });
-  let out: Uint8Array;
   try {
-    out = lzwDecompress(buf, maxOut);
+    return lzwDecompress(buf, maxOut);
   } catch (e) {
-    const tooLarge = e instanceof AgentError && e.details?.reason === 'too-large';
-    throw new AgentError('E_DECODE', (e as Error).message, { reason: tooLarge ? 'too-large' : 'compress' });
+    throw lzwError(e, 'decompressed message', maxOut);
   }
-  return out;
 }

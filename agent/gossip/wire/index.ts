@@ -8,4 +8,6 @@ export * from './memberlist-messages.ts';
 export * from './compress-message.ts';
 export * from './packet.ts';
 export * from './stream.ts';
+export * from './stream-reader.ts';
+export * from './byte-cursor.ts';
 export * from './serf-messages.ts';

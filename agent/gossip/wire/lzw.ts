@@ -289,3 +289,15 @@ export function lzwDecompress(data: Uint8Array, maxOut: number): Uint8Array {
   for (const p of pieces) { out.set(p, o); o += p.length; }
   return out;
 }
+
+/**
+ * The one mapping of an LZW decoder failure, for packets and streams alike: a
+ * decompression bomb (output past `maxOut`) is E_TOO_LARGE, a bad code or a
+ * missing EOF code E_DECODE; details.reason is 'too-large' / 'compress' (the
+ * packet decoder counts by it). Anything not from the decoder passes through.
+ */
+export function lzwError(e: unknown, what: string, maxOut: number): unknown {
+  if (!(e instanceof AgentError)) return e;
+  if (e.details?.reason === 'too-large') return new AgentError('E_TOO_LARGE', `${what} over ${maxOut} bytes`, { reason: 'too-large' });
+  return new AgentError('E_DECODE', e.message, { reason: 'compress' });
+}

@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultLimits } from '../../../agent/config/limits.ts';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
-import { encodePushPull, encodeStreamMessage, parseStream, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
+import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
+import { readStreamBytes } from '../../../agent/gossip/wire/stream-reader.ts';
 import type { Stream } from '../../../agent/gossip/transport/types.ts';
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
 import { realClock } from '../../../agent/gossip/memberlist/clock.ts';
@@ -103,9 +104,8 @@ test('a 50,000-member push/pull is processed node by node into a bounded table',
   await s.write(state);
   const reply = await readAll(s);
   s.close();
-  const r = parseStream(reply, { maxBytes: 10_000_000 });
-  assert.is(r.status, 'done');
-  if (r.status === 'done') assert.is(r.msg.type, 'pushPull');
+  const r = await readStreamBytes(reply, { maxBytes: 10_000_000 });
+  assert.is(r.type, 'pushPull');
   await waitFor('merged', () => (edge.ml.stats()['evict.newcomer'] ?? 0) >= 50_000 - 511, 60_000);
   clearInterval(lagTimer);
   const took = Date.now() - t0;
@@ -131,9 +131,8 @@ test('a state over maxPushPullBytes is refused, counted, and the connection clos
   await s.write(state);
   const reply = await readAll(s);
   s.close();
-  const r = parseStream(reply, { maxBytes: 1_000_000 });
-  assert.is(r.status, 'done');
-  if (r.status === 'done') assert.is(r.msg.type, 'err');
+  const r = await readStreamBytes(reply, { maxBytes: 1_000_000 });
+  assert.is(r.type, 'err');
   assert.is(edge.counters.get('drop.pushpull.too-large'), 1);
   assert.is(edge.ml.stats()['memberlist.members'], 1);
   // The node is fine afterwards: a normal join works.

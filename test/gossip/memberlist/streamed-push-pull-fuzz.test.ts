@@ -1,4 +1,4 @@
-// Fuzz of the streamed push/pull reader (stream-io.ts + push-pull.ts) through a
+// Fuzz of the streamed push/pull reader (wire/stream-reader.ts + push-pull.ts) through a
 // live node's stream handler: valid states (plain, LZW; with a serf-style user
 // state) mutated by byte flips, truncation, insertion and random chunking.
 // Every exchange must end in an answer or a counted refusal; nothing may throw
@@ -8,7 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultLimits } from '../../../agent/config/limits.ts';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
-import { encodePushPull, encodeStreamMessage, parseStream, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
+import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
+import { readStreamBytes } from '../../../agent/gossip/wire/stream-reader.ts';
 import { encodeSerfMessage } from '../../../agent/gossip/wire/serf-messages.ts';
 import { memoryNode, fastProfile } from './helpers.ts';
 
@@ -84,11 +85,10 @@ test('1,500 mutated push/pull streams: answered or refused and counted, never th
     let off = 0;
     for (const p of parts) { reply.set(p, off); off += p.length; }
     if (reply.length === 0) { silent++; continue; }
-    const r = parseStream(reply, { maxBytes: 10_000_000 });
-    assert.is(r.status, 'done', 'a reply is always a whole message');
-    if (r.status === 'done' && r.msg.type === 'pushPull') answered++;
-    else if (r.status === 'done' && r.msg.type === 'err') errors++;
-    else assert.unreachable(`unexpected reply ${r.status === 'done' ? r.msg.type : r.status}`);
+    const r = await readStreamBytes(reply, { maxBytes: 10_000_000 }); // a reply is always a whole message
+    if (r.type === 'pushPull') answered++;
+    else if (r.type === 'err') errors++;
+    else assert.unreachable(`unexpected reply ${r.type}`);
     assert.ok(node.ml.members().length <= limits.maxMembers);
   }
   const st = node.ml.stats();

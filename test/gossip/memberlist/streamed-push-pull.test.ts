@@ -9,7 +9,8 @@ import * as assert from 'uvu/assert';
 import { defaultLimits } from '../../../agent/config/limits.ts';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import type { Stream } from '../../../agent/gossip/transport/types.ts';
-import { encodePushPull, encodeStreamMessage, parseStream, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
+import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
+import { readStreamBytes } from '../../../agent/gossip/wire/stream-reader.ts';
 import { memoryNode, waitFor, fastProfile, type TestNode } from './helpers.ts';
 
 let nodes: TestNode[] = [];
@@ -49,9 +50,9 @@ for (const compress of [false, true]) {
     nodes.push(edge);
     const state = encodeStreamMessage(encodePushPull({ join: false, userState: new Uint8Array(0) }, fakeNodes(50_000)), { compress });
     const reply = await exchange(net, '10.7.0.2', '10.7.0.1', state);
-    const r = parseStream(reply, { maxBytes: 10_000_000 });
+    const r = await readStreamBytes(reply, { maxBytes: 10_000_000 });
 
-    assert.is(r.status === 'done' && r.msg.type, 'pushPull', 'our state comes back');
+    assert.is(r.type, 'pushPull', 'our state comes back');
     const st = edge.ml.stats();
     assert.is(st['memberlist.members'], 512);
     assert.ok(st['evict.newcomer']! >= 50_000 - 511, JSON.stringify(st));
@@ -69,8 +70,8 @@ test('a state that fits in one window is refused whole by the version check; our
   nodes.push(edge);
   const state = encodeStreamMessage(encodePushPull({ join: false, userState: new Uint8Array(0) }, fakeNodes(300, 'w', 299)), { compress: true });
   const reply = await exchange(net, '10.7.1.2', '10.7.1.1', state);
-  const r = parseStream(reply, { maxBytes: 10_000_000 });
-  assert.is(r.status === 'done' && r.msg.type, 'pushPull');
+  const r = await readStreamBytes(reply, { maxBytes: 10_000_000 });
+  assert.is(r.type, 'pushPull');
   assert.is(edge.counters.get('pushpull.refused.version'), 1);
   assert.is(edge.ml.stats()['memberlist.members'], 1, 'not one node of the refused state was merged');
 });
@@ -85,8 +86,8 @@ test('a state larger than a window: windows before the bad one are merged, the r
   const state = encodeStreamMessage(encodePushPull({ join: false, userState: new Uint8Array(0) }, fakeNodes(4 * perWindow, 'l', bad)), { compress: false });
   // The refused rest is still read to its end (as memberlist does) and our state comes back.
   const reply = await exchange(net, '10.7.2.2', '10.7.2.1', state);
-  const r = parseStream(reply, { maxBytes: 10_000_000 });
-  assert.is(r.status === 'done' && r.msg.type, 'pushPull');
+  const r = await readStreamBytes(reply, { maxBytes: 10_000_000 });
+  assert.is(r.type, 'pushPull');
   await waitFor('refusal counted', () => edge.counters.get('pushpull.refused.version') === 1, 5000);
   assert.is(edge.ml.stats()['memberlist.members'], 1 + 2 * perWindow);
 });

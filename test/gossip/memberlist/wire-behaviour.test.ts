@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { decodePacket } from '../../../agent/gossip/wire/packet.ts';
-import { encodePushPull, encodeStreamMessage, parseStream } from '../../../agent/gossip/wire/stream.ts';
+import { encodePushPull, encodeStreamMessage } from '../../../agent/gossip/wire/stream.ts';
+import { readStreamMessage } from '../../../agent/gossip/wire/stream-reader.ts';
 import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
 
 let nodes: TestNode[] = [];
@@ -21,14 +22,9 @@ async function observe(pMax: number): Promise<{ packets: Uint8Array[]; streams: 
   // Count TCP pings only (a periodic push/pull may also dial the peer).
   peer.setHandlers((buf) => packets.push(buf), (s) => {
     void (async () => {
-      let buf = new Uint8Array(0);
-      for (let i = 0; i < 20; i++) {
-        const c = await s.read().catch(() => null);
-        if (!c) break;
-        const nb = new Uint8Array(buf.length + c.length); nb.set(buf); nb.set(c, buf.length); buf = nb;
-        const r = parseStream(buf, { maxBytes: 1 << 20 });
-        if (r.status === 'done') { if (r.msg.type === 'ping') streams++; break; }
-      }
+      const limits = { maxPushPullBytes: 1 << 20, maxHeldStreamBytes: 1 << 20, maxStreamObjectBytes: 1 << 20 };
+      const msg = await readStreamMessage(s, { limits, keyring: null }).catch(() => null);
+      if (msg?.type === 'ping') streams++;
       s.destroy();
     })();
   });

@@ -10,9 +10,9 @@ import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { promisify } from 'node:util';
 import {
-  Keyring, StreamReader, encodePushPull, encodeStreamMessage, encodeTags, decodeGo, asMap, asBytes, lzwDecompress,
+  Keyring, readWholeStream, encodePushPull, encodeStreamMessage, encodeTags, decodeGo, asMap, asBytes, lzwDecompress,
   lzwCompress, decodeSerfMessage, ipToBytes, encodeSerfMessage, encodePacket, decodePacket, encodeMessage,
-  decodeCoordinatePayload, type ParseStreamResult, type MemberlistMessage,
+  decodeCoordinatePayload, type StreamMessage, type MemberlistMessage,
 } from '../../../agent/gossip/wire/index.ts';
 import { toHex } from '../../support/vectors.ts';
 
@@ -37,30 +37,35 @@ async function startSerf(name: string, bind: number, rpc: number, extra: string[
   throw new Error(`serf did not start: ${out}`);
 }
 
-/** One TCP exchange: write `request`, collect the reply (raw bytes and parse result). */
-function exchange(port: number, request: Uint8Array, keyring?: Keyring): Promise<{ raw: Uint8Array; result: ParseStreamResult }> {
-  return new Promise((resolve, reject) => {
-    const reader = new StreamReader({ maxBytes: 8 * 1024 * 1024, keyring });
-    const chunks: Buffer[] = [];
-    const sock = connect({ host: HOST, port });
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error('exchange timed out')); }, 20_000);
-    let done = false;
-    sock.on('connect', () => sock.write(request));
-    sock.on('data', (d) => {
-      chunks.push(d);
-      try {
-        const r = reader.push(new Uint8Array(d.buffer, d.byteOffset, d.length));
-        if (r.status === 'done' && !done) {
-          done = true;
-          clearTimeout(timer);
-          sock.destroy();
-          resolve({ raw: new Uint8Array(Buffer.concat(chunks)), result: r });
-        }
-      } catch (e) { clearTimeout(timer); sock.destroy(); reject(e); }
-    });
-    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
-    sock.on('close', () => { if (!done) { clearTimeout(timer); reject(new Error(`closed after ${Buffer.concat(chunks).length} bytes`)); } });
-  });
+/** One TCP exchange: write `request`, read the reply with the agent's stream reader as it arrives (raw bytes and message). */
+async function exchange(port: number, request: Uint8Array, keyring?: Keyring): Promise<{ raw: Uint8Array; result: StreamMessage }> {
+  const chunks: Buffer[] = [];
+  const pending: (Uint8Array | null)[] = [];
+  let waiter: ((c: Uint8Array | null) => void) | null = null;
+  let failure: Error | null = null;
+  const give = (c: Uint8Array | null): void => {
+    if (waiter) { const w = waiter; waiter = null; w(c); } else pending.push(c);
+  };
+  const sock = connect({ host: HOST, port });
+  const timer = setTimeout(() => { failure = new Error('exchange timed out'); sock.destroy(); }, 20_000);
+  sock.on('connect', () => sock.write(request));
+  sock.on('data', (d) => { chunks.push(d); give(new Uint8Array(d.buffer, d.byteOffset, d.length)); });
+  sock.on('error', (e) => { failure = e; });
+  sock.on('close', () => give(null));
+  const source = {
+    read: async (): Promise<Uint8Array | null> => {
+      const c = pending.length > 0 ? pending.shift()! : await new Promise<Uint8Array | null>((r) => { waiter = r; });
+      if (c === null && failure) throw failure;
+      return c;
+    },
+  };
+  try {
+    const result = await readWholeStream(source, { maxBytes: 8 * 1024 * 1024, keyring });
+    return { raw: new Uint8Array(Buffer.concat(chunks)), result };
+  } finally {
+    clearTimeout(timer);
+    sock.destroy();
+  }
 }
 
 /** A minimal join push/pull from a node that does not exist (serf replies before merging). */
@@ -103,11 +108,10 @@ test("Go's LZW output for a large push/pull: our decoder reads it, our encoder r
   // ~9-12 bits per code on this data: far more than 4095 codes, i.e. several Clear resets.
   assert.ok(buf.length * 8 / 12 > 2 * 4095, `compressed ${buf.length} bytes`);
   assert.is(toHex(lzwCompress(plain)), toHex(buf), "our LZW equals Go's byte for byte");
-  assert.is(result.status, 'done');
-  if (result.status !== 'done' || result.msg.type !== 'pushPull') throw new Error('expected a push/pull');
-  assert.is(result.msg.join, true);
-  assert.ok(result.msg.nodes.some((n) => n.name === 'lzw1'));
-  const state = decodeSerfMessage(result.msg.userState);
+  if (result.type !== 'pushPull') throw new Error('expected a push/pull');
+  assert.is(result.join, true);
+  assert.ok(result.nodes.some((n) => n.name === 'lzw1'));
+  const state = decodeSerfMessage(result.userState);
   if (state.type !== 'pushPull') throw new Error('expected serf push/pull state');
   const seen = new Set<string>();
   for (const slot of state.events) for (const e of slot?.events ?? []) seen.add(`${e.name}=${new TextDecoder().decode(e.payload)}`);
@@ -121,13 +125,11 @@ test('encrypted TCP exchange with a serf agent using the same key; plaintext get
   const { raw, result } = await exchange(16111, encodeStreamMessage(joinRequest(), { compress: true, keyring: ring }), ring);
   assert.is(raw[0], 10);
   assert.is(new DataView(raw.buffer, raw.byteOffset).getUint32(1), raw.length - 5);
-  assert.ok(result.status === 'done' && result.msg.type === 'pushPull' && result.msg.nodes.some((n) => n.name === 'enc1'));
+  assert.ok(result.type === 'pushPull' && result.nodes.some((n) => n.name === 'enc1'));
   // A plaintext request is refused with an encrypted errResp.
   const refused = await exchange(16111, encodeStreamMessage(joinRequest(), { compress: false }), ring);
-  assert.ok(refused.result.status === 'done' && refused.result.msg.type === 'err');
-  if (refused.result.status === 'done' && refused.result.msg.type === 'err') {
-    assert.is(refused.result.msg.error, 'Encryption is configured but remote state is not encrypted');
-  }
+  assert.ok(refused.result.type === 'err');
+  if (refused.result.type === 'err') assert.is(refused.result.error, 'Encryption is configured but remote state is not encrypted');
 });
 
 /** Sends datagrams from HOST:port and collects decoded replies until `want` acks arrived (bounded). */
