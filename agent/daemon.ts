@@ -38,6 +38,8 @@ export interface DaemonContext {
   serf: Serf;
   /** Register the domain's commands here (agent/commands/): RPC serves them, the HTTP API and remote control will too. */
   registry: CommandRegistry;
+  /** Where the RPC server listens (plug-ins that run CLI verbs against their own agent). */
+  rpcAddress: HostPort;
 }
 
 export interface PluginHandle {
@@ -238,7 +240,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     stops.push({ name: 'rpc', stop: () => rpc.close() });
 
     // Plugins (discovery, containers...)
-    const ctx: DaemonContext = { config, limits, logger, counters, exec, serf, registry };
+    const ctx: DaemonContext = { config, limits, logger, counters, exec, serf, registry, rpcAddress };
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const name = typeof p === 'function' ? (p.name || `plugin${i}`) : p.name;
       const h = typeof p === 'function' ? await p(ctx) : await p.start(ctx);

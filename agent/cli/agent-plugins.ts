@@ -37,6 +37,8 @@ export function mdnsPlugin(cfg: AgentConfig): DaemonPlugin {
     },
   };
 }
+import { remotePlugin } from '../remote/plugin.ts';
+import type { CliCommand } from './command.ts';
 
 /** Edge mode: gives memory back after bursts (see system/memory-governor.ts). One per process. */
 export function memoryGovernorPlugin(): DaemonPlugin {
@@ -60,7 +62,7 @@ export function onPath(cmd: string, path = process.env.PATH ?? ''): boolean {
   });
 }
 
-export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls')): DaemonPlugin[] {
+export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), verbs: () => Readonly<Record<string, CliCommand>> = () => ({})): DaemonPlugin[] {
   let discovery: Discovery | null = null;
   const plugins: DaemonPlugin[] = [
     discoveryPlugin({
@@ -103,6 +105,7 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls')):
     },
   });
   if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
+  plugins.push(remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs }));
   if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;
 }

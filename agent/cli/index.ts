@@ -22,6 +22,7 @@ import { rttCommand } from './commands/rtt.ts';
 import { publishCommand, unpublishCommand, searchCommand, servicesCommand, statsCommand } from '../discovery/cli.ts';
 import { lxcCommand } from '../containers/cli.ts';
 import { seedCommand } from './commands/seed.ts';
+import { operatorCommand, remoteCommand, remoteLogCommand } from '../remote/cli.ts';
 
 /** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
 export const agentCommand = makeAgentCommand({
@@ -30,7 +31,7 @@ export const agentCommand = makeAgentCommand({
     applyRuntimeV8Flags(runtimeV8FlagsFor(cfg));
   },
   prepare: async (cfg) => applyHostDefaults(cfg, { net: await readNetFacts(), isRoot: process.getuid?.() === 0, home: homedir() }, loadIdentity),
-  plugins: (cfg) => agentPlugins(cfg),
+  plugins: (cfg) => agentPlugins(cfg, undefined, () => Object.fromEntries(COMMANDS.map((c) => [c.name, c]))),
 });
 
 export const COMMANDS: CliCommand[] = [
@@ -53,6 +54,9 @@ export const COMMANDS: CliCommand[] = [
   statsCommand,
   lxcCommand,
   seedCommand,
+  operatorCommand,
+  remoteCommand,
+  remoteLogCommand,
 ];
 
 export function findCommand(name: string, commands: readonly CliCommand[] = COMMANDS): CliCommand | undefined {

@@ -66,6 +66,8 @@ export interface AgentConfig {
   discover: string;
   /** serf's -iface: the one interface mDNS discovery uses ('' = every IPv4 interface). */
   discoverInterface: string;
+  /** Operator public keys obeyed for remote control, `ed25519:BASE64[@admin|@viewer]` (none = no remote control). */
+  trustedOperators: string[];
   /** True while no source named the node: the name follows Cloudy's scheme (<HostID>-<ns>-<host>-<ip>:<port>). */
   autoNodeName: boolean;
 }
@@ -106,6 +108,7 @@ export function defaultAgentConfig(): AgentConfig {
     containers: true,
     discover: '',
     discoverInterface: '',
+    trustedOperators: [],
     autoNodeName: true,
   };
 }
@@ -114,13 +117,13 @@ export function defaultAgentConfig(): AgentConfig {
 export type ConfigLayer = Partial<AgentConfig>;
 
 export function mergeLayers(base: AgentConfig, ...layers: ConfigLayer[]): AgentConfig {
-  const out: AgentConfig = { ...base, tags: { ...base.tags }, join: [...base.join], eventHandlers: [...base.eventHandlers], limitOverrides: { ...base.limitOverrides } };
+  const out: AgentConfig = { ...base, tags: { ...base.tags }, join: [...base.join], eventHandlers: [...base.eventHandlers], trustedOperators: [...base.trustedOperators], limitOverrides: { ...base.limitOverrides } };
   for (const l of layers) {
     for (const [k, v] of Object.entries(l) as [keyof AgentConfig, unknown][]) {
       if (v === undefined) continue;
       if (k === 'nodeName') out.autoNodeName = false;
       if (k === 'tags') Object.assign(out.tags, v);
-      else if (k === 'join' || k === 'eventHandlers') (out[k] as string[]).push(...(v as string[]));
+      else if (k === 'join' || k === 'eventHandlers' || k === 'trustedOperators') (out[k] as string[]).push(...(v as string[]));
       else if (k === 'limitOverrides') Object.assign(out.limitOverrides, v);
       else (out as unknown as Record<string, unknown>)[k] = v;
     }

@@ -67,6 +67,7 @@ export function configFromJson(obj: Json, source = 'config'): ConfigLayer {
       case 'data_dir': layer.dataDir = str(k); break;
       case 'community_interface': layer.communityInterface = str(k); break;
       case 'containers': layer.containers = bool(k); break;
+      case 'trusted_operators': layer.trustedOperators = strList(k); break;
       case 'bind': layer.bind = str(k); break;
       case 'advertise': layer.advertise = str(k); break;
       case 'encrypt_key': layer.encryptKey = str(k); checkKey(layer.encryptKey, at(k)); break;

@@ -106,6 +106,22 @@ export interface Limits {
   mdnsPollIntervalMs: number;
   /** `-discover`: service entries collected from one poll (a noisy LAN cannot grow the join list beyond it). */
   mdnsEntriesPerPoll: number;
+  /** Remote commands one operator key may send at once (token bucket burst)... */
+  remoteRateBurst: number;
+  /** ...and per minute after that. */
+  remoteRatePerMinute: number;
+  /** Records in the remote-control audit log (received and sent). */
+  remoteAuditRecords: number;
+  /** Bytes of one remote answer (output beyond it is cut with a note). */
+  remoteAnswerMaxBytes: number;
+  /** Remote commands running at once on this node (more are refused as rate-limited). */
+  remoteConcurrent: number;
+  /** Management proxy (edge -http): requests forwarded at once; more get 503. */
+  proxyConcurrent: number;
+  /** Management proxy: request body bytes forwarded; larger gets 413. */
+  proxyMaxBodyBytes: number;
+  /** Management proxy: ms a request may take end to end (headers, body, answer). */
+  proxyTimeoutMs: number;
 }
 
 export type LimitName = keyof Limits;
@@ -151,6 +167,14 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   memoryPaceStepBytes: 2 * 1024 * 1024,
   mdnsPollIntervalMs: 60_000,
   mdnsEntriesPerPoll: 64,
+  remoteRateBurst: 10,
+  remoteRatePerMinute: 30,
+  remoteAuditRecords: 256,
+  remoteAnswerMaxBytes: 1024 * 1024,
+  remoteConcurrent: 4,
+  proxyConcurrent: 16,
+  proxyMaxBodyBytes: 1024 * 1024,
+  proxyTimeoutMs: 30_000,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({

@@ -19,6 +19,7 @@ import { parseAllEventScripts } from '../../handlers/scripts.ts';
 import type { AgentMode, Limits } from '../../config/limits.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
 import { startDaemon, type DaemonHandle, type DaemonPlugin } from '../../daemon.ts';
+import { parseTrustSpec } from '../../remote/trust.ts';
 
 export const AGENT_FLAGS: FlagSpecs = {
   'node': 'string', 'bind': 'string', 'advertise': 'string', 'join': 'list', 'retry-join': 'list',
@@ -27,7 +28,7 @@ export const AGENT_FLAGS: FlagSpecs = {
   'tag': 'list', 'role': 'string', 'tags-file': 'string', 'rpc-addr': 'string', 'rpc-auth': 'string',
   'config-file': 'list', 'config-dir': 'list', 'snapshot': 'string', 'log-level': 'string',
   'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
-  'data-dir': 'string', 'interface': 'string', 'containers': 'bool', 'discover': 'string', 'iface': 'string',
+  'data-dir': 'string', 'interface': 'string', 'containers': 'bool', 'discover': 'string', 'iface': 'string', 'trust-operator': 'list',
 };
 
 export const AGENT_HELP = `Usage: cloudy-agent agent [options]
@@ -63,7 +64,8 @@ Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
   -interface=IF           Community interface whose IPv4 is announced (default: default-route interface).
   -containers=false       Do not manage LXC containers.
   -discover=NAME          Find peers on the LAN by mDNS (serf's _serf_NAME._tcp) and be found.
-  -iface=IF               The one interface -discover uses (default: every IPv4 interface).`;
+  -iface=IF               The one interface -discover uses (default: every IPv4 interface).
+  -trust-operator=KEY[@ROLE]  Obey remote commands signed by this operator key (role admin or viewer); repeatable.`;
 
 /** Config key -> the flag named in error messages. */
 const FLAG_OF: Partial<Record<keyof AgentConfig, string>> = {
@@ -108,6 +110,11 @@ export function layerFromFlags(f: Flags): ConfigLayer {
   if (f.has('containers')) l.containers = f.bool('containers');
   if (f.has('discover')) l.discover = f.str('discover');
   if (f.has('iface')) l.discoverInterface = f.str('iface');
+  const trusted = f.list('trust-operator');
+  if (trusted.length) {
+    for (const t of trusted) { try { parseTrustSpec(t); } catch (e) { bad('-trust-operator', errorMessage(e)); } }
+    l.trustedOperators = trusted;
+  }
   if (f.has('log-level')) l.logLevel = parseLevel(f.str('log-level'), '-log-level');
   const handlers = f.list('event-handler');
   if (handlers.length) { parseAllEventScripts(handlers); l.eventHandlers = handlers; }

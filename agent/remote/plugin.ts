@@ -1,0 +1,182 @@
+// Remote control as a daemon plug-in: answers signed commands arriving as the
+// serf query `cloudy-remote` (executor.ts), and declares the local commands
+// operator.trust, operator.untrust, operator.list, remote.log, remote.audit
+// (the CLI reports commands it sent) and remote.node-key in the command
+// registry (on the agent RPC: operator-trust, remote-log, ...).
+//
+// State in <data-dir>/remote/: node.key (this node's answer-signing key),
+// trust.json (trust changes), sequences.cbor (replay protection). Without a
+// data dir there is no remote control: replay protection must survive reboots.
+import { join } from 'node:path';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
+import type { CliCommand } from '../cli/command.ts';
+import { AtomicFile } from '../state/atomic-file.ts';
+import { AgentError, errorMessage } from '../errors.ts';
+import { parseLogLevel } from '../obs/log.ts';
+import { REMOTE_QUERY_NAME } from './envelope.ts';
+import { formatPublicKey, loadOrCreateKey, rawPublicKey } from './keys.ts';
+import { TrustStore, parseRole } from './trust.ts';
+import { SequenceStore } from './sequence-store.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { AuditLog } from './audit.ts';
+import { defineCommand } from '../commands/registry.ts';
+import { RemoteExecutor } from './executor.ts';
+import { remoteCommands, type ConfigAccess } from './commands.ts';
+import { pushLargeAnswer } from './large-answer.ts';
+
+export const NODE_KEY_FILE = 'remote/node.key';
+
+export interface RemotePluginOptions {
+  dataDir: string;
+  /** -trust-operator flags and trusted_operators config entries (`KEY[@role]`). */
+  trustSpecs: readonly string[];
+  /** The agent's CLI verbs (passed in: the CLI layer sits above the plug-ins). */
+  verbs: () => Readonly<Record<string, CliCommand>>;
+  /** Called with the started executor (tests). */
+  onStarted?: (r: { executor: RemoteExecutor; trust: TrustStore; audit: AuditLog; sequences: SequenceStore }) => void;
+}
+
+/** Serf's response limit minus the queryResponse header around our payload (type, map keys, LTime, ID, Flags, From). */
+export function responseBudget(limit: number, nodeName: string): number {
+  return limit - 72 - Buffer.byteLength(nodeName);
+}
+
+export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
+  return {
+    name: 'remote',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const log = ctx.logger.child('remote');
+      const audit = new AuditLog(ctx.limits.remoteAuditRecords, log);
+      const off = (why: string): PluginHandle => {
+        log.info(`remote control off: ${why}`);
+        ctx.registry.registerUnavailable(OPERATOR_SPECS, { reason: why, fix: 'give the agent a -data-dir' });
+        registerAudit(ctx, audit);
+        return { stop() {} };
+      };
+      if (o.dataDir === '') return off('no -data-dir (replay protection needs persistent state)');
+      const dir = join(o.dataDir, 'remote');
+      const kp = await loadOrCreateKey(join(o.dataDir, NODE_KEY_FILE));
+      const nodeKey = { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) };
+      const trust = await TrustStore.load(o.trustSpecs, new AtomicFile(join(dir, 'trust.json')));
+      const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor')));
+      const rate = new RateLimiter({ burst: ctx.limits.remoteRateBurst, perMinute: ctx.limits.remoteRatePerMinute });
+      const config: ConfigAccess = {
+        get: () => ({
+          node: ctx.config.nodeName, mode: ctx.config.mode, log_level: ctx.logger.level, join: ctx.config.join.join(','),
+          trusted_operators: trust.list().map((k) => `${k.key}@${k.role}`).join(','),
+          ...Object.fromEntries(Object.entries(ctx.limits).map(([k, v]) => [`limit.${k}`, String(v)])),
+        }),
+        async set(name, value) {
+          if (name === 'log_level') {
+            const l = parseLogLevel(value);
+            if (!l) throw new AgentError('E_INVALID', `log_level: ${value} is not a level`);
+            ctx.logger.setLevel(l);
+            return l;
+          }
+          if (name === 'join') {
+            const seeds = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+            const n = await ctx.serf.join(seeds, true);
+            return `${seeds.join(',')} (joined ${n})`;
+          }
+          if (name === 'trust') {
+            const at = value.lastIndexOf('@');
+            const k = await trust.trust(at < 0 ? value : value.slice(0, at), at < 0 ? 'admin' : parseRole(value.slice(at + 1)));
+            return `${k.key}@${k.role}`;
+          }
+          if (name === 'untrust') return (await trust.untrust(value)) ? 'removed' : 'was not trusted';
+          throw new AgentError('E_INVALID', `${name} cannot be set remotely (settable: log_level, join, trust, untrust)`);
+        },
+      };
+      const commands = remoteCommands({
+        verbs: o.verbs(), rpcAddr: `${ctx.rpcAddress.host}:${ctx.rpcAddress.port}`, rpcAuth: ctx.config.rpcAuth,
+        recentLog: () => ctx.logger.recent(), config, maxOutputBytes: ctx.limits.remoteAnswerMaxBytes,
+      });
+      const executor = new RemoteExecutor({
+        nodeName: ctx.config.nodeName, tags: () => ctx.serf.localMember().tags, nodeKey, trust, sequences, rate, audit,
+        counters: ctx.counters, commands, maxAnswerBytes: ctx.limits.remoteAnswerMaxBytes, maxConcurrent: ctx.limits.remoteConcurrent,
+      });
+      const budget = responseBudget(1024, ctx.config.nodeName);
+      const unsubscribe = ctx.serf.onEvent((e) => {
+        if (e.type !== 'query' || e.query.name !== REMOTE_QUERY_NAME) return;
+        const q = e.query;
+        void (async () => {
+          const outcome = await executor.handle(q.payload, q.sourceNode);
+          const reply = executor.reply(outcome, budget);
+          try { await q.respond(reply.inline); } catch (err) {
+            ctx.counters.inc('remote.respond_errors');
+            log.warn(`answer to ${q.sourceNode}: ${errorMessage(err)}`);
+          }
+          if (reply.large && outcome.command?.reply) {
+            const left = Math.max(1000, q.deadline - Date.now() + 10_000);
+            try { await pushLargeAnswer(outcome.command.reply, reply.large, left); ctx.counters.inc('remote.large_answers'); } catch (err) {
+              ctx.counters.inc('remote.large_answer_errors');
+              log.warn(`large answer to ${q.sourceNode}: ${errorMessage(err)}`);
+            }
+          }
+        })().catch((err) => log.error(`remote command: ${errorMessage(err)}`));
+      });
+      ctx.registry.register(defineCommand({
+        name: 'operator.trust', summary: 'Trusts an operator key for remote control (admin or viewer)', role: 'admin',
+        args: { Key: { type: 'string', required: true, doc: 'ed25519:BASE64 public key' }, Role: { type: 'string', doc: 'admin (default) or viewer' } },
+        handler: async (a) => {
+          const k = await trust.trust(a.Key, parseRole(a.Role === undefined || a.Role === '' ? 'admin' : a.Role));
+          log.info(`operator key ${k.id} trusted as ${k.role}`);
+          return { ID: k.id, Key: k.key, Role: k.role };
+        },
+      }));
+      ctx.registry.register(defineCommand({
+        name: 'operator.untrust', summary: 'Stops trusting an operator key (remembered across restarts)', role: 'admin',
+        args: { Key: { type: 'string', required: true, doc: 'public key or its 16-hex-digit id' } },
+        handler: async (a) => {
+          const had = await trust.untrust(a.Key);
+          log.info(`operator key ${a.Key} untrusted`);
+          return { Removed: had };
+        },
+      }));
+      ctx.registry.register(defineCommand({
+        name: 'operator.list', summary: 'Operator keys trusted for remote control', role: 'viewer', args: {},
+        handler: async () => ({ Keys: trust.list().map((k) => ({ ID: k.id, Key: k.key, Role: k.role, Source: k.source })) }),
+      }));
+      ctx.registry.register(defineCommand({
+        name: 'remote.node-key', summary: "This node's answer-signing public key (what requesters pin)", role: 'viewer', args: {},
+        handler: async () => ({ Node: ctx.config.nodeName, Key: formatPublicKey(nodeKey.raw) }),
+      }));
+      registerAudit(ctx, audit);
+      o.onStarted?.({ executor, trust, audit, sequences });
+      if (trust.size === 0) log.info('no trusted operator keys: remote commands are refused');
+      return {
+        stop() { unsubscribe(); },
+        stats: () => ({ trusted_keys: String(trust.size), sequence_writes: String(sequences.writes) }),
+      };
+    },
+  };
+}
+
+const unavailableHandler = async (): Promise<never> => { throw new AgentError('E_UNAVAILABLE', 'remote control is off'); };
+/** The operator commands as declared when remote control is off (registerUnavailable). */
+const OPERATOR_SPECS = [
+  defineCommand({ name: 'operator.trust', summary: 'Trusts an operator key', role: 'admin', args: { Key: { type: 'string', required: true, doc: 'key' } }, handler: unavailableHandler }),
+  defineCommand({ name: 'operator.untrust', summary: 'Stops trusting an operator key', role: 'admin', args: { Key: { type: 'string', required: true, doc: 'key' } }, handler: unavailableHandler }),
+  defineCommand({ name: 'operator.list', summary: 'Trusted operator keys', role: 'viewer', args: {}, handler: unavailableHandler }),
+  defineCommand({ name: 'remote.node-key', summary: "This node's answer-signing key", role: 'viewer', args: {}, handler: unavailableHandler }),
+];
+
+function registerAudit(ctx: DaemonContext, audit: AuditLog): void {
+  ctx.registry.register(defineCommand({
+    name: 'remote.log', summary: 'Remote commands received and sent (audit log)', role: 'viewer', args: {},
+    handler: async () => ({ Records: audit.records().map((r) => ({ Time: r.time, Direction: r.direction, Peer: r.peer, KeyID: r.keyId, Seq: r.seq, Command: r.command, Outcome: r.outcome })) }),
+  }));
+  ctx.registry.register(defineCommand({
+    name: 'remote.audit', summary: 'Records a remote command this node sent (the remote CLI reports here)', role: 'admin',
+    args: {
+      Peer: { type: 'string', required: true, doc: 'target node' }, KeyID: { type: 'string', doc: 'operator key id' },
+      Seq: { type: 'int', doc: 'sequence number' }, Command: { type: 'string', required: true, doc: 'command line' },
+      Outcome: { type: 'string', required: true, doc: 'ok, exit N, refused REASON, no answer' },
+    },
+    handler: async (a) => {
+      const cut = (v: string | undefined): string => (v ?? '').slice(0, 512);
+      audit.add({ direction: 'out', peer: cut(a.Peer), keyId: cut(a.KeyID), seq: a.Seq ?? 0, command: cut(a.Command), outcome: cut(a.Outcome) });
+      return null;
+    },
+  }));
+}
