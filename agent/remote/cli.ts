@@ -28,8 +28,22 @@ function defaultKeyPath(f: Flags, io: CliIO): string {
   return join(dir, 'operator.key');
 }
 
-function parse(argv: string[], specs: FlagSpecs, io: CliIO, help: string): Flags | number {
-  try { return new Flags(parseFlags(argv, specs)); } catch (e) {
+/** Flags before or after the positional arguments (operator verbs); `interleaved` false stops at the first positional (remote). */
+function parse(argv: string[], specs: FlagSpecs, io: CliIO, help: string, interleaved = true): Flags | number {
+  try {
+    if (!interleaved) return new Flags(parseFlags(argv, specs));
+    const values = new Map<string, string | boolean | string[]>();
+    const args: string[] = [];
+    let rest = argv;
+    for (let guard = 0; guard <= argv.length; guard++) {
+      const p = parseFlags(rest, specs);
+      for (const [k, v] of p.values) values.set(k, Array.isArray(v) ? [...((values.get(k) as string[] | undefined) ?? []), ...v] : v);
+      if (p.args.length === 0) break;
+      args.push(p.args[0]!);
+      rest = p.args.slice(1);
+    }
+    return new Flags({ values, args });
+  } catch (e) {
     if (e instanceof HelpRequested) { io.stdout(help); return 1; }
     if (e instanceof FlagError) { io.stderr(`${e.message}\n`); return 1; }
     throw e;
@@ -133,7 +147,7 @@ export const remoteCommand: CliCommand = {
   name: 'remote',
   summary: 'Run a command on another node (signed, over serf queries)',
   async run(argv, io) {
-    const f = parse(argv, { ...RPC, key: 'string', tag: 'string', timeout: 'duration', 'relay-factor': 'int', format: 'string', pin: 'list', 'data-dir': 'string' }, io, REMOTE_HELP);
+    const f = parse(argv, { ...RPC, key: 'string', tag: 'string', timeout: 'duration', 'relay-factor': 'int', format: 'string', pin: 'list', 'data-dir': 'string' }, io, REMOTE_HELP, false);
     if (typeof f === 'number') return f;
     const format = f.str('format', 'text');
     if (format !== 'text' && format !== 'json') { io.stderr(`Invalid format: ${format}\n`); return 1; }
@@ -184,6 +198,7 @@ export const remoteCommand: CliCommand = {
         await c.call('remote-audit', { Peer: x.node, KeyID: keyIdHex(raw), Seq: 0, Command: [command, ...args].join(' '), Outcome: outcomeOf(x) }, 'on-success').catch(() => {});
       }
       for (const m of r.missing) await c.call('remote-audit', { Peer: m, KeyID: keyIdHex(raw), Seq: 0, Command: [command, ...args].join(' '), Outcome: 'no answer' }, 'on-success').catch(() => {});
+      for (const x of r.rejected) io.stderr(`Warning: rejected an answer claiming to come from ${x.node}: ${x.reason}\n`);
       return print(io, format, 'node' in target, r.results, r.missing, timeoutMs);
     } catch (e) {
       io.stderr(`Error: ${errorMessage(e)}\n`);

@@ -87,7 +87,13 @@ export interface RemoteResult {
   stderr: string;
 }
 
-export interface RunResult { results: RemoteResult[]; /** Fan-out: matching members (when known) that did not answer. */ missing: string[] }
+export interface RunResult {
+  results: RemoteResult[];
+  /** Fan-out: matching members (when known) that did not answer. */
+  missing: string[];
+  /** Answers that failed verification (a node's real answer may still have arrived after a forged one). */
+  rejected: { node: string; reason: string }[];
+}
 
 export interface RemoteClientDeps {
   transport: QueryTransport;
@@ -130,7 +136,9 @@ export class RemoteClient {
     const pendingLarge = new Map<string, number>();
     const ac = new AbortController();
     const finishIfDone = (): void => { if ('node' in target && results.has(target.node) && !pendingLarge.has(target.node)) ac.abort(); };
+    const rejected: { node: string; reason: string }[] = [];
     const forged = (node: string, why: string): void => {
+      if (rejected.length < 64) rejected.push({ node, reason: why });
       if (!results.has(node) || results.get(node)!.status === 'forged') {
         results.set(node, { node, status: 'forged', reason: why, exit: 1, stdout: '', stderr: `answer from ${node} rejected: ${why}\n` });
       }
@@ -157,11 +165,11 @@ export class RemoteClient {
       finishIfDone();
     };
     const unexpect = reply ? this.listener!.expect(reply.token, (bytes) => {
-      // The TCP answer names its node inside; only nodes whose marker we verified are waited for.
+      // The TCP answer may overtake its marker; it is verified on its own (signature, pin, request, target).
       let node = '';
       try { node = decodeAnswer(unpackSigned(bytes).signed).node; } catch { return; }
-      if (!pendingLarge.has(node)) return;
-      void verify(node, bytes, true).then((a) => { if (a && a.status !== 'large') accept(a); });
+      if (results.get(node)?.status === 'ok' || results.get(node)?.status === 'refused') return;
+      void verify(node, bytes, true).then((a) => { if (a) accept(a); });
     }) : () => {};
     try {
       await this.d.transport.query({
@@ -171,9 +179,9 @@ export class RemoteClient {
         void verify(from, bytes, false).then((a) => {
           if (!a) return;
           if (a.status === 'large') {
+            if (results.get(a.node)?.status === 'ok') return; // the TCP answer came first
             if (a.size > this.d.maxAnswerBytes + 4096) { forged(from, `announced answer of ${a.size} bytes is over the limit`); return; }
             pendingLarge.set(a.node, a.size);
-            results.delete(a.node);
           } else accept(a);
         });
       }, ac.signal);
@@ -186,6 +194,6 @@ export class RemoteClient {
     for (const [node] of pendingLarge) if (!results.has(node)) results.set(node, { node, status: 'forged', reason: 'large answer never arrived', exit: 1, stdout: '', stderr: `${node}: the large answer did not arrive\n` });
     const answered = new Set(results.keys());
     const expected = 'node' in target ? [target.node] : (o.expected ?? []);
-    return { results: [...results.values()].sort((a, b) => a.node.localeCompare(b.node)), missing: expected.filter((n) => !answered.has(n)).sort() };
+    return { results: [...results.values()].sort((a, b) => a.node.localeCompare(b.node)), missing: expected.filter((n) => !answered.has(n)).sort(), rejected };
   }
 }

@@ -1,0 +1,82 @@
+// Shared set-up of the remote-control tests: agents (daemons in this process)
+// with discovery and remote control on loopback addresses 127.22.0.x (this
+// suite's prefix `rc`) and ports probed at run time, operator keys, and our CLI
+// run in-process.
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDaemon, type DaemonHandle, type DaemonPlugin } from '../../agent/daemon.ts';
+import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-config.ts';
+import { discoveryPlugin } from '../../agent/discovery/plugin.ts';
+import { remotePlugin } from '../../agent/remote/plugin.ts';
+import type { RemoteExecutor } from '../../agent/remote/executor.ts';
+import { COMMANDS } from '../../agent/cli/index.ts';
+import { ours } from '../cli/helpers.ts';
+
+export { ours, waitUntil, sleep } from '../cli/helpers.ts';
+
+export function tempDir(tag: string): string {
+  return mkdtempSync(join(tmpdir(), `rc-${tag}-`));
+}
+
+/** A port free for both TCP and UDP on `host` (memberlist binds both). */
+export async function freePort(host: string): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, host, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+    });
+    const ok = await new Promise<boolean>((resolve) => {
+      const u = createSocket('udp4');
+      u.once('error', () => { u.close(); resolve(false); });
+      u.bind(port, host, () => u.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error(`no free port on ${host}`);
+}
+
+export interface NodeOpts {
+  name: string;
+  host: string;
+  dataDir: string;
+  trust?: string[];
+  join?: string[];
+  tags?: Record<string, string>;
+  mode?: 'edge' | 'full';
+  extraPlugins?: DaemonPlugin[];
+  gossipPort?: number;
+  rpcPort?: number;
+}
+
+export interface TestNode { h: DaemonHandle; gossip: string; rpc: string; opts: NodeOpts; executor: () => RemoteExecutor }
+
+export async function startNode(o: NodeOpts): Promise<TestNode> {
+  const gport = o.gossipPort ?? await freePort(o.host);
+  const rport = o.rpcPort ?? await freePort(o.host);
+  let executor: RemoteExecutor | null = null;
+  const cfg: AgentConfig = {
+    ...defaultAgentConfig(), profile: 'lan', logLevel: 'INFO', nodeName: o.name, bind: `${o.host}:${gport}`, rpcAddr: `${o.host}:${rport}`,
+    dataDir: o.dataDir, join: o.join ?? [], retryIntervalMs: 200, tags: o.tags ?? {}, mode: o.mode ?? 'edge', trustedOperators: o.trust ?? [],
+    containers: false,
+  };
+  const h = await startDaemon({
+    ...cfg,
+    plugins: [
+      discoveryPlugin({ stateDir: o.dataDir }),
+      ...(o.extraPlugins ?? []),
+      remotePlugin({ dataDir: o.dataDir, trustSpecs: cfg.trustedOperators, verbs: () => Object.fromEntries(COMMANDS.map((c) => [c.name, c])), onStarted: (r) => { executor = r.executor; } }),
+    ],
+  }, { writeLog: null });
+  return { h, gossip: `${o.host}:${gport}`, rpc: `${o.host}:${rport}`, opts: { ...o, gossipPort: gport, rpcPort: rport }, executor: () => executor! };
+}
+
+/** `operator keygen -out FILE`; returns the public key line. */
+export async function keygen(file: string): Promise<string> {
+  const r = await ours(['operator', 'keygen', '-out', file]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return /Public key: (\S+)/.exec(r.stdout)![1]!;
+}
