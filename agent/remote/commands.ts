@@ -26,6 +26,8 @@ export interface RemoteCommandDeps {
   recentLog: () => readonly LogRecord[];
   config: ConfigAccess;
   maxOutputBytes: number;
+  /** The role the command registry (agent/commands/) declares for a command, when it has it: one source of truth for roles. */
+  registryRole?: (name: string) => Role | undefined;
 }
 
 const LXC_VIEW = new Set(['list', 'info', 'events']);
@@ -48,15 +50,16 @@ export function remoteCommands(d: RemoteCommandDeps): Map<string, RemoteCommand>
     });
     return { exit, stdout, stderr };
   };
-  const simple = (name: string, role: Role, verbName = name): RemoteCommand => ({
-    name, role: (args) => { noRpcFlags(args); return role; }, run: (args) => verb(verbName, args),
+  const roleOf = (registryName: string | null, fallback: Role): Role => (registryName ? d.registryRole?.(registryName) : undefined) ?? fallback;
+  const simple = (name: string, role: Role, verbName = name, registryName: string | null = null): RemoteCommand => ({
+    name, role: (args) => { noRpcFlags(args); return roleOf(registryName, role); }, run: (args) => verb(verbName, args),
   });
   const list: RemoteCommand[] = [
-    simple('status', 'viewer', 'info'),
+    simple('status', 'viewer', 'info', 'info'),
     simple('members', 'viewer'),
-    simple('services', 'viewer'),
-    simple('publish', 'admin'),
-    simple('unpublish', 'admin'),
+    simple('services', 'viewer', 'services', 'services'),
+    simple('publish', 'admin', 'publish', 'publish'),
+    simple('unpublish', 'admin', 'unpublish', 'unpublish'),
     simple('join', 'admin'),
     simple('leave', 'admin'),
     {
@@ -64,10 +67,10 @@ export function remoteCommands(d: RemoteCommandDeps): Map<string, RemoteCommand>
       role(args) {
         noRpcFlags(args);
         const sub = args[0] ?? '';
-        if (LXC_VIEW.has(sub)) return 'viewer';
+        if (LXC_VIEW.has(sub)) return roleOf(`lxc.${sub}`, 'viewer');
         // `lxc config NAME` alone shows; with options it changes.
         if (sub === 'config' && args.filter((a) => a.startsWith('-') && !a.startsWith('-format')).length === 0) return 'viewer';
-        if (LXC_ADMIN.has(sub)) return 'admin';
+        if (LXC_ADMIN.has(sub)) return roleOf(`lxc.${sub}`, 'admin');
         throw new AgentError('E_INVALID', `lxc ${sub} is not allowed remotely (allowed: ${[...LXC_VIEW, ...LXC_ADMIN].join(', ')})`);
       },
       run: (args) => verb('lxc', args),

@@ -90,6 +90,7 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       const commands = remoteCommands({
         verbs: o.verbs(), rpcAddr: `${ctx.rpcAddress.host}:${ctx.rpcAddress.port}`, rpcAuth: ctx.config.rpcAuth,
         recentLog: () => ctx.logger.recent(), config, maxOutputBytes: ctx.limits.remoteAnswerMaxBytes,
+        registryRole: (name) => ctx.registry.list().find((c) => c.name === name)?.role,
       });
       const executor = new RemoteExecutor({
         nodeName: ctx.config.nodeName, tags: () => ctx.serf.localMember().tags, nodeKey, trust, sequences, rate, audit,
