@@ -135,7 +135,9 @@ test('a replayed command is refused, also after the edge restarts', async () => 
   edge1 = again;
   await waitUntil(() => full.h.serf.members().some((m) => m.name === 'rc-edge1' && m.status === 'alive') && again.h.serf.members().length === 3, 'edge1 back');
   assert.equal(await rawQuery(full.h.serf, 'rc-edge1', payload), ['replay']);
-  assert.is(again.h.counters.get('remote.refused.replay'), 1);
+  // >= 1: the restarted node has a fresh serf query buffer, so copies of the earlier (replayed)
+  // query still gossiped by the others reach it again and are refused too.
+  assert.ok(again.h.counters.get('remote.refused.replay') >= 1);
   assert.is(again.h.counters.get('remote.executed'), 0);
   assert.not.ok('replayed' in again.h.serf.localMember().tags);
 });
