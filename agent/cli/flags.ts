@@ -66,6 +66,36 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs): ParsedFla
   return { values, args: argv.slice(i) };
 }
 
+/**
+ * Our own verbs' rule (avahi-ps users put flags anywhere): flags may come
+ * before, between or after the positional arguments, with parseFlags' syntax;
+ * "--" ends them, and what follows it is `rest`, untouched (`lxc exec NAME --
+ * CMD ARGS`). serf's verbs keep parseFlags (flags end at the first argument).
+ */
+export function parseFlagsAnywhere(argv: readonly string[], specs: FlagSpecs): ParsedFlags & { rest: string[] } {
+  const values = new Map<string, string | boolean | string[]>();
+  const args: string[] = [];
+  let rest: string[] = [];
+  let todo = [...argv];
+  // Each pass takes the flags up to the next positional argument, then that argument.
+  while (todo.length > 0) {
+    const dd = todo.indexOf('--');
+    const head = dd >= 0 ? todo.slice(0, dd) : todo;
+    const p = parseFlags(head, specs);
+    for (const [k, v] of p.values) {
+      const prev = values.get(k);
+      values.set(k, Array.isArray(prev) && Array.isArray(v) ? [...prev, ...v] : v);
+    }
+    if (p.args.length === 0) {
+      if (dd >= 0) rest = todo.slice(dd + 1);
+      break;
+    }
+    args.push(p.args[0]!);
+    todo = [...p.args.slice(1), ...(dd >= 0 ? todo.slice(dd) : [])];
+  }
+  return { values, args, rest };
+}
+
 /** strconv.ParseBool */
 export function parseGoBool(s: string): boolean | undefined {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;

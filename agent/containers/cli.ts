@@ -8,22 +8,20 @@
 //   lxc exec NAME [-timeout 60s] -- COMMAND ARGS...
 //   lxc config NAME [-memory M] [-cpus C] [-autostart=true|false] [-start-order N] [-start-delay S] [-restart P]
 // Every form takes -rpc-addr / -rpc-auth (SERF_RPC_ADDR / SERF_RPC_AUTH) and -format text|json.
-import type { CliCommand, CliIO } from '../cli/command.ts';
-import { FlagError, parseFlags, parseGoDuration, type FlagSpecs, type ParsedFlags } from '../cli/flags.ts';
-import { RpcClient } from '../rpc/client.ts';
-import { errorMessage } from '../errors.ts';
-import type { GoValue } from '../gossip/wire/msgpack.ts';
+import { rpcCommandGroup, type RpcCommandDef, type RpcCommandEnv } from '../cli/rpc-command.ts';
+import type { FlagSpecs } from '../cli/flags.ts';
+import { DEFAULT_RPC_ADDR } from '../config/agent-config.ts';
 import { isoTime } from '../obs/iso-time.ts';
 
-const COMMON: FlagSpecs = { 'rpc-addr': 'string', 'rpc-auth': 'string', format: 'string' };
+const COMMON: FlagSpecs = { format: 'string' };
+const LIMIT_FLAGS: FlagSpecs = {
+  memory: 'string', cpus: 'string', autostart: 'bool', 'start-order': 'int', 'start-delay': 'int', restart: 'string',
+};
 const CREATE: FlagSpecs = {
-  ...COMMON, t: 'string', template: 'string', memory: 'string', cpus: 'string', autostart: 'bool', 'start-order': 'int',
-  'start-delay': 'int', restart: 'string', 'service-type': 'string', 'service-port': 'int', 'service-description': 'string',
-  'service-txt': 'string', 'host-port': 'int', start: 'bool',
+  ...COMMON, ...LIMIT_FLAGS, t: 'string', template: 'string', 'service-type': 'string', 'service-port': 'int',
+  'service-description': 'string', 'service-txt': 'string', 'host-port': 'int', start: 'bool',
 };
-const CONFIG: FlagSpecs = {
-  ...COMMON, memory: 'string', cpus: 'string', autostart: 'bool', 'start-order': 'int', 'start-delay': 'int', restart: 'string',
-};
+const CONFIG: FlagSpecs = { ...COMMON, ...LIMIT_FLAGS };
 const EXEC: FlagSpecs = { ...COMMON, timeout: 'duration' };
 
 const USAGE = `Usage: cloudy-agent lxc <subcommand> [options]
@@ -43,49 +41,20 @@ Create/config options:
     -restart always|on-failure|never
     -service-type T -service-port P -service-description D -service-txt k=v -host-port H
     -start (create: start it afterwards)
-Common: -rpc-addr 127.0.0.1:7373 -rpc-auth KEY -format text|json
+Common: -rpc-addr ${DEFAULT_RPC_ADDR} -rpc-auth KEY -format text|json
 `;
 
-/** Flags may be given before or after the positional arguments; "--" ends them. */
-function parseMixed(argv: readonly string[], specs: FlagSpecs): ParsedFlags & { rest: string[] } {
-  const values = new Map<string, string | boolean | string[]>();
-  const args: string[] = [];
-  let rest: string[] = [];
-  let todo = [...argv];
-  for (let guard = 0; guard <= argv.length && todo.length > 0; guard++) {
-    const dd = todo.indexOf('--');
-    const head = dd >= 0 ? todo.slice(0, dd) : todo;
-    const p = parseFlags(head, specs);
-    for (const [k, v] of p.values) values.set(k, v);
-    if (p.args.length === 0) {
-      if (dd >= 0) rest = todo.slice(dd + 1);
-      break;
-    }
-    args.push(p.args[0]!);
-    todo = [...p.args.slice(1), ...(dd >= 0 ? todo.slice(dd) : [])];
-  }
-  return { values, args, rest };
-}
+/** The given flag's value, or undefined (the registry treats missing fields as not set). */
+const str = (env: RpcCommandEnv, k: string): string | undefined => (env.flags.has(k) ? env.flags.str(k) : undefined);
+const int = (env: RpcCommandEnv, k: string): number | undefined => (env.flags.has(k) ? env.flags.int(k) : undefined);
+const bool = (env: RpcCommandEnv, k: string): boolean | undefined => (env.flags.has(k) ? env.flags.bool(k) : undefined);
 
-const s = (p: ParsedFlags, k: string): string | undefined => {
-  const v = p.values.get(k);
-  return typeof v === 'string' ? v : undefined;
-};
-const i = (p: ParsedFlags, k: string): number | undefined => (s(p, k) === undefined ? undefined : Number(s(p, k)));
-const b = (p: ParsedFlags, k: string): boolean | undefined => {
-  const v = p.values.get(k);
-  return typeof v === 'boolean' ? v : undefined;
-};
-
-function cpusWire(p: ParsedFlags): Record<string, GoValue> {
-  const c = s(p, 'cpus');
-  return c === undefined ? {} : { CPUs: c };
-}
-
-function dropUndefined(o: Record<string, GoValue | undefined>): Record<string, GoValue> {
-  const out: Record<string, GoValue> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
-  return out;
+/** -memory/-cpus/... as the lxc.create / lxc.config arguments. */
+function limitArgs(env: RpcCommandEnv): Record<string, string | number | boolean | undefined> {
+  return {
+    Memory: str(env, 'memory'), CPUs: str(env, 'cpus'), Autostart: bool(env, 'autostart'),
+    StartOrder: int(env, 'start-order'), StartDelay: int(env, 'start-delay'), Restart: str(env, 'restart'),
+  };
 }
 
 function humanBytes(n: number): string {
@@ -118,138 +87,123 @@ function viewText(v: Wire): string {
   return lines.map(([k, x]) => `${String(k).padEnd(14)}${String(x)}`).join('\n');
 }
 
-async function withClient(p: ParsedFlags, io: CliIO, fn: (c: RpcClient) => Promise<number>): Promise<number> {
-  const addr = s(p, 'rpc-addr') ?? (io.env.SERF_RPC_ADDR || '127.0.0.1:7373');
-  const auth = s(p, 'rpc-auth') ?? (io.env.SERF_RPC_AUTH || '');
-  let c: RpcClient;
-  try {
-    c = await RpcClient.connect(addr, auth ? { authKey: auth } : {});
-  } catch (e) {
-    io.stderr(`Error connecting to the agent: ${errorMessage(e)}\n`);
-    return 1;
-  }
-  try {
-    return await fn(c);
-  } catch (e) {
-    io.stderr(`Error: ${errorMessage(e)}\n`);
-    return 1;
-  } finally {
-    c.close();
-  }
+function print(env: RpcCommandEnv, json: unknown, text: () => string): void {
+  if (env.flags.str('format') === 'json') env.out(JSON.stringify(json, null, 2));
+  else env.out(text());
 }
 
-function print(io: CliIO, p: ParsedFlags, json: unknown, text: () => string): void {
-  if (s(p, 'format') === 'json') io.stdout(JSON.stringify(json, null, 2) + '\n');
-  else io.stdout(text() + '\n');
+/** -format is text or json; the name argument when the subcommand needs one. */
+function checked(env: RpcCommandEnv, sub: string, needName: boolean): { name: string } | number {
+  const fmt = str(env, 'format');
+  if (fmt !== undefined && fmt !== 'json' && fmt !== 'text') return env.usage(`Invalid output format "${fmt}"`);
+  const name = env.flags.args[0] ?? '';
+  if (needName && !name) return env.usage(`Usage: cloudy-agent lxc ${sub} NAME`);
+  return { name };
 }
 
-export const lxcCommand: CliCommand = {
+/** A subcommand on one container that shows the view it answers with. */
+function viewVerb(sub: 'start' | 'stop' | 'restart' | 'info', summary: string): RpcCommandDef {
+  return {
+    name: sub, summary, help: `Usage: cloudy-agent lxc ${sub} NAME [-format text|json]`, flags: COMMON,
+    async run(env) {
+      const c = checked(env, sub, true);
+      if (typeof c === 'number') return c;
+      const v = (await env.call(`lxc.${sub}`, { Name: c.name }, true)) as Wire;
+      print(env, v, () => viewText(v));
+      return 0;
+    },
+  };
+}
+
+const SUBCOMMANDS: RpcCommandDef[] = [
+  {
+    name: 'list', summary: 'containers with state, address, limits and service', help: 'Usage: cloudy-agent lxc list [-format text|json]', flags: COMMON,
+    async run(env) {
+      const c = checked(env, 'list', false);
+      if (typeof c === 'number') return c;
+      const r = (await env.call('lxc.list', undefined, true)) as { Containers?: Wire[] };
+      const list = r.Containers ?? [];
+      print(env, list, () => table([
+        ['NAME', 'STATE', 'DESIRED', 'IPV4', 'MEMORY', 'CPUS', 'RESTART', 'SERVICE'],
+        ...list.map((v) => [String(v.Name), String(v.State), String(v.Desired || '-'), String(v.IPv4 || '-'), humanBytes(Number(v.MemoryBytes)),
+          Number(v.MilliCPUs) ? String(Number(v.MilliCPUs) / 1000) : '-', String(v.Restart || '-'), serviceText(v)]),
+      ]));
+      return 0;
+    },
+  },
+  {
+    name: 'events', summary: 'recent events', help: 'Usage: cloudy-agent lxc events [-format text|json]', flags: COMMON,
+    async run(env) {
+      const c = checked(env, 'events', false);
+      if (typeof c === 'number') return c;
+      const r = (await env.call('lxc.events', undefined, true)) as { Events?: Wire[] };
+      const list = r.Events ?? [];
+      print(env, list, () => list.map((e) => `${isoTime(Number(e.At))} ${String(e.Name)} ${String(e.Kind)}${e.Detail ? `: ${String(e.Detail)}` : ''}`).join('\n') || 'no events');
+      return 0;
+    },
+  },
+  {
+    name: 'create', summary: 'create a container', help: USAGE, flags: CREATE,
+    async run(env) {
+      const c = checked(env, 'create', true);
+      if (typeof c === 'number') return c;
+      const template = str(env, 't') ?? str(env, 'template');
+      if (!template) return env.usage('lxc create needs -t TEMPLATE');
+      const v = (await env.call('lxc.create', {
+        Name: c.name, Template: template, TemplateArgs: env.rest, ...limitArgs(env),
+        ServiceType: str(env, 'service-type'), ServicePort: int(env, 'service-port'), ServiceDescription: str(env, 'service-description'),
+        ServiceTxt: str(env, 'service-txt'), HostPort: int(env, 'host-port'), Start: bool(env, 'start'),
+      }, true)) as Wire;
+      print(env, v, () => `Created container ${String(v.Name)}\n${viewText(v)}`);
+      return 0;
+    },
+  },
+  viewVerb('start', 'start a container'),
+  viewVerb('stop', 'stop a container'),
+  viewVerb('restart', 'restart a container'),
+  viewVerb('info', 'state, usage and configuration'),
+  {
+    name: 'destroy', summary: 'stop and remove a container', help: 'Usage: cloudy-agent lxc destroy NAME [-format text|json]', flags: COMMON,
+    async run(env) {
+      const c = checked(env, 'destroy', true);
+      if (typeof c === 'number') return c;
+      const v = (await env.call('lxc.destroy', { Name: c.name }, true)) as Wire;
+      print(env, v, () => `Destroyed container ${String(v.Name)}`);
+      return 0;
+    },
+  },
+  {
+    name: 'exec', summary: 'run a command in a container', help: 'Usage: cloudy-agent lxc exec NAME [-timeout 60s] -- COMMAND ARGS...', flags: EXEC,
+    async run(env) {
+      const c = checked(env, 'exec', true);
+      if (typeof c === 'number') return c;
+      if (env.rest.length === 0) return env.usage('Usage: cloudy-agent lxc exec NAME -- COMMAND ARGS...');
+      const t = str(env, 'timeout');
+      const timeoutSec = t ? Math.max(1, Math.round(env.flags.durationMs('timeout') / 1000)) : 60;
+      const r = (await env.call('lxc.exec', { Name: c.name, Command: env.rest, TimeoutSec: timeoutSec }, true)) as Wire;
+      if (env.flags.str('format') === 'json') env.out(JSON.stringify(r, null, 2));
+      else {
+        env.io.stdout(String(r.Stdout ?? ''));
+        env.io.stderr(String(r.Stderr ?? ''));
+      }
+      return r.TimedOut ? 124 : Number(r.ExitCode ?? 1);
+    },
+  },
+  {
+    name: 'config', summary: 'show or change limits and policies', help: USAGE, flags: CONFIG,
+    async run(env) {
+      const c = checked(env, 'config', true);
+      if (typeof c === 'number') return c;
+      const v = (await env.call('lxc.config', { Name: c.name, ...limitArgs(env) }, true)) as Wire;
+      print(env, v, () => `${viewText(v)}\n\nLXC config:\n${Object.entries((v.Config as Record<string, string>) ?? {}).map(([k, x]) => `  ${k} = ${x}`).join('\n')}`);
+      return 0;
+    },
+  },
+];
+
+export const lxcCommand = rpcCommandGroup({
   name: 'lxc',
   summary: 'Manages LXC containers and the services they provide',
-  async run(argv, io) {
-    const sub = argv[0];
-    if (!sub || sub === 'help' || sub === '-h' || sub === '--help') {
-      io.stderr(USAGE);
-      return sub ? 0 : 1;
-    }
-    const specs = sub === 'create' ? CREATE : sub === 'config' ? CONFIG : sub === 'exec' ? EXEC : COMMON;
-    let p: ParsedFlags & { rest: string[] };
-    try {
-      p = parseMixed(argv.slice(1), specs);
-    } catch (e) {
-      io.stderr(`${e instanceof FlagError ? e.message : errorMessage(e)}\n`);
-      return 1;
-    }
-    const fmt = s(p, 'format');
-    if (fmt !== undefined && fmt !== 'json' && fmt !== 'text') {
-      io.stderr(`Invalid output format "${fmt}"\n`);
-      return 1;
-    }
-    const name = p.args[0];
-    const needName = (): boolean => {
-      if (name) return true;
-      io.stderr(`Usage: cloudy-agent lxc ${sub} NAME\n`);
-      return false;
-    };
-    switch (sub) {
-      case 'list':
-        return withClient(p, io, async (c) => {
-          const r = (await c.call('lxc-list', undefined, 'on-success')) as { Containers?: Wire[] };
-          const list = r.Containers ?? [];
-          print(io, p, list, () => table([
-            ['NAME', 'STATE', 'DESIRED', 'IPV4', 'MEMORY', 'CPUS', 'RESTART', 'SERVICE'],
-            ...list.map((v) => [String(v.Name), String(v.State), String(v.Desired || '-'), String(v.IPv4 || '-'), humanBytes(Number(v.MemoryBytes)),
-              Number(v.MilliCPUs) ? String(Number(v.MilliCPUs) / 1000) : '-', String(v.Restart || '-'), serviceText(v)]),
-          ]));
-          return 0;
-        });
-      case 'events':
-        return withClient(p, io, async (c) => {
-          const r = (await c.call('lxc-events', undefined, 'on-success')) as { Events?: Wire[] };
-          const list = r.Events ?? [];
-          print(io, p, list, () => list.map((e) => `${isoTime(Number(e.At))} ${String(e.Name)} ${String(e.Kind)}${e.Detail ? `: ${String(e.Detail)}` : ''}`).join('\n') || 'no events');
-          return 0;
-        });
-      case 'create': {
-        if (!needName()) return 1;
-        const template = s(p, 't') ?? s(p, 'template');
-        if (!template) { io.stderr('lxc create needs -t TEMPLATE\n'); return 1; }
-        const body = dropUndefined({
-          Name: name, Template: template, TemplateArgs: p.rest, Memory: s(p, 'memory'), ...cpusWire(p), Autostart: b(p, 'autostart'),
-          StartOrder: i(p, 'start-order'), StartDelay: i(p, 'start-delay'), Restart: s(p, 'restart'), ServiceType: s(p, 'service-type'),
-          ServicePort: i(p, 'service-port'), ServiceDescription: s(p, 'service-description'), ServiceTxt: s(p, 'service-txt'),
-          HostPort: i(p, 'host-port'), Start: b(p, 'start'),
-        });
-        return withClient(p, io, async (c) => {
-          const v = (await c.call('lxc-create', body, 'on-success')) as Wire;
-          print(io, p, v, () => `Created container ${String(v.Name)}\n${viewText(v)}`);
-          return 0;
-        });
-      }
-      case 'start': case 'stop': case 'restart': case 'info':
-        if (!needName()) return 1;
-        return withClient(p, io, async (c) => {
-          const v = (await c.call(`lxc-${sub}`, { Name: name }, 'on-success')) as Wire;
-          print(io, p, v, () => viewText(v));
-          return 0;
-        });
-      case 'destroy':
-        if (!needName()) return 1;
-        return withClient(p, io, async (c) => {
-          const v = (await c.call('lxc-destroy', { Name: name }, 'on-success')) as Wire;
-          print(io, p, v, () => `Destroyed container ${String(v.Name)}`);
-          return 0;
-        });
-      case 'exec': {
-        if (!needName()) return 1;
-        if (p.rest.length === 0) { io.stderr('Usage: cloudy-agent lxc exec NAME -- COMMAND ARGS...\n'); return 1; }
-        const t = s(p, 'timeout');
-        const timeoutSec = t ? Math.max(1, Math.round(parseGoDuration(t)! / 1000)) : 60;
-        return withClient(p, io, async (c) => {
-          const r = (await c.call('lxc-exec', { Name: name, Command: p.rest, TimeoutSec: timeoutSec }, 'on-success')) as Wire;
-          if (fmt === 'json') io.stdout(JSON.stringify(r, null, 2) + '\n');
-          else {
-            io.stdout(String(r.Stdout ?? ''));
-            io.stderr(String(r.Stderr ?? ''));
-          }
-          return r.TimedOut ? 124 : Number(r.ExitCode ?? 1);
-        });
-      }
-      case 'config': {
-        if (!needName()) return 1;
-        const body = dropUndefined({
-          Name: name, Memory: s(p, 'memory'), ...cpusWire(p), Autostart: b(p, 'autostart'), StartOrder: i(p, 'start-order'),
-          StartDelay: i(p, 'start-delay'), Restart: s(p, 'restart'),
-        });
-        return withClient(p, io, async (c) => {
-          const v = (await c.call('lxc-config', body, 'on-success')) as Wire;
-          print(io, p, v, () => `${viewText(v)}\n\nLXC config:\n${Object.entries((v.Config as Record<string, string>) ?? {}).map(([k, x]) => `  ${k} = ${x}`).join('\n')}`);
-          return 0;
-        });
-      }
-      default:
-        io.stderr(`Unknown lxc subcommand: ${sub}\n${USAGE}`);
-        return 1;
-    }
-  },
-};
+  usage: USAGE,
+  subcommands: SUBCOMMANDS,
+});

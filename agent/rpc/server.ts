@@ -15,6 +15,7 @@ import type { Limits } from '../config/limits.ts';
 import { RpcConnection, type RpcAgentHooks, type RpcExtensions } from './connection.ts';
 import { parseHostPort, type HostPort } from './address.ts';
 import { AgentError } from '../errors.ts';
+import { DEFAULT_RPC_ADDR } from '../config/agent-config.ts';
 
 export type { RpcAgentHooks, RpcExtension, RpcExtensions } from './connection.ts';
 
@@ -56,7 +57,7 @@ export class RpcServer {
 
   /** Starts listening; resolves with the bound address (port 0 = any free port). */
   async listen(): Promise<HostPort> {
-    const want = parseHostPort(this.opts.addr ?? '127.0.0.1:7373', 7373, 'rpc-addr');
+    const want = parseHostPort(this.opts.addr ?? DEFAULT_RPC_ADDR, 7373, 'rpc-addr');
     const server = createServer({ noDelay: true }, (s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
       const onErr = (e: Error) => reject(new AgentError('E_IO', `rpc: cannot listen on ${want.host}:${want.port}: ${e.message}`));

@@ -2,7 +2,8 @@
 // paths end before connecting).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkFromFlags, parseAnywhere, publishCommand, searchCommand, unpublishCommand } from '../../agent/discovery/cli.ts';
+import { checkFromFlags, publishCommand, searchCommand, unpublishCommand } from '../../agent/discovery/cli.ts';
+import { parseFlagsAnywhere as parseAnywhere } from '../../agent/cli/flags.ts';
 
 const specs = { 'rpc-addr': 'string', format: 'string', 'check-tcp': 'bool', 'check-tcp-addr': 'string', 'check-http': 'string', 'check-exec': 'string', 'check-interval': 'duration', 'check-timeout': 'duration', 'check-failures': 'int' } as const;
 
@@ -14,7 +15,8 @@ async function run(cmd: typeof publishCommand, argv: string[]): Promise<{ code: 
 
 test('flags anywhere among the positional arguments; -- ends flags', () => {
   const p = parseAnywhere(['desc', '-format', 'table', 'type', '-rpc-addr=1.2.3.4:5', '80', '--', '-not-a-flag'], specs);
-  assert.equal(p.args, ['desc', 'type', '80', '-not-a-flag']);
+  assert.equal(p.args, ['desc', 'type', '80']);
+  assert.equal(p.rest, ['-not-a-flag']);
   assert.is(p.values.get('format'), 'table');
   assert.is(p.values.get('rpc-addr'), '1.2.3.4:5');
 });
@@ -50,7 +52,10 @@ test('usage errors: status 1 and one message, before any connection', async () =
 test('no agent listening: a clear error, status 1', async () => {
   const r = await run(searchCommand, ['-rpc-addr=127.0.5.99:20998']);
   assert.is(r.code, 1);
-  assert.match(r.err, /^Error searching: .*refused/);
+  assert.match(r.err, /^Error connecting to the agent: .*refused/);
+  // Arguments after "--" are positional (a description may start with a dash): past the usage check.
+  const dashed = await run(publishCommand, ['-rpc-addr=127.0.5.99:20998', '--', '-dashed description', 'web', '80']);
+  assert.match(dashed.err, /^Error connecting to the agent: .*refused/);
 });
 
 test.run();
