@@ -48,6 +48,8 @@ export interface NodeOpts {
   tags?: Record<string, string>;
   mode?: 'edge' | 'full';
   extraPlugins?: DaemonPlugin[];
+  /** Replaces the default discovery plug-in (e.g. discovery + containers). */
+  plugins?: DaemonPlugin[];
   gossipPort?: number;
   rpcPort?: number;
 }
@@ -66,7 +68,7 @@ export async function startNode(o: NodeOpts): Promise<TestNode> {
   const h = await startDaemon({
     ...cfg,
     plugins: [
-      discoveryPlugin({ stateDir: o.dataDir }),
+      ...(o.plugins ?? [discoveryPlugin({ stateDir: o.dataDir })]),
       ...(o.extraPlugins ?? []),
       remotePlugin({ dataDir: o.dataDir, trustSpecs: cfg.trustedOperators, verbs: () => Object.fromEntries(COMMANDS.map((c) => [c.name, c])), onStarted: (r) => { executor = r.executor; } }),
     ],
