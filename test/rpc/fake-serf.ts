@@ -2,7 +2,7 @@
 // records every call and lets the test emit events and query results. The
 // RPC server is the unit under test; this stands in for the gossip layer.
 import type {
-  Coordinate, KeyManager, KeyResponse, Member, QueryHandle, QueryHandlers, QueryParams, Serf, SerfEvent, SerfState,
+  Coordinate, IncomingQuery, KeyManager, KeyResponse, Member, QueryHandle, QueryHandlers, QueryParams, Serf, SerfEvent, SerfState,
 } from '../../agent/gossip/serf/types.ts';
 import { AgentError } from '../../agent/errors.ts';
 
@@ -56,6 +56,11 @@ export class FakeSerf implements Serf {
     this.calls.push({ op: 'query', args: [name, payload, params] });
     this.onQuery(q);
     return { ltime: this.queries.length, id: this.queries.length, deadline: Date.now() + 1000, close: () => { q.closed = true; } };
+  }
+  queryHandlers = new Map<string, (q: IncomingQuery) => void>();
+  handleQuery(name: string, handler: (q: IncomingQuery) => void): () => void {
+    this.queryHandlers.set(name, handler);
+    return () => { this.queryHandlers.delete(name); };
   }
   async setTags(tags: Record<string, string>): Promise<void> {
     this.calls.push({ op: 'tags', args: [tags] });

@@ -20,7 +20,8 @@ import type { Clock } from '../memberlist/clock.ts';
 import { AtomicFile } from '../../state/atomic-file.ts';
 import { Snapshotter } from '../../state/snapshot.ts';
 import { realClock, type SerfClock } from './clock.ts';
-import { SerfNode, defaultSerfOptions, type SerfOptions } from './serf.ts';
+import { SerfNode } from './serf.ts';
+import { defaultSerfOptions, type SerfOptions } from './config.ts';
 import { Rejoiner, type RejoinBackoff } from './rejoin.ts';
 
 export interface CreateSerfConfig {

@@ -83,7 +83,13 @@ export interface Serf {
   shutdown(): Promise<void>;
   removeFailedNode(node: string, prune: boolean): Promise<void>;
   userEvent(name: string, payload: Uint8Array, coalesce: boolean): Promise<void>;
+  /** Sends a query (filters, ack request, relay factor, timeout in params); acks and responses go to handlers. */
   query(name: string, payload: Uint8Array, params: QueryParams, handlers: QueryHandlers): Promise<QueryHandle>;
+  /**
+   * Answers incoming queries named `name` with `handler` (instead of passing
+   * them to onEvent listeners); returns the function that removes it.
+   */
+  handleQuery(name: string, handler: (q: IncomingQuery) => void): () => void;
   /** Replaces all tags; throws AgentError E_TOO_LARGE when the encoded meta exceeds 512 bytes. */
   setTags(tags: Record<string, string>): Promise<void>;
   /** Subscribe to events; returns the unsubscribe function. */

@@ -226,6 +226,15 @@ export function encodeTags(tags: Record<string, string>): Uint8Array {
 }
 
 /**
+ * Node meta for our tags: protocol >= 3 is 0xFF + msgpack map; protocol 2 only
+ * carries the raw value of tag `role` (§3.3).
+ */
+export function encodeMeta(tags: Record<string, string>, protocolVersion: number): Uint8Array {
+  if (protocolVersion < 3) return new TextEncoder().encode(tags['role'] ?? '');
+  return encodeTags(tags);
+}
+
+/**
  * Meta to tags, as serf's decodeTags: empty Meta or a first byte other than 0xFF is
  * protocol-2 style `{role: Meta}`. Never throws: malformed tag bytes give `{}`
  * (serf logs and keeps what it decoded); use tryDecodeTags to detect that case.
@@ -347,4 +356,76 @@ export function decodeUserEventsSlot(e: Decoded, i: number): SerfUserEvents | nu
       return { name: asStr(ev.Name, 'Name'), payload: asBytes(ev.Payload, 'Payload') };
     }),
   };
+}
+
+/** A msgpack reader over a push/pull user state as its bytes arrive (memberlist's RemoteStateReader). */
+export interface StreamedStateReader {
+  byte(): Promise<number>;
+  containerHeader(): Promise<{ kind: 'map' | 'array'; count: number } | null>;
+  value(): Promise<Decoded>;
+  forEach(count: number, fn: (value: Decoded, index: number) => void | Promise<void>): Promise<void>;
+}
+
+/** What a streamed serf push/pull carries, handed out key by key as it is read. */
+export interface SerfPushPullVisitor {
+  ltime(v: number): void;
+  eventLTime(v: number): void;
+  queryLTime(v: number): void;
+  /** One name of LeftMembers. */
+  leftMember(name: string): void;
+  /** One StatusLTimes entry; `index` counts the entries (a promise returned is awaited: a yield). */
+  statusLTime(name: string, ltime: number, index: number): void | Promise<void>;
+  /** One non-empty slot of Events. */
+  eventsSlot(slot: SerfUserEvents): void;
+}
+
+/**
+ * Reads serf's push/pull user state `[2] messagePushPull` (§3.8) as it streams
+ * in, key by key, without building the whole map: a 50,000-member state never
+ * becomes a 50,000-key object. Go's encoder writes the keys sorted
+ * (EventLTime, Events, LTime, LeftMembers, QueryLTime, StatusLTimes), so the
+ * clocks and the left members arrive before the status times. Returns false
+ * when the type byte is not a push/pull; E_DECODE when malformed (what was
+ * handed out before stays handed out).
+ */
+export async function readSerfPushPull(r: StreamedStateReader, v: SerfPushPullVisitor): Promise<boolean> {
+  if ((await r.byte()) !== SerfMessageType.pushPull) return false;
+  const h = await r.containerHeader();
+  if (!h || h.kind !== 'map') throw new AgentError('E_DECODE', 'push/pull state is not a map');
+  for (let i = 0; i < h.count; i++) {
+    const key = asStr(await r.value(), 'messagePushPull key');
+    switch (key) {
+      case 'LTime': v.ltime(asUint(await r.value(), 'LTime')); break;
+      case 'EventLTime': v.eventLTime(asUint(await r.value(), 'EventLTime')); break;
+      case 'QueryLTime': v.queryLTime(asUint(await r.value(), 'QueryLTime')); break;
+      case 'LeftMembers': {
+        const a = await r.containerHeader();
+        if (a && a.kind !== 'array') throw new AgentError('E_DECODE', 'LeftMembers is not an array');
+        await r.forEach(a?.count ?? 0, (x) => v.leftMember(asStr(x, 'LeftMembers[]')));
+        break;
+      }
+      case 'StatusLTimes': {
+        const m = await r.containerHeader();
+        if (m && m.kind !== 'map') throw new AgentError('E_DECODE', 'StatusLTimes is not a map');
+        let name = '';
+        await r.forEach(2 * (m?.count ?? 0), (x, j) => {
+          if (j % 2 === 0) { name = asStr(x, 'StatusLTimes key'); return undefined; }
+          return v.statusLTime(name, asUint(x, `StatusLTimes.${name}`), (j - 1) / 2);
+        });
+        break;
+      }
+      case 'Events': {
+        const a = await r.containerHeader();
+        if (a && a.kind !== 'array') throw new AgentError('E_DECODE', 'Events is not an array');
+        for (let j = 0; j < (a?.count ?? 0); j++) {
+          const slot = decodeUserEventsSlot(await r.value(), j);
+          if (slot) v.eventsSlot(slot);
+        }
+        break;
+      }
+      default:
+        await r.value();
+    }
+  }
+  return true;
 }

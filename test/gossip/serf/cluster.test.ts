@@ -85,6 +85,37 @@ test('queries: filters, acks, responses, relays', async () => {
   assert.ok(b!.counters.get('serf.query_duplicate_responses') === 0);
 });
 
+test('handleQuery: a named query goes to its handler (not to the event stream), filtered, acked and relayed', async () => {
+  const [a, b, c] = await threeNodes([{ role: 'web' }, { role: 'db' }, { role: 'web' }]);
+  const seen: string[] = [];
+  const offs = [a!, b!, c!].map((n) => n.serf.handleQuery('cmd', (q) => {
+    seen.push(`${n.name}<-${q.sourceNode}:${dec(q.payload)}`);
+    void q.respond(enc(`done by ${n.name}`));
+  }));
+  assert.throws(() => a!.serf.handleQuery('cmd', () => {}), /already registered/);
+  const ask = async (params: Parameters<typeof a.serf.query>[2]) => {
+    const acks: string[] = []; const resps: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      a!.serf.query('cmd', enc('restart'), { timeoutMs: 3000, ...params }, {
+        onAck: (f) => acks.push(f), onResponse: (f, p) => resps.push(`${f}:${dec(p)}`), onDone: resolve,
+      }).catch(reject);
+    });
+    return { acks: acks.sort(), resps: resps.sort() };
+  };
+  const web = await ask({ requestAck: true, filterTags: { role: '^web$' }, relayFactor: 1 });
+  assert.equal(web.acks, ['a', 'c']);
+  assert.equal(web.resps, ['a:done by a', 'c:done by c']);
+  assert.equal(seen.sort(), ['a<-a:restart', 'c<-a:restart']);
+  const one = await ask({ filterNodes: ['b'] });
+  assert.equal(one.resps, ['b:done by b']);
+  for (const n of [a!, b!, c!]) assert.not.ok(n.events.some((e) => e.type === 'query'), `${n.name}: no query event`);
+  // Removed: the query goes to the event stream again.
+  offs[1]!();
+  const again = await ask({ filterNodes: ['b'], timeoutMs: 1000 });
+  assert.equal(again.resps, []);
+  assert.ok(b!.events.some((e) => e.type === 'query' && e.query.name === 'cmd'));
+});
+
 test('internal _serf_ping is answered with acks only and never delivered to handlers', async () => {
   const [a, b, c] = await threeNodes();
   const acks: string[] = [];

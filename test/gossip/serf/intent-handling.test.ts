@@ -3,7 +3,9 @@
 // left-vs-failed, force-leave, exact-bytes rebroadcast, push/pull state.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SerfNode, defaultSerfOptions, encodeMeta } from '../../../agent/gossip/serf/serf.ts';
+import { SerfNode } from '../../../agent/gossip/serf/serf.ts';
+import { defaultSerfOptions } from '../../../agent/gossip/serf/config.ts';
+import { encodeMeta } from '../../../agent/gossip/wire/serf-messages.ts';
 import { realClock } from '../../../agent/gossip/serf/clock.ts';
 import { defaultLimits } from '../../../agent/config/limits.ts';
 import { Logger } from '../../../agent/obs/log.ts';
