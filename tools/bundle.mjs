@@ -7,7 +7,7 @@
 // be bundled. The plugin below rewrites each of its files into plain CommonJS
 // with static require() calls, which esbuild can follow.
 import { build } from 'esbuild';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 
 const amdToCjs = {
   name: 'amd-to-cjs',
@@ -27,6 +27,21 @@ const amdToCjs = {
   },
 };
 
+// The web GUI's files go into the bundle as strings: agent/api/gui/embedded.ts
+// (null in the sources, where gui/assets.ts reads the files) is replaced by a
+// module that maps each file name (every non-.ts file of that folder) to its text.
+const embedGui = {
+  name: 'embed-gui',
+  setup(b) {
+    b.onLoad({ filter: /agent[\\/]api[\\/]gui[\\/]embedded\.ts$/ }, async (args) => {
+      const dir = args.path.replace(/embedded\.ts$/, '');
+      const files = {};
+      for (const f of (await readdir(dir)).filter((n) => !n.endsWith('.ts'))) files[f] = await readFile(dir + f, 'utf8');
+      return { contents: `export const EMBEDDED = ${JSON.stringify(files)};`, loader: 'ts' };
+    });
+  },
+};
+
 const entry = process.argv[2] ?? 'agent/main.ts';
 const outfile = process.argv[3] ?? 'dist/cloudy-agent.cjs';
 await build({
@@ -37,7 +52,7 @@ await build({
   format: 'cjs',
   outfile,
   logLevel: 'warning',
-  plugins: [amdToCjs],
+  plugins: [amdToCjs, embedGui],
   // import.meta.url has no meaning in a CJS bundle; map it to the file's URL.
   define: { 'import.meta.url': '__cloudyImportMetaUrl' },
   banner: { js: "const __cloudyImportMetaUrl = require('url').pathToFileURL(__filename).href;" },

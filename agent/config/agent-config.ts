@@ -68,12 +68,28 @@ export interface AgentConfig {
   discoverInterface: string;
   /** Operator public keys obeyed for remote control, `ed25519:BASE64[@admin|@viewer]` (none = no remote control). */
   trustedOperators: string[];
+  /**
+   * HTTP API and web GUI address (host:port): '' = the mode's default (full:
+   * 0.0.0.0:7000, Cloudy's GUI port; edge: off), 'off' = no HTTP server.
+   */
+  http: string;
+  /** Public read-only view (-http-guest): members, services and plots without logging in. */
+  httpGuest: boolean;
   /** True while no source named the node: the name follows Cloudy's scheme (<HostID>-<ns>-<host>-<ip>:<port>). */
   autoNodeName: boolean;
 }
 
 export const CLOUDY_GOSSIP_PORT = 5000;
 export const DEFAULT_RPC_ADDR = '127.0.0.1:7373';
+/** Cloudy's web GUI port (cDistro), where a full node serves its API and GUI by default. */
+export const DEFAULT_FULL_HTTP_ADDR = '0.0.0.0:7000';
+
+/** Where the HTTP server listens, or null when it is off (edge mode default, or `-http off`). */
+export function httpAddrOf(c: Pick<AgentConfig, 'http' | 'mode'>): string | null {
+  if (c.http === 'off' || c.http === 'false') return null;
+  if (c.http !== '') return c.http;
+  return c.mode === 'full' ? DEFAULT_FULL_HTTP_ADDR : null;
+}
 
 export function defaultAgentConfig(): AgentConfig {
   return {
@@ -109,6 +125,8 @@ export function defaultAgentConfig(): AgentConfig {
     discover: '',
     discoverInterface: '',
     trustedOperators: [],
+    http: '',
+    httpGuest: false,
     autoNodeName: true,
   };
 }

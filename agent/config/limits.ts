@@ -122,6 +122,36 @@ export interface Limits {
   proxyMaxBodyBytes: number;
   /** Management proxy: ms a request may take end to end (headers, body, answer). */
   proxyTimeoutMs: number;
+  /** HTTP API/GUI (agent/api): bytes of one request body; larger bodies get 413. */
+  httpMaxBodyBytes: number;
+  /** Requests handled at once; more get 429 (the server never queues unbounded work). */
+  httpMaxConcurrent: number;
+  /** Open HTTP connections (node:http maxConnections; beyond it new sockets are closed). */
+  httpMaxConnections: number;
+  /** Milliseconds to receive a whole request (headers and body); slow clients are cut. */
+  httpRequestTimeoutMs: number;
+  /** Milliseconds an idle keep-alive connection stays open. */
+  httpKeepAliveMs: number;
+  /** Browser sessions kept at once (the least recently used is dropped beyond it). */
+  httpSessions: number;
+  /** Milliseconds of inactivity after which a browser session expires. */
+  httpSessionIdleMs: number;
+  /** Source addresses whose failed logins are remembered (least recently failed forgotten first). */
+  loginThrottleEntries: number;
+  /** Failed logins from one address before each further attempt waits (and, at 4x, is refused with 429). */
+  loginFreeFailures: number;
+  /** API tokens kept (token create beyond it fails with E_LIMIT). */
+  apiTokens: number;
+  /** Federation history: time between samples (ms) of the full node's tiered history. */
+  historySampleMs: number;
+  /** Federation history tier 1: 1-minute points kept (1,440 = one day). */
+  historyMinutePoints: number;
+  /** Federation history tier 2: 1-hour points kept (2,160 = 90 days). */
+  historyHourPoints: number;
+  /** Federation history tier 3: 1-day points kept (3,660 = ten years). */
+  historyDayPoints: number;
+  /** Least time between two writes of the history file (ms): flash wear. */
+  historySaveMs: number;
 }
 
 export type LimitName = keyof Limits;
@@ -175,6 +205,21 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   proxyConcurrent: 16,
   proxyMaxBodyBytes: 1024 * 1024,
   proxyTimeoutMs: 30_000,
+  httpMaxBodyBytes: 64 * 1024,
+  httpMaxConcurrent: 16,
+  httpMaxConnections: 64,
+  httpRequestTimeoutMs: 30_000,
+  httpKeepAliveMs: 5_000,
+  httpSessions: 64,
+  httpSessionIdleMs: 30 * 60_000,
+  loginThrottleEntries: 1024,
+  loginFreeFailures: 3,
+  apiTokens: 64,
+  historySampleMs: 60_000,
+  historyMinutePoints: 1440,
+  historyHourPoints: 2160,
+  historyDayPoints: 3660,
+  historySaveMs: 3_600_000,
 });
 
 export const FULL_LIMITS: Readonly<Limits> = Object.freeze({

@@ -29,6 +29,7 @@ export const AGENT_FLAGS: FlagSpecs = {
   'config-file': 'list', 'config-dir': 'list', 'snapshot': 'string', 'log-level': 'string',
   'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
   'data-dir': 'string', 'interface': 'string', 'containers': 'bool', 'discover': 'string', 'iface': 'string', 'trust-operator': 'list',
+  'http': 'string', 'http-guest': 'bool',
 };
 
 export const AGENT_HELP = `Usage: cloudy-agent agent [options]
@@ -65,7 +66,9 @@ Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
   -containers=false       Do not manage LXC containers.
   -discover=NAME          Find peers on the LAN by mDNS (serf's _serf_NAME._tcp) and be found.
   -iface=IF               The one interface -discover uses (default: every IPv4 interface).
-  -trust-operator=KEY[@ROLE]  Obey remote commands signed by this operator key (role admin or viewer); repeatable.`;
+  -trust-operator=KEY[@ROLE]  Obey remote commands signed by this operator key (role admin or viewer); repeatable.
+  -http=ADDR[:PORT]       Web GUI and JSON API (default: 0.0.0.0:7000 in full mode, off in edge mode; 'off' disables).
+  -http-guest             Public read-only view of the federation (members, services, plots) without login.`;
 
 /** Config key -> the flag named in error messages. */
 const FLAG_OF: Partial<Record<keyof AgentConfig, string>> = {
@@ -106,6 +109,8 @@ export function layerFromFlags(f: Flags): ConfigLayer {
   if (f.has('rpc-auth')) l.rpcAuth = f.str('rpc-auth');
   if (f.has('snapshot')) l.snapshotPath = f.str('snapshot');
   if (f.has('data-dir')) l.dataDir = f.str('data-dir');
+  if (f.has('http')) { l.http = f.str('http'); if (l.http !== 'off' && l.http !== 'false') parseHostPort(l.http, 7000, '-http'); }
+  if (f.has('http-guest')) l.httpGuest = f.bool('http-guest');
   if (f.has('interface')) l.communityInterface = f.str('interface');
   if (f.has('containers')) l.containers = f.bool('containers');
   if (f.has('discover')) l.discover = f.str('discover');
