@@ -15,6 +15,7 @@ import { communityIpOf } from '../config/host-defaults.ts';
 import { readNetFacts } from '../system/net-info.ts';
 import { AgentError } from '../errors.ts';
 import { MemoryGovernor } from '../system/memory-governor.ts';
+import { apiPlugin } from '../api/plugin.ts';
 import { MdnsDiscovery } from '../gossip/mdns/mdns-discovery.ts';
 import { hostname } from 'node:os';
 
@@ -106,6 +107,8 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
   });
   if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
   plugins.push(remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs }));
+  // Last, so the registry holds every command it serves (on in full mode, or with -http).
+  plugins.push(apiPlugin());
   if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;
 }

@@ -23,6 +23,7 @@ import { publishCommand, unpublishCommand, searchCommand, servicesCommand, stats
 import { lxcCommand } from '../containers/cli.ts';
 import { seedCommand } from './commands/seed.ts';
 import { operatorCommand, remoteCommand, remoteLogCommand } from '../remote/cli.ts';
+import { passwdCommand, tokenCommand } from '../api/cli.ts';
 
 /** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
 export const agentCommand = makeAgentCommand({
@@ -57,6 +58,8 @@ export const COMMANDS: CliCommand[] = [
   operatorCommand,
   remoteCommand,
   remoteLogCommand,
+  passwdCommand(),
+  tokenCommand,
 ];
 
 export function findCommand(name: string, commands: readonly CliCommand[] = COMMANDS): CliCommand | undefined {

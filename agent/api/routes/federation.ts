@@ -12,7 +12,7 @@ import { HttpError } from '../http-error.ts';
 export interface FederationDeps {
   serf: Pick<Serf, 'members' | 'localMember' | 'getCoordinate'>;
   decoder: Pick<ServicesTagDecoder, 'decode'>;
-  search(filter: SearchFilter): SearchResult;
+  search(filter: SearchFilter): Promise<SearchResult>;
   history: TieredHistory | null;
   now?: () => number;
 }
@@ -105,7 +105,7 @@ export function federationRoutes(d: FederationDeps): Route[] {
     },
     {
       method: 'GET', path: '/api/v1/services', role: 'guest',
-      handle({ req }) {
+      async handle({ req }) {
         const q = req.query;
         const sort = parseSearchSort(q.get('sort') ?? 'rtt');
         if (!sort) badField('sort', 'one of rtt, name, none');
@@ -113,7 +113,7 @@ export function federationRoutes(d: FederationDeps): Route[] {
         const host = q.get('host') ?? '';
         if (type.length > 64) badField('type', 'at most 64 characters');
         if (host.length > 256) badField('host', 'at most 256 characters');
-        const res = d.search({ type, host });
+        const res = await d.search({ type, host });
         const entries = sortSearchEntries(res.entries, sort, rtt()).map((e) => ({ ...e, web_url: webUrlOf(e) }));
         const byType: Record<string, number> = {};
         for (const e of entries) byType[e.s] = (byType[e.s] ?? 0) + 1;
