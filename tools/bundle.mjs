@@ -48,7 +48,8 @@ await build({
   entryPoints: [entry],
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  // Node 18: Debian 12's nodejs and OpenWrt 23.05's node run this file.
+  target: 'node18',
   format: 'cjs',
   outfile,
   logLevel: 'warning',

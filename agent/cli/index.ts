@@ -7,7 +7,9 @@ import { agentPlugins } from './agent-plugins.ts';
 import { applyHostDefaults } from '../config/host-defaults.ts';
 import { readNetFacts } from '../system/net-info.ts';
 import { loadIdentity } from '../state/identity.ts';
-import { applyRuntimeV8Flags, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../system/v8-budget.ts';
+import {
+  PRINT_SETTINGS_ENV, applyRuntimeV8Flags, launcherSettings, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor,
+} from '../system/v8-budget.ts';
 import { membersCommand } from './commands/members.ts';
 import { eventCommand } from './commands/event.ts';
 import { queryCommand } from './commands/query.ts';
@@ -28,6 +30,11 @@ import { passwdCommand, tokenCommand } from '../api/cli.ts';
 /** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
 export const agentCommand = makeAgentCommand({
   reexec: (cfg) => {
+    // A launcher asking which V8 flags to start node with (see v8-budget.ts).
+    if (process.env[PRINT_SETTINGS_ENV] === '1') {
+      process.stdout.write(`${launcherSettings(cfg)}\n`);
+      process.exit(0);
+    }
     reexecWithV8Flags(v8FlagsFor(cfg), process, mallocEnvFor(cfg));
     applyRuntimeV8Flags(runtimeV8FlagsFor(cfg));
   },

@@ -7,22 +7,42 @@
 //                             to 3 x 16 MB under allocation bursts such as a
 //                             large push/pull, and that RSS is not given back
 //   --max-old-space-size=N    when -memory-budget is set: 60% of the budget
-// Skipped where execve is missing (Node 20 in development), when already done,
-// or with CLOUDY_AGENT_NO_REEXEC=1.
+// Skipped where execve is missing (Node 18/20: Debian's and OpenWrt's node, and
+// development), when already done, or with CLOUDY_AGENT_NO_REEXEC=1.
+//
+// The bundle on a system node (the cloudy-agent-js .deb, the OpenWrt package)
+// cannot re-execute itself, so its launcher asks first: with
+// CLOUDY_AGENT_PRINT_V8=1 the `agent` command parses its flags and config files
+// as usual, prints launcherSettings() and exits; the launcher then starts node
+// with those flags and environment, marked so no re-exec is attempted.
 //
 // Flags that NODE_OPTIONS refuses are set at run time instead, before the
 // agent's code gets hot (v8.setFlagsFromString):
-//   --max-opt=2               (edge mode) no TurboFan: Maglev is the top tier.
+//   --max-opt=2               (edge mode) no TurboFan: Maglev is the top tier
+//                             (--no-opt on Node 18's V8, which has neither).
 //                             An agent's hot paths are small (codecs, timers);
 //                             TurboFan's compiler alone pages in ~9 MB of the
 //                             executable's text (measured with /proc/PID/pagemap
 //                             against the binary's symbols) and its zones
 //                             allocate more, for no measurable CPU gain here.
-import { isSea } from 'node:sea';
+import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import type { AgentConfig } from '../config/agent-config.ts';
 
 export const REEXEC_MARK = 'CLOUDY_AGENT_V8';
+export const PRINT_SETTINGS_ENV = 'CLOUDY_AGENT_PRINT_V8';
+/** First word of the line launcherSettings() prints. */
+export const SETTINGS_MARK = 'cloudy-agent-v8:';
+
+/**
+ * One line for a launcher: the marker, then the node flags and the NAME=VALUE
+ * environment settings the re-exec would have applied (values are plain
+ * tokens: flags and numbers, nothing a shell would expand).
+ */
+export function launcherSettings(cfg: Pick<AgentConfig, 'mode' | 'memoryBudget'>, env: NodeJS.ProcessEnv = process.env): string {
+  const envWords = Object.entries(mallocEnvFor(cfg, env)).map(([k, v]) => `${k}=${v}`);
+  return [SETTINGS_MARK, ...v8FlagsFor(cfg), ...envWords].join(' ');
+}
 
 export function v8FlagsFor(cfg: Pick<AgentConfig, 'mode' | 'memoryBudget'>): string[] {
   const flags: string[] = [];
@@ -31,9 +51,14 @@ export function v8FlagsFor(cfg: Pick<AgentConfig, 'mode' | 'memoryBudget'>): str
   return flags;
 }
 
-/** V8 flags set at run time (not accepted in NODE_OPTIONS). */
-export function runtimeV8FlagsFor(cfg: Pick<AgentConfig, 'mode'>): string[] {
-  return cfg.mode === 'edge' ? ['--max-opt=2'] : [];
+/**
+ * V8 flags set at run time (not accepted in NODE_OPTIONS). V8 10.2 (Node 18)
+ * has no --max-opt (an unknown flag is reported on stderr and ignored) and no
+ * Maglev: there --no-opt gives the same ceiling below TurboFan (Sparkplug).
+ */
+export function runtimeV8FlagsFor(cfg: Pick<AgentConfig, 'mode'>, v8Version: string = process.versions.v8): string[] {
+  if (cfg.mode !== 'edge') return [];
+  return Number(v8Version.split('.')[0]) >= 11 ? ['--max-opt=2'] : ['--no-opt'];
 }
 
 const applied: string[] = [];
@@ -82,6 +107,9 @@ export function reexecWithV8Flags(flags: string[], proc: NodeJS.Process = proces
   const nodeOptions = [proc.env.NODE_OPTIONS ?? '', ...flags].join(' ').trim();
   // A single executable gets its user arguments after argv[0] (it puts its own
   // path in argv[1]); plain node needs its flags and the script path back.
+  // node:sea is loaded only here: it does not exist before Node 20.12, and
+  // execve (Node >= 22.15) implies it does.
+  const { isSea } = createRequire(import.meta.url)('node:sea') as typeof import('node:sea');
   const args = isSea() ? proc.argv.slice(2) : [...proc.execArgv, ...proc.argv.slice(1)];
   execve.call(proc, proc.execPath, [proc.execPath, ...args], {
     ...proc.env, ...extraEnv, NODE_OPTIONS: nodeOptions, [REEXEC_MARK]: '1',

@@ -2,7 +2,7 @@
 // The built executable doing it for real: v8-budget.real.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REEXEC_MARK, applyRuntimeV8Flags, appliedV8Flags, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../../agent/system/v8-budget.ts';
+import { REEXEC_MARK, SETTINGS_MARK, launcherSettings, applyRuntimeV8Flags, appliedV8Flags, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor } from '../../agent/system/v8-budget.ts';
 
 test('flags: small young generation in edge mode; old space = 60% of -memory-budget', () => {
   assert.equal(v8FlagsFor({ mode: 'edge', memoryBudget: null }), ['--max-semi-space-size=1']);
@@ -14,11 +14,19 @@ test('flags: small young generation in edge mode; old space = 60% of -memory-bud
 test('run-time flags: no TurboFan in edge mode, set once, listed with the NODE_OPTIONS ones', () => {
   assert.equal(runtimeV8FlagsFor({ mode: 'edge' }), ['--max-opt=2']);
   assert.equal(runtimeV8FlagsFor({ mode: 'full' }), []);
+  assert.equal(runtimeV8FlagsFor({ mode: 'edge' }, '11.3.244.8-node.38'), ['--max-opt=2']);
+  assert.equal(runtimeV8FlagsFor({ mode: 'edge' }, '10.2.154.26-node.37'), ['--no-opt']);
   const set: string[] = [];
   applyRuntimeV8Flags(['--max-opt=2'], (f) => set.push(f));
   applyRuntimeV8Flags(['--max-opt=2'], (f) => set.push(f));
   assert.equal(set, ['--max-opt=2']);
   assert.equal(appliedV8Flags({ NODE_OPTIONS: '--trace-warnings --max-semi-space-size=1' }), ['--max-semi-space-size=1', '--max-opt=2']);
+});
+
+test('launcher settings: one marked line with the flags and the malloc environment', () => {
+  assert.is(launcherSettings({ mode: 'edge', memoryBudget: 64 * 1024 * 1024 }, {}),
+    `${SETTINGS_MARK} --max-semi-space-size=1 --max-old-space-size=38 MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072`);
+  assert.is(launcherSettings({ mode: 'full', memoryBudget: null }, {}), SETTINGS_MARK);
 });
 
 test('malloc settings ride on the re-exec in edge mode; a value the user set is kept', () => {
