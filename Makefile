@@ -14,7 +14,7 @@ STAMP := node_modules/.installed-stamp
 
 # `make check` is the quick loop: typecheck and the tests that need no real peer
 # and no OS (every file but *.real.test.ts), the two side by side, files 4 at a time.
-.PHONY: run test check deps deps-run deps-test typecheck binary bundle bench clean install
+.PHONY: run test check deps deps-run deps-test typecheck binary bundle bench clean install deb
 
 # --- setup -----------------------------------------------------------------
 # A work tree whose node_modules is a symlink shares another checkout's packages:
@@ -82,6 +82,11 @@ binary: bundle
 	  -t node$${V#v}-linux-x64 -o cloudy-agent.new cloudy-agent.cjs >/dev/null && \
 	  mv -f cloudy-agent.new cloudy-agent
 	@ls -l dist/cloudy-agent
+
+# Debian packages: dist/cloudy-agent_<v>_amd64.deb and dist/cloudy-agent-js_<v>_all.deb.
+deb: binary
+	packaging/deb/build.sh bin dist
+	packaging/deb/build.sh js dist
 
 bench: deps-test binary
 	$(RUN_TS) bench/run.ts
