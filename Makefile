@@ -14,7 +14,7 @@ STAMP := node_modules/.installed-stamp
 
 # `make check` is the quick loop: typecheck and the tests that need no real peer
 # and no OS (every file but *.real.test.ts), the two side by side, files 4 at a time.
-.PHONY: run test check deps deps-run deps-test typecheck binary bundle bench clean install deb
+.PHONY: run test check deps deps-run deps-test typecheck binary bundle bench clean install deb openwrt
 
 # --- setup -----------------------------------------------------------------
 # A work tree whose node_modules is a symlink shares another checkout's packages:
@@ -87,6 +87,10 @@ binary: bundle
 deb: binary
 	packaging/deb/build.sh bin dist
 	packaging/deb/build.sh js dist
+
+# OpenWrt packages (no SDK): dist/cloudy-agent_<v>-1_x86_64.ipk and _all.ipk.
+openwrt: bundle
+	openwrt/build-ipk.sh dist
 
 bench: deps-test binary
 	$(RUN_TS) bench/run.ts

@@ -8,7 +8,8 @@
 # The payload is the bundle (dist/cloudy-agent.cjs, make bundle) run by
 # OpenWrt's node package (23.05: node 18, 24.10: node 20), so the same files
 # fit every architecture; the x86_64 package only names its target.
-# Environment: VERSION (default: package.json's), RELEASE (default 1),
+# Environment: BUNDLE (default dist/cloudy-agent.cjs), VERSION (default:
+# package.json's), RELEASE (default 1),
 # SOURCE_DATE_EPOCH.
 set -eu
 
@@ -20,15 +21,16 @@ repo="$(cd "$here/.." && pwd)"
 files="$here/cloudy-agent/files"
 version="${VERSION:-$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$repo/package.json" | head -1)}-${RELEASE:-1}"
 epoch="${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)}"
-[ -f "$repo/dist/cloudy-agent.cjs" ] || { echo "build-ipk.sh: dist/cloudy-agent.cjs missing (make bundle)" >&2; exit 1; }
+bundle="${BUNDLE:-$repo/dist/cloudy-agent.cjs}"
+[ -f "$bundle" ] || { echo "build-ipk.sh: $bundle missing (make bundle)" >&2; exit 1; }
 
 stage="$(mktemp -d "${TMPDIR:-/tmp}/pk-ipk-XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 data="$stage/data"
-install -D -m 0755 "$repo/dist/cloudy-agent.cjs" "$data/usr/lib/cloudy-agent/cloudy-agent.cjs"
+install -D -m 0755 "$bundle" "$data/usr/lib/cloudy-agent/cloudy-agent.cjs"
 install -D -m 0755 "$repo/packaging/common/node-launcher.sh" "$data/usr/bin/cloudy-agent"
 install -D -m 0755 "$files/cloudy-agent.init" "$data/etc/init.d/cloudy-agent"
-install -D -m 0644 "$files/cloudy-agent.config" "$data/etc/config/cloudy-agent"
+install -D -m 0600 "$files/cloudy-agent.config" "$data/etc/config/cloudy-agent"
 install -D -m 0755 "$files/cloudy-agent.uci-defaults" "$data/etc/uci-defaults/90-cloudy-agent"
 install -D -m 0644 "$files/keep.d" "$data/lib/upgrade/keep.d/cloudy-agent"
 install -D -m 0644 "$here/README.md" "$data/usr/share/doc/cloudy-agent/README.md"
