@@ -12,6 +12,7 @@ import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-c
 import { discoveryPlugin } from '../../agent/discovery/plugin.ts';
 import { remotePlugin } from '../../agent/remote/plugin.ts';
 import type { RemoteExecutor } from '../../agent/remote/executor.ts';
+import type { Limits } from '../../agent/config/limits.ts';
 import { COMMANDS } from '../../agent/cli/index.ts';
 import { ours } from '../cli/helpers.ts';
 
@@ -52,6 +53,7 @@ export interface NodeOpts {
   plugins?: DaemonPlugin[];
   gossipPort?: number;
   rpcPort?: number;
+  limits?: Partial<Limits>;
 }
 
 export interface TestNode { h: DaemonHandle; gossip: string; rpc: string; opts: NodeOpts; executor: () => RemoteExecutor }
@@ -63,7 +65,7 @@ export async function startNode(o: NodeOpts): Promise<TestNode> {
   const cfg: AgentConfig = {
     ...defaultAgentConfig(), profile: 'lan', logLevel: 'INFO', nodeName: o.name, bind: `${o.host}:${gport}`, rpcAddr: `${o.host}:${rport}`,
     dataDir: o.dataDir, join: o.join ?? [], retryIntervalMs: 200, tags: o.tags ?? {}, mode: o.mode ?? 'edge', trustedOperators: o.trust ?? [],
-    containers: false,
+    containers: false, limitOverrides: o.limits ?? {},
   };
   const h = await startDaemon({
     ...cfg,
