@@ -68,9 +68,9 @@ export function createApi(d: ApiDeps): Api {
     ...federationRoutes({
       serf: d.serf, decoder, history: d.history, ...(d.now ? { now: d.now } : {}),
       // The registry's `search` (the same code path as `cloudy-agent search`).
-      search: async (filter) => {
-        const r = toJson(await d.commands.invoke('search', { Type: filter.type ?? '', Host: filter.host ?? '' }, { origin: 'http', role: 'viewer' })) as { Entries: SearchEntry[]; Undecodable: string[] };
-        return { entries: r.Entries, undecodable: r.Undecodable };
+      search: async (filter, sort) => {
+        const r = toJson(await d.commands.invoke('search', { Type: filter.type ?? '', Host: filter.host ?? '', Sort: sort }, { origin: 'http', role: 'viewer' })) as { Entries: SearchEntry[]; Undecodable: string[]; RttMs: number[] };
+        return { entries: r.Entries.map((e, i) => ({ ...e, rtt_ms: r.RttMs[i]! < 0 ? null : r.RttMs[i]! / 1000 })), undecodable: r.Undecodable };
       },
     }),
     ...nodeRoutes(d.commands, jobs),

@@ -105,17 +105,20 @@ export const searchCommand = rpcCommand({
   name: 'search',
   summary: 'Lists the Cloudy services of every alive node (avahi-ps search)',
   style: 'cloudy',
-  help: 'Usage: cloudy-agent search [type] [host] [-format json|table]',
-  flags: { format: 'string' },
+  help: 'Usage: cloudy-agent search [type] [host] [-format json|table] [-sort rtt|name]\n\n  -sort rtt: nearest provider first (Vivaldi RTT estimate from this node; the table shows it)',
+  flags: { format: 'string', sort: 'string' },
   async run(env) {
     const format = env.flags.str('format', 'json');
     if (format !== 'json' && format !== 'table') return env.usage(`Invalid format: ${format} (json or table)`);
+    const sort = env.flags.str('sort', '');
+    if (!['', 'none', 'rtt', 'name'].includes(sort)) return env.usage(`Invalid sort: ${sort} (rtt, name or none)`);
     const args = positional(env);
-    if (args.length > 2) return env.usage('Usage: cloudy-agent search [type] [host] [-format json|table]');
+    if (args.length > 2) return env.usage('Usage: cloudy-agent search [type] [host] [-format json|table] [-sort rtt|name]');
     const [type, host] = args;
-    const reply = (await env.call('search', { Type: type ?? '', Host: host ?? '' }, true)) as { Entries?: unknown[]; Undecodable?: unknown[] };
+    const reply = (await env.call('search', { Type: type ?? '', Host: host ?? '', ...(sort !== '' ? { Sort: sort } : {}) }, true)) as { Entries?: unknown[]; Undecodable?: unknown[]; RttMs?: unknown[] };
     const entries = (reply?.Entries ?? []).map(entryFromWire);
-    env.io.stdout(format === 'json' ? formatSearchJson(entries) + '\n' : formatSearchTable(entries));
+    const rtt = sort === 'rtt' && Array.isArray(reply?.RttMs) ? reply.RttMs.map((us) => (typeof us === 'number' && us >= 0 ? us / 1000 : null)) : undefined;
+    env.io.stdout(format === 'json' ? formatSearchJson(entries) + '\n' : formatSearchTable(entries, rtt));
     const skipped = Array.isArray(reply?.Undecodable) ? reply.Undecodable.length : 0;
     // stderr, so the JSON line stays exactly what avahi-ps prints.
     if (skipped > 0 && format === 'table') env.err(`(${skipped} node(s) skipped: their services tag does not decode)`);

@@ -19,6 +19,7 @@ import type { ServiceChecker } from './checks.ts';
 import type { FederationSample, FederationStats } from './federation.ts';
 import { RECORD_KEYS } from './codec.ts';
 import type { SearchEntry, SearchFilter, SearchResult } from './search.ts';
+import { parseSearchSort, sortSearchEntries, type RttOf } from './rtt.ts';
 
 /** Wire names on the agent RPC (what our CLI sends). */
 export const RPC_PUBLISH = rpcNameOf('publish');
@@ -139,6 +140,8 @@ export interface DiscoveryCommandDeps {
   federationIntervalMs: number;
   counters: Counters;
   search(filter: SearchFilter): SearchResult;
+  /** RTT estimates from this node (Vivaldi), asked at each search. */
+  rtt(): RttOf;
 }
 
 export function discoveryCommands(d: DiscoveryCommandDeps): CommandSpec[] {
@@ -185,10 +188,15 @@ export function discoveryCommands(d: DiscoveryCommandDeps): CommandSpec[] {
       args: {
         Type: { type: 'string', doc: 'only this service type ("" = all)' },
         Host: { type: 'string', doc: 'only this host ("" = all)' },
+        Sort: { type: 'string', doc: 'rtt: nearest provider first (Vivaldi estimate from this node), name, or none ("" = none)' },
       },
       async handler(a) {
+        const sort = parseSearchSort(a.Sort ?? '');
+        if (sort === undefined) throw new AgentError('E_INVALID', `Sort: rtt, name or none, got ${JSON.stringify(a.Sort)}`, { field: 'Sort' });
         const res = d.search({ type: a.Type ?? '', host: a.Host ?? '' });
-        return { Entries: res.entries.map(entryToWire), Undecodable: res.undecodable };
+        const sorted = sortSearchEntries(res.entries, sort, d.rtt());
+        // RttMs[i] is the estimated RTT to Entries[i]'s node in ms (-1: no coordinate); Entries keep avahi-ps's shape.
+        return { Entries: sorted.map(entryToWire), Undecodable: res.undecodable, RttMs: sorted.map((e) => (e.rtt_ms === null ? -1 : Math.round(e.rtt_ms * 1000))) };
       },
     }),
     defineCommand({

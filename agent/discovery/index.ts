@@ -15,6 +15,7 @@ import { createProber, type Prober } from './probes.ts';
 import { FederationStats } from './federation.ts';
 import { searchServices, ServicesTagDecoder, type SearchFilter, type SearchResult } from './search.ts';
 import { discoveryCommands } from './commands.ts';
+import { rttEstimator } from './rtt.ts';
 import { FederationHistoryFile } from './federation-store.ts';
 
 /** How Cloudy's serf.service announces the agent itself (CLOUDY-FACTS §1.5, §2). */
@@ -121,7 +122,10 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
     const ordered = [self, ...members.filter((m) => m.name !== self.name)];
     return searchServices(ordered, decoder, filter);
   };
-  for (const c of discoveryCommands({ announcer, checker, federation, federationIntervalMs, counters: ctx.counters, search })) ctx.registry.register(c);
+  for (const c of discoveryCommands({
+    announcer, checker, federation, federationIntervalMs, counters: ctx.counters, search,
+    rtt: () => rttEstimator((n) => ctx.serf.getCoordinate(n), ctx.serf.localMember().name),
+  })) ctx.registry.register(c);
   logger.info(`discovery started: ${announcer.list().length} services published`);
 
   return {

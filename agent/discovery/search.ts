@@ -105,22 +105,33 @@ function entryJson(e: SearchEntry): string {
   return '{' + parts.join(',') + '}';
 }
 
-/** A readable table grouped by type, like the Cloudy GUI's tabs (Description/Host/IP/Port/µcloud). */
-export function formatSearchTable(entries: readonly SearchEntry[]): string {
+/**
+ * A readable table grouped by type, like the Cloudy GUI's tabs (Description/Host/IP/Port/µcloud).
+ * With `rttMs` (parallel to entries, null = unknown) an RTT column is added and
+ * types keep the entries' order (nearest first when sorted by RTT).
+ */
+export function formatSearchTable(entries: readonly SearchEntry[], rttMs?: readonly (number | null)[]): string {
   if (entries.length === 0) return 'No services found.\n';
-  const byType = new Map<string, SearchEntry[]>();
-  for (const e of entries) {
+  const byType = new Map<string, number[]>();
+  entries.forEach((e, i) => {
     const list = byType.get(e.s);
-    if (list) list.push(e);
-    else byType.set(e.s, [e]);
-  }
+    if (list) list.push(i);
+    else byType.set(e.s, [i]);
+  });
   const cols = ['d', 'm', 'i', 'p', 'e', 't'] as const;
   const header = cols.map((c) => RECORD_LABELS[c].toUpperCase());
+  if (rttMs) header.push('RTT');
   header.push('NODE');
   let out = '';
   for (const type of [...byType.keys()].sort((a, b) => a.localeCompare(b))) {
     const list = byType.get(type)!;
-    const rows = list.map((e) => [...cols.map((c) => e[c]), e.node_id]);
+    const rows = list.map((i) => {
+      const e = entries[i]!;
+      const r: string[] = cols.map((c) => e[c]);
+      if (rttMs) { const v = rttMs[i]; r.push(v === null || v === undefined ? '?' : `${v.toFixed(1)}ms`); }
+      r.push(e.node_id);
+      return r;
+    });
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (r: string[]): string => r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  ').trimEnd();
     out += `${out ? '\n' : ''}${type} (${list.length})\n`;

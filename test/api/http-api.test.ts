@@ -140,6 +140,19 @@ test('services: the registry search with type/host filters, nearest first; 400 o
   assert.is((await b.req('GET', '/api/v1/services?sort=far')).json.error.field, 'sort');
 });
 
+test('`cloudy-agent search -sort rtt` (the same registry option): nearest first, RTT column in the table', async () => {
+  const rpc = `-rpc-addr=${full.rpcAddress.host}:${full.rpcAddress.port}`;
+  const t = await cli(['search', 'serf', '-sort', 'rtt', '-format', 'table', rpc]);
+  assert.is(t.code, 0, t.err);
+  const rows = t.out.trim().split('\n').slice(2);
+  assert.match(t.out, /RTT\s+NODE/);
+  assert.is(rows.length, 3);
+  assert.match(rows[0]!, /0\.0ms\s+fn-full$/);
+  const j = await cli(['search', '-sort', 'rtt', rpc]);
+  assert.is(JSON.parse(j.out)[0].node_id, 'fn-full', 'JSON keeps avahi-ps entries, in RTT order');
+  assert.is((await cli(['search', '-sort', 'far', rpc])).code, 1);
+});
+
 test('this node: publish/unpublish through the registry, CSRF required on every write, 400 with the field', async () => {
   const b = new Browser(port);
   await b.login(PASSWORD);

@@ -3,8 +3,8 @@
 // sorted by Vivaldi RTT, and the tiered history with CSV/JSON export.
 import type { Member, Serf } from '../../gossip/serf/types.ts';
 import { SERVICES_TAG, type DecodedRecord } from '../../discovery/codec.ts';
-import type { SearchFilter, SearchResult, ServicesTagDecoder } from '../../discovery/search.ts';
-import { parseSearchSort, rttEstimator, sortSearchEntries } from '../../discovery/rtt.ts';
+import type { SearchEntry, SearchFilter, ServicesTagDecoder } from '../../discovery/search.ts';
+import { parseSearchSort, rttEstimator, type SearchSort } from '../../discovery/rtt.ts';
 import { HISTORY_RANGES, seriesToCsv, type TieredHistory } from '../../discovery/history-tiers.ts';
 import { badField, optRegExp, reply, type Route } from '../router.ts';
 import { HttpError } from '../http-error.ts';
@@ -12,7 +12,8 @@ import { HttpError } from '../http-error.ts';
 export interface FederationDeps {
   serf: Pick<Serf, 'members' | 'localMember' | 'getCoordinate'>;
   decoder: Pick<ServicesTagDecoder, 'decode'>;
-  search(filter: SearchFilter): Promise<SearchResult>;
+  /** The registry's `search`, sorted there; rtt_ms in ms (null: no coordinate). */
+  search(filter: SearchFilter, sort: SearchSort): Promise<{ entries: (SearchEntry & { rtt_ms: number | null })[]; undecodable: string[] }>;
   history: TieredHistory | null;
   now?: () => number;
 }
@@ -113,8 +114,8 @@ export function federationRoutes(d: FederationDeps): Route[] {
         const host = q.get('host') ?? '';
         if (type.length > 64) badField('type', 'at most 64 characters');
         if (host.length > 256) badField('host', 'at most 256 characters');
-        const res = await d.search({ type, host });
-        const entries = sortSearchEntries(res.entries, sort, rtt()).map((e) => ({ ...e, web_url: webUrlOf(e) }));
+        const res = await d.search({ type, host }, sort);
+        const entries = res.entries.map((e) => ({ ...e, web_url: webUrlOf(e) }));
         const byType: Record<string, number> = {};
         for (const e of entries) byType[e.s] = (byType[e.s] ?? 0) + 1;
         return { total: entries.length, by_type: byType, services: entries, undecodable: res.undecodable };
