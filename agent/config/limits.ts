@@ -94,6 +94,16 @@ export interface Limits {
   serviceCheckConcurrency: number;
   /** LXC containers the agent manages on this host (create beyond it fails with E_LIMIT). */
   maxContainers: number;
+  /** One guifi.net API or CNML request, connect to last byte (ms). */
+  guifiRequestTimeoutMs: number;
+  /** Bytes of one guifi.net reply (a node's CNML included); a larger reply is refused. */
+  guifiReplyMaxBytes: number;
+  /** First pause of the headless registrar after a failed attempt (ms); doubles per failure. */
+  guifiRetryBaseMs: number;
+  /** Longest pause of the headless registrar between attempts (ms); also the pause after a permanent refusal. */
+  guifiRetryMaxMs: number;
+  /** Random share taken off each registrar pause (percent), so boxes flashed together do not retry together. */
+  guifiRetryJitterPct: number;
   /** How often the memory governor (edge mode) looks at the process's memory (ms). */
   memoryCheckIntervalMs: number;
   /** Committed-but-unused heap, or RSS growth, beyond which the governor runs a reclaiming GC (bytes). */
@@ -191,6 +201,11 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   publishedServices: 64,
   serviceCheckConcurrency: 4,
   maxContainers: 32,
+  guifiRequestTimeoutMs: 20_000,
+  guifiReplyMaxBytes: 4 * 1024 * 1024,
+  guifiRetryBaseMs: 5_000,
+  guifiRetryMaxMs: 15 * 60_000,
+  guifiRetryJitterPct: 50,
   memoryCheckIntervalMs: 2_000,
   memoryReclaimSlackBytes: 3 * 1024 * 1024,
   memoryReclaimMinGapMs: 10_000,
