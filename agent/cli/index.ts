@@ -26,6 +26,7 @@ import { lxcCommand } from '../containers/cli.ts';
 import { seedCommand } from './commands/seed.ts';
 import { operatorCommand, remoteCommand, remoteLogCommand } from '../remote/cli.ts';
 import { passwdCommand, tokenCommand } from '../api/cli.ts';
+import { makeGuifiCommand } from '../guifi/cli.ts';
 
 /** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
 export const agentCommand = makeAgentCommand({
@@ -67,6 +68,7 @@ export const COMMANDS: CliCommand[] = [
   remoteLogCommand,
   passwdCommand(),
   tokenCommand,
+  makeGuifiCommand(),
 ];
 
 export function findCommand(name: string, commands: readonly CliCommand[] = COMMANDS): CliCommand | undefined {

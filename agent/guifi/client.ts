@@ -78,7 +78,7 @@ export class GuifiClient {
 
   /** guifi.auth.login: a new token (guifi.net keeps one per user: the previous one stops working). */
   async login(username: string, password: string): Promise<string> {
-    const r = await this.command('guifi.auth.login', { username, password, method: 'password' }, { auth: false, url: `${this.apiUrl}/auth` });
+    const r = await this.call('guifi.auth.login', { username, password, method: 'password' }, { auth: false, url: `${this.apiUrl}/auth` });
     const token = r.authToken;
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) throw malformed('guifi.auth.login', 'responses.authToken is missing or not a token');
     this.tokenValue = token;
@@ -92,26 +92,26 @@ export class GuifiClient {
     };
     if (d.email) q.notification = d.email;
     if (d.comment) q.comment = d.comment;
-    const r = await this.command('guifi.device.add', q);
+    const r = await this.call('guifi.device.add', q);
     return idOf(r.device_id, 'guifi.device.add', 'responses.device_id');
   }
 
   /** guifi.cloudy.addlink: an IPv4 from `deviceId`'s subnet for the Cloudy device, with a planned cable link. */
   async addLink(cloudyId: number, deviceId: number): Promise<Obj> {
-    const r = await this.command('guifi.cloudy.addlink', { device_id: String(deviceId), cloudy_id: String(cloudyId) });
+    const r = await this.call('guifi.cloudy.addlink', { device_id: String(deviceId), cloudy_id: String(cloudyId) });
     if (!isObj(r.device)) throw malformed('guifi.cloudy.addlink', 'responses.device is missing');
     return r.device;
   }
 
   /** guifi.cloudy.unlink: the Cloudy device's link (and the IPv4 it gave) removed. */
   async unlink(cloudyId: number): Promise<void> {
-    await this.command('guifi.cloudy.unlink', { cloudy_id: String(cloudyId) });
+    await this.call('guifi.cloudy.unlink', { cloudy_id: String(cloudyId) });
   }
 
   /** guifi.service.add with Cloudy's name and nick (`<type><id>`, `<snp|dns|prx><id>`); the new service's id when told. */
   async addService(s: AddServiceRequest): Promise<number | null> {
     const t = GUIFI_SERVICE_TYPES[s.type];
-    const r = await this.command('guifi.service.add', {
+    const r = await this.call('guifi.service.add', {
       name: `${t.namePrefix}${s.deviceId}`, server_id: String(s.deviceId), service_type: s.type, nick: `${t.nickPrefix}${s.deviceId}`,
     });
     const svc = r.service;
@@ -123,7 +123,7 @@ export class GuifiClient {
 
   /** guifi.cnml.clear: guifi.net serves CNML from a cache until this. */
   async clearCnml(): Promise<void> {
-    await this.command('guifi.cnml.clear', {});
+    await this.call('guifi.cnml.clear', {});
   }
 
   /** The node's CNML (no token needed). */
@@ -142,8 +142,8 @@ export class GuifiClient {
     });
   }
 
-  /** One API command; its `responses` object once the reply is known good. */
-  private async command(command: string, params: Record<string, string>, o: { auth?: boolean; url?: string } = {}): Promise<Obj> {
+  /** Any API command (guifi.<area>.<op>); its `responses` object once the reply is known good. */
+  async call(command: string, params: Record<string, string>, o: { auth?: boolean; url?: string } = {}): Promise<Obj> {
     const headers: Record<string, string> = {};
     if (o.auth !== false) {
       // guifi.net would answer 502 as well; not sending a request we know it refuses saves a round trip.

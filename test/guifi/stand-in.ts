@@ -14,7 +14,8 @@
 // replies broken: not JSON, an HTML error page, truncated XML, HTTP 500, a
 // stall, a dropped connection after the change was made), `afterChange` (runs
 // after a command changed the tables and before the reply goes out: a test
-// kills its client there), `extraCnml` (CNML with elements and attributes a
+// kills its client there), `beforeRequest` (the same, before anything is
+// done), `extraCnml` (CNML with elements and attributes a
 // client must ignore).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
@@ -74,6 +75,8 @@ export class GuifiStandIn {
   readonly calls: string[] = [];
   faults: Fault[] = [];
   afterChange: ((command: string) => Promise<void> | void) | null = null;
+  /** Runs when a request arrives (command or `cnml <id>`); 'drop' closes the connection unanswered, nothing done. */
+  beforeRequest: ((what: string) => Promise<'drop' | void> | 'drop' | void) | null = null;
   extraCnml = false;
   contentType = 'application/json; charset=utf-8';
   private readonly stalled = new Set<ServerResponse>();
@@ -139,6 +142,8 @@ export class GuifiStandIn {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const cnml = /^\/guifi\/cnml\/(\d+)\/node$/.exec(url.pathname);
     if (req.method !== 'GET') { res.writeHead(405).end(); return; }
+    const what = cnml ? `cnml ${cnml[1]}` : url.searchParams.get('command') ?? '';
+    if (this.beforeRequest && (await this.beforeRequest(what)) === 'drop') { res.destroy(); return; }
     if (cnml) { this.serveCnml(Number(cnml[1]), res); return; }
     if (url.pathname !== '/api' && url.pathname !== '/api/auth') { res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not found</h1>'); return; }
     const q = Object.fromEntries(url.searchParams);
