@@ -153,7 +153,6 @@ export class GuifiStandIn {
     if (fault === 'stall') { this.stalled.add(res); return; }
     if (fault === 'http-500') { res.writeHead(500, { 'content-type': 'text/html' }).end('<html><body>Internal Server Error</body></html>'); return; }
     if (fault === 'html') { res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Site under maintenance</body></html>'); return; }
-    if (fault === 'malformed-json') { res.writeHead(200, { 'content-type': this.contentType }).end('{"command":"' + command + '","code":{"code":200,'); return; }
     if (fault === 'empty') { res.writeHead(200, { 'content-type': this.contentType }).end(''); return; }
     let body: unknown;
     let changed = false;
@@ -168,6 +167,8 @@ export class GuifiStandIn {
     }
     if (changed && this.afterChange) await this.afterChange(command);
     if (fault === 'drop-after-change') { res.destroy(); return; }
+    // Done, then garbled on the way out (a PHP warning in the output, a cut reply).
+    if (fault === 'malformed-json') { res.writeHead(200, { 'content-type': this.contentType }).end('{"command":"' + command + '","code":{"code":200,'); return; }
     res.writeHead(200, { 'content-type': this.contentType }).end(JSON.stringify(body));
   }
 
