@@ -8,7 +8,10 @@ import type { AgentConfig } from '../config/agent-config.ts';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
 import { discoveryPlugin } from '../discovery/plugin.ts';
 import type { Discovery } from '../discovery/index.ts';
-import { startContainers } from '../containers/plugin.ts';
+import { startContainers, type ContainersHandle } from '../containers/plugin.ts';
+import type { ContainerManager } from '../containers/manager.ts';
+import { guifiPlugin } from '../guifi/plugin.ts';
+import type { GuifiRegistrar } from '../guifi/registrar.ts';
 import { containerCommands } from '../containers/commands.ts';
 import type { Unavailable } from '../commands/registry.ts';
 import { communityIpOf } from '../config/host-defaults.ts';
@@ -63,8 +66,16 @@ export function onPath(cmd: string, path = process.env.PATH ?? ''): boolean {
   });
 }
 
+/** Cloudy service types of the running managed containers (what guifi.net may be told about). */
+export async function runningServiceTypes(m: Pick<ContainerManager, 'list'>): Promise<string[]> {
+  return (await m.list()).filter((v) => v.managed && v.state === 'RUNNING' && v.service !== null).map((v) => v.service!.type);
+}
+
 export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), verbs: () => Readonly<Record<string, CliCommand>> = () => ({})): DaemonPlugin[] {
   let discovery: Discovery | null = null;
+  // Containers tell the guifi registrar when services start; it asks them which run.
+  let containers: ContainersHandle | null = null;
+  let guifi: GuifiRegistrar | null = null;
   const plugins: DaemonPlugin[] = [
     discoveryPlugin({
       ...(cfg.dataDir !== '' ? { stateDir: cfg.dataDir } : {}),
@@ -101,10 +112,17 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
       const h = await startContainers({
         registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
         publisher: discovery.publisher, stateDir: join(cfg.dataDir, 'containers'), communityIp,
+        onEvent: (e) => { if (e.kind === 'started' || e.kind === 'service-published') guifi?.servicesChanged(); },
       });
+      containers = h;
       return { stop: () => h.stop(), stats: () => h.stats() };
     },
   });
+  plugins.push(guifiPlugin({
+    config: cfg,
+    localServiceTypes: async () => (containers ? await runningServiceTypes(containers.manager) : []),
+    onStarted: (r) => { guifi = r; },
+  }));
   if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
   plugins.push(remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs }));
   // Last, so the registry holds every command it serves (on in full mode, or with -http).

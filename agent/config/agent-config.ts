@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { AgentError } from '../errors.ts';
 import { parseLogLevel, type LogLevel } from '../obs/log.ts';
 import { defaultLimits, limitName, type AgentMode, type LimitName, type Limits } from './limits.ts';
+import type { GuifiSettings } from './guifi-settings.ts';
 
 export type Profile = 'lan' | 'wan' | 'local';
 
@@ -62,6 +63,8 @@ export interface AgentConfig {
   communityInterface: string;
   /** Manage LXC containers (when lxc is installed and a data dir is set). */
   containers: boolean;
+  /** guifi.net registration (config key `guifi`, the first-boot seed's; flags -guifi-*): see config/guifi-settings.ts. */
+  guifi: Partial<GuifiSettings>;
   /** serf's -discover: find peers on the LAN by mDNS as _serf_<NAME>._tcp ('' = off). */
   discover: string;
   /** serf's -iface: the one interface mDNS discovery uses ('' = every IPv4 interface). */
@@ -119,6 +122,7 @@ export function defaultAgentConfig(): AgentConfig {
     mode: 'edge',
     memoryBudget: null,
     limitOverrides: {},
+    guifi: {},
     dataDir: '',
     communityInterface: '',
     containers: true,
@@ -135,7 +139,7 @@ export function defaultAgentConfig(): AgentConfig {
 export type ConfigLayer = Partial<AgentConfig>;
 
 export function mergeLayers(base: AgentConfig, ...layers: ConfigLayer[]): AgentConfig {
-  const out: AgentConfig = { ...base, tags: { ...base.tags }, join: [...base.join], eventHandlers: [...base.eventHandlers], trustedOperators: [...base.trustedOperators], limitOverrides: { ...base.limitOverrides } };
+  const out: AgentConfig = { ...base, tags: { ...base.tags }, join: [...base.join], eventHandlers: [...base.eventHandlers], trustedOperators: [...base.trustedOperators], limitOverrides: { ...base.limitOverrides }, guifi: { ...base.guifi } };
   for (const l of layers) {
     for (const [k, v] of Object.entries(l) as [keyof AgentConfig, unknown][]) {
       if (v === undefined) continue;
@@ -143,6 +147,7 @@ export function mergeLayers(base: AgentConfig, ...layers: ConfigLayer[]): AgentC
       if (k === 'tags') Object.assign(out.tags, v);
       else if (k === 'join' || k === 'eventHandlers' || k === 'trustedOperators') (out[k] as string[]).push(...(v as string[]));
       else if (k === 'limitOverrides') Object.assign(out.limitOverrides, v);
+      else if (k === 'guifi') Object.assign(out.guifi, v);
       else (out as unknown as Record<string, unknown>)[k] = v;
     }
   }

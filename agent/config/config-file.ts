@@ -6,6 +6,7 @@ import { AgentError, errorMessage } from '../errors.ts';
 import { checkKey, parseLevel, parseLimitOverride, parseSize, type AgentConfig, type ConfigLayer, type Profile } from './agent-config.ts';
 import type { AgentMode, Limits } from './limits.ts';
 import { parseGoDuration } from '../cli/flags.ts';
+import { guifiSettingsFromJson } from './guifi-settings.ts';
 
 type Json = unknown;
 
@@ -109,6 +110,7 @@ export function configFromJson(obj: Json, source = 'config'): ConfigLayer {
         break;
       }
       // serf keys we accept but that do not apply to this agent (kept so serf configs load).
+      case 'guifi': layer.guifi = guifiSettingsFromJson(o[k], at(k)); break;
       case 'discover': layer.discover = str(k); break;
       case 'interface': layer.discoverInterface = str(k); break;
       case 'enable_syslog': case 'syslog_facility': case 'statsite_addr':

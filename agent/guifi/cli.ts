@@ -21,7 +21,7 @@ import { loginAndSave, withTokenRetry } from './session.ts';
 import { declareServices, readStatus, registerNode, unregisterNode, type StatusReport } from './register.ts';
 import { normalizeMac } from './cnml.ts';
 import { communityMac } from './host.ts';
-import { readSecretFile } from './config.ts';
+import { readSecretFile } from '../config/guifi-settings.ts';
 import { join } from 'node:path';
 
 export interface GuifiCliDeps {

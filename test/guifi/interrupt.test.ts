@@ -19,7 +19,7 @@ test.before(async () => {
   w = await world();
   const dir = w.tmp();
   bundle = join(dir, 'cloudy-agent.cjs');
-  execFileSync(process.execPath, ['agent/bundle.mjs', 'agent/main.ts', bundle], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['tools/bundle.mjs', 'agent/main.ts', bundle], { stdio: 'inherit' });
   pwFile = join(dir, 'password');
   writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
 });

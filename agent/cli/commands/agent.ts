@@ -14,6 +14,7 @@ import {
   type AgentConfig, type ConfigLayer, type Profile,
 } from '../../config/agent-config.ts';
 import { readConfigFile } from '../../config/config-file.ts';
+import { checkGuifiSettings } from '../../config/guifi-settings.ts';
 import { parseHostPort } from '../../rpc/address.ts';
 import { parseAllEventScripts } from '../../handlers/scripts.ts';
 import type { AgentMode, Limits } from '../../config/limits.ts';
@@ -30,6 +31,8 @@ export const AGENT_FLAGS: FlagSpecs = {
   'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
   'data-dir': 'string', 'interface': 'string', 'containers': 'bool', 'discover': 'string', 'iface': 'string', 'trust-operator': 'list',
   'http': 'string', 'http-guest': 'bool',
+  'guifi-api': 'string', 'guifi-node-id': 'int', 'guifi-user': 'string', 'guifi-password-file': 'string',
+  'guifi-token-file': 'string', 'guifi-declare-services': 'bool',
 };
 
 export const AGENT_HELP = `Usage: cloudy-agent agent [options]
@@ -68,7 +71,11 @@ Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
   -iface=IF               The one interface -discover uses (default: every IPv4 interface).
   -trust-operator=KEY[@ROLE]  Obey remote commands signed by this operator key (role admin or viewer); repeatable.
   -http=ADDR[:PORT]       Web GUI and JSON API (default: 0.0.0.0:7000 in full mode, off in edge mode; 'off' disables).
-  -http-guest             Public read-only view of the federation (members, services, plots) without login.`;
+  -http-guest             Public read-only view of the federation (members, services, plots) without login.
+  -guifi-node-id=ID       Register this box in guifi.net under node ID (in the background, until it works);
+  -guifi-user=NAME          with -guifi-password-file=FILE or -guifi-token-file=FILE (re-read at each try),
+  -guifi-api=URL            at URL (default https://guifi.net/api). Config file key: "guifi" (see the README).
+  -guifi-declare-services=false  Do not declare guifi services when proxy3/dnsservice/snpservice containers start.`;
 
 /** Config key -> the flag named in error messages. */
 const FLAG_OF: Partial<Record<keyof AgentConfig, string>> = {
@@ -119,6 +126,17 @@ export function layerFromFlags(f: Flags): ConfigLayer {
   if (trusted.length) {
     for (const t of trusted) { try { parseTrustSpec(t); } catch (e) { bad('-trust-operator', errorMessage(e)); } }
     l.trustedOperators = trusted;
+  }
+  const guifi: ConfigLayer['guifi'] = {};
+  if (f.has('guifi-api')) guifi.api = f.str('guifi-api');
+  if (f.has('guifi-node-id')) guifi.nodeId = f.int('guifi-node-id');
+  if (f.has('guifi-user')) guifi.user = f.str('guifi-user');
+  if (f.has('guifi-password-file')) guifi.passwordFile = f.str('guifi-password-file');
+  if (f.has('guifi-token-file')) guifi.tokenFile = f.str('guifi-token-file');
+  if (f.has('guifi-declare-services')) guifi.declareServices = f.bool('guifi-declare-services');
+  if (Object.keys(guifi).length) {
+    if (guifi.nodeId !== undefined && guifi.nodeId < 0) bad('-guifi-node-id', 'must be a positive guifi.net node id');
+    l.guifi = checkGuifiSettings(guifi, '-guifi');
   }
   if (f.has('log-level')) l.logLevel = parseLevel(f.str('log-level'), '-log-level');
   const handlers = f.list('event-handler');

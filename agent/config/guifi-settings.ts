@@ -1,7 +1,7 @@
 // The guifi.net part of the agent's configuration: the `guifi` object of a
 // config file (what the image's first-boot seed writes) and the agent's
 // `-guifi-*` flags. With a node id and a token or user + password, the running
-// agent registers itself (registrar.ts). Secrets are best given as files
+// agent registers itself (guifi/registrar.ts). Secrets are best given as files
 // (password_file, token_file): they are read at each attempt, so a new token
 // dropped there by the seed is picked up without a restart.
 //
@@ -14,7 +14,8 @@
 //   }
 import { readFile } from 'node:fs/promises';
 import { AgentError, errorMessage } from '../errors.ts';
-import { normalizeMac } from './cnml.ts';
+
+const MAC_RE = /^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/;
 
 export interface GuifiSettings {
   /** API endpoint; '' = https://guifi.net/api. */
@@ -75,7 +76,7 @@ export function guifiSettingsFromJson(v: unknown, where: string): Partial<GuifiS
 
 /** Checks values that would only fail later, against guifi.net. */
 export function checkGuifiSettings<T extends Partial<GuifiSettings>>(s: T, where: string): T {
-  if (s.mac !== undefined && s.mac !== '' && normalizeMac(s.mac) === null) throw new AgentError('E_CONFIG', `${where}.mac: not a MAC address`);
+  if (s.mac !== undefined && s.mac !== '' && !MAC_RE.test(s.mac)) throw new AgentError('E_CONFIG', `${where}.mac: not a MAC address`);
   if (s.deviceName !== undefined && s.deviceName !== '' && !/^[A-Za-z0-9_-]+$/.test(s.deviceName)) {
     throw new AgentError('E_CONFIG', `${where}.device_name: only letters, digits, '_' and '-' are allowed`);
   }
