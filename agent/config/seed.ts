@@ -203,6 +203,14 @@ export function agentConfigJson(s: Seed, secretsDir: string): Record<string, unk
   if (s.encryptKey !== null) out.keyring_file = `${secretsDir}/keyring.json`;
   if (s.mode !== null) out.mode = s.mode;
   if (s.memoryBudget !== null) out.memory_budget = s.memoryBudget;
+  // The agent's `guifi` key (config/guifi-settings.ts): its registrar re-reads token_file at each try.
+  const g = s.guifi;
+  if (g.nodeId !== null || g.user !== null || g.token !== null) {
+    out.guifi = {
+      ...(g.nodeId !== null ? { node_id: Number(g.nodeId) } : {}), ...(g.user !== null ? { user: g.user } : {}),
+      ...(g.token !== null ? { token_file: `${secretsDir}/guifi-token` } : {}),
+    };
+  }
   return out;
 }
 
