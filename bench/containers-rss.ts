@@ -2,7 +2,8 @@
 // containers and the agent process's RSS while it manages 10 of them (the
 // reconciler polling every second, services published, port forwards in place).
 // Run as root: node --import tsx bench/containers-rss.ts
-import { createBridge, deleteLink, destroyContainers, removeDir, startTestAgent, waitFor } from '../test/containers/helpers.ts';
+import { createBridge, deleteLink, destroyContainers, removeDir, startTestAgent } from '../test/containers/helpers.ts';
+import { waitFor } from '../test/support/wait.ts';
 
 const N = 10;
 const BR = 'catbr9';

@@ -13,6 +13,7 @@ import { Counters } from '../../agent/obs/counters.ts';
 import { createExec } from '../../agent/system/exec.ts';
 import { Swarm } from '../../bench/swarm/swarm.ts';
 import { memberAddress } from '../../bench/swarm/addresses.ts';
+import { waitFor } from '../support/wait.ts';
 
 // Ports and addresses reserved for the bench (22000-29999, 127.10-20.x.y).
 const SERF_PORT = 22101;
@@ -30,20 +31,9 @@ async function members(): Promise<SerfMember[]> {
   return (JSON.parse(r.stdout) as { members: SerfMember[] }).members;
 }
 
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: T | undefined;
-  for (let i = 0; i < 1000 && Date.now() < end; i++) {
-    last = await probe();
-    if (last !== undefined) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 test.before(async () => {
   serf = spawn('serf', ['agent', '-node=bench-serf', `-bind=127.0.0.1:${SERF_PORT}`, `-rpc-addr=127.0.0.1:${SERF_RPC}`, '-profile=lan', '-log-level=warn'], { stdio: 'ignore' });
-  await until('serf RPC', 15_000, async () => ((await members()).length > 0 ? true : undefined));
+  await waitFor('serf RPC', async () => ((await members()).length > 0 ? true : undefined), 15_000);
 });
 
 test.after(async () => {
@@ -62,10 +52,10 @@ test('serf joins a 50-member swarm: the push/pull reply lists all of them, none 
   assert.is(j.exitCode, 0, j.stderr);
   assert.ok(counters.get('swarm.pushpull.join_served') >= 1, 'the swarm answered the join push/pull');
 
-  const list = await until('51 alive members', 20_000, async () => {
+  const list = await waitFor('51 alive members', async () => {
     const ms = await members();
     return ms.filter((m) => m.status === 'alive').length === 51 ? ms : undefined;
-  });
+  }, 20_000);
   for (let i = 0; i < 50; i++) {
     const m = list.find((x) => x.name === `sw-${i}`);
     assert.ok(m, `serf knows sw-${i}`);
@@ -90,10 +80,10 @@ test('a swarm joining serf: serf merges the members of the swarm push/pull reque
   swarm.start();
   await swarm.grow(20);
   assert.is(counters.get('swarm.join.ok'), 1, 'join push/pull accepted');
-  await until('sx members alive', 20_000, async () => {
+  await waitFor('sx members alive', async () => {
     const ms = await members();
     return ms.filter((m) => m.name.startsWith('sx-') && m.status === 'alive').length === 20 ? true : undefined;
-  });
+  }, 20_000);
   assert.is(counters.get('swarm.member.udp_only'), 10);
   // The join reply from serf lists the first swarm's members too (all 71 nodes).
   assert.ok(swarm.external.size >= 51, `swarm learned serf's view (${swarm.external.size})`);
@@ -117,7 +107,7 @@ test('indirect pings: the member probes the target and forwards its ack, or answ
   try {
     send(4242, '127.0.0.1', SERF_PORT, 'bench-serf'); // a live serf agent: ack forwarded with our SeqNo
     send(4343, '127.0.0.1', SERF_PORT + 50, 'nobody'); // nothing listens there: nack after the probe timeout
-    await until('ack and nack', 5000, async () => (replies.length >= 2 ? true : undefined));
+    await waitFor('ack and nack', async () => (replies.length >= 2 ? true : undefined), 5000);
     assert.equal(replies.find((r) => r.seqNo === 4242)?.type, 'ack');
     assert.equal(replies.find((r) => r.seqNo === 4343)?.type, 'nack');
   } finally {

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serfCli, waitUntil } from './helpers.ts';
+import { serfCli } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'agent-signals-'));
@@ -22,7 +23,7 @@ async function runAgent(name: string, port: number, extra: string[], act: (log: 
   const exit = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
   const log = () => readFileSync(logFile, 'utf8');
   try {
-    await waitUntil(() => serfCli(['members', `-rpc-addr=${rpc}`]).code === 0, `${name} RPC`, 60_000);
+    await waitFor(`${name} RPC`, () => serfCli(['members', `-rpc-addr=${rpc}`]).code === 0, 60_000);
     await act(log, p.pid!);
     const code = await Promise.race([exit, new Promise<'t'>((r) => setTimeout(() => r('t'), 20_000))]);
     assert.ok(code !== 't', `${name} did not exit`);
@@ -57,7 +58,7 @@ test('SIGHUP: reload re-reads the config file (log level, handlers)', async () =
   const r = await runAgent('sig4', 19504, ['-config-file', cfgFile], async (log, pid) => {
     writeFileSync(cfgFile, JSON.stringify({ log_level: 'debug', event_handlers: ['user:x=true'] }));
     process.kill(pid, 'SIGHUP');
-    await waitUntil(() => /reloaded: log level DEBUG, 1 event handler/.test(log()), 'reload logged');
+    await waitFor('reload logged', () => /reloaded: log level DEBUG, 1 event handler/.test(log()));
     assert.match(serfCli(['info', '-rpc-addr=127.0.4.50:19514']).stdout, /user:x = true/);
     process.kill(pid, 'SIGINT');
   });

@@ -10,7 +10,7 @@ import { startDaemon, type DaemonHandle, type DaemonPlugin } from '../../agent/d
 import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-config.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 import { defineCommand } from '../../agent/commands/registry.ts';
-import { waitUntil } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
 const tmp = mkdtempSync(join(tmpdir(), 'daemon-'));
@@ -46,7 +46,7 @@ test('two daemons join via seeds; plugin RPC command and stats; tags and keyring
   handles.push(a);
   const b = await startDaemon(cfg({ nodeName: 'db', bind: '127.0.4.41:19402', rpcAddr: '127.0.4.41:19412', join: ['127.0.4.40:19401'], retryIntervalMs: 200 }), { writeLog: null });
   handles.push(b);
-  await waitUntil(() => a.serf.members().filter((m) => m.status === 'alive').length === 2 && b.serf.members().filter((m) => m.status === 'alive').length === 2, 'joined');
+  await waitFor('joined', () => a.serf.members().filter((m) => m.status === 'alive').length === 2 && b.serf.members().filter((m) => m.status === 'alive').length === 2);
 
   assert.equal(JSON.parse(readFileSync(join(tmp, 'da.keyring'), 'utf8')), [K1]);
   assert.equal(JSON.parse(readFileSync(join(tmp, 'da.tags'), 'utf8')), { role: 'gw' });
@@ -61,7 +61,7 @@ test('two daemons join via seeds; plugin RPC command and stats; tags and keyring
     assert.ok('counters' in stats);
     await c.updateTags({ zone: 'z1' }, []);
     assert.equal(JSON.parse(readFileSync(join(tmp, 'da.tags'), 'utf8')), { role: 'gw', zone: 'z1' });
-    await waitUntil(() => b.serf.members().some((m) => m.name === 'da' && m.tags.zone === 'z1'), 'tag propagated');
+    await waitFor('tag propagated', () => b.serf.members().some((m) => m.name === 'da' && m.tags.zone === 'z1'));
   } finally { c.close(); }
 
   a.reload({ ...a.config, logLevel: 'WARN', eventHandlers: ['user=true'] });
@@ -70,7 +70,7 @@ test('two daemons join via seeds; plugin RPC command and stats; tags and keyring
   await a.leave();
   assert.equal(order, ['demo start', 'second start', 'second stop', 'demo stop']);
   await a.stopped;
-  await waitUntil(() => b.serf.members().some((m) => m.name === 'da' && m.status === 'left'), 'db sees da left');
+  await waitFor('db sees da left', () => b.serf.members().some((m) => m.name === 'da' && m.status === 'left'));
 });
 
 test('daemon on IPv6 loopback (gossip and RPC)', async () => {

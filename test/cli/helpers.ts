@@ -5,6 +5,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMMANDS, findCommand } from '../../agent/cli/index.ts';
+import { waitFor } from '../support/wait.ts';
 
 export const SERF = '/usr/bin/serf';
 
@@ -15,21 +16,6 @@ export interface SerfAgent {
   proc: ChildProcess;
   log: () => string;
   stop(): Promise<void>;
-}
-
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls until fn() is true (bounded by count and time). */
-export async function waitUntil(fn: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    if (await fn()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 export async function startSerfAgent(opts: {
@@ -68,7 +54,7 @@ export async function startSerfAgent(opts: {
     },
   };
   const authArgs = opts.rpcAuth ? [`-rpc-auth=${opts.rpcAuth}`] : [];
-  await waitUntil(() => serfCli(['members', `-rpc-addr=${opts.rpc}`, ...authArgs]).code === 0, `serf agent ${opts.name}`);
+  await waitFor(`serf agent ${opts.name}`, () => serfCli(['members', `-rpc-addr=${opts.rpc}`, ...authArgs]).code === 0);
   return agent;
 }
 

@@ -6,9 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ours, serfCli, serfCliAsync, serfCliProc, sleep, sortTagsInMembers, startSerfAgent, waitUntil, type SerfAgent,
-} from './helpers.ts';
+import { ours, serfCli, serfCliAsync, serfCliProc, sortTagsInMembers, startSerfAgent, type SerfAgent } from './helpers.ts';
+import { waitFor, sleep } from '../support/wait.ts';
 
 const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
 const K2 = 'ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=';
@@ -23,7 +22,7 @@ test.before(async () => {
   const handler = 'query:whoami=echo resp-from-$SERF_SELF_NAME';
   agents.push(await startSerfAgent({ ...A, tags: { role: 'web', dc: 'east' }, encrypt: K1, handlers: [handler] }));
   agents.push(await startSerfAgent({ ...B, tags: { role: 'db' }, encrypt: K1, handlers: [handler], join: A.bind }));
-  await waitUntil(() => serfCli(['members', rpcA, '-status=alive']).stdout.trim().split('\n').length === 2, 'two alive members');
+  await waitFor('two alive members', () => serfCli(['members', rpcA, '-status=alive']).stdout.trim().split('\n').length === 2);
 });
 
 test.after(async () => {
@@ -92,7 +91,7 @@ test('members: bad format, bad tag filter', async () => {
 
 test('tags -set / -delete', async () => {
   await same(['tags', rpcA, '-set', 'foo=bar']);
-  await waitUntil(() => serfCli(['members', rpcA, '-tag', 'foo=bar']).stdout.includes('v1'), 'tag visible');
+  await waitFor('tag visible', () => serfCli(['members', rpcA, '-tag', 'foo=bar']).stdout.includes('v1'));
   await same(['members', rpcA], membersNorm);
   await same(['tags', rpcA, '-delete', 'foo']);
   // No flags: usage on stdout and status 1 (the usage text itself is ours).
@@ -149,7 +148,7 @@ test('info (same sections and keys)', async () => {
 });
 
 test('rtt', async () => {
-  await waitUntil(async () => (await ours(['rtt', rpcA, 'v1', 'v2'])).code === 0, 'coordinates', 15_000);
+  await waitFor('coordinates', async () => (await ours(['rtt', rpcA, 'v1', 'v2'])).code === 0, 15_000);
   const t = serfCli(['rtt', rpcA, 'v1', 'v2']);
   const m = await ours(['rtt', rpcA, 'v1', 'v2']);
   assert.is(m.code, t.code);
@@ -227,7 +226,7 @@ test('leave', async () => {
   const mine = await ours(['leave', `-rpc-addr=${B.rpc}`]);
   assert.is(mine.code, 0, mine.stderr);
   assert.is(mine.stdout, 'Graceful leave complete\n');
-  await waitUntil(() => b.proc.exitCode !== null, 'serf agent exit after leave');
+  await waitFor('serf agent exit after leave', () => b.proc.exitCode !== null);
   await same(['leave', `-rpc-addr=${B.rpc}`]);
 });
 

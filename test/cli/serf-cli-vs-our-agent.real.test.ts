@@ -13,9 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeGo } from '../../agent/gossip/wire/msgpack.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
-import {
-  serfCli, serfCliAsync, serfCliProc, sleep, sortTagsInMembers, startSerfAgent, waitUntil, type SerfAgent,
-} from './helpers.ts';
+import { serfCli, serfCliAsync, serfCliProc, sortTagsInMembers, startSerfAgent, type SerfAgent } from './helpers.ts';
+import { waitFor, sleep } from '../support/wait.ts';
 
 const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
 const K2 = 'ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=';
@@ -53,7 +52,7 @@ test.before(async () => {
   closeSync(fd);
   agentExit = new Promise((r) => agent!.once('exit', (code) => r(code)));
   serfAgents.push(await startSerfAgent({ ...S, tags: { role: 'db' }, encrypt: K1, handlers: ['query:whoami=echo resp-from-s2'] }));
-  await waitUntil(() => serfCli(['members', rpcO]).code === 0, `our agent's RPC (log: ${ourLog().slice(-500)})`, 60_000);
+  await waitFor(`our agent's RPC (log: ${ourLog().slice(-500)})`, () => serfCli(['members', rpcO]).code === 0, 60_000);
 });
 
 test.after(async () => {
@@ -69,8 +68,8 @@ test('join (serf join -> our agent joins a real serf agent)', async () => {
   const r = serfCli(['join', rpcO, S.bind]);
   assert.is(r.code, 0, r.stdout + r.stderr);
   assert.is(r.stdout, 'Successfully joined cluster by contacting 1 nodes.\n');
-  await waitUntil(() => serfCli(['members', rpcS, '-status=alive']).stdout.includes('o1'), 'serf sees o1');
-  await waitUntil(() => serfCli(['members', rpcO, '-status=alive']).stdout.includes('s2'), 'we see s2');
+  await waitFor('serf sees o1', () => serfCli(['members', rpcS, '-status=alive']).stdout.includes('o1'));
+  await waitFor('we see s2', () => serfCli(['members', rpcO, '-status=alive']).stdout.includes('s2'));
   const bad = serfCli(['join', rpcO, '127.0.4.29:1']);
   assert.is(bad.code, 1);
   assert.match(bad.stdout, /^Error joining the cluster: /);
@@ -105,17 +104,17 @@ test('members: text, -detailed, filters, json agree with the real agent\'s view'
 test('tags -set / -delete propagate to the real agent', async () => {
   const r = serfCli(['tags', rpcO, '-set', 'foo=bar']);
   assert.is(r.stdout, 'Successfully updated agent tags\n');
-  await waitUntil(() => serfCli(['members', rpcS, '-tag', 'foo=bar']).stdout.includes('o1'), 's2 sees foo=bar');
+  await waitFor('s2 sees foo=bar', () => serfCli(['members', rpcS, '-tag', 'foo=bar']).stdout.includes('o1'));
   const d = serfCli(['tags', rpcO, '-delete', 'foo']);
   assert.is(d.code, 0);
-  await waitUntil(() => !serfCli(['members', rpcS, '-name=o1']).stdout.includes('foo='), 's2 sees foo removed');
+  await waitFor('s2 sees foo removed', () => !serfCli(['members', rpcS, '-name=o1']).stdout.includes('foo='));
 });
 
 test('event: dispatched, our handler gets serf\'s env and stdin', async () => {
   const r = serfCli(['event', rpcO, 'deploy', 'v42']);
   assert.is(r.code, 0);
   assert.is(r.stdout, "Event 'deploy' dispatched! Coalescing enabled: true\n");
-  await waitUntil(() => existsSync(envFile) && readFileSync(envFile, 'utf8').includes('---\nv42'), 'handler output');
+  await waitFor('handler output', () => existsSync(envFile) && readFileSync(envFile, 'utf8').includes('---\nv42'));
   const text = readFileSync(envFile, 'utf8');
   for (const l of ['SERF_EVENT=user', 'SERF_SELF_NAME=o1', 'SERF_SELF_ROLE=web', 'SERF_TAG_DC=east', 'SERF_TAG_ROLE=web', 'SERF_USER_EVENT=deploy']) {
     assert.ok(text.includes(l + '\n'), `${l} in\n${text}`);
@@ -124,7 +123,7 @@ test('event: dispatched, our handler gets serf\'s env and stdin', async () => {
   // An event sent through the real agent reaches our handler too.
   writeFileSync(envFile, '');
   assert.is(serfCli(['event', rpcS, '-coalesce=false', 'deploy', 'from-s2']).code, 0);
-  await waitUntil(() => readFileSync(envFile, 'utf8').includes('---\nfrom-s2'), 'handler output for a gossiped event', 20_000);
+  await waitFor('handler output for a gossiped event', () => readFileSync(envFile, 'utf8').includes('---\nfrom-s2'), 20_000);
   const big = serfCli(['event', rpcO, 'big', 'x'.repeat(600)]);
   assert.is(big.code, 1);
   assert.match(big.stdout, /^Error sending event: /);
@@ -156,7 +155,7 @@ test('info: serf sections, text and json', () => {
 });
 
 test('rtt between our node and the serf node', async () => {
-  await waitUntil(() => serfCli(['rtt', rpcO, 'o1', 's2']).code === 0, 'coordinates', 20_000);
+  await waitFor('coordinates', () => serfCli(['rtt', rpcO, 'o1', 's2']).code === 0, 20_000);
   assert.match(serfCli(['rtt', rpcO, 'o1', 's2']).stdout, /^Estimated o1 <-> s2 rtt: \d+\.\d{3} ms\n$/);
   assert.match(serfCli(['rtt', rpcO, 's2']).stdout, /^Estimated s2 <-> o1 rtt: /);
   const none = serfCli(['rtt', rpcO, 'nobody']);
@@ -174,7 +173,7 @@ test('keys: list, install, use, remove across both nodes; keyring file rewritten
   const rm = serfCli(['keys', rpcO, '-remove', K1]);
   assert.is(rm.stdout, '==> Removing key on all members...\n==> Successfully removed key!\n');
   assert.is(serfCli(['keys', rpcO, '-list']).stdout.trim().split('\n').pop(), `${K2}  [2/2]`);
-  await waitUntil(() => { try { return JSON.stringify(JSON.parse(readFileSync(keyringFile, 'utf8'))) === JSON.stringify([K2]); } catch { return false; } }, 'keyring file = [K2]');
+  await waitFor('keyring file = [K2]', () => { try { return JSON.stringify(JSON.parse(readFileSync(keyringFile, 'utf8'))) === JSON.stringify([K2]); } catch { return false; } });
   const fail = serfCli(['keys', rpcO, '-remove', K2]);
   assert.is(fail.code, 1);
   assert.match(fail.stdout, /Error removing key: 2\/2 nodes reported failure/);
@@ -263,7 +262,7 @@ test('force-leave and leave', async () => {
   assert.is(r.stdout, 'Graceful leave complete\n');
   const code = await Promise.race([agentExit, sleep(20_000).then(() => 'timeout' as const)]);
   assert.is(code, 0, 'our agent exits 0 after leave');
-  await waitUntil(() => /o1\s+\S+\s+left/.test(serfCli(['members', rpcS]).stdout), 's2 sees o1 left');
+  await waitFor('s2 sees o1 left', () => /o1\s+\S+\s+left/.test(serfCli(['members', rpcS]).stdout));
 });
 
 test.run();

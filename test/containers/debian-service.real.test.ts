@@ -6,7 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir } from 'node:fs/promises';
-import { createBridge, deleteLink, destroyContainers, exec, removeDir, startTestAgent, waitFor, type TestAgent } from './helpers.ts';
+import { createBridge, deleteLink, destroyContainers, exec, removeDir, startTestAgent, type TestAgent } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BR = 'catbr4';
 const NET = { bridge: BR, cidr: '10.213.4.0/24', gateway: '10.213.4.1' };

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { Socket } from 'node:net';
-import { createBridge, deleteLink, destroyContainers, removeDir, startTestAgent, waitFor, type TestAgent } from './helpers.ts';
+import { createBridge, deleteLink, destroyContainers, removeDir, startTestAgent, type TestAgent } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BR = 'catbr7';
 const NET = { bridge: BR, cidr: '10.213.7.0/24', gateway: '10.213.7.1' };

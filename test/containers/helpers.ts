@@ -139,20 +139,3 @@ export async function startTestAgent(o: { network: BridgeNetwork; communityIp: s
 export async function removeDir(d: string): Promise<void> {
   await rm(d, { recursive: true, force: true });
 }
-
-/** Polls fn until it returns a truthy value; bounded in time and count. */
-export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 200): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (let i = 0; i < Math.ceil(timeoutMs / everyMs) + 1; i++) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}

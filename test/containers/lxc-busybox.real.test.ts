@@ -6,7 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
-import { createBridge, deleteLink, destroyContainers, removeDir, sh, startTestAgent, waitFor, type TestAgent } from './helpers.ts';
+import { createBridge, deleteLink, destroyContainers, removeDir, sh, startTestAgent, type TestAgent } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BR = 'catbr1';
 const NET = { bridge: BR, cidr: '10.213.1.0/24', gateway: '10.213.1.1' };

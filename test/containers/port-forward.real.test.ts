@@ -5,9 +5,8 @@
 import { test } from 'uvu';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as assert from 'uvu/assert';
-import {
-  createBridge, createClientNamespace, deleteLink, deleteNamespace, destroyContainers, exec, removeDir, sh, startTestAgent, waitFor,
-} from './helpers.ts';
+import { createBridge, createClientNamespace, deleteLink, deleteNamespace, destroyContainers, exec, removeDir, sh, startTestAgent } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BR = 'catbr2';
 const NET = { bridge: BR, cidr: '10.213.2.0/24', gateway: '10.213.2.1' };

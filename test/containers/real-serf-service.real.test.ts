@@ -17,7 +17,8 @@ import type { Discovery } from '../../agent/discovery/index.ts';
 import { containersPlugin } from '../../agent/containers/plugin.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 import { Logger } from '../../agent/obs/log.ts';
-import { TEMPLATES, createBridge, deleteLink, destroyContainers, removeDir, waitFor } from './helpers.ts';
+import { TEMPLATES, createBridge, deleteLink, destroyContainers, removeDir } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BR = 'catbr20';
 const NET = { bridge: BR, cidr: '10.213.20.0/24', gateway: '10.213.20.1' };

@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBridge, deleteLink, destroyContainers, removeDir, sh, startTestAgent, waitFor, type TestAgent } from './helpers.ts';
+import { createBridge, deleteLink, destroyContainers, removeDir, sh, startTestAgent, type TestAgent } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BR = 'catbr6';
 const NET = { bridge: BR, cidr: '10.213.6.0/24', gateway: '10.213.6.1' };

@@ -27,15 +27,6 @@ export class TagHolder {
   }
 }
 
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, stepMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1_000_000; i++) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
 /** Resolves with the error `fn` rejects with; throws when it resolves. */
 export async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
   try {

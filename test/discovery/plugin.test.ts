@@ -11,7 +11,7 @@ import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-c
 import { Logger } from '../../agent/obs/log.ts';
 import { findCommand } from '../../agent/cli/index.ts';
 import { discoveryPlugin } from '../../agent/discovery/plugin.ts';
-import { waitFor } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const A = { ip: '127.0.5.51', gossip: 20651, rpc: 20652 };
 const B = { ip: '127.0.5.52', gossip: 20653, rpc: 20654 };

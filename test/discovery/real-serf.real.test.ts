@@ -22,7 +22,7 @@ import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
 import { publishCommand, searchCommand, statsCommand, unpublishCommand } from '../../agent/discovery/cli.ts';
 import type { CliIO } from '../../agent/cli/command.ts';
-import { waitFor } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const SERF_BIN = '/usr/bin/serf';
 const REAL = { ip: '127.0.5.31', bind: 20631, rpc: 20632, name: 'real-cloudy-node' };

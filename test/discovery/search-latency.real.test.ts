@@ -17,7 +17,7 @@ import { RpcServer } from '../../agent/rpc/server.ts';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
 import { searchCommand } from '../../agent/discovery/cli.ts';
-import { waitFor } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const REAL_COUNT = 10;
 const OUR_COUNT = 40;

@@ -10,8 +10,9 @@ import { encodeMessage, ipToBytes } from '../../agent/gossip/wire/memberlist-mes
 import { encodePacket } from '../../agent/gossip/wire/packet.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import type { SerfEvent } from '../../agent/gossip/serf/types.ts';
-import { MB, MemSampler, RawSender, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import { MB, MemSampler, RawSender, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sumCounters, type OurNode, assertWithinBudget } from './harness.ts';
 import type { SerfAgent } from '../gossip/serf/real-serf.ts';
+import { waitFor, sleep } from '../support/wait.ts';
 
 const OURS = { name: 'flood-a-ours', ip: '127.0.8.10', port: 24010 };
 const FLOOD_FROM = { ip: '127.0.8.19', port: 24019 };
@@ -116,11 +117,11 @@ test('100,000 alive messages for distinct nodes: bounded memory and table, drops
   const r = await s1.cli(['event', '-coalesce=false', 'after-alive-flood', 'ok']);
   assert.is(r.code, 0, r.err);
   let path = 'gossip';
-  const byGossip = await until('the post-flood user event', 20_000, () => userEvents.includes('after-alive-flood')).catch(() => false);
+  const byGossip = await waitFor('the post-flood user event', () => userEvents.includes('after-alive-flood'), 20_000).catch(() => false);
   if (!byGossip) {
     path = 'push/pull';
     assert.is(await ours.serf.join([s1.addr], false), 1, 'push/pull with s1');
-    await until('the post-flood user event reaches us', 30_000, () => userEvents.includes('after-alive-flood'));
+    await waitFor('the post-flood user event reaches us', () => userEvents.includes('after-alive-flood'), 30_000);
   }
   console.log(`alive flood: post-flood user event from ${s1.name} reached us by ${path}`);
 });

@@ -13,8 +13,9 @@ import { encodePacket } from '../../agent/gossip/wire/packet.ts';
 import { encodeSerfMessage } from '../../agent/gossip/wire/serf-messages.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import type { SerfEvent } from '../../agent/gossip/serf/types.ts';
-import { MB, MemSampler, RawSender, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sleep, sumCounters, until, type OurNode, assertWithinBudget } from './harness.ts';
+import { MB, MemSampler, RawSender, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sumCounters, type OurNode, assertWithinBudget } from './harness.ts';
 import type { SerfAgent } from '../gossip/serf/real-serf.ts';
+import { waitFor, sleep } from '../support/wait.ts';
 
 const OURS = { name: 'flood-c-ours', ip: '127.0.8.20', port: 24020 };
 const FLOOD_FROM = { ip: '127.0.8.29', port: 24029 };
@@ -164,7 +165,7 @@ test('20,000 user events and 5,000 queries: bounded memory and buffers, drops co
   for (let i = 0; i < 6 && !gotAfter; i++) {
     const r = await s1.cli(['event', '-coalesce=false', `after-event-flood-${i}`, 'ok']);
     assert.is(r.code, 0, r.err);
-    gotAfter = await until('the post-flood user event', 10_000, () => seen.otherUser.some((n) => n.startsWith('after-event-flood-'))).catch(() => false);
+    gotAfter = await waitFor('the post-flood user event', () => seen.otherUser.some((n) => n.startsWith('after-event-flood-')), 10_000).catch(() => false);
   }
   assert.ok(gotAfter, `a user event from ${s1.name} reaches us after the flood (got ${seen.otherUser.join(',')})`);
 });

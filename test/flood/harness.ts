@@ -13,18 +13,7 @@ import { decodePacket, encodePacket } from '../../agent/gossip/wire/packet.ts';
 import { SerfAgent } from '../gossip/serf/real-serf.ts';
 import { HeapPacer } from '../../agent/system/heap-pacer.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until<T>(what: string, deadlineMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, stepMs = 200): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (let i = 0; i < 100_000 && Date.now() < end; i++) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    await sleep(stepMs);
-  }
-  throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-}
+import { waitFor, sleep } from '../support/wait.ts';
 
 export const MB = 1024 * 1024;
 
@@ -206,8 +195,8 @@ export async function startSerfPair(prefix: string, firstOctet: number, ours: Ou
   agents.push(s1, s2);
   s1.start({ join: [oursAddr] });
   s2.start({ join: [oursAddr, s1.addr] });
-  for (const a of [s1, s2]) await until(`${a.name} sees 3 alive`, 30_000, async () => (await a.aliveCount()) === 3);
-  await until('ours sees 3 alive', 30_000, () => ours.serf.members().filter((m) => m.status === 'alive').length === 3);
+  for (const a of [s1, s2]) await waitFor(`${a.name} sees 3 alive`, async () => (await a.aliveCount()) === 3, 30_000);
+  await waitFor('ours sees 3 alive', () => ours.serf.members().filter((m) => m.status === 'alive').length === 3, 30_000);
   return [s1, s2];
 }
 

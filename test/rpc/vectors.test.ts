@@ -16,6 +16,7 @@ import { defaultLimits } from '../../agent/config/limits.ts';
 import { decodeGo } from '../../agent/gossip/wire/msgpack.ts';
 import { FakeSerf, member, type QueryCall } from './fake-serf.ts';
 import { VECTOR_DIR, rpcVectorFiles } from '../support/vectors.ts';
+import { waitFor } from '../support/wait.ts';
 
 
 interface Frame { hex: string; value: unknown }
@@ -240,13 +241,6 @@ async function replay(file: string): Promise<void> {
   let received = Buffer.alloc(0);
   sock.on('data', (d) => { received = Buffer.concat([received, d]); });
   await new Promise((r) => sock.once('connect', r));
-  const deadline = Date.now() + 10_000;
-  const waitFor = async (cond: () => boolean) => {
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`${file}: timed out; got ${frames(received).length} frames`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
   try {
     // Group client frames into requests (header + optional body).
     const cf = v.client_frames;
@@ -258,16 +252,16 @@ async function replay(file: string): Promise<void> {
       if (hasBody) i++;
       const seq = h.Seq!;
       // Wait for the reply header of this request.
-      await waitFor(() => frames(received).some((f) => {
+      await waitFor(`${file}: reply to ${h.Command} (got ${frames(received).length} frames)`, () => frames(received).some((f) => {
         const t = typed(f) as { Seq?: number; Error?: string };
         return t && typeof t === 'object' && t.Seq === seq && 'Error' in t;
-      }));
+      }), 10_000, 10);
       sc.after?.(h.Command!, sc.serf);
     }
     const expected = v.server_frames.map((f) => f.hex);
     // The monitor capture was cut after a record header whose record is missing.
     if (file === 'rpc-monitor.json') expected.pop();
-    await waitFor(() => frames(received).length >= expected.length);
+    await waitFor(`${file}: ${expected.length} frames`, () => frames(received).length >= expected.length, 10_000, 10);
     await new Promise((r) => setTimeout(r, 50));
     const got = frames(received);
     if (file === 'rpc-monitor.json') {

@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { encodeMessage } from '../../../agent/gossip/wire/memberlist-messages.ts';
-import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
+import { memoryNode, stateOf, type TestNode } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];
 test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });

@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { Keyring } from '../../../agent/gossip/wire/keyring.ts';
-import { memoryNode, waitFor, type TestNode } from './helpers.ts';
+import { memoryNode, type TestNode } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];
 test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });

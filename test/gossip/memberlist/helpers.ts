@@ -42,16 +42,6 @@ export function memoryNode(
   return { ml, counters, events, name, port: 7946, addr };
 }
 
-/** Polls `cond` every 20 ms until true or `timeoutMs` (then throws with `what`). */
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
-
 export function stateOf(n: TestNode, name: string): string | undefined {
   return n.ml.members().find((m) => m.name === name)?.state;
 }

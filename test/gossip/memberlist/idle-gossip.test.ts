@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { realClock, type Clock } from '../../../agent/gossip/memberlist/clock.ts';
-import { fastProfile, memoryNode, waitFor, type TestNode } from './helpers.ts';
+import { fastProfile, memoryNode, type TestNode } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];
 test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });

@@ -10,7 +10,8 @@ import { createNetMemberlist } from '../../../agent/gossip/memberlist/create.ts'
 import type { MemberlistNode } from '../../../agent/gossip/memberlist/memberlist.ts';
 import { Keyring } from '../../../agent/gossip/wire/keyring.ts';
 import { serfCmd, serfMembers, startSerf, stopSerf, type SerfPeer } from './serf-peer.ts';
-import { EventLog, waitFor } from './helpers.ts';
+import { EventLog } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 let nextPort = 17010;
 const ports = () => { const p = nextPort; nextPort += 3; return p; };

@@ -9,7 +9,8 @@ import { pushPullScale } from '../../../agent/gossip/memberlist/push-pull.ts';
 import { Awareness } from '../../../agent/gossip/memberlist/awareness.ts';
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
 import { defaultLimits } from '../../../agent/config/limits.ts';
-import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
+import { memoryNode, stateOf, type TestNode } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];
 test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });

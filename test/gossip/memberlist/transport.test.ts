@@ -12,7 +12,8 @@ import { pickAdvertiseAddr } from '../../../agent/gossip/transport/advertise.ts'
 import { parseHostPort } from '../../../agent/gossip/transport/types.ts';
 import { createNetMemberlist } from '../../../agent/gossip/memberlist/create.ts';
 import type { MemberlistNode } from '../../../agent/gossip/memberlist/memberlist.ts';
-import { fastProfile, waitFor } from './helpers.ts';
+import { fastProfile } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 test.after.each(async () => { while (cleanup.length) await cleanup.pop()!(); });

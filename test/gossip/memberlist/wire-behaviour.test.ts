@@ -7,7 +7,8 @@ import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.
 import { decodePacket } from '../../../agent/gossip/wire/packet.ts';
 import { encodePushPull, encodeStreamMessage } from '../../../agent/gossip/wire/stream.ts';
 import { readStreamMessage } from '../../../agent/gossip/wire/stream-reader.ts';
-import { memoryNode, stateOf, waitFor, type TestNode } from './helpers.ts';
+import { memoryNode, stateOf, type TestNode } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];
 test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });

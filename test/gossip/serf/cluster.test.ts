@@ -2,9 +2,10 @@
 // events, queries, leave/fail/reap, tags, key rotation.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemCluster, until, sleep, statusOf, type TestNode } from './helpers.ts';
+import { MemCluster, statusOf, type TestNode } from './helpers.ts';
 import { Keyring, keyToBase64 } from '../../../agent/gossip/wire/keyring.ts';
 import { isAgentError } from '../../../agent/errors.ts';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -19,7 +20,7 @@ async function threeNodes(tags: Record<string, string>[] = [{}, {}, {}]): Promis
   const c = await cl.add('c', { tags: tags[2]! });
   assert.is(await b.serf.join([cl.addrOf(a)], true), 1);
   assert.is(await c.serf.join([cl.addrOf(b)], true), 1);
-  await until('3 alive everywhere', 15_000, () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3));
+  await waitFor('3 alive everywhere', () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3), 15_000);
   return [a, b, c];
 }
 
@@ -41,7 +42,7 @@ test('join: every node sees every member alive with its tags; statusLTimes from 
 test('user events reach every node exactly once; size limit enforced', async () => {
   const nodes = await threeNodes();
   for (let i = 0; i < 5; i++) await nodes[i % 3]!.serf.userEvent(`ev${i}`, enc(`p${i}`), false);
-  await until('5 events everywhere', 15_000, () => nodes.every((n) => n.events.filter((e) => e.type === 'user').length >= 5));
+  await waitFor('5 events everywhere', () => nodes.every((n) => n.events.filter((e) => e.type === 'user').length >= 5), 15_000);
   await sleep(500); // let rebroadcasts settle: duplicates would show up now
   for (const n of nodes) {
     const evs = n.events.filter((e) => e.type === 'user').map((e) => (e.type === 'user' ? `${e.name}=${dec(e.payload)}` : ''));
@@ -140,11 +141,11 @@ test('graceful leave shows left everywhere; kill shows failed, then reaped', asy
   const [a, b, c] = await threeNodes();
   await c!.serf.leave();
   assert.is(c!.serf.state(), 'left');
-  await until('c left at a and b', 15_000, () => statusOf(a!, 'c') === 'left' && statusOf(b!, 'c') === 'left');
+  await waitFor('c left at a and b', () => statusOf(a!, 'c') === 'left' && statusOf(b!, 'c') === 'left', 15_000);
   await c!.stop();
   // kill b: shut down without leave
   await b!.stop();
-  await until('b failed at a', 30_000, () => statusOf(a!, 'b') === 'failed');
+  await waitFor('b failed at a', () => statusOf(a!, 'b') === 'failed', 30_000);
   assert.ok(a!.events.some((e) => e.type === 'member-failed' && e.members.some((m) => m.name === 'b')));
   assert.ok(a!.events.some((e) => e.type === 'member-leave' && e.members.some((m) => m.name === 'c')));
 });
@@ -153,36 +154,36 @@ test('reap: failed members are erased after the reconnect timeout', async () => 
   const a = await cl.add('a', { serf: { reconnectTimeoutMs: 300, tombstoneTimeoutMs: 300, reapIntervalMs: 200 } });
   const b = await cl.add('b');
   await b.serf.join([cl.addrOf(a)], true);
-  await until('b alive at a', 15_000, () => statusOf(a, 'b') === 'alive');
+  await waitFor('b alive at a', () => statusOf(a, 'b') === 'alive', 15_000);
   await b.stop();
-  await until('b failed', 30_000, () => statusOf(a, 'b') === 'failed');
-  await until('b reaped', 15_000, () => statusOf(a, 'b') === 'none');
+  await waitFor('b failed', () => statusOf(a, 'b') === 'failed', 30_000);
+  await waitFor('b reaped', () => statusOf(a, 'b') === 'none', 15_000);
   assert.ok(a.events.some((e) => e.type === 'member-reap'));
 });
 
 test('force-leave turns a failed member into left (prune erases it)', async () => {
   const [a, b, c] = await threeNodes();
   await c!.stop();
-  await until('c failed', 30_000, () => statusOf(a!, 'c') === 'failed' && statusOf(b!, 'c') === 'failed');
+  await waitFor('c failed', () => statusOf(a!, 'c') === 'failed' && statusOf(b!, 'c') === 'failed', 30_000);
   await a!.serf.removeFailedNode('c', false);
-  await until('c left at a and b', 15_000, () => statusOf(a!, 'c') === 'left' && statusOf(b!, 'c') === 'left');
+  await waitFor('c left at a and b', () => statusOf(a!, 'c') === 'left' && statusOf(b!, 'c') === 'left', 15_000);
   // As in serf, a push/pull that carries c as left raises b's status time for c
   // to the leave's LTime + 1 (delegate.go); a prune sent at a Lamport time a has
   // not yet moved past is then old news at b. Like an operator, repeat the
   // force-leave: each one goes out at a newer LTime.
   let sent = 0;
-  await until('c pruned at a and b', 15_000, async () => {
+  await waitFor('c pruned at a and b', async () => {
     if (statusOf(a!, 'c') === 'none' && statusOf(b!, 'c') === 'none') return true;
     if (statusOf(b!, 'c') !== 'none' || sent === 0) { await a!.serf.removeFailedNode('c', true).catch(() => {}); sent++; }
     return undefined;
-  }, 1000);
+  }, 15_000, 1000);
   assert.ok(sent >= 1 && sent <= 15);
 });
 
 test('tags: setTags updates peers (member-update); over 512 bytes refused with E_TOO_LARGE', async () => {
   const [a, b] = await threeNodes();
   await a!.serf.setTags({ role: 'lb', services: 'x' });
-  await until('b sees new tags', 15_000, () => b!.serf.members().find((m) => m.name === 'a')?.tags['role'] === 'lb');
+  await waitFor('b sees new tags', () => b!.serf.members().find((m) => m.name === 'a')?.tags['role'] === 'lb', 15_000);
   assert.ok(b!.events.some((e) => e.type === 'member-update'));
   try {
     await a!.serf.setTags({ big: 'x'.repeat(600) });
@@ -203,7 +204,7 @@ test('key rotation through key queries on an encrypted cluster', async () => {
   const c = await cl.add('c', { keyring: mk() });
   await b.serf.join([cl.addrOf(a)], true);
   await c.serf.join([cl.addrOf(a)], true);
-  await until('3 alive', 15_000, () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3));
+  await waitFor('3 alive', () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3), 15_000);
   const km = a.serf.keyManager();
   const inst = await km.installKey(keyToBase64(k2));
   assert.is(inst.numResp, 3); assert.is(inst.numErr, 0);

@@ -2,7 +2,8 @@
 // same name is delivered once (newest) at the receivers; CC=false events are not merged.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemCluster, until, sleep } from './helpers.ts';
+import { MemCluster } from './helpers.ts';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -15,12 +16,12 @@ test('CC burst collapses to the newest; CC=false all delivered; member events co
   const a = await cl.add('a', { serf: coalesce });
   const b = await cl.add('b', { serf: coalesce });
   await b.serf.join([cl.addrOf(a)], true);
-  await until('joined', 15_000, () => b.serf.members().length === 2 && a.serf.members().length === 2);
+  await waitFor('joined', () => b.serf.members().length === 2 && a.serf.members().length === 2, 15_000);
   await sleep(800);
   for (let i = 1; i <= 4; i++) await a.serf.userEvent('deploy', enc(`v${i}`), true);
   for (let i = 1; i <= 3; i++) await a.serf.userEvent('plain', enc(`p${i}`), false);
-  await until('b got plain events', 15_000, () => b.events.filter((e) => e.type === 'user' && e.name === 'plain').length === 3);
-  await until('b got the coalesced deploy', 15_000, () => b.events.some((e) => e.type === 'user' && e.name === 'deploy'));
+  await waitFor('b got plain events', () => b.events.filter((e) => e.type === 'user' && e.name === 'plain').length === 3, 15_000);
+  await waitFor('b got the coalesced deploy', () => b.events.some((e) => e.type === 'user' && e.name === 'deploy'), 15_000);
   await sleep(1000);
   const deploys = b.events.filter((e) => e.type === 'user' && e.name === 'deploy').map((e) => (e.type === 'user' ? dec(e.payload) : ''));
   assert.equal(deploys, ['v4'], 'only the newest LTime delivered');

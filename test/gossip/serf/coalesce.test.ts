@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { EventCoalescing } from '../../../agent/gossip/serf/coalesce.ts';
 import type { SerfClock } from '../../../agent/gossip/serf/clock.ts';
 import type { Member, SerfEvent } from '../../../agent/gossip/serf/types.ts';
+import { sleep } from '../../support/wait.ts';
 
 // A hand-driven clock: timers fire only when advance() passes them.
 function manualClock() {

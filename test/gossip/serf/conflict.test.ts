@@ -3,7 +3,8 @@
 // shuts itself down, while the original stays.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemCluster, until, sleep } from './helpers.ts';
+import { MemCluster } from './helpers.ts';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 let cl: MemCluster;
 test.before(() => { cl = new MemCluster(); });
@@ -15,10 +16,10 @@ test('the impostor is in the minority and shuts down; the original keeps its nam
   const c = await cl.add('c');
   await b.serf.join([cl.addrOf(a)], true);
   await c.serf.join([cl.addrOf(a)], true);
-  await until('3 alive', 15_000, () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3));
+  await waitFor('3 alive', () => [a, b, c].every((n) => n.serf.members().filter((m) => m.status === 'alive').length === 3), 15_000);
   const impostor = await cl.add('a'); // same name, address 10.0.0.4
   await impostor.serf.join([cl.addrOf(b)], true).catch(() => 0);
-  await until('impostor shut down', 15_000, () => impostor.serf.state() === 'shutdown');
+  await waitFor('impostor shut down', () => impostor.serf.state() === 'shutdown', 15_000);
   await sleep(500);
   assert.is(a.serf.state(), 'alive');
   for (const n of [b, c]) assert.is(n.serf.members().find((m) => m.name === 'a')?.addr, '10.0.0.1');

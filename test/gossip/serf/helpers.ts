@@ -7,18 +7,6 @@ import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 
-export async function until<T>(what: string, deadlineMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, stepMs = 50): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (let i = 0; i < 100_000 && Date.now() < end; i++) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** A fast profile for in-process tests (memory transport: no real latency). */
 export function fastProfile(over: Partial<GossipProfile> = {}) {
   return profile('local', { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 30, pushPullIntervalMs: 2000, tcpTimeoutMs: 500, suspicionMult: 2, ...over });

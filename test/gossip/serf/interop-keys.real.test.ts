@@ -8,10 +8,11 @@ import type { SerfInstance } from '../../../agent/gossip/serf/create.ts';
 import { Keyring, keyToBase64 } from '../../../agent/gossip/wire/keyring.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { SerfAgent } from './real-serf.ts';
-import { startCapturing, until, sleep } from './helpers.ts';
+import { startCapturing } from './helpers.ts';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
 const K2 = 'ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=';
@@ -50,8 +51,8 @@ test('mixed cluster with one key assembles', async () => {
   o2 = await startOurs('ko2', '127.0.3.22', [K1]);
   assert.ok(await o2.serf.join(['127.0.3.32:7946'], true) >= 1);
   const all = ['ko1', 'ko2', 'ks1', 'ks2'];
-  for (const a of [s1, s2]) await until(`${a.o.name} sees 4`, 30_000, async () => JSON.stringify(await aliveNames(a)) === JSON.stringify(all), 300);
-  for (const o of [o1, o2]) await until('ours see 4', 30_000, () => o.serf.members().filter((m) => m.status === 'alive').length === 4);
+  for (const a of [s1, s2]) await waitFor(`${a.o.name} sees 4`, async () => JSON.stringify(await aliveNames(a)) === JSON.stringify(all), 30_000, 300);
+  for (const o of [o1, o2]) await waitFor('ours see 4', () => o.serf.members().filter((m) => m.status === 'alive').length === 4, 30_000);
   assert.is(o1.serf.stats().encrypted, 'true');
 });
 
@@ -86,13 +87,13 @@ test('wrong key or no key is not admitted, both directions', async () => {
 test('serf keys -install/-use/-remove on a serf node rotates the key on our nodes; cluster stays joined', async () => {
   const inst = await s1.cli(['keys', '-install', K2]);
   assert.is(inst.code, 0, inst.out + inst.err);
-  await until('our keyrings have K2', 10_000, () => [o1, o2].every((o) => o.keyring!.keys().map(keyToBase64).includes(K2)));
+  await waitFor('our keyrings have K2', () => [o1, o2].every((o) => o.keyring!.keys().map(keyToBase64).includes(K2)), 10_000);
   const use = await s1.cli(['keys', '-use', K2]);
   assert.is(use.code, 0, use.out + use.err);
-  await until('our primary is K2', 10_000, () => [o1, o2].every((o) => keyToBase64(o.keyring!.primaryKey()!) === K2));
+  await waitFor('our primary is K2', () => [o1, o2].every((o) => keyToBase64(o.keyring!.primaryKey()!) === K2), 10_000);
   const rm = await s1.cli(['keys', '-remove', K1]);
   assert.is(rm.code, 0, rm.out + rm.err);
-  await until('K1 gone from our keyrings', 10_000, () => [o1, o2].every((o) => o.keyring!.keys().length === 1));
+  await waitFor('K1 gone from our keyrings', () => [o1, o2].every((o) => o.keyring!.keys().length === 1), 10_000);
   const list = await s2.cli(['keys', '-list']);
   assert.is(list.code, 0, list.out + list.err);
   assert.match(list.out, new RegExp(`${K2.replace(/[+/=]/g, '\\$&')}\\s+\\[4/4\\]`));
@@ -105,7 +106,7 @@ test('serf keys -install/-use/-remove on a serf node rotates the key on our node
   for (const o of [o1, o2]) assert.is(o.serf.members().filter((m) => m.status === 'alive').length, 4);
   const ev = await s2.cli(['event', '-coalesce=false', 'after-rotation', 'ok']);
   assert.is(ev.code, 0);
-  await until('event after rotation reaches ours', 15_000, () => [o1, o2].every((o) => o.events.some((e) => e.type === 'user' && e.name === 'after-rotation' && dec(e.payload) === 'ok')));
+  await waitFor('event after rotation reaches ours', () => [o1, o2].every((o) => o.events.some((e) => e.type === 'user' && e.name === 'after-rotation' && dec(e.payload) === 'ok')), 15_000);
 });
 
 test('our key manager: list keys across the mixed cluster; install/remove from our side reaches serf', async () => {

@@ -12,7 +12,7 @@ import { decodeSnapshot } from '../../../agent/state/snapshot.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import { SerfAgent } from './real-serf.ts';
-import { until } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'powercut-'));
 const ours: SerfInstance[] = [];
@@ -47,14 +47,14 @@ test('neighbourhood reassembles after a power cut, restarted in another order fr
   agents.push(s1, s2);
   s1.start(); s2.start();
   await s1.waitReady(); await s2.waitReady();
-  for (const o of [o1, o2]) await until('4 alive at ours', 30_000, () => JSON.stringify(alive(o)) === JSON.stringify(ALL));
-  for (const a of [s1, s2]) await until('4 alive at serf', 30_000, async () => (await a.members()).filter((m) => m.status === 'alive').length === 4, 300);
+  for (const o of [o1, o2]) await waitFor('4 alive at ours', () => JSON.stringify(alive(o)) === JSON.stringify(ALL), 30_000);
+  for (const a of [s1, s2]) await waitFor('4 alive at serf', async () => (await a.members()).filter((m) => m.status === 'alive').length === 4, 30_000, 300);
   // Our snapshots have caught up with the 3 peers.
   for (const n of ['po1', 'po2']) {
-    await until(`${n} snapshot has 3 peers`, 10_000, () => {
+    await waitFor(`${n} snapshot has 3 peers`, () => {
       const p = join(dir, `${n}.snapshot.json`);
       return existsSync(p) && decodeSnapshot(readFileSync(p)).peers.length === 3;
-    }, 200);
+    }, 10_000, 200);
   }
   await new Promise((r) => setTimeout(r, 1000)); // serf flushes its snapshot every 500 ms
 
@@ -69,13 +69,13 @@ test('neighbourhood reassembles after a power cut, restarted in another order fr
   s2.start({ join: [] });
   await s2.waitReady();
   o2 = await startOurs('po2', '127.0.3.42');
-  await until('po2 found ps2', 30_000, () => alive(o2).includes('ps2'), 200);
+  await waitFor('po2 found ps2', () => alive(o2).includes('ps2'), 30_000, 200);
   s1.start({ join: [] });
   await s1.waitReady();
   o1 = await startOurs('po1', '127.0.3.41');
-  for (const o of [o1, o2]) await until(`${o.serf.localMember().name} sees all 4 alive`, 60_000, () => JSON.stringify(alive(o)) === JSON.stringify(ALL), 200);
+  for (const o of [o1, o2]) await waitFor(`${o.serf.localMember().name} sees all 4 alive`, () => JSON.stringify(alive(o)) === JSON.stringify(ALL), 60_000, 200);
   for (const a of [s1, s2]) {
-    await until(`${a.o.name} sees all 4 alive`, 60_000, async () => (await a.members()).filter((m) => m.status === 'alive').length === 4, 500);
+    await waitFor(`${a.o.name} sees all 4 alive`, async () => (await a.members()).filter((m) => m.status === 'alive').length === 4, 60_000, 500);
   }
   assert.ok(Number(o1.serf.stats().member_time) > 2, 'clocks restored from the snapshot');
   console.log(`  power cut: 4 nodes reassembled ${Date.now() - t0} ms after the first one was powered back`);
@@ -87,7 +87,7 @@ test('a node that left gracefully does not rejoin through its snapshot peers', a
   await o2.stop();
   const snap = decodeSnapshot(readFileSync(join(dir, 'po2.snapshot.json')));
   assert.ok(snap.left, 'left flag recorded');
-  await until('po2 left at po1', 20_000, () => o1.serf.members().find((m) => m.name === 'po2')?.status === 'left');
+  await waitFor('po2 left at po1', () => o1.serf.members().find((m) => m.name === 'po2')?.status === 'left', 20_000);
   const again = await startOurs('po2', '127.0.3.42');
   await new Promise((r) => setTimeout(r, 3000));
   assert.equal(alive(again), ['po2'], 'stays alone (no -join given)');

@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import type { SerfInstance } from '../../../agent/gossip/serf/create.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { SerfAgent } from './real-serf.ts';
-import { startCapturing, until } from './helpers.ts';
+import { startCapturing } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 const ours: (SerfInstance & { events: SerfEvent[] })[] = [];
 const agents: SerfAgent[] = [];
@@ -33,8 +34,8 @@ test('protocols 2..5 mixed: membership, versions, tags per protocol, events', as
   for (const a of agents) a.start();
   for (const a of agents) await a.waitReady();
   assert.ok(await o2.serf.join(['127.0.3.93:7946'], true) >= 1);
-  for (const o of ours) await until('5 alive at ours', 30_000, () => o.serf.members().filter((m) => m.status === 'alive').length === 5);
-  for (const a of agents) await until(`5 alive at ${a.o.name}`, 30_000, async () => (await a.members()).filter((m) => m.status === 'alive').length === 5, 300);
+  for (const o of ours) await waitFor('5 alive at ours', () => o.serf.members().filter((m) => m.status === 'alive').length === 5, 30_000);
+  for (const a of agents) await waitFor(`5 alive at ${a.o.name}`, async () => (await a.members()).filter((m) => m.status === 'alive').length === 5, 30_000, 300);
   const byName = Object.fromEntries(o4.serf.members().map((m) => [m.name, m]));
   assert.equal([byName['p-serf2']!.delegateCur, byName['p-serf3']!.delegateCur, byName['p-serf5']!.delegateCur, byName['p-ours2']!.delegateCur], [2, 3, 5, 2]);
   assert.equal(byName['p-serf2']!.tags, { role: 'old' }, 'protocol 2: raw role');
@@ -47,8 +48,8 @@ test('protocols 2..5 mixed: membership, versions, tags per protocol, events', as
   const ev = await s2.cli(['event', '-coalesce=false', 'from-proto2', 'x']);
   assert.is(ev.code, 0, ev.err);
   await o2.serf.userEvent('from-ours2', new TextEncoder().encode('y'), false);
-  for (const o of ours) await until('ours got the protocol-2 event', 20_000, () => o.events.some((e) => e.type === 'user' && e.name === 'from-proto2'));
-  for (const a of agents) await until(`${a.o.name} got our event`, 20_000, () => a.events().includes('user|from-ours2||y'), 300);
+  for (const o of ours) await waitFor('ours got the protocol-2 event', () => o.events.some((e) => e.type === 'user' && e.name === 'from-proto2'), 20_000);
+  for (const a of agents) await waitFor(`${a.o.name} got our event`, () => a.events().includes('user|from-ours2||y'), 20_000, 300);
   for (const a of agents) assert.equal(a.decodeErrors(), [], `${a.o.name} log`);
 });
 

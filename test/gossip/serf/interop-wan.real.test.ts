@@ -9,7 +9,7 @@ import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { SerfAgent } from './real-serf.ts';
-import { until } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -36,24 +36,24 @@ test('wan + protocol 4: join, tags, events and queries both ways, failure detect
   const s2 = new SerfAgent({ name: 'ws2', ip: '127.0.3.72', profile: 'wan', protocol: 4, tags: { role: 'db' } });
   agents.push(s, s2);
   s.start(); await s.waitReady();
-  const m = await until('serf sees wo1 alive', 30_000, async () => {
+  const m = await waitFor('serf sees wo1 alive', async () => {
     const x = await s.member('wo1');
     return x?.status === 'alive' ? x : undefined;
-  }, 300);
+  }, 30_000, 300);
   assert.equal(m.tags, { role: 'cloudy' });
   assert.equal(m.protocol, { min: 2, max: 5, version: 4 });
   // ours joins the second serf node
   s2.start(); await s2.waitReady();
   assert.is(await o.serf.join(['127.0.3.72:7946'], true), 1);
-  await until('3 alive at ours', 30_000, () => o!.serf.members().filter((x) => x.status === 'alive').length === 3);
-  await until('3 alive at ws1', 30_000, async () => (await s.members()).filter((x) => x.status === 'alive').length === 3, 500);
+  await waitFor('3 alive at ours', () => o!.serf.members().filter((x) => x.status === 'alive').length === 3, 30_000);
+  await waitFor('3 alive at ws1', async () => (await s.members()).filter((x) => x.status === 'alive').length === 3, 30_000, 500);
   assert.is(o.serf.members().find((x) => x.name === 'ws2')!.delegateCur, 4);
 
   const ev = await s.cli(['event', '-coalesce=false', 'wan-ev', 'from-serf']);
   assert.is(ev.code, 0, ev.err);
   await o.serf.userEvent('wan-ours', enc('from-ours'), false);
-  await until('ours got the serf event', 20_000, () => events.some((e) => e.type === 'user' && e.name === 'wan-ev'));
-  for (const a of [s, s2]) await until(`${a.o.name} got our event`, 20_000, () => a.events().includes('user|wan-ours||from-ours'), 300);
+  await waitFor('ours got the serf event', () => events.some((e) => e.type === 'user' && e.name === 'wan-ev'), 20_000);
+  for (const a of [s, s2]) await waitFor(`${a.o.name} got our event`, () => a.events().includes('user|wan-ours||from-ours'), 20_000, 300);
 
   const q = await s.cli(['query', '-format=json', '-timeout=8s', 'wq', 'x'], 30_000);
   assert.is(q.code, 0, q.err);
@@ -70,7 +70,7 @@ test('wan + protocol 4: join, tags, events and queries both ways, failure detect
   const t0 = Date.now();
   s2.kill9();
   // wan: probe 5 s, suspicion >= 6 x 5 s: allow a generous deadline
-  await until('ours sees ws2 failed', 120_000, () => o!.serf.members().find((x) => x.name === 'ws2')?.status === 'failed', 500);
+  await waitFor('ours sees ws2 failed', () => o!.serf.members().find((x) => x.name === 'ws2')?.status === 'failed', 120_000, 500);
   console.log(`  wan failure detection: ${Date.now() - t0} ms`);
 });
 

@@ -10,7 +10,7 @@ import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { SerfAgent } from './real-serf.ts';
-import { until, sleep } from './helpers.ts';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -68,10 +68,10 @@ test('mixed cluster assembles: serf joins ours; all 5 members alive everywhere w
     s3: { addr: '127.0.3.3:7946', tags: { role: 'web', dc: 'east' } },
   };
   for (const a of [s1, s2, s3]) {
-    const ms = await until(`${a.o.name} sees 5 alive`, 30_000, async () => {
+    const ms = await waitFor(`${a.o.name} sees 5 alive`, async () => {
       const m = await a.members();
       return m.filter((x) => x.status === 'alive').length === 5 ? m : undefined;
-    }, 300);
+    }, 30_000, 300);
     for (const [name, e] of Object.entries(expected)) {
       const m = ms.find((x) => x.name === name)!;
       assert.ok(m, `${a.o.name} knows ${name}`);
@@ -81,7 +81,7 @@ test('mixed cluster assembles: serf joins ours; all 5 members alive everywhere w
     assert.equal((await a.member('o1'))!.protocol, { min: 2, max: 5, version: 4 }, 'serf protocol range and current of ours');
   }
   for (const o of [o1, o2]) {
-    await until(`${o.name} sees 5 alive`, 30_000, () => o.serf.members().filter((m) => m.status === 'alive').length === 5);
+    await waitFor(`${o.name} sees 5 alive`, () => o.serf.members().filter((m) => m.status === 'alive').length === 5, 30_000);
     for (const [name, e] of Object.entries(expected)) {
       const m = o.serf.members().find((x) => x.name === name)!;
       assert.is(`${m.addr}:${m.port}`, e.addr);
@@ -101,13 +101,13 @@ test('user events: serf -> ours exactly once; ours -> every serf node exactly on
   await o1.serf.userEvent('from-o1', enc('hi-from-o1'), true);
   const userEvents = (o: Ours) => o.events.filter((e) => e.type === 'user').map((e) => (e.type === 'user' ? `${e.name}=${dec(e.payload)}` : ''));
   for (const o of [o1, o2]) {
-    await until(`${o.name} got 6 user events`, 20_000, () => userEvents(o).length >= 6);
+    await waitFor(`${o.name} got 6 user events`, () => userEvents(o).length >= 6, 20_000);
   }
   for (const a of [s1, s2, s3]) {
-    await until(`${a.o.name} handler saw our events`, 20_000, () => {
+    await waitFor(`${a.o.name} handler saw our events`, () => {
       const ev = a.events();
       return ev.includes('user|from-o2||hi-from-o2') && ev.includes('user|from-o1||hi-from-o1') ? true : undefined;
-    }, 300);
+    }, 20_000, 300);
   }
   await sleep(3000); // rebroadcasts settle: any duplicate would have arrived by now
   for (const o of [o1, o2]) {
@@ -134,7 +134,7 @@ test('queries serf -> ours: tag filter, node filter, acks and responses', async 
   assert.equal(j2.Acks, ['o1']);
   assert.equal(j2.Responses, { o1: 'ours:o1:x' }, 'relayed copies de-duplicated by serf');
   // o1 relayed its ack+response through 2 of {o2,s1,s2,s3}: at least one serf agent decoded our relay header and forwarded it.
-  await until('a serf agent relayed our response', 5000, () => [s1, s2, s3].some((a) => a.log().includes('Relaying response to addr: 127.0.3.1:7946')), 200);
+  await waitFor('a serf agent relayed our response', () => [s1, s2, s3].some((a) => a.log().includes('Relaying response to addr: 127.0.3.1:7946')), 5000, 200);
 });
 
 test('queries ours -> serf: tag filter (unanchored), node filter, relay, acks and responses', async () => {
@@ -153,13 +153,13 @@ test('queries ours -> serf: tag filter (unanchored), node filter, relay, acks an
 });
 
 test('network coordinates: serf computes RTTs to ours from our ack payloads, and we from theirs', async () => {
-  await until('o1 has coordinates of serf nodes', 30_000, () => [s1, s2, s3].every((a) => o1.serf.getCoordinate(a.o.name) !== null), 500);
+  await waitFor('o1 has coordinates of serf nodes', () => [s1, s2, s3].every((a) => o1.serf.getCoordinate(a.o.name) !== null), 30_000, 500);
   const c = o1.serf.getCoordinate()!;
   assert.is(c.vec.length, 8);
-  const r = await until('serf rtt to o1', 30_000, async () => {
+  const r = await waitFor('serf rtt to o1', async () => {
     const x = await s1.cli(['rtt', 'o1']);
     return x.code === 0 ? x : undefined;
-  }, 1000);
+  }, 30_000, 1000);
   assert.match(r.out, /Estimated o1 <-> s1 rtt: [\d.]+ ms/);
 });
 
@@ -171,51 +171,51 @@ test('tag changes both ways', async () => {
   const r = await s3.cli(['tags', '-set', 'extra=from-serf']);
   assert.is(r.code, 0, r.err);
   for (const o of [o1, o2]) {
-    await until(`${o.name} sees s3 tags`, 20_000, () => o.serf.members().find((m) => m.name === 's3')?.tags['extra'] === 'from-serf');
+    await waitFor(`${o.name} sees s3 tags`, () => o.serf.members().find((m) => m.name === 's3')?.tags['extra'] === 'from-serf', 20_000);
   }
   assert.ok(o1.events.some((e) => e.type === 'member-update' && e.members.some((m) => m.name === 's3')));
   await o1.serf.setTags({ role: 'cloudy', extra: 'from-ours' });
   for (const a of [s1, s2, s3]) {
-    await until(`${a.o.name} sees o1 tags`, 20_000, async () => (await a.member('o1'))?.tags['extra'] === 'from-ours', 300);
+    await waitFor(`${a.o.name} sees o1 tags`, async () => (await a.member('o1'))?.tags['extra'] === 'from-ours', 20_000, 300);
   }
   // serf's agent coalesces member events (3 s) before running its handler.
-  await until('s1 handler saw a member-update', 15_000, () => s1.events().some((l) => l.startsWith('member-update|')), 300);
+  await waitFor('s1 handler saw a member-update', () => s1.events().some((l) => l.startsWith('member-update|')), 15_000, 300);
 });
 
 test('graceful leave both ways shows left', async () => {
   const r = await s3.cli(['leave']);
   assert.is(r.code, 0, r.err);
   await s3.waitExit(10_000);
-  for (const o of [o1, o2]) await until(`${o.name} sees s3 left`, 20_000, () => ourStatus(o, 's3') === 'left');
+  for (const o of [o1, o2]) await waitFor(`${o.name} sees s3 left`, () => ourStatus(o, 's3') === 'left', 20_000);
   await o2.serf.leave();
   await o2.stop();
-  for (const a of [s1, s2]) await until(`${a.o.name} sees o2 left`, 20_000, async () => (await a.member('o2'))?.status === 'left', 300);
+  for (const a of [s1, s2]) await waitFor(`${a.o.name} sees o2 left`, async () => (await a.member('o2'))?.status === 'left', 20_000, 300);
 });
 
 test('kill -9 a serf node and stop one of ours: both show failed', async () => {
   const o3 = await startOurs('o3', '127.0.3.13', { role: 'tmp' });
   await o3.serf.join([s1.addr], true);
-  await until('s1 sees o3', 20_000, async () => (await s1.member('o3'))?.status === 'alive', 300);
+  await waitFor('s1 sees o3', async () => (await s1.member('o3'))?.status === 'alive', 20_000, 300);
   const t0 = Date.now();
   s2.kill9();
   await o3.stop(); // no leave: like a crash
-  await until('o1 sees s2 failed', 45_000, () => ourStatus(o1, 's2') === 'failed', 200);
+  await waitFor('o1 sees s2 failed', () => ourStatus(o1, 's2') === 'failed', 45_000, 200);
   const ours = Date.now() - t0;
-  await until('s1 sees o3 failed', 45_000, async () => (await s1.member('o3'))?.status === 'failed', 500);
+  await waitFor('s1 sees o3 failed', async () => (await s1.member('o3'))?.status === 'failed', 45_000, 500);
   console.log(`  lan failure detection: ours saw serf failed after ${ours} ms, serf saw ours failed after ${Date.now() - t0} ms`);
 });
 
 test('restarted nodes rejoin alive both ways', async () => {
   s2.start({ join: ['127.0.3.11:7946'] });
   await s2.waitReady();
-  await until('o1 sees s2 alive again', 30_000, () => ourStatus(o1, 's2') === 'alive');
+  await waitFor('o1 sees s2 alive again', () => ourStatus(o1, 's2') === 'alive', 30_000);
   const o3 = await startOurs('o3', '127.0.3.13', { role: 'tmp2' });
   assert.ok(await o3.serf.join([s1.addr], true) >= 1);
-  await until('s1 sees o3 alive again', 30_000, async () => {
+  await waitFor('s1 sees o3 alive again', async () => {
     const m = await s1.member('o3');
     return m?.status === 'alive' && m.tags['role'] === 'tmp2';
-  }, 300);
-  await until('s2 sees o3 alive', 30_000, async () => (await s2.member('o3'))?.status === 'alive', 300);
+  }, 30_000, 300);
+  await waitFor('s2 sees o3 alive', async () => (await s2.member('o3'))?.status === 'alive', 30_000, 300);
   assert.ok(live(o1));
 });
 

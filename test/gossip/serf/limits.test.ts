@@ -2,7 +2,7 @@
 // member-table retention priorities.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemCluster, until, sleep } from './helpers.ts';
+import { MemCluster } from './helpers.ts';
 import { defaultLimits } from '../../../agent/config/limits.ts';
 import { isAgentError } from '../../../agent/errors.ts';
 import { encodeTags } from '../../../agent/gossip/wire/serf-messages.ts';
@@ -12,6 +12,7 @@ import { defaultSerfOptions } from '../../../agent/gossip/serf/config.ts';
 import { realClock } from '../../../agent/gossip/serf/clock.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 let cl: MemCluster;
 test.before.each(() => { cl = new MemCluster(); });
@@ -34,13 +35,13 @@ test('pendingInboundQueries: unanswered queries beyond the limit are dropped and
   const a = await cl.add('a');
   const b = await cl.add('b', { limits: { ...defaultLimits('edge'), pendingInboundQueries: 2 } });
   await b.serf.join([cl.addrOf(a)], true);
-  await until('joined', 15_000, () => a.serf.members().length === 2);
+  await waitFor('joined', () => a.serf.members().length === 2, 15_000);
   for (let i = 0; i < 4; i++) await a.serf.query(`slow${i}`, new Uint8Array(0), { timeoutMs: 2000 }, {});
-  await until('b saw 2 and dropped 2', 15_000, () => b.counters.get('drop.serf_inbound_queries') === 2);
+  await waitFor('b saw 2 and dropped 2', () => b.counters.get('drop.serf_inbound_queries') === 2, 15_000);
   assert.is(b.events.filter((e) => e.type === 'query').length, 2);
   await sleep(2200); // deadlines passed: slots are free again
   await a.serf.query('later', new Uint8Array(0), { timeoutMs: 2000 }, {});
-  await until('b accepts again', 15_000, () => b.events.some((e) => e.type === 'query' && e.query.name === 'later'));
+  await waitFor('b accepts again', () => b.events.some((e) => e.type === 'query' && e.query.name === 'later'), 15_000);
 });
 
 test('retention priorities: self > seeds > full nodes > service announcers > recently heard > others', () => {

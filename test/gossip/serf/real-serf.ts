@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExec } from '../../../agent/system/exec.ts';
-import { until } from './helpers.ts';
+import { waitFor } from '../../support/wait.ts';
 
 export const SERF_BIN = '/usr/bin/serf';
 const exec = createExec();
@@ -102,7 +102,7 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
   }
 
   async waitReady(): Promise<void> {
-    await until(`${this.o.name} RPC`, 15_000, async () => (await this.members()).length > 0, 200);
+    await waitFor(`${this.o.name} RPC`, async () => (await this.members()).length > 0, 15_000, 200);
   }
 
   async cli(args: string[], timeoutMs = 20_000): Promise<{ code: number; out: string; err: string }> {

@@ -8,8 +8,9 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemCluster, until, sleep, type TestNode } from './helpers.ts';
+import { MemCluster, type TestNode } from './helpers.ts';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rejoin-cluster-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,7 +37,7 @@ test('two groups formed after a power cut merge through the reconcile pass', asy
   const b = await site.start('b', ['10.0.0.1:7946']);
   const c = await site.start('c', ['10.0.0.1:7946']);
   const d = await site.start('d', ['10.0.0.2:7946']);
-  await until('4 alive everywhere', 30_000, () => [a, b, c, d].every((n) => alive(n).length === 4));
+  await waitFor('4 alive everywhere', () => [a, b, c, d].every((n) => alive(n).length === 4), 30_000);
   await sleep(600); // snapshots written
   await site.cl.stopAll();
 
@@ -48,11 +49,11 @@ test('two groups formed after a power cut merge through the reconcile pass', asy
   const b2 = await site2.start('b');
   const c2 = await site2.start('c');
   const d2 = await site2.start('d');
-  await until('two groups', 30_000, () => JSON.stringify(alive(a2)) === '["a","b"]' && JSON.stringify(alive(c2)) === '["c","d"]');
+  await waitFor('two groups', () => JSON.stringify(alive(a2)) === '["a","b"]' && JSON.stringify(alive(c2)) === '["c","d"]', 30_000);
   assert.not.ok(a2.rejoiner!.isRetrying(), 'the fast loop stopped: a is not alone');
   const t0 = Date.now();
   net.heal();
-  await until('one cluster', 20_000, () => [a2, b2, c2, d2].every((n) => alive(n).length === 4));
+  await waitFor('one cluster', () => [a2, b2, c2, d2].every((n) => alive(n).length === 4), 20_000);
   console.log(`  split groups merged ${Date.now() - t0} ms after the partition healed`);
   await site2.cl.stopAll();
 });
@@ -61,7 +62,7 @@ test('a lone node keeps retrying until a peer is back, however late', async () =
   const site = new Site();
   const a = await site.start('a');
   const b = await site.start('b', ['10.0.0.1:7946']);
-  await until('joined', 15_000, () => alive(a).length === 2);
+  await waitFor('joined', () => alive(a).length === 2, 15_000);
   await sleep(500);
   await site.cl.stopAll();
   const site2 = new Site();
@@ -71,7 +72,7 @@ test('a lone node keeps retrying until a peer is back, however late', async () =
   assert.ok(b2.rejoiner!.isRetrying());
   assert.ok(b2.counters.get('rejoin.attempts') >= 4, `attempts: ${b2.counters.get('rejoin.attempts')}`);
   const a2 = await site2.start('a');
-  await until('rejoined', 30_000, () => alive(b2).length === 2 && alive(a2).length === 2);
+  await waitFor('rejoined', () => alive(b2).length === 2 && alive(a2).length === 2, 30_000);
   assert.not.ok(b2.rejoiner!.isRetrying());
   await site2.cl.stopAll();
   void b;

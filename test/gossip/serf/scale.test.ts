@@ -3,7 +3,8 @@
 // reaches all nodes. Prints the measured figures.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemCluster, until, sleep, fastProfile, type TestNode } from './helpers.ts';
+import { MemCluster, fastProfile, type TestNode } from './helpers.ts';
+import { waitFor, sleep } from '../../support/wait.ts';
 
 const N = 24;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -17,11 +18,11 @@ test(`${N} nodes: convergence, exactly-once events, query acks from all`, async 
   // RetransmitMult 4 as in serf's lan/wan profiles (the local profile's 2 is too thin for 24 nodes).
   for (let i = 0; i < N; i++) nodes.push(await cl.add(`n${i}`, { profile: fastProfile({ retransmitMult: 4 }) }));
   for (let i = 1; i < N; i++) await nodes[i]!.serf.join([cl.addrOf(nodes[Math.floor(Math.random() * i)]!)], true);
-  await until('all alive everywhere', 30_000, () => nodes.every((n) => n.serf.members().filter((m) => m.status === 'alive').length === N), 100);
+  await waitFor('all alive everywhere', () => nodes.every((n) => n.serf.members().filter((m) => m.status === 'alive').length === N), 30_000, 100);
   const converged = Date.now() - t0;
   const t1 = Date.now();
   for (let i = 0; i < 10; i++) await nodes[(i * 7) % N]!.serf.userEvent(`e${i}`, enc(String(i)), false);
-  await until('10 events everywhere', 30_000, () => nodes.every((n) => n.events.filter((e) => e.type === 'user').length >= 10), 50);
+  await waitFor('10 events everywhere', () => nodes.every((n) => n.events.filter((e) => e.type === 'user').length >= 10), 30_000, 50);
   const spread = Date.now() - t1;
   await sleep(1500);
   for (const n of nodes) assert.is(n.events.filter((e) => e.type === 'user').length, 10, `${n.name}: exactly once`);
