@@ -4,7 +4,6 @@
 // must have answered serf's probes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { encodeMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
 import { decodePacket } from '../../agent/gossip/wire/packet.ts';
@@ -14,31 +13,25 @@ import { createExec } from '../../agent/system/exec.ts';
 import { Swarm } from '../../bench/swarm/swarm.ts';
 import { memberAddress } from '../../bench/swarm/addresses.ts';
 import { waitFor } from '../support/wait.ts';
+import { SerfAgent } from '../support/real-serf.ts';
 
 // Ports and addresses reserved for the bench (22000-29999, 127.10-20.x.y).
 const SERF_PORT = 22101;
 const SERF_RPC = 22102;
 const SWARM_PORT = 22110;
 const exec = createExec();
-let serf: ChildProcess | undefined;
+let serf: SerfAgent | undefined;
 const swarms: Swarm[] = [];
 
-interface SerfMember { name: string; addr: string; status: string }
-
-async function members(): Promise<SerfMember[]> {
-  const r = await exec.run('serf', ['members', '-format=json', `-rpc-addr=127.0.0.1:${SERF_RPC}`], { timeoutMs: 10_000 });
-  if (r.exitCode !== 0) return [];
-  return (JSON.parse(r.stdout) as { members: SerfMember[] }).members;
-}
+const members = () => serf!.members();
 
 test.before(async () => {
-  serf = spawn('serf', ['agent', '-node=bench-serf', `-bind=127.0.0.1:${SERF_PORT}`, `-rpc-addr=127.0.0.1:${SERF_RPC}`, '-profile=lan', '-log-level=warn'], { stdio: 'ignore' });
-  await waitFor('serf RPC', async () => ((await members()).length > 0 ? true : undefined), 15_000);
+  serf = await SerfAgent.launch({ name: 'bench-serf', ip: '127.0.0.1', port: SERF_PORT, rpcPort: SERF_RPC, eventHandler: false, protocol: null, logLevel: 'warn' });
 });
 
 test.after(async () => {
   for (const s of swarms) await s.stop();
-  serf?.kill('SIGKILL');
+  await serf?.stop();
 });
 
 test('serf joins a 50-member swarm: the push/pull reply lists all of them, none fails while serf probes', async () => {

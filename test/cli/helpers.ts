@@ -1,61 +1,36 @@
-// Test helpers: spawn real Debian `serf` agents on loopback, run the serf CLI,
+// Test helpers: start real Debian `serf` agents on loopback, run the serf CLI,
 // and run our CLI commands in-process with captured output.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { COMMANDS, findCommand } from '../../agent/cli/index.ts';
-import { waitFor } from '../support/wait.ts';
+import { SerfAgent, SERF_BIN } from '../support/real-serf.ts';
 
-export const SERF = '/usr/bin/serf';
+export { SerfAgent };
 
-export interface SerfAgent {
-  name: string;
-  rpc: string;
-  bind: string;
-  proc: ChildProcess;
-  log: () => string;
-  stop(): Promise<void>;
+export const SERF = SERF_BIN;
+
+/**
+ * A real serf agent for the CLI tests (test/support/real-serf.ts with the CLI
+ * tests' habits): addresses as "ip:port", serf's own profile and protocol, the
+ * log in a file (these tests call the serf CLI with spawnSync).
+ */
+export function startSerfAgent(o: {
+  name: string; bind: string; rpc: string; tags?: Record<string, string>; encrypt?: string;
+  join?: string; handlers?: string[]; rpcAuth?: string; keyringFile?: string;
+}): Promise<SerfAgent> {
+  const [ip, port] = splitHostPort(o.bind);
+  const [rpcIp, rpcPort] = splitHostPort(o.rpc);
+  if (rpcIp !== ip) throw new Error(`${o.name}: bind and rpc must share an address`);
+  return SerfAgent.launch({
+    name: o.name, ip, port, rpcPort, eventHandler: false, profile: null, protocol: null, logToFile: true,
+    ...(o.tags ? { tags: o.tags } : {}), ...(o.encrypt ? { encrypt: o.encrypt } : {}), ...(o.join ? { join: [o.join] } : {}),
+    ...(o.handlers ? { handlers: o.handlers } : {}), ...(o.rpcAuth ? { rpcAuth: o.rpcAuth } : {}),
+    ...(o.keyringFile ? { keyringFile: o.keyringFile } : {}),
+  });
 }
 
-export async function startSerfAgent(opts: {
-  name: string; bind: string; rpc: string; tags?: Record<string, string>; encrypt?: string;
-  join?: string; handlers?: string[]; extra?: string[]; rpcAuth?: string; keyringFile?: string;
-}): Promise<SerfAgent> {
-  const args = ['agent', `-node=${opts.name}`, `-bind=${opts.bind}`, `-rpc-addr=${opts.rpc}`, '-log-level=debug'];
-  for (const [k, v] of Object.entries(opts.tags ?? {})) args.push(`-tag`, `${k}=${v}`);
-  if (opts.encrypt) args.push(`-encrypt=${opts.encrypt}`);
-  if (opts.keyringFile) args.push(`-keyring-file=${opts.keyringFile}`);
-  if (opts.join) args.push(`-join=${opts.join}`);
-  for (const h of opts.handlers ?? []) args.push(`-event-handler=${h}`);
-  args.push(...(opts.extra ?? []));
-  // The agent logs to a file, not a pipe: tests call the serf CLI with spawnSync,
-  // which blocks our event loop; a full pipe would block the agent itself.
-  const dir = mkdtempSync(join(tmpdir(), `serf-${opts.name}-`));
-  if (opts.rpcAuth) {
-    // serf agent has no -rpc-auth flag: rpc_auth is a config-file key.
-    writeFileSync(join(dir, 'rpc.json'), JSON.stringify({ rpc_auth: opts.rpcAuth }));
-    args.push(`-config-file=${join(dir, 'rpc.json')}`);
-  }
-  const logPath = join(dir, 'agent.log');
-  const fd = openSync(logPath, 'w');
-  const proc = spawn(SERF, args, { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const agent: SerfAgent = {
-    name: opts.name, rpc: opts.rpc, bind: opts.bind, proc,
-    log: () => { try { return readFileSync(logPath, 'utf8'); } catch { return ''; } },
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGKILL');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  const authArgs = opts.rpcAuth ? [`-rpc-auth=${opts.rpcAuth}`] : [];
-  await waitFor(`serf agent ${opts.name}`, () => serfCli(['members', `-rpc-addr=${opts.rpc}`, ...authArgs]).code === 0);
-  return agent;
+function splitHostPort(a: string): [string, number] {
+  const i = a.lastIndexOf(':');
+  return [a.slice(0, i), Number(a.slice(i + 1))];
 }
 
 export interface CliResult { code: number; stdout: string; stderr: string }

@@ -60,7 +60,7 @@ test.after(async () => {
     agent.kill('SIGKILL');
     await agentExit;
   }
-  for (const s of serfAgents) await s.stop();
+  for (const s of serfAgents) await s.dispose();
   rmSync(tmp, { recursive: true, force: true });
 });
 

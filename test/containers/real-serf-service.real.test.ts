@@ -6,7 +6,7 @@
 // when the container stops, the service disappears from that view.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { RpcClient } from '../../agent/rpc/client.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { TEMPLATES, createBridge, deleteLink, destroyContainers, removeDir } from './helpers.ts';
 import { waitFor } from '../support/wait.ts';
+import { SerfAgent } from '../support/real-serf.ts';
 
 const BR = 'catbr20';
 const NET = { bridge: BR, cidr: '10.213.20.0/24', gateway: '10.213.20.1' };
@@ -28,7 +29,7 @@ const HOST_PORT = 18820;
 const OURS = { name: 'cat-ours', bind: '127.0.7.1:7946', rpc: '127.0.7.1:7373' };
 const SERF = { name: 'cat-serf', bind: '127.0.7.2:7946', rpc: '127.0.7.2:7373' };
 const dataDir = mkdtempSync(join(tmpdir(), 'cattest-rs-'));
-let serf: ChildProcess | null = null;
+let serf: SerfAgent | null = null;
 let agent: DaemonHandle | null = null;
 let rpc: RpcClient | null = null;
 
@@ -49,7 +50,7 @@ function servicesSeenBySerf(): Record7[] | null {
 test.before(async () => {
   await destroyContainers('cattest-rs');
   await createBridge(BR, `${NET.gateway}/24`);
-  serf = spawn('serf', ['agent', `-node=${SERF.name}`, `-bind=${SERF.bind}`, `-rpc-addr=${SERF.rpc}`, '-profile=lan', '-log-level=warn'], { stdio: 'ignore' });
+  serf = await SerfAgent.launch({ name: SERF.name, ip: '127.0.7.2', port: 7946, rpcPort: 7373, eventHandler: false, protocol: null, logLevel: 'warn' });
   let discovery: Discovery | null = null;
   agent = await startDaemon({
     ...defaultAgentConfig(),
@@ -70,7 +71,7 @@ test.before(async () => {
 test.after(async () => {
   try { rpc?.close(); } catch { /* closing */ }
   try { await agent?.stop(); } catch { /* best effort */ }
-  serf?.kill('SIGKILL');
+  await serf?.stop();
   await destroyContainers('cattest-rs');
   await deleteLink(BR);
   await removeDir(dataDir);

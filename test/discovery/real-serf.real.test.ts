@@ -6,7 +6,6 @@
 // - a failing check makes it disappear from the serf node's view, then return.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,15 +22,14 @@ import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
 import { publishCommand, searchCommand, statsCommand, unpublishCommand } from '../../agent/discovery/cli.ts';
 import type { CliIO } from '../../agent/cli/command.ts';
 import { waitFor } from '../support/wait.ts';
+import { SerfAgent, SERF_BIN } from '../support/real-serf.ts';
 
-const SERF_BIN = '/usr/bin/serf';
 const REAL = { ip: '127.0.5.31', bind: 20631, rpc: 20632, name: 'real-cloudy-node' };
 const OURS = { ip: '127.0.5.32', bind: 20633, rpc: 20634, name: 'our-cloudy-node' };
 const CHECKED_PORT = 20635;
 const exec = createExec();
 
-let serfProc: ChildProcess | null = null;
-let serfLog = '';
+let serf: SerfAgent | null = null;
 let node: SerfInstance | null = null;
 let rpc: RpcServer | null = null;
 let disc: Discovery | null = null;
@@ -71,13 +69,7 @@ function listen(port: number): Promise<Server> {
 
 test.before(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'disc-real-'));
-  serfProc = spawn(SERF_BIN, [
-    'agent', `-node=${REAL.name}`, `-bind=${REAL.ip}:${REAL.bind}`, `-rpc-addr=${REAL.ip}:${REAL.rpc}`,
-    '-protocol=4', '-profile=lan',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  serfProc.stdout!.on('data', (d) => { serfLog = (serfLog + d).slice(-20_000); });
-  serfProc.stderr!.on('data', (d) => { serfLog = (serfLog + d).slice(-20_000); });
-  await waitFor('real serf RPC', async () => (await exec.run(SERF_BIN, ['members', `-rpc-addr=${REAL.ip}:${REAL.rpc}`])).exitCode === 0, 20_000, 200);
+  serf = await SerfAgent.launch({ name: REAL.name, ip: REAL.ip, port: REAL.bind, rpcPort: REAL.rpc, eventHandler: false, logLevel: 'info' });
   // Exactly how avahi-ps publishes (addMyService / comprimir): echo | bzip2 | base64 -w0, then serf tags -set.
   const json = `[{"s":"serf","d":"SERF_instance_running","m":"realbox.guifi.local","i":"${REAL.ip}","p":"${REAL.bind}","e":"guifi","t":""},{'s':'syncthing','d':'Syncthing_instance_running','m':'realbox.guifi.local','i':'${REAL.ip}','p':'22000','e':'guifi','t':'node_id=ABC'}]`;
   // (the JSON goes in on stdin, as `echo` would print it, to avoid a second layer of shell quoting)
@@ -105,10 +97,7 @@ test.after(async () => {
   try { await rpc?.close(); } catch { /* ignore */ }
   try { await node?.stop(); } catch { /* ignore */ }
   listener?.close();
-  if (serfProc && serfProc.exitCode === null) {
-    serfProc.kill('SIGKILL');
-    await new Promise((r) => serfProc!.once('exit', r));
-  }
+  await serf?.stop();
   await rm(stateDir, { recursive: true, force: true });
 });
 

@@ -6,7 +6,6 @@
 // the only bounds are generous deadlines.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
@@ -18,6 +17,7 @@ import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
 import { searchCommand } from '../../agent/discovery/cli.ts';
 import { waitFor } from '../support/wait.ts';
+import { SerfAgent } from '../support/real-serf.ts';
 
 const REAL_COUNT = 10;
 const OUR_COUNT = 40;
@@ -26,7 +26,7 @@ const ourNode = (i: number) => ({ ip: `127.0.5.${100 + i}`, bind: 20800 + i, nam
 const RPC_ADDR = '127.0.5.100:20799';
 const exec = createExec();
 
-const procs: ChildProcess[] = [];
+const serfs: SerfAgent[] = [];
 const nodes: SerfInstance[] = [];
 const discs: Discovery[] = [];
 let rpc: RpcServer | null = null;
@@ -43,22 +43,18 @@ function pct(xs: number[], p: number): number {
 }
 
 test.before(async () => {
-  const rpcUp = async (i: number): Promise<void> => {
-    const n = realNode(i);
-    await waitFor(`serf ${n.name} RPC`, async () => (await exec.run('/usr/bin/serf', ['members', `-rpc-addr=${n.ip}:${n.rpc}`])).exitCode === 0, 30_000, 200);
-  };
   for (let i = 0; i < REAL_COUNT; i++) {
     const n = realNode(i);
-    const args = ['agent', `-node=${n.name}`, `-bind=${n.ip}:${n.bind}`, `-rpc-addr=${n.ip}:${n.rpc}`, '-protocol=4', '-profile=lan'];
-    if (i > 0) args.push(`-join=${realNode(0).ip}:${realNode(0).bind}`);
-    const p = spawn('/usr/bin/serf', args, { stdio: 'ignore' });
-    procs.push(p);
+    const seed = realNode(0);
+    const agent = new SerfAgent({ name: n.name, ip: n.ip, port: n.bind, rpcPort: n.rpc, eventHandler: false, logLevel: 'info', join: i > 0 ? [`${seed.ip}:${seed.bind}`] : [] });
+    agent.start();
+    serfs.push(agent);
     // The seed first: a serf agent whose start-up -join is refused exits.
-    if (i === 0) await rpcUp(0);
+    if (i === 0) await agent.waitReady(30_000);
   }
   for (let i = 0; i < REAL_COUNT; i++) {
     const n = realNode(i);
-    await rpcUp(i);
+    await serfs[i]!.waitReady(30_000);
     const recs = [`{"s":"serf","d":"SERF_instance_running","m":"${n.name}.guifi.local","i":"${n.ip}","p":"${n.bind}","e":"guifi","t":""}`];
     if (i % 2 === 0) recs.push(`{'s':'syncthing','d':'Syncthing_instance_running','m':'${n.name}.guifi.local','i':'${n.ip}','p':'22000','e':'guifi','t':'node_id=X${i}'}`);
     await sh(`/usr/bin/serf tags -rpc-addr=${n.ip}:${n.rpc} -set services=$(bzip2 | base64 -w0)`, `[${recs.join(',')}]\n`);
@@ -97,12 +93,7 @@ test.after(async () => {
   for (const d of discs) { if (!d) continue; try { await d.stop(); } catch { /* ignore */ } }
   try { await rpc?.close(); } catch { /* ignore */ }
   for (const n of nodes) { try { await n.stop(); } catch { /* ignore */ } }
-  for (const p of procs) {
-    if (p.exitCode === null && p.signalCode === null) {
-      p.kill('SIGKILL');
-      await new Promise((r) => p.once('exit', r));
-    }
-  }
+  for (const a of serfs) await a.stop();
 });
 
 test('search over 50 nodes (10 real serf + 40 ours): complete, and its latency', async () => {

@@ -14,7 +14,7 @@ import { encodeSerfMessage } from '../../agent/gossip/wire/serf-messages.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import type { SerfEvent } from '../../agent/gossip/serf/types.ts';
 import { MB, MemSampler, RawSender, StatusWatcher, assertNeverFailed, startSerfPair, pingAnswered, retainedHeap, startOurs, sumCounters, type OurNode, assertWithinBudget } from './harness.ts';
-import type { SerfAgent } from '../gossip/serf/real-serf.ts';
+import type { SerfAgent } from '../support/real-serf.ts';
 import { waitFor, sleep } from '../support/wait.ts';
 
 const OURS = { name: 'flood-c-ours', ip: '127.0.8.20', port: 24020 };

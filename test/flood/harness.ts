@@ -10,7 +10,7 @@ import { Counters } from '../../agent/obs/counters.ts';
 import { exposedGc } from '../../agent/system/memory-governor.ts';
 import { encodeMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
 import { decodePacket, encodePacket } from '../../agent/gossip/wire/packet.ts';
-import { SerfAgent } from '../gossip/serf/real-serf.ts';
+import { SerfAgent } from '../support/real-serf.ts';
 import { HeapPacer } from '../../agent/system/heap-pacer.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { waitFor, sleep } from '../support/wait.ts';

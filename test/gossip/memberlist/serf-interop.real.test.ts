@@ -9,20 +9,20 @@ import { profile, type ProfileName } from '../../../agent/gossip/profiles.ts';
 import { createNetMemberlist } from '../../../agent/gossip/memberlist/create.ts';
 import type { MemberlistNode } from '../../../agent/gossip/memberlist/memberlist.ts';
 import { Keyring } from '../../../agent/gossip/wire/keyring.ts';
-import { serfCmd, serfMembers, startSerf, stopSerf, type SerfPeer } from './serf-peer.ts';
+import { SerfAgent } from '../../support/real-serf.ts';
 import { EventLog } from './helpers.ts';
 import { waitFor } from '../../support/wait.ts';
 
 let nextPort = 17010;
 const ports = () => { const p = nextPort; nextPort += 3; return p; };
-let serf: SerfPeer | undefined;
-let serf2: SerfPeer | undefined;
+let serf: SerfAgent | undefined;
+let serf2: SerfAgent | undefined;
 let ours: MemberlistNode | undefined;
 
 test.after.each(async () => {
   await ours?.shutdown(); ours = undefined;
-  await stopSerf(serf); serf = undefined;
-  await stopSerf(serf2); serf2 = undefined;
+  await serf?.stop(); serf = undefined;
+  await serf2?.stop(); serf2 = undefined;
 });
 
 /** Empty serf tags: the tag magic byte 0xff + msgpack empty map. */
@@ -48,11 +48,11 @@ async function ourNode(port: number, opts: { profile?: ProfileName; keyring?: Ke
   return { ml, counters };
 }
 
-async function serfStatus(p: SerfPeer, name: string): Promise<string | undefined> {
-  return (await serfMembers(p)).find((m) => m.name === name)?.status;
+async function serfStatus(p: SerfAgent, name: string): Promise<string | undefined> {
+  return (await p.members()).find((m) => m.name === name)?.status;
 }
 
-async function waitSerf(what: string, p: SerfPeer, name: string, status: string, timeoutMs: number): Promise<void> {
+async function waitSerf(what: string, p: SerfAgent, name: string, status: string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   let last: string | undefined;
   while (Date.now() < end) {
@@ -67,11 +67,11 @@ const ourState = (ml: MemberlistNode, name: string) => ml.members().find((m) => 
 
 test('we join serf (lan): both sides see each other alive with the right address', async () => {
   const p = ports();
-  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=lan'] });
+  serf = await SerfAgent.launch({ name: 's1', ip: '127.0.0.1', port: p, rpcPort: p + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
   const { ml } = await ourNode(p + 2);
   assert.is(await ml.join([`127.0.0.1:${p}`]), 1);
   await waitSerf('join', serf, 'ours', 'alive', 10_000);
-  const me = (await serfMembers(serf)).find((m) => m.name === 'ours')!;
+  const me = (await serf.members()).find((m) => m.name === 'ours')!;
   assert.is(me.addr, `127.0.0.1:${p + 2}`);
   assert.equal(me.tags, {});
   assert.is(me.protocol.version, 4);
@@ -89,7 +89,7 @@ test('we join serf (lan): both sides see each other alive with the right address
   assert.ok(serfPushState !== null && (serfPushState as Uint8Array)[0] === 2, 'serf push/pull user state delivered');
   // A serf user event is gossiped to us as a memberlist user message: [3 = userEvent][msgpack].
   userMsgs.length = 0;
-  await serfCmd(serf, ['event', 'hello-cloudy', 'payload-123']);
+  await serf.run(['event', 'hello-cloudy', 'payload-123']);
   await waitFor('user event', () => userMsgs.some((m) => m[0] === 3 && Buffer.from(m).includes(Buffer.from('hello-cloudy'))), 10_000);
 });
 
@@ -97,11 +97,11 @@ test('serf joins us; kill -9 of serf → we declare it dead', async () => {
   const p = ports();
   const events = new EventLog();
   const { ml } = await ourNode(p + 2, { events });
-  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=lan'] });
-  await serfCmd(serf, ['join', `127.0.0.1:${p + 2}`]);
+  serf = await SerfAgent.launch({ name: 's1', ip: '127.0.0.1', port: p, rpcPort: p + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
+  await serf.run(['join', `127.0.0.1:${p + 2}`]);
   await waitFor('we see s1', () => ourState(ml, 's1') === 'alive', 10_000);
   await waitSerf('serf sees us', serf, 'ours', 'alive', 10_000);
-  await stopSerf(serf, 'SIGKILL');
+  await serf?.stop('SIGKILL');
   // lan: probe 1 s, suspicion 4 s for 2 nodes → dead within ~6 s.
   await waitFor('s1 dead', () => ourState(ml, 's1') === 'dead', 20_000);
   assert.ok(events.events.some((e) => e.kind === 'leave' && e.name === 's1' && e.state === 'dead'));
@@ -109,7 +109,7 @@ test('serf joins us; kill -9 of serf → we declare it dead', async () => {
 
 test('our node stops without leave → serf shows it failed', async () => {
   const p = ports();
-  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=lan'] });
+  serf = await SerfAgent.launch({ name: 's1', ip: '127.0.0.1', port: p, rpcPort: p + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
   const { ml } = await ourNode(p + 2);
   await ml.join([`127.0.0.1:${p}`]);
   await waitSerf('join', serf, 'ours', 'alive', 10_000);
@@ -119,14 +119,14 @@ test('our node stops without leave → serf shows it failed', async () => {
 
 test('our memberlist leave → serf shows failed (no serf leave intent, §3.5); serf leave → we see left', async () => {
   const p = ports();
-  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=lan'] });
+  serf = await SerfAgent.launch({ name: 's1', ip: '127.0.0.1', port: p, rpcPort: p + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
   const { ml } = await ourNode(p + 2);
   await ml.join([`127.0.0.1:${p}`]);
   await waitSerf('join', serf, 'ours', 'alive', 10_000);
   await ml.leave(5000);
   // Serf decides left-vs-failed from its own leave intent, which a bare memberlist node does not send.
   await waitSerf('leave', serf, 'ours', 'failed', 10_000);
-  const log = serf.output();
+  const log = serf.log();
   assert.ok(/EventMemberFailed: ours|member-failed|ours/.test(log));
   await ml.shutdown();
   ours = undefined;
@@ -134,24 +134,24 @@ test('our memberlist leave → serf shows failed (no serf leave intent, §3.5); 
   // The other way round: serf leaves gracefully; memberlist-level that is dead(From=self) = left.
   const q = ports();
   const { ml: ml2 } = await ourNode(q + 2);
-  serf2 = await startSerf({ name: 's2', bind: `127.0.0.1:${q}`, rpc: `127.0.0.1:${q + 1}`, args: ['-profile=lan'] });
+  serf2 = await SerfAgent.launch({ name: 's2', ip: '127.0.0.1', port: q, rpcPort: q + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
   await ml2.join([`127.0.0.1:${q}`]);
   await waitFor('we see s2', () => ourState(ml2, 's2') === 'alive', 10_000);
-  await serfCmd(serf2, ['leave']);
+  await serf2.run(['leave']);
   await waitFor('s2 left', () => ourState(ml2, 's2') === 'left', 15_000);
 });
 
 test('serf -protocol 4 -profile wan with our wan profile: join both ways', async () => {
   const p = ports();
-  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=wan', '-protocol=4'] });
+  serf = await SerfAgent.launch({ name: 's1', ip: '127.0.0.1', port: p, rpcPort: p + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=wan', '-protocol=4'] });
   const { ml } = await ourNode(p + 2, { profile: 'wan' });
   assert.is(await ml.join([`127.0.0.1:${p}`]), 1);
   await waitSerf('join', serf, 'ours', 'alive', 10_000);
   const s1 = ml.members().find((m) => m.name === 's1')!;
   assert.is(s1.dCur, 4);
   // A second serf joins us (not the first serf) and learns everyone through our push/pull.
-  serf2 = await startSerf({ name: 's2', bind: `127.0.0.1:${p + 100}`, rpc: `127.0.0.1:${p + 101}`, args: ['-profile=wan', '-protocol=4'] });
-  await serfCmd(serf2, ['join', `127.0.0.1:${p + 2}`]);
+  serf2 = await SerfAgent.launch({ name: 's2', ip: '127.0.0.1', port: p + 100, rpcPort: p + 101, eventHandler: false, profile: null, protocol: null, extra: ['-profile=wan', '-protocol=4'] });
+  await serf2.run(['join', `127.0.0.1:${p + 2}`]);
   await waitSerf('s2 learns s1 via us', serf2, 's1', 'alive', 15_000);
   await waitSerf('s1 learns s2 via gossip', serf, 's2', 'alive', 15_000);
   await waitFor('we see s2', () => ourState(ml, 's2') === 'alive', 10_000);
@@ -161,7 +161,7 @@ test('encryption both ways with -encrypt; a wrong key is not admitted', async ()
   const key = execFileSync('/usr/bin/serf', ['keygen']).toString().trim();
   const other = execFileSync('/usr/bin/serf', ['keygen']).toString().trim();
   const p = ports();
-  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=lan', `-encrypt=${key}`] });
+  serf = await SerfAgent.launch({ name: 's1', ip: '127.0.0.1', port: p, rpcPort: p + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan', `-encrypt=${key}`] });
   const { ml, counters } = await ourNode(p + 2, { keyring: Keyring.fromBase64([key]) });
   assert.is(await ml.join([`127.0.0.1:${p}`]), 1);
   await waitSerf('encrypted join', serf, 'ours', 'alive', 10_000);
@@ -169,8 +169,8 @@ test('encryption both ways with -encrypt; a wrong key is not admitted', async ()
   assert.ok(counters.get('probe.ok') >= 1, 'encrypted probes succeed');
   assert.is(counters.get('decode.udp.decrypt'), 0);
   // serf joins us over the encrypted TCP path too
-  serf2 = await startSerf({ name: 's2', bind: `127.0.0.1:${p + 100}`, rpc: `127.0.0.1:${p + 101}`, args: ['-profile=lan', `-encrypt=${key}`] });
-  await serfCmd(serf2, ['join', `127.0.0.1:${p + 2}`]);
+  serf2 = await SerfAgent.launch({ name: 's2', ip: '127.0.0.1', port: p + 100, rpcPort: p + 101, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan', `-encrypt=${key}`] });
+  await serf2.run(['join', `127.0.0.1:${p + 2}`]);
   await waitSerf('s2 joined through us', serf2, 'ours', 'alive', 10_000);
   await ml.shutdown();
   ours = undefined;
@@ -184,7 +184,7 @@ test('encryption both ways with -encrypt; a wrong key is not admitted', async ()
   assert.ok(badCounters.get('decode.tcp.decrypt') >= 1);
   await new Promise((r) => setTimeout(r, 1500));
   // The wrong-key node (its own address) was never admitted.
-  assert.ok(!(await serfMembers(serf)).some((m) => m.name === 'ours' && m.addr === `127.0.0.1:${q + 2}`));
+  assert.ok(!(await serf.members()).some((m) => m.name === 'ours' && m.addr === `127.0.0.1:${q + 2}`));
   // Plaintext node against encrypted serf: refused too.
   await bad.shutdown();
   ours = undefined;
@@ -198,12 +198,12 @@ test('encryption both ways with -encrypt; a wrong key is not admitted', async ()
 test('edge mode: our node keeps 2 members among 3 serf agents and is never marked failed', async () => {
   const p = ports();
   const { ml, counters } = await ourNode(p + 2, { maxMembers: 2 });
-  serf = await startSerf({ name: 's1', bind: `127.0.0.1:${p}`, rpc: `127.0.0.1:${p + 1}`, args: ['-profile=lan'] });
-  serf2 = await startSerf({ name: 's2', bind: `127.0.0.1:${p + 100}`, rpc: `127.0.0.1:${p + 101}`, args: ['-profile=lan'] });
-  const s3 = await startSerf({ name: 's3', bind: `127.0.0.1:${p + 200}`, rpc: `127.0.0.1:${p + 201}`, args: ['-profile=lan'] });
+  serf = await SerfAgent.launch({ name: 's1', ip: '127.0.0.1', port: p, rpcPort: p + 1, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
+  serf2 = await SerfAgent.launch({ name: 's2', ip: '127.0.0.1', port: p + 100, rpcPort: p + 101, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
+  const s3 = await SerfAgent.launch({ name: 's3', ip: '127.0.0.1', port: p + 200, rpcPort: p + 201, eventHandler: false, profile: null, protocol: null, extra: ['-profile=lan'] });
   try {
     // Every serf agent joins only through us.
-    for (const s of [serf, serf2, s3]) await serfCmd(s, ['join', `127.0.0.1:${p + 2}`]);
+    for (const s of [serf, serf2, s3]) await s.run(['join', `127.0.0.1:${p + 2}`]);
     for (const s of [serf, serf2, s3]) await waitSerf('sees us', s, 'ours', 'alive', 10_000);
     // They find each other through what we relay / push, although we keep only one of them.
     for (const s of [serf, serf2, s3]) for (const name of ['s1', 's2', 's3']) await waitSerf(`mesh ${name}`, s, name, 'alive', 20_000);
@@ -216,7 +216,7 @@ test('edge mode: our node keeps 2 members among 3 serf agents and is never marke
     assert.ok(counters.get('probe.answered') >= 5, 'serf probes answered');
     assert.ok(counters.get('evict.newcomer') + counters.get('evict.low-priority') >= 1);
   } finally {
-    await stopSerf(s3);
+    await s3?.stop();
   }
 });
 

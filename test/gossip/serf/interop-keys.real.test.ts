@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import type { SerfInstance } from '../../../agent/gossip/serf/create.ts';
 import { Keyring, keyToBase64 } from '../../../agent/gossip/wire/keyring.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
-import { SerfAgent } from './real-serf.ts';
+import { SerfAgent } from '../../support/real-serf.ts';
 import { startCapturing } from './helpers.ts';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

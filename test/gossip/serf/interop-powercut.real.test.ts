@@ -11,7 +11,7 @@ import { createSerf, type SerfInstance } from '../../../agent/gossip/serf/create
 import { decodeSnapshot } from '../../../agent/state/snapshot.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
-import { SerfAgent } from './real-serf.ts';
+import { SerfAgent } from '../../support/real-serf.ts';
 import { waitFor } from '../../support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'powercut-'));

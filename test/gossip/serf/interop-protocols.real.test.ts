@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SerfInstance } from '../../../agent/gossip/serf/create.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
-import { SerfAgent } from './real-serf.ts';
+import { SerfAgent } from '../../support/real-serf.ts';
 import { startCapturing } from './helpers.ts';
 import { waitFor } from '../../support/wait.ts';
 

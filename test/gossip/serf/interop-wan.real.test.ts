@@ -8,7 +8,7 @@ import { createSerf, type SerfInstance } from '../../../agent/gossip/serf/create
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
-import { SerfAgent } from './real-serf.ts';
+import { SerfAgent } from '../../support/real-serf.ts';
 import { waitFor } from '../../support/wait.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -5,7 +5,7 @@
 // encrypted agent checks the TCP encryption frame in both directions.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { promisify } from 'node:util';
@@ -15,26 +15,19 @@ import {
   decodeCoordinatePayload, type StreamMessage, type MemberlistMessage,
 } from '../../../agent/gossip/wire/index.ts';
 import { toHex } from '../../support/vectors.ts';
+import { SerfAgent } from '../../support/real-serf.ts';
 
 const run = promisify(execFile);
 const SERF = '/usr/bin/serf';
 const HOST = '127.0.1.21';
 const K1 = 'AAECAwQFBgcICQoLDA0ODw==';
-const procs: ChildProcess[] = [];
+const agents: SerfAgent[] = [];
 
+/** A real serf agent on HOST (test/support/real-serf.ts); returns its RPC address. */
 async function startSerf(name: string, bind: number, rpc: number, extra: string[] = []): Promise<string> {
-  const p = spawn(SERF, ['agent', `-node=${name}`, `-bind=${HOST}:${bind}`, `-rpc-addr=${HOST}:${rpc}`, '-log-level=warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(p);
-  let out = '';
-  p.stdout!.on('data', (d) => { out = (out + d.toString()).slice(-20000); });
-  p.stderr!.on('data', (d) => { out = (out + d.toString()).slice(-20000); });
-  const rpcAddr = `${HOST}:${rpc}`;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (p.exitCode !== null) throw new Error(`serf exited: ${out}`);
-    try { await run(SERF, ['members', `-rpc-addr=${rpcAddr}`], { timeout: 5000 }); return rpcAddr; } catch { await new Promise((r) => setTimeout(r, 150)); }
-  }
-  throw new Error(`serf did not start: ${out}`);
+  const agent = await SerfAgent.launch({ name, ip: HOST, port: bind, rpcPort: rpc, eventHandler: false, profile: null, protocol: null, logLevel: 'warn', extra });
+  agents.push(agent);
+  return agent.rpc;
 }
 
 /** One TCP exchange: write `request`, read the reply with the agent's stream reader as it arrives (raw bytes and message). */
@@ -77,13 +70,7 @@ function joinRequest(): Uint8Array {
 }
 
 test.after(async () => {
-  for (const p of procs) {
-    if (p.exitCode === null && p.signalCode === null) {
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    }
-  }
+  for (const a of agents) await a.stop();
 });
 
 test("Go's LZW output for a large push/pull: our decoder reads it, our encoder reproduces it byte for byte", async () => {

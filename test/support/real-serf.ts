@@ -1,14 +1,16 @@
-// The real Debian `serf` binary (0.9.4) as a test peer, for the interop and
-// flood tests: starts a `serf agent` on a loopback address, talks to it with the
-// serf CLI, records its events through an -event-handler script (unless
-// eventHandler: false — a flood would spawn thousands of scripts) and keeps the
-// log lines that report a node suspected or failed.
+// The one way tests start the real Debian `serf` binary (0.9.4) as a peer:
+// a `serf agent` on a loopback address, talked to with the serf CLI. It can
+// record its events through an -event-handler script (eventHandler: false for
+// floods, which would spawn thousands of scripts), keeps the log lines that
+// report a node suspected or failed, and logs to a file instead of a pipe when
+// the test blocks its own event loop (spawnSync of the serf CLI: a full pipe
+// would block the agent itself).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createExec } from '../../../agent/system/exec.ts';
-import { waitFor } from '../../support/wait.ts';
+import { createExec } from '../../agent/system/exec.ts';
+import { waitFor } from './wait.ts';
 
 export const SERF_BIN = '/usr/bin/serf';
 const exec = createExec();
@@ -17,15 +19,20 @@ export interface SerfAgentOptions {
   name: string;
   /** A loopback address (interop tests: 127.0.3.x, flood tests: 127.0.8.x). */
   ip: string;
+  /** Default 7946. */
   port?: number;
   /** Default 7373. */
   rpcPort?: number;
   /** Record events through a handler script (default true). */
   eventHandler?: boolean;
+  /** More -event-handler scripts (serf's syntax, e.g. "user:deploy=/path"). */
+  handlers?: string[];
   /** Default debug. */
-  logLevel?: 'debug' | 'info';
-  profile?: 'lan' | 'wan' | 'local';
-  protocol?: number;
+  logLevel?: 'debug' | 'info' | 'warn' | 'err';
+  /** Default lan; null leaves the flag out (serf's own default). */
+  profile?: 'lan' | 'wan' | 'local' | null;
+  /** Default 4; null leaves the flag out (serf's own default, the latest). */
+  protocol?: number | null;
   tags?: Record<string, string>;
   join?: string[];
   encrypt?: string;
@@ -33,6 +40,12 @@ export interface SerfAgentOptions {
   snapshot?: string;
   replay?: boolean;
   rejoin?: boolean;
+  /** serf agent has no -rpc-auth flag: written as rpc_auth in a config file. */
+  rpcAuth?: string;
+  /** Log to a file rather than a pipe (see the header). */
+  logToFile?: boolean;
+  /** Any other `serf agent` flags, appended last. */
+  extra?: string[];
 }
 
 export interface CliMember { name: string; addr: string; port: number; tags: Record<string, string>; status: string; protocol: Record<string, number> }
@@ -43,16 +56,34 @@ export class SerfAgent {
   readonly rpc: string;
   readonly eventsFile: string;
   readonly port: number;
+  private readonly logFile: string;
   private logTail = '';
 
   /** Log lines kept whole (the tail is cut): a node suspected, refuted or marked failed. */
   readonly alarms: string[] = [];
 
+  /** Starts an agent and waits until its RPC answers (throws if it exits first). */
+  static async launch(o: SerfAgentOptions): Promise<SerfAgent> {
+    const a = new SerfAgent(o);
+    a.start();
+    try {
+      await a.waitReady();
+    } catch (e) {
+      await a.stop();
+      a.cleanup();
+      throw new Error(`serf agent ${o.name} did not start: ${(e as Error).message}\n${a.log().slice(-2000)}`);
+    }
+    return a;
+  }
+
   constructor(readonly o: SerfAgentOptions) {
     this.port = o.port ?? 7946;
     this.rpc = `${o.ip}:${o.rpcPort ?? 7373}`;
-    if (o.eventHandler === false) { this.dir = ''; this.eventsFile = ''; return; }
-    this.dir = mkdtempSync(join(tmpdir(), `serf-${o.name}-`));
+    const needDir = o.eventHandler !== false || o.rpcAuth !== undefined || o.logToFile === true;
+    this.dir = needDir ? mkdtempSync(join(tmpdir(), `serf-${o.name}-`)) : '';
+    this.logFile = o.logToFile ? join(this.dir, 'agent.log') : '';
+    if (o.rpcAuth !== undefined) writeFileSync(join(this.dir, 'rpc.json'), JSON.stringify({ rpc_auth: o.rpcAuth }));
+    if (o.eventHandler === false) { this.eventsFile = ''; return; }
     this.eventsFile = join(this.dir, 'events.log');
     const handler = join(this.dir, 'handler.sh');
     // One line per event: EVENT|user-event-name|query-name|payload. Queries answer "resp:<node>:<payload>".
@@ -69,9 +100,12 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
 
   start(extra: Partial<SerfAgentOptions> = {}): void {
     const o = { ...this.o, ...extra };
-    const args = ['agent', `-node=${o.name}`, `-bind=${o.ip}:${this.port}`, `-rpc-addr=${this.rpc}`,
-      `-profile=${o.profile ?? 'lan'}`, `-protocol=${o.protocol ?? 4}`, `-log-level=${o.logLevel ?? 'debug'}`];
-    if (this.dir !== '') args.push(`-event-handler=${join(this.dir, 'handler.sh')}`);
+    const args = ['agent', `-node=${o.name}`, `-bind=${o.ip}:${this.port}`, `-rpc-addr=${this.rpc}`, `-log-level=${o.logLevel ?? 'debug'}`];
+    if (o.profile !== null) args.push(`-profile=${o.profile ?? 'lan'}`);
+    if (o.protocol !== null) args.push(`-protocol=${o.protocol ?? 4}`);
+    if (this.eventsFile !== '') args.push(`-event-handler=${join(this.dir, 'handler.sh')}`);
+    for (const h of o.handlers ?? []) args.push(`-event-handler=${h}`);
+    if (o.rpcAuth !== undefined) args.push(`-config-file=${join(this.dir, 'rpc.json')}`);
     for (const [k, v] of Object.entries(o.tags ?? {})) args.push('-tag', `${k}=${v}`);
     for (const j of o.join ?? []) args.push(`-join=${j}`);
     if (o.encrypt) args.push(`-encrypt=${o.encrypt}`);
@@ -79,6 +113,13 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
     if (o.snapshot) args.push(`-snapshot=${o.snapshot}`);
     if (o.replay) args.push('-replay');
     if (o.rejoin) args.push('-rejoin');
+    args.push(...(o.extra ?? []));
+    if (this.logFile !== '') {
+      const fd = openSync(this.logFile, 'a');
+      this.proc = spawn(SERF_BIN, args, { stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      return;
+    }
     this.proc = spawn(SERF_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     const keep = (d: Buffer) => {
@@ -94,20 +135,35 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
     this.proc.stderr!.on('data', keep);
   }
 
-  log(): string { return this.logTail; }
+  log(): string {
+    if (this.logFile === '') return this.logTail;
+    try { return readFileSync(this.logFile, 'utf8'); } catch { return ''; }
+  }
 
   /** Log lines where serf complains about what it received (decode errors, bad messages). */
   decodeErrors(): string[] {
-    return this.logTail.split('\n').filter((l) => /\[(ERR|WARN)\]/.test(l) && /decod|malformed|unsupported|Invalid|invalid|checksum|crc/i.test(l));
+    return this.log().split('\n').filter((l) => /\[(ERR|WARN)\]/.test(l) && /decod|malformed|unsupported|Invalid|invalid|checksum|crc/i.test(l));
   }
 
-  async waitReady(): Promise<void> {
-    await waitFor(`${this.o.name} RPC`, async () => (await this.members()).length > 0, 15_000, 200);
+  async waitReady(timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${this.o.name} RPC`, async () => {
+      if (this.proc === null || this.proc.exitCode !== null) throw new Error('serf agent exited');
+      return (await this.members()).length > 0;
+    }, timeoutMs, 200);
   }
 
+  /** Runs a serf CLI command against this agent (its -rpc-addr, and -rpc-auth if set). */
   async cli(args: string[], timeoutMs = 20_000): Promise<{ code: number; out: string; err: string }> {
-    const r = await exec.run(SERF_BIN, [...args.slice(0, 1), `-rpc-addr=${this.rpc}`, ...args.slice(1)], { timeoutMs });
+    const auth = this.o.rpcAuth !== undefined ? [`-rpc-auth=${this.o.rpcAuth}`] : [];
+    const r = await exec.run(SERF_BIN, [...args.slice(0, 1), `-rpc-addr=${this.rpc}`, ...auth, ...args.slice(1)], { timeoutMs });
     return { code: r.exitCode ?? -1, out: r.stdout, err: r.stderr };
+  }
+
+  /** Like cli(), but returns stdout and throws when the command fails. */
+  async run(args: string[], timeoutMs = 20_000): Promise<string> {
+    const r = await this.cli(args, timeoutMs);
+    if (r.code !== 0) throw new Error(`serf ${args.join(' ')}: exit ${r.code}: ${r.err || r.out}`);
+    return r.out;
   }
 
   async members(): Promise<CliMember[]> {
@@ -153,13 +209,19 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
 
   kill9(): void { this.proc?.kill('SIGKILL'); this.proc = null; }
 
-  async stop(): Promise<void> {
+  /** Stops the agent (SIGKILL unless told otherwise; SIGKILL after 5 s if a gentler signal is ignored). */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.proc;
     if (!p) return;
     this.proc = null;
-    if (p.exitCode !== null) return;
-    p.kill('SIGKILL');
-    await new Promise<void>((r) => { p.once('exit', () => r()); setTimeout(r, 3000).unref(); });
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => { p.once('exit', () => r()); });
+    p.kill(signal);
+    await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 5000).unref())]);
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGKILL');
+      await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 3000).unref())]);
+    }
   }
 
   async waitExit(timeoutMs: number): Promise<void> {
@@ -170,4 +232,10 @@ if [ "$SERF_EVENT" = "query" ]; then printf 'resp:%s:%s' "$SERF_SELF_NAME" "$pay
   }
 
   cleanup(): void { if (this.dir !== '') rmSync(this.dir, { recursive: true, force: true }); }
+
+  /** stop() and cleanup(). */
+  async dispose(): Promise<void> {
+    await this.stop();
+    this.cleanup();
+  }
 }
