@@ -17,7 +17,8 @@ import { serfTransport } from '../../agent/remote/transports.ts';
 import { MemoryFile } from '../../agent/state/atomic-file.ts';
 import { ENVELOPE_VERSION, REMOTE_QUERY_NAME, encodeAnswer, packSigned, requestId, unpackSigned } from '../../agent/remote/envelope.ts';
 import type { Serf } from '../../agent/gossip/serf/types.ts';
-import { keygen, ours, startNode, tempDir, waitUntil, type TestNode } from './helpers.ts';
+import { keygen, ours, startNode, tempDir, type TestNode } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const tmp = tempDir('cluster');
 const nodes: TestNode[] = [];
@@ -34,7 +35,7 @@ test.before(async () => {
   edge1 = await startNode({ name: 'rc-edge1', host: '127.22.0.2', dataDir: join(tmp, 'edge1'), join: [full.gossip], trust: [adminPub, `${viewerPub}@viewer`], tags: { mode: 'edge' } });
   edge2 = await startNode({ name: 'rc-edge2', host: '127.22.0.3', dataDir: join(tmp, 'edge2'), join: [full.gossip], trust: [adminPub], tags: { mode: 'edge' } });
   nodes.push(edge1, edge2);
-  await waitUntil(() => nodes.every((n) => n.h.serf.members().filter((m) => m.status === 'alive').length === 3), 'three alive members');
+  await waitFor('three alive members', () => nodes.every((n) => n.h.serf.members().filter((m) => m.status === 'alive').length === 3));
 });
 
 test.after(async () => {
@@ -93,7 +94,7 @@ test('a viewer may look but not act: refused with reason role, counted, nothing 
 test('an admin changes tags; the audit log of both sides shows it', async () => {
   const r = await remote(['rc-edge2', 'tags', 'set', 'zone=z7']);
   assert.is(r.code, 0, r.stderr);
-  await waitUntil(() => full.h.serf.members().some((m) => m.name === 'rc-edge2' && m.tags.zone === 'z7'), 'tag seen by the full node');
+  await waitFor('tag seen by the full node', () => full.h.serf.members().some((m) => m.name === 'rc-edge2' && m.tags.zone === 'z7'));
   const inLog = await ours(['remote-log', '-rpc-addr', edge2.rpc]);
   assert.match(inLog.stdout, /from rc-full .* tags set zone=z7 +-> ok/);
   const outLog = await ours(['remote-log', '-rpc-addr', full.rpc]);
@@ -125,7 +126,7 @@ test('a replayed command is refused, also after the edge restarts', async () => 
   const kp = await readPrivateKey(adminFile);
   const payload = signCommand({ privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) }, { target: 'rc-edge1', seq: Date.now() * 1000 + 999_999, command: 'tags', args: ['set', 'replayed=1'] });
   assert.equal(await rawQuery(full.h.serf, 'rc-edge1', payload), ['ok']);
-  await waitUntil(() => edge1.h.serf.localMember().tags.replayed === '1', 'tag set');
+  await waitFor('tag set', () => edge1.h.serf.localMember().tags.replayed === '1');
   await ours(['tags', '-delete', 'replayed', '-rpc-addr', edge1.rpc]);
   assert.equal(await rawQuery(full.h.serf, 'rc-edge1', payload), ['replay']);
   // Restart edge1 on the same data dir and ports.
@@ -133,7 +134,7 @@ test('a replayed command is refused, also after the edge restarts', async () => 
   const again = await startNode({ ...edge1.opts, join: [full.gossip] });
   nodes[1] = again;
   edge1 = again;
-  await waitUntil(() => full.h.serf.members().some((m) => m.name === 'rc-edge1' && m.status === 'alive') && again.h.serf.members().length === 3, 'edge1 back');
+  await waitFor('edge1 back', () => full.h.serf.members().some((m) => m.name === 'rc-edge1' && m.status === 'alive') && again.h.serf.members().length === 3);
   assert.equal(await rawQuery(full.h.serf, 'rc-edge1', payload), ['replay']);
   // >= 1: the restarted node has a fresh serf query buffer, so copies of the earlier (replayed)
   // query still gossiped by the others reach it again and are refused too.

@@ -16,7 +16,7 @@ import type { Limits } from '../../agent/config/limits.ts';
 import { COMMANDS } from '../../agent/cli/index.ts';
 import { ours } from '../cli/helpers.ts';
 
-export { ours, waitUntil, sleep } from '../cli/helpers.ts';
+export { ours } from '../cli/helpers.ts';
 
 export function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `rc-${tag}-`));
