@@ -17,6 +17,7 @@ import { ServiceAnnouncer } from '../../agent/discovery/services.ts';
 import { MemoryServiceStore } from '../../agent/discovery/store.ts';
 import { decodeServicesTag } from '../../agent/discovery/codec.ts';
 import type { Serf } from '../../agent/gossip/serf/types.ts';
+import { TagHolder } from '../support/fakes.ts';
 import { startContainers, type ContainersHandle } from '../../agent/containers/plugin.ts';
 import { PortForwarder } from '../../agent/system/firewall.ts';
 import type { ContainerEvent } from '../../agent/containers/types.ts';
@@ -72,24 +73,12 @@ export async function destroyContainers(prefix: string): Promise<void> {
   }
 }
 
-/** A Serf stand-in that only holds tags: the real ServiceAnnouncer writes the Cloudy `services` tag into it. */
-export function tagSerf(): Pick<Serf, 'localMember' | 'setTags'> & { tags: Record<string, string> } {
-  const o = {
-    tags: {} as Record<string, string>,
-    localMember() {
-      return { name: 'cattest-node', addr: '127.0.0.1', port: 7946, tags: { ...o.tags }, status: 'alive' } as unknown as ReturnType<Serf['localMember']>;
-    },
-    async setTags(t: Record<string, string>) { o.tags = { ...t }; },
-  };
-  return o;
-}
-
 export interface TestAgent {
   rpc: RpcClient;
   server: RpcServer;
   containers: ContainersHandle;
   announcer: ServiceAnnouncer;
-  serf: ReturnType<typeof tagSerf>;
+  serf: TagHolder;
   events: ContainerEvent[];
   counters: Counters;
   stateDir: string;
@@ -104,7 +93,7 @@ export async function startTestAgent(o: { network: BridgeNetwork; communityIp: s
   const counters = new Counters();
   const limits = defaultLimits();
   const registry = new CommandRegistry();
-  const serf = tagSerf();
+  const serf = new TagHolder('cattest-node');
   const announcer = new ServiceAnnouncer({
     serf, store: new MemoryServiceStore(), facts: { hostname: 'cattest', communityIp: o.communityIp, microcloud: 'guifi' },
     logger: logger.child('discovery'), counters, maxServices: 16,

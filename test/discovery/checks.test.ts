@@ -12,7 +12,7 @@ import { MemoryServiceStore } from '../../agent/discovery/store.ts';
 import { ServiceChecker } from '../../agent/discovery/checks.ts';
 import { createProber, type Prober } from '../../agent/discovery/probes.ts';
 import { decodeServicesTag, SERVICES_TAG } from '../../agent/discovery/codec.ts';
-import { TagHolder } from './helpers.ts';
+import { TagHolder } from '../support/fakes.ts';
 import { waitFor } from '../support/wait.ts';
 
 const HOST = '127.0.5.20';

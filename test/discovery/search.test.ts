@@ -9,7 +9,7 @@ import { bzip2Compress } from '../../agent/discovery/bzip2.ts';
 import { formatSearchJson, formatSearchTable, searchServices, ServicesTagDecoder } from '../../agent/discovery/search.ts';
 import { FederationStats } from '../../agent/discovery/federation.ts';
 import { createExec } from '../../agent/system/exec.ts';
-import { member } from './helpers.ts';
+import { member } from '../support/fakes.ts';
 
 const rec = (s: string, host: string, ip: string, p: string, d = `${s}_x`, t = ''): ServiceRecord => ({ s, d, m: `${host}.guifi.local`, i: ip, p, e: 'guifi', t });
 
@@ -22,12 +22,12 @@ async function shellTag(json: string): Promise<string> {
 async function cluster() {
   const old = await shellTag("[{'s':'serf','d':'SERF_instance_running','m':'old.guifi.local','i':'10.0.0.3','p':'5000','e':'demo','t':''}]");
   return [
-    member('self', { services: encodeServicesTag([rec('serf', 'a', '10.0.0.1', '5000'), rec('syncthing', 'a', '10.0.0.1', '22000')]) }),
-    member('b', { services: encodeServicesTag([rec('serf', 'b', '10.0.0.2', '5000'), rec('proxy3', 'b', '10.0.0.2', '3128', 'Proxy3_System', 'Federated=Yes')]) }),
-    member('old', { services: old }),
-    member('garbage', { services: 'QlpoOTFBWSZTWgarbage==' }),
-    member('plain-serf', {}),
-    member('dead', { services: encodeServicesTag([rec('serf', 'd', '10.0.0.9', '5000')]) }, 'failed'),
+    member('self', { tags: { services: encodeServicesTag([rec('serf', 'a', '10.0.0.1', '5000'), rec('syncthing', 'a', '10.0.0.1', '22000')]) } }),
+    member('b', { tags: { services: encodeServicesTag([rec('serf', 'b', '10.0.0.2', '5000'), rec('proxy3', 'b', '10.0.0.2', '3128', 'Proxy3_System', 'Federated=Yes')]) } }),
+    member('old', { tags: { services: old } }),
+    member('garbage', { tags: { services: 'QlpoOTFBWSZTWgarbage==' } }),
+    member('plain-serf', { tags: {} }),
+    member('dead', { tags: { services: encodeServicesTag([rec('serf', 'd', '10.0.0.9', '5000')]) }, status: 'failed' }),
   ];
 }
 
@@ -51,7 +51,7 @@ test('a bzip2 bomb in a member tag is cut at the bound, skipped and counted', ()
   const counters = new Counters();
   const dec = new ServicesTagDecoder({ counters, maxDecodedBytes: 65536, cacheEntries: 16 });
   const bomb = Buffer.from(bzip2Compress(new Uint8Array(3_000_000).fill(0x5b))).toString('base64');
-  const res = searchServices([member('bomber', { services: bomb }), member('ok', { services: encodeServicesTag([rec('serf', 'ok', '10.0.0.5', '5000')]) })], dec);
+  const res = searchServices([member('bomber', { tags: { services: bomb } }), member('ok', { tags: { services: encodeServicesTag([rec('serf', 'ok', '10.0.0.5', '5000')]) } })], dec);
   assert.equal(res.undecodable, ['bomber']);
   assert.equal(res.entries.map((e) => e.node_id), ['ok']);
   assert.is(counters.get('discovery.tag_decode_error'), 1);

@@ -12,7 +12,8 @@ import { FileServiceStore, MemoryServiceStore } from '../../agent/discovery/stor
 import { decodeServicesTag, encodeServicesTag, SERVICES_TAG } from '../../agent/discovery/codec.ts';
 import { encodedTagsSize } from '../../agent/discovery/tag-size.ts';
 import type { ServiceAnnouncement } from '../../agent/discovery/publisher.ts';
-import { rejection, TagHolder } from './helpers.ts';
+import { rejection } from './helpers.ts';
+import { TagHolder } from '../support/fakes.ts';
 
 const facts = { hostname: 'cloudy-node-01', communityIp: '10.139.40.37', microcloud: 'guifi' };
 

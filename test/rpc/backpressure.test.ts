@@ -10,7 +10,7 @@ import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { encodeGo } from '../../agent/gossip/wire/msgpack.ts';
-import { FakeSerf, member } from './fake-serf.ts';
+import { FakeSerf, member } from '../support/fakes.ts';
 
 function frame(cmd: string, seq: number, body?: Parameters<typeof encodeGo>[0]): Buffer {
   const h = encodeGo({ Command: cmd, Seq: seq }, 'rpc');
@@ -35,7 +35,7 @@ test('stalled stream/monitor subscribers: records dropped and counted, memory bo
   const limits = { ...defaultLimits(), rpcSubscriberBacklog: 64, rpcSocketBufferBytes: 256 * 1024, maxRpcClients: 40 };
   const counters = new Counters();
   const logger = Logger.root({ write: null, level: 'INFO', ringSize: 512 });
-  const serf = new FakeSerf(member('n1', 7946));
+  const serf = new FakeSerf(member('n1', { port: 7946 }));
   const server = new RpcServer({ serf, logger, counters, limits, addr: '127.0.0.1:0', hooks: { shutdown: () => {} } });
   const { port } = await server.listen();
   const stalled: Socket[] = [];
@@ -70,7 +70,7 @@ test('stalled stream/monitor subscribers: records dropped and counted, memory bo
 test('client limit: extra connections are closed and counted', async () => {
   const limits = { ...defaultLimits(), maxRpcClients: 3 };
   const counters = new Counters();
-  const serf = new FakeSerf(member('n1', 7946));
+  const serf = new FakeSerf(member('n1', { port: 7946 }));
   const server = new RpcServer({ serf, logger: Logger.silent(), counters, limits, addr: '127.0.0.1:0' });
   const { port } = await server.listen();
   const clients: RpcClient[] = [];

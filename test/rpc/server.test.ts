@@ -13,11 +13,11 @@ import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { encodeGo, type GoValue } from '../../agent/gossip/wire/msgpack.ts';
-import { FakeSerf, member } from './fake-serf.ts';
+import { FakeSerf, member } from '../support/fakes.ts';
 
 async function setup(opts: { authKey?: string } = {}) {
-  const serf = new FakeSerf(member('n1', 7946, { role: 'web' }));
-  serf.memberList = [serf.self, member('n2', 7947, { role: 'db' }), member('x9', 7948, {}, 'failed', '::1')];
+  const serf = new FakeSerf(member('n1', { port: 7946, tags: { role: 'web' } }));
+  serf.memberList = [serf.self, member('n2', { port: 7947, tags: { role: 'db' } }), member('x9', { port: 7948, tags: {}, status: 'failed', addr: '::1' })];
   const registry = new CommandRegistry();
   registry.register(defineCommand({
     name: 'echo', summary: 'echo', role: 'viewer', args: { Msg: { type: 'string', doc: 'text' } },
@@ -248,7 +248,7 @@ test('tags merge, leave then shutdown hook, keys error strings, registry command
 });
 
 test('IPv6 listener', async () => {
-  const serf = new FakeSerf(member('n1', 7946));
+  const serf = new FakeSerf(member('n1', { port: 7946 }));
   const server = new RpcServer({ serf, logger: Logger.silent(), counters: new Counters(), limits: defaultLimits(), addr: '[::1]:0' });
   let port: number;
   try { ({ port } = await server.listen()); } catch { assert.unreachable('IPv6 loopback unavailable'); return; }

@@ -14,7 +14,7 @@ import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { decodeGo } from '../../agent/gossip/wire/msgpack.ts';
-import { FakeSerf, member, type QueryCall } from './fake-serf.ts';
+import { FakeSerf, member, type QueryCall } from '../support/fakes.ts';
 import { VECTOR_DIR, rpcVectorFiles } from '../support/vectors.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -70,9 +70,9 @@ interface Scenario {
   check?(serf: FakeSerf): void;
 }
 
-const n1 = member('n1', 7946, { dc: 'east', role: 'web' });
-const n2 = member('n2', 7947, { role: 'db' });
-const n3 = member('n3', 7948, {});
+const n1 = member('n1', { port: 7946, tags: { dc: 'east', role: 'web' } });
+const n2 = member('n2', { port: 7947, tags: { role: 'db' } });
+const n3 = member('n3', { port: 7948, tags: {} });
 
 function scenario(file: string, v: Vector): Scenario {
   const logger = Logger.root({ write: null, level: 'INFO' });
@@ -99,9 +99,9 @@ function scenario(file: string, v: Vector): Scenario {
       return { serf: s, logger };
     }
     case 'rpc-members-filtered-with-filters.json': {
-      const r1 = member('r1', 7976, { role: 'api' });
+      const r1 = member('r1', { port: 7976, tags: { role: 'api' } });
       const s = new FakeSerf(r1);
-      s.memberList = [r1, member('r2', 7977, {}), member('x3', 7978, { role: 'api' }), member('r4', 7979, { role: 'api' }, 'failed')];
+      s.memberList = [r1, member('r2', { port: 7977, tags: {} }), member('x3', { port: 7978, tags: { role: 'api' } }), member('r4', { port: 7979, tags: { role: 'api' }, status: 'failed' })];
       return { serf: s, logger };
     }
     case 'rpc-query.json': {
@@ -160,14 +160,14 @@ function scenario(file: string, v: Vector): Scenario {
       return { serf: s, logger };
     }
     case 'rpc-keys-install.json': case 'rpc-keys-remove.json': case 'rpc-keys-use.json': case 'rpc-keys-list.json': {
-      const s = new FakeSerf(member('e1', 7956, { role: 'web' }));
+      const s = new FakeSerf(member('e1', { port: 7956, tags: { role: 'web' } }));
       const r = { messages: {}, numNodes: 2, numResp: 2, numErr: 0 };
       s.keyResponses = { install: r, use: r, remove: r, list: { ...r, keys: { 'AAECAwQFBgcICQoLDA0ODw==': 2 } } };
       const op = file.includes('install') ? 'key-install' : file.includes('remove') ? 'key-remove' : file.includes('use') ? 'key-use' : 'key-list';
       return { serf: s, logger, check: (x) => assert.ok(x.calls.some((k) => k.op === op)) };
     }
     case 'rpc-stats.json': {
-      const r1 = member('r1', 7976, { role: 'api' });
+      const r1 = member('r1', { port: 7976, tags: { role: 'api' } });
       const s = new FakeSerf(r1);
       s.statsMap = { query_queue: '0', encrypted: 'false', query_time: '2', failed: '0', left: '0', health_score: '0', member_time: '2', event_time: '1', intent_queue: '0', event_queue: '0', members: '2', coordinate_resets: '0' };
       return { serf: s, logger, normalize: (val, i) => {
@@ -213,8 +213,8 @@ function scenario(file: string, v: Vector): Scenario {
       } };
     }
     case 'rpc-stream-member-events.json': {
-      const s1 = member('s1', 7986);
-      const s2 = member('s2', 7987);
+      const s1 = member('s1', { port: 7986 });
+      const s2 = member('s2', { port: 7987 });
       const s = new FakeSerf(s1);
       return { serf: s, logger, after: (cmd, x) => {
         if (cmd !== 'stream') return;

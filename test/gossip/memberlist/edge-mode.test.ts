@@ -10,7 +10,8 @@ import { readStreamBytes } from '../../../agent/gossip/wire/stream-reader.ts';
 import type { Stream } from '../../../agent/gossip/transport/types.ts';
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
 import { realClock } from '../../../agent/gossip/memberlist/clock.ts';
-import { fastProfile, memoryNode, stateOf, type TestNode } from './helpers.ts';
+import { memoryNode, stateOf, type TestNode } from './helpers.ts';
+import { fastProfile } from '../../support/fakes.ts';
 import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];

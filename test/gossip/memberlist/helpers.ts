@@ -2,19 +2,11 @@
 import { defaultLimits, type Limits } from '../../../agent/config/limits.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import { Logger } from '../../../agent/obs/log.ts';
-import { profile, type GossipProfile } from '../../../agent/gossip/profiles.ts';
+import { fastProfile } from '../../support/fakes.ts';
 import { MemberlistNode } from '../../../agent/gossip/memberlist/memberlist.ts';
 import type { MemberlistConfig } from '../../../agent/gossip/memberlist/config.ts';
 import type { EventDelegate, MemberNode } from '../../../agent/gossip/memberlist/types.ts';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
-
-/** The `local` profile scaled down 10x so failure detection takes ~1 s in tests. */
-export function fastProfile(over: Partial<GossipProfile> = {}): GossipProfile {
-  return profile('local', {
-    probeIntervalMs: 100, probeTimeoutMs: 40, gossipIntervalMs: 20, pushPullIntervalMs: 1500,
-    gossipToTheDeadMs: 3000, tcpTimeoutMs: 500, ...over,
-  });
-}
 
 export class EventLog implements EventDelegate {
   readonly events: { kind: string; name: string; state: string; inc: number }[] = [];

@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { realClock, type Clock } from '../../../agent/gossip/memberlist/clock.ts';
-import { fastProfile, memoryNode, type TestNode } from './helpers.ts';
+import { memoryNode, type TestNode } from './helpers.ts';
+import { fastProfile } from '../../support/fakes.ts';
 import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];

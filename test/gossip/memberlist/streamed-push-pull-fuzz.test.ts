@@ -11,7 +11,8 @@ import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.
 import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
 import { readStreamBytes } from '../../../agent/gossip/wire/stream-reader.ts';
 import { encodeSerfMessage } from '../../../agent/gossip/wire/serf-messages.ts';
-import { memoryNode, fastProfile } from './helpers.ts';
+import { memoryNode } from './helpers.ts';
+import { fastProfile } from '../../support/fakes.ts';
 
 const ROUNDS = Number(process.env.FUZZ_ROUNDS ?? 1500);
 let seed = 0x9e3779b9;

@@ -11,7 +11,8 @@ import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.
 import type { Stream } from '../../../agent/gossip/transport/types.ts';
 import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../../../agent/gossip/wire/stream.ts';
 import { readStreamBytes } from '../../../agent/gossip/wire/stream-reader.ts';
-import { memoryNode, fastProfile, type TestNode } from './helpers.ts';
+import { memoryNode, type TestNode } from './helpers.ts';
+import { fastProfile } from '../../support/fakes.ts';
 import { waitFor } from '../../support/wait.ts';
 
 let nodes: TestNode[] = [];

@@ -12,7 +12,7 @@ import { pickAdvertiseAddr } from '../../../agent/gossip/transport/advertise.ts'
 import { parseHostPort } from '../../../agent/gossip/transport/types.ts';
 import { createNetMemberlist } from '../../../agent/gossip/memberlist/create.ts';
 import type { MemberlistNode } from '../../../agent/gossip/memberlist/memberlist.ts';
-import { fastProfile } from './helpers.ts';
+import { fastProfile } from '../../support/fakes.ts';
 import { waitFor } from '../../support/wait.ts';
 
 const cleanup: (() => Promise<void>)[] = [];

@@ -2,15 +2,16 @@
 // polling with deadlines.
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { createSerf, type CreateSerfConfig, type SerfInstance } from '../../../agent/gossip/serf/create.ts';
-import { profile, type GossipProfile } from '../../../agent/gossip/profiles.ts';
+import { fastProfile } from '../../support/fakes.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import type { SerfEvent } from '../../../agent/gossip/serf/types.ts';
 
-/** A fast profile for in-process tests (memory transport: no real latency). */
-export function fastProfile(over: Partial<GossipProfile> = {}) {
-  return profile('local', { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 30, pushPullIntervalMs: 2000, tcpTimeoutMs: 500, suspicionMult: 2, ...over });
-}
+/**
+ * The serf clusters' pace: test/support/fakes.ts fastProfile, probing and
+ * gossip a little slower (a serf node does more per tick) and suspicion x2.
+ */
+export const SERF_PACE = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 30, pushPullIntervalMs: 2000, suspicionMult: 2, gossipToTheDeadMs: 15_000 };
 
 export interface TestNode extends SerfInstance {
   name: string;
@@ -30,7 +31,7 @@ export class MemCluster {
     const ip = `10.0.0.${++this.n}`;
     const counters = new Counters();
     const inst = await createSerf({
-      nodeName: name, profile: fastProfile(), protocolVersion: 4, transport: this.net.transport(ip, 7946),
+      nodeName: name, profile: fastProfile(SERF_PACE), protocolVersion: 4, transport: this.net.transport(ip, 7946),
       rejoin: false,
       ...over,
       serf: { memberCoalesce: null, userCoalesce: null, reapIntervalMs: 500, broadcastTimeoutMs: 2000, leavePropagateDelayMs: 200, ...(over.serf ?? {}) },

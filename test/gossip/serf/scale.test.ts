@@ -3,7 +3,8 @@
 // reaches all nodes. Prints the measured figures.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemCluster, fastProfile, type TestNode } from './helpers.ts';
+import { MemCluster, SERF_PACE, type TestNode } from './helpers.ts';
+import { fastProfile } from '../../support/fakes.ts';
 import { waitFor, sleep } from '../../support/wait.ts';
 
 const N = 24;
@@ -16,7 +17,7 @@ test(`${N} nodes: convergence, exactly-once events, query acks from all`, async 
   const t0 = Date.now();
   const nodes: TestNode[] = [];
   // RetransmitMult 4 as in serf's lan/wan profiles (the local profile's 2 is too thin for 24 nodes).
-  for (let i = 0; i < N; i++) nodes.push(await cl.add(`n${i}`, { profile: fastProfile({ retransmitMult: 4 }) }));
+  for (let i = 0; i < N; i++) nodes.push(await cl.add(`n${i}`, { profile: fastProfile({ ...SERF_PACE, retransmitMult: 4 }) }));
   for (let i = 1; i < N; i++) await nodes[i]!.serf.join([cl.addrOf(nodes[Math.floor(Math.random() * i)]!)], true);
   await waitFor('all alive everywhere', () => nodes.every((n) => n.serf.members().filter((m) => m.status === 'alive').length === N), 30_000, 100);
   const converged = Date.now() - t0;

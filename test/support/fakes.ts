@@ -1,19 +1,35 @@
-// A scripted in-memory implementation of the Serf facade for RPC tests: it
-// records every call and lets the test emit events and query results. The
-// RPC server is the unit under test; this stands in for the gossip layer.
+// The test doubles, one of each: a serf member, a gossip profile fast enough
+// for in-process clusters, a scripted Serf facade (FakeSerf) and a serf that
+// only holds tags (TagHolder).
 import type {
   Coordinate, IncomingQuery, KeyManager, KeyResponse, Member, QueryHandle, QueryHandlers, QueryParams, Serf, SerfEvent, SerfState,
 } from '../../agent/gossip/serf/types.ts';
 import { AgentError } from '../../agent/errors.ts';
+import { encodedTagsSize, SERF_META_MAX_SIZE } from '../../agent/discovery/tag-size.ts';
+import { profile, type GossipProfile } from '../../agent/gossip/profiles.ts';
 
-export function member(name: string, port: number, tags: Record<string, string> = {}, status: Member['status'] = 'alive', addr = '127.0.0.1'): Member {
+/** A serf member as the facade reports it (defaults: alive, 127.0.0.1:7946, serf 0.9.4's protocol ranges). */
+export function member(name: string, o: { port?: number; tags?: Record<string, string>; status?: Member['status']; addr?: string } = {}): Member {
   return {
-    name, addr, port, tags, status,
+    name, addr: o.addr ?? '127.0.0.1', port: o.port ?? 7946, tags: o.tags ?? {}, status: o.status ?? 'alive',
     protocolMin: 1, protocolMax: 5, protocolCur: 2,
     delegateMin: 2, delegateMax: 5, delegateCur: 5,
   };
 }
 
+/** The `local` profile scaled down 10x so failure detection takes ~1 s over the memory transport. */
+export function fastProfile(over: Partial<GossipProfile> = {}): GossipProfile {
+  return profile('local', {
+    probeIntervalMs: 100, probeTimeoutMs: 40, gossipIntervalMs: 20, pushPullIntervalMs: 1500,
+    gossipToTheDeadMs: 3000, tcpTimeoutMs: 500, ...over,
+  });
+}
+
+/**
+ * A scripted in-memory Serf facade for RPC tests: it records every call and
+ * lets the test emit events and query results (the RPC server is the unit
+ * under test; this stands in for the gossip layer).
+ */
 export interface QueryCall { name: string; payload: Uint8Array; params: QueryParams; handlers: QueryHandlers; closed: boolean }
 
 export class FakeSerf implements Serf {
@@ -88,4 +104,24 @@ export class FakeSerf implements Serf {
     };
   }
   encryptionEnabled(): boolean { return this.encrypted; }
+}
+
+/**
+ * A serf that only holds tags, enforcing the 512-byte meta limit the way
+ * serf's SetTags does: what the services announcer writes into.
+ */
+export class TagHolder {
+  tags: Record<string, string> = {};
+  setCalls = 0;
+  /** Like memberlist UpdateNode under load: tags applied, then the wait for the broadcast times out. */
+  timeoutAfterSet = false;
+  constructor(readonly name = 'self') {}
+  localMember(): Member { return member(this.name, { tags: { ...this.tags } }); }
+  async setTags(tags: Record<string, string>): Promise<void> {
+    const size = encodedTagsSize(tags);
+    if (size > SERF_META_MAX_SIZE) throw new AgentError('E_TOO_LARGE', `encoded length of tags exceeds limit of ${SERF_META_MAX_SIZE} bytes`);
+    this.setCalls++;
+    this.tags = { ...tags };
+    if (this.timeoutAfterSet) throw new AgentError('E_TIMEOUT', 'timeout waiting for update broadcast');
+  }
 }
