@@ -16,7 +16,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:f
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DebianContainer, REPO, createBridge, debianRoot, deleteLink, run } from './debian-container.ts';
-import { SerfAgent } from '../gossip/serf/real-serf.ts';
+import { SerfAgent } from '../support/real-serf.ts';
 import { decodeServicesTag } from '../../agent/discovery/codec.ts';
 
 const BRIDGE = 'pkbr1';

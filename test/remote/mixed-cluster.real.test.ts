@@ -15,7 +15,8 @@ import type { Discovery } from '../../agent/discovery/index.ts';
 import { discoveryPlugin } from '../../agent/discovery/plugin.ts';
 import { containersPlugin } from '../../agent/containers/plugin.ts';
 import { createBridge, deleteLink, sh, TEMPLATES } from '../containers/helpers.ts';
-import { freePort, keygen, ours, startNode, tempDir, waitUntil, type TestNode } from './helpers.ts';
+import { freePort, keygen, ours, startNode, tempDir, type TestNode } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BR = 'rcbr0';
 const NET = { bridge: BR, cidr: '10.222.0.0/24', gateway: '10.222.0.1' };
@@ -53,7 +54,7 @@ test.before(async () => {
   const rp = await freePort('127.22.1.9');
   serfRpc = `127.22.1.9:${rp}`;
   serf = spawn('serf', ['agent', '-node=rc-serf', `-bind=127.22.1.9:${sp}`, `-rpc-addr=${serfRpc}`, '-profile=lan', '-log-level=warn'], { stdio: 'ignore' });
-  await waitUntil(() => spawnSync('serf', ['members', `-rpc-addr=${serfRpc}`], { timeout: 5000 }).status === 0, 'real serf up');
+  await waitFor('real serf up', () => spawnSync('serf', ['members', `-rpc-addr=${serfRpc}`], { timeout: 5000 }).status === 0);
   const seed = [`127.22.1.9:${sp}`];
   full = await startNode({ name: 'rc-full', host: '127.22.1.1', dataDir: join(tmp, 'full'), mode: 'full', join: seed, tags: { mode: 'full' } });
   let discovery: Discovery | null = null;
@@ -66,8 +67,8 @@ test.before(async () => {
   });
   const edge2 = await startNode({ name: 'rc-edge2', host: '127.22.1.3', dataDir: join(tmp, 'edge2'), join: seed, trust: [pub], tags: { mode: 'edge' } });
   nodes.push(full, edge1, edge2);
-  await waitUntil(() => serfMembers().filter((m) => m.status === 'alive').length === 4
-    && nodes.every((n) => n.h.serf.members().filter((m) => m.status === 'alive').length === 4), 'four alive members everywhere', 60_000);
+  await waitFor('four alive members everywhere', () => serfMembers().filter((m) => m.status === 'alive').length === 4
+    && nodes.every((n) => n.h.serf.members().filter((m) => m.status === 'alive').length === 4), 60_000);
 });
 
 test.after(async () => {
@@ -94,7 +95,7 @@ test('a real busybox container created, started and destroyed on the edge node',
   assert.is(c.code, 0, c.stderr + c.stdout);
   const s = await remote(['rc-edge1', 'lxc', 'start', CT]);
   assert.is(s.code, 0, s.stderr);
-  await waitUntil(async () => /RUNNING/.test((await sh('lxc-info', ['-n', CT, '-s'], true))), 'container running', 60_000);
+  await waitFor('container running', async () => /RUNNING/.test((await sh('lxc-info', ['-n', CT, '-s'], true))), 60_000);
   const l = await remote(['rc-edge1', 'lxc', 'list']);
   assert.match(l.stdout, new RegExp(`${CT}\\s+RUNNING`, 'i'));
   const d = await remote(['rc-edge1', 'lxc', 'destroy', CT]);
@@ -105,10 +106,10 @@ test('a real busybox container created, started and destroyed on the edge node',
 test('a service published remotely shows in the real serf node\'s `serf members` tags', async () => {
   const p = await remote(['rc-edge1', 'publish', 'rc remote test', 'rcsvc', '9999']);
   assert.is(p.code, 0, p.stderr);
-  await waitUntil(() => servicesSeenBySerf('rc-edge1').some((x) => x.s === 'rcsvc' && x.p === '9999'), 'rcsvc in serf members', 60_000);
+  await waitFor('rcsvc in serf members', () => servicesSeenBySerf('rc-edge1').some((x) => x.s === 'rcsvc' && x.p === '9999'), 60_000);
   const u = await remote(['rc-edge1', 'unpublish', 'rcsvc', '9999']);
   assert.is(u.code, 0, u.stderr);
-  await waitUntil(() => !servicesSeenBySerf('rc-edge1').some((x) => x.s === 'rcsvc'), 'rcsvc withdrawn', 60_000);
+  await waitFor('rcsvc withdrawn', () => !servicesSeenBySerf('rc-edge1').some((x) => x.s === 'rcsvc'), 60_000);
   assert.ok(edge1.h.counters.get('remote.executed') >= 7);
 });
 
