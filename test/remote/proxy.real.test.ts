@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import type { DaemonPlugin } from '../../agent/daemon.ts';
 import { announceFullNode, proxyPlugin } from '../../agent/api/proxy.ts';
-import { freePort, startNode, tempDir, waitUntil, type TestNode } from './helpers.ts';
+import { freePort, startNode, tempDir, type TestNode } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const ART = join(new URL('../..', import.meta.url).pathname, 'test-artifacts', 'remote');
 mkdirSync(ART, { recursive: true });
@@ -58,7 +59,7 @@ test.before(async () => {
   proxyUrl = `http://127.22.2.3:${port}`;
   edge = await startNode({ name: 'rc-pedge', host: '127.22.2.3', dataDir: join(tmp, 'e'), join: [fa.gossip], limits: LIMITS, extraPlugins: [proxyPlugin({ host: '127.22.2.3', port })] });
   nodes.push(fa, fb, edge);
-  await waitUntil(() => edge.h.serf.members().filter((m) => m.status === 'alive' && m.tags.mode === 'full' && m.tags.http).length === 2, 'edge sees both full nodes with their GUI port');
+  await waitFor('edge sees both full nodes with their GUI port', () => edge.h.serf.members().filter((m) => m.status === 'alive' && m.tags.mode === 'full' && m.tags.http).length === 2);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
 });
 
@@ -139,10 +140,10 @@ test('a huge body is refused within the size limit; a never-finishing request is
     s.on('data', () => {});
     return s;
   });
-  await waitUntil(() => edge.h.counters.get('proxy.requests') >= 4 + LIMITS.proxyConcurrent, 'stalled requests in flight', 10_000);
+  await waitFor('stalled requests in flight', () => edge.h.counters.get('proxy.requests') >= 4 + LIMITS.proxyConcurrent, 10_000);
   const busy = await new Promise<number>((resolve) => { request(`${proxyUrl}/x`, (res) => { res.resume(); resolve(res.statusCode!); }).end(); });
   assert.is(busy, 503);
-  await waitUntil(() => stalled.every((s) => s.destroyed || s.closed), 'stalled requests cut', 20_000);
+  await waitFor('stalled requests cut', () => stalled.every((s) => s.destroyed || s.closed), 20_000);
   for (const s of stalled) s.destroy();
   const ok = await open('proxy-3-after-limits');
   assert.is(ok.status, 200);
