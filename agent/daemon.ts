@@ -5,7 +5,9 @@
 //
 // `startDaemon(config, deps)` runs a whole agent in-process (tests run
 // several); the `agent` CLI command adds signals and exit codes around it.
-// Plugins get the command registry (agent/commands/) to add their commands:
+// The plug-in contract is plugin.ts; the real agent's plug-ins are listed in
+// plugins.ts. Plugins get the command registry (agent/commands/) to add their
+// commands:
 //
 //   startDaemon({ ...config, plugins: [
 //     async (ctx) => { for (const c of discoveryCommands(...)) ctx.registry.register(c); return { stop() {} }; },
@@ -28,30 +30,9 @@ import { RpcServer, defaultStats } from './rpc/server.ts';
 import { parseHostPort, type HostPort } from './rpc/address.ts';
 import { EventHandlerRunner } from './handlers/runner.ts';
 import { eventHandlerStats, parseAllEventScripts } from './handlers/scripts.ts';
-
-export interface DaemonContext {
-  config: AgentConfig;
-  limits: Limits;
-  logger: Logger;
-  counters: Counters;
-  exec: Exec;
-  serf: Serf;
-  /** Register the domain's commands here (agent/commands/): RPC serves them, the HTTP API and remote control will too. */
-  registry: CommandRegistry;
-  /** Where the RPC server listens (plug-ins that run CLI verbs against their own agent). */
-  rpcAddress: HostPort;
-}
-
-export interface PluginHandle {
-  stop(): Promise<void> | void;
-  /** Extra `stats` section (shown by `info`). */
-  stats?(): Record<string, string>;
-}
-
-/** A domain module started after the serf node and stopped before it: a start function, or a named one. */
-export type DaemonPlugin =
-  | ((ctx: DaemonContext) => Promise<PluginHandle>)
-  | { name: string; start(ctx: DaemonContext): Promise<PluginHandle> };
+import { readNetFacts } from './system/net-info.ts';
+import { decideHost } from './config/host-defaults.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from './plugin.ts';
 
 export interface DaemonConfig extends AgentConfig {
   plugins?: DaemonPlugin[];
@@ -240,7 +221,9 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     stops.push({ name: 'rpc', stop: () => rpc.close() });
 
     // Plugins (discovery, containers...)
-    const ctx: DaemonContext = { config, limits, logger, counters, exec, serf, registry, rpcAddress };
+    // Host facts: decided by the caller's host defaults, else here, once.
+    const host = config.host ?? decideHost(config, await readNetFacts());
+    const ctx: DaemonContext = { config, host, limits, logger, counters, exec, serf, registry, rpcAddress };
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const name = typeof p === 'function' ? (p.name || `plugin${i}`) : p.name;
       const h = typeof p === 'function' ? await p(ctx) : await p.start(ctx);

@@ -6,7 +6,7 @@
 // commands are in the registry.
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
 import { httpAddrOf } from '../config/agent-config.ts';
 import { parseHostPort } from '../rpc/address.ts';
 import { AtomicFile } from '../state/atomic-file.ts';

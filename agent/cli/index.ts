@@ -1,15 +1,8 @@
 // Every subcommand of the `cloudy-agent` executable, in help order.
 // To add one: import it and append it to COMMANDS (keep this a plain list).
 import type { CliCommand } from './command.ts';
-import { homedir } from 'node:os';
 import { makeAgentCommand } from './commands/agent.ts';
-import { agentPlugins } from './agent-plugins.ts';
-import { applyHostDefaults } from '../config/host-defaults.ts';
-import { readNetFacts } from '../system/net-info.ts';
-import { loadIdentity } from '../state/identity.ts';
-import {
-  PRINT_SETTINGS_ENV, applyRuntimeV8Flags, launcherSettings, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor,
-} from '../system/v8-budget.ts';
+import { realAgent } from '../plugins.ts';
 import { membersCommand } from './commands/members.ts';
 import { eventCommand } from './commands/event.ts';
 import { queryCommand } from './commands/query.ts';
@@ -28,20 +21,8 @@ import { operatorCommand, remoteCommand, remoteLogCommand } from '../remote/cli.
 import { passwdCommand, tokenCommand } from '../api/cli.ts';
 import { makeGuifiCommand } from '../guifi/cli.ts';
 
-/** The real agent: host defaults (data dir, advertise, Cloudy node name), discovery and containers. */
-export const agentCommand = makeAgentCommand({
-  reexec: (cfg) => {
-    // A launcher asking which V8 flags to start node with (see v8-budget.ts).
-    if (process.env[PRINT_SETTINGS_ENV] === '1') {
-      process.stdout.write(`${launcherSettings(cfg)}\n`);
-      process.exit(0);
-    }
-    reexecWithV8Flags(v8FlagsFor(cfg), process, mallocEnvFor(cfg));
-    applyRuntimeV8Flags(runtimeV8FlagsFor(cfg));
-  },
-  prepare: async (cfg) => applyHostDefaults(cfg, { net: await readNetFacts(), isRoot: process.getuid?.() === 0, home: homedir() }, loadIdentity),
-  plugins: (cfg) => agentPlugins(cfg, undefined, () => Object.fromEntries(COMMANDS.map((c) => [c.name, c]))),
-});
+/** The real agent (assembled in agent/plugins.ts). */
+export const agentCommand = makeAgentCommand(realAgent(() => Object.fromEntries(COMMANDS.map((c) => [c.name, c]))));
 
 export const COMMANDS: CliCommand[] = [
   agentCommand,

@@ -80,6 +80,22 @@ export interface AgentConfig {
   httpGuest: boolean;
   /** True while no source named the node: the name follows Cloudy's scheme (<HostID>-<ns>-<host>-<ip>:<port>). */
   autoNodeName: boolean;
+  /**
+   * Facts about this host decided once at start (config/host-defaults.ts
+   * decideHost); plug-ins read these, never bind/advertise or the interfaces.
+   * Absent: the daemon decides them itself when it starts.
+   */
+  host?: HostInfo;
+}
+
+/** What the agent decided about its host, once. */
+export interface HostInfo {
+  /** `uname -n` (records carry `<hostname>.guifi.local`). */
+  hostname: string;
+  /** The community IPv4 announced in service records and used for port forwards (null: none found). */
+  communityIp: string | null;
+  /** The gossip port peers reach: -advertise port, else -bind port (Cloudy: 5000). */
+  gossipPort: number;
 }
 
 export const CLOUDY_GOSSIP_PORT = 5000;

@@ -3,15 +3,18 @@
 // the reconciler loop. stop() ends the loop and withdraws the services, but
 // never stops containers: restarting the agent leaves them running.
 import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import type { CommandRegistry } from '../commands/registry.ts';
+import type { CommandRegistry, Unavailable } from '../commands/registry.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
 import type { ServicePublisher } from '../discovery/publisher.ts';
 import type { Exec } from '../system/exec.ts';
 import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
-import { errorMessage } from '../errors.ts';
+import { AgentError, errorMessage } from '../errors.ts';
 import { LxcDriver, type ContainerDriver } from '../system/lxc.ts';
+import { onPath } from '../system/on-path.ts';
 import { PortForwarder, type FirewallBackend } from '../system/firewall.ts';
 import { ContainerManager } from './manager.ts';
 import { ContainerStateStore, readBootId } from './state-store.ts';
@@ -140,21 +143,58 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
   };
 }
 
+export interface ContainersPluginOptions
+  extends Partial<Omit<ContainersContext, 'registry' | 'exec' | 'logger' | 'counters' | 'limits' | 'publisher' | 'communityIp' | 'stateDir'>> {
+  /** -containers (default true). */
+  enabled?: boolean;
+  /** Whether LXC is installed (default: lxc-ls on PATH). */
+  lxcInstalled?: boolean;
+  /** The discovery publisher, from the discovery plug-in started before this one (null: not started). */
+  publisher: () => ServicePublisher | null;
+  /** Default: <-data-dir>/containers; no -data-dir = container management off. */
+  stateDir?: string;
+  /** Default: the host's community IPv4 (ctx.host). */
+  communityIp?: string;
+  /** Receives the started containers (other plug-ins ask them what runs). */
+  onStarted?: (h: ContainersHandle) => void;
+}
+
 /**
- * Adapter to the daemon's plug-in list (agent/daemon.ts DaemonPlugin): the
- * daemon provides registry, exec, logger, counters and limits; the caller
- * provides what the daemon does not know (the discovery publisher, created by
- * the discovery plug-in that runs before this one, the state directory and the
- * community IP).
+ * Container management as a daemon plug-in (agent/plugin.ts). When it cannot
+ * run here (switched off, no LXC, no data dir, no community IPv4) the lxc.*
+ * commands are still declared, and answer with the reason and the fix.
  */
-export function containersPlugin(o: Omit<ContainersContext, 'registry' | 'exec' | 'logger' | 'counters' | 'limits' | 'publisher'> & {
-  publisher: () => ServicePublisher;
-}): { name: string; start(ctx: { registry: CommandRegistry; exec: Exec; logger: Logger; counters: Counters; limits: Limits }): Promise<{ stop(): Promise<void>; stats(): Record<string, string> }> } {
+export function containersPlugin(o: ContainersPluginOptions): DaemonPlugin {
   return {
     name: 'containers',
-    async start(ctx) {
-      const { publisher, ...rest } = o;
-      const h = await startContainers({ ...rest, ...ctx, publisher: publisher() });
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const log = ctx.logger.child('containers');
+      const off = (why: Unavailable): PluginHandle => {
+        log.info(`container management off: ${why.reason}`);
+        ctx.registry.registerUnavailable(containerCommands(() => { throw new AgentError('E_STATE', 'container management is off'); }), why);
+        return { stop: async () => {} };
+      };
+      if (o.enabled === false) return off({ reason: 'container management is off (-containers=false)', fix: 'restart the agent without -containers=false' });
+      if (!(o.lxcInstalled ?? onPath('lxc-ls'))) return off({ reason: 'LXC is not installed (lxc-ls not found)', fix: 'install the Debian package "lxc", then restart the agent' });
+      const stateDir = o.stateDir ?? (ctx.config.dataDir !== '' ? join(ctx.config.dataDir, 'containers') : null);
+      if (stateDir === null) {
+        return off({
+          reason: 'no -data-dir (an explicit -node persists nothing, so containers are not managed)',
+          fix: 'restart the agent with -data-dir DIR (e.g. -data-dir /var/lib/cloudy-agent)',
+        });
+      }
+      const publisher = o.publisher();
+      if (publisher === null) throw new AgentError('E_STATE', 'containers need discovery started first');
+      const communityIp = o.communityIp ?? ctx.host.communityIp;
+      if (communityIp === null) {
+        return off({ reason: 'no community IPv4 to forward service ports on', fix: 'restart the agent with -advertise IP or -interface IFACE' });
+      }
+      const { enabled: _e, lxcInstalled: _l, publisher: _p, onStarted, ...rest } = o;
+      const h = await startContainers({
+        ...rest, registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
+        publisher, stateDir, communityIp,
+      });
+      onStarted?.(h);
       return { stop: () => h.stop(), stats: () => h.stats() };
     },
   };

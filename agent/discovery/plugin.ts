@@ -1,20 +1,16 @@
-// Discovery as a daemon plug-in (agent/daemon.ts DaemonPlugin): derives what
-// startDiscovery needs from the agent config and the host's network facts.
-//   gossip port  = -advertise port, else -bind port (Cloudy: 5000)
-//   community IP = -advertise IP, else a specific -bind IP, else the configured
-//                  interface / default-route interface / first 10/8 address
+// Discovery as a daemon plug-in (agent/plugin.ts): what startDiscovery needs,
+// from the host facts the agent decided once (config/host-defaults.ts):
+//   gossip port  = ctx.host.gossipPort (-advertise port, else -bind port; Cloudy: 5000)
+//   community IP = ctx.host.communityIp (-advertise IP, else a specific -bind IP,
+//                  else the -interface / default-route interface / first 10/8 address)
 //   state dir    = option, else the directory of -snapshot, else memory only
 import { dirname } from 'node:path';
-import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
-import { parseHostPort } from '../rpc/address.ts';
-import { readNetFacts } from '../system/net-info.ts';
-import { chooseCommunityIp } from '../state/identity.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
+import { AgentError } from '../errors.ts';
 import { startDiscovery, type Discovery } from './index.ts';
 
 export interface DiscoveryPluginOptions {
   stateDir?: string;
-  /** Interface whose IPv4 is announced (Cloudy's SERF_INTERFACE / PRIMARYINTERFACE). */
-  interface?: string;
   /** `e` of every record (getinconf NETWORK_NAME); default "guifi". */
   microcloud?: string;
   announceSelf?: boolean;
@@ -23,24 +19,19 @@ export interface DiscoveryPluginOptions {
   onStarted?: (d: Discovery) => void;
 }
 
-const UNSPECIFIED = new Set(['0.0.0.0', '::', '']);
-
 export function discoveryPlugin(opts: DiscoveryPluginOptions = {}): DaemonPlugin {
   return {
     name: 'discovery',
     async start(ctx: DaemonContext): Promise<PluginHandle> {
-      const bind = parseHostPort(ctx.config.bind, 5000, '-bind');
-      const adv = ctx.config.advertise !== '' ? parseHostPort(ctx.config.advertise, bind.port, '-advertise') : null;
-      const facts = await readNetFacts();
-      let communityIp: string;
-      if (adv && !UNSPECIFIED.has(adv.host)) communityIp = adv.host;
-      else if (!UNSPECIFIED.has(bind.host) && !opts.interface) communityIp = bind.host;
-      else communityIp = chooseCommunityIp(facts, opts.interface ? { interface: opts.interface } : {}).ip;
+      const { communityIp, gossipPort, hostname } = ctx.host;
+      if (communityIp === null) {
+        throw new AgentError('E_UNAVAILABLE', 'no community IPv4 found (no default route, no 10.0.0.0/8 address); set -advertise or -interface');
+      }
       const stateDir = opts.stateDir ?? (ctx.config.snapshotPath !== '' ? dirname(ctx.config.snapshotPath) : null);
       if (stateDir === null) ctx.logger.child('discovery').warn('no state dir (-snapshot or plug-in option): published services will not survive a restart');
       const d = await startDiscovery({
         serf: ctx.serf, registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
-        stateDir, gossipPort: adv?.port ?? bind.port, communityIp, hostname: facts.hostname,
+        stateDir, gossipPort, communityIp, hostname,
         ...(opts.microcloud !== undefined ? { microcloud: opts.microcloud } : {}),
         ...(opts.announceSelf !== undefined ? { announceSelf: opts.announceSelf } : {}),
         ...(opts.federationIntervalMs !== undefined ? { federationIntervalMs: opts.federationIntervalMs } : {}),

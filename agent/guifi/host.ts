@@ -3,7 +3,7 @@
 // one holding the community IPv4 (chosen by the agent's usual rule).
 import { networkInterfaces } from 'node:os';
 import { readNetFacts } from '../system/net-info.ts';
-import { chooseCommunityIp } from '../state/identity.ts';
+import { chooseCommunityIp } from '../config/host-defaults.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import { normalizeMac } from './cnml.ts';
 

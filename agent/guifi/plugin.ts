@@ -5,7 +5,7 @@
 // runs in the background and never holds up gossip or the other plug-ins.
 import type { AgentConfig } from '../config/agent-config.ts';
 import { defaultGuifiSettings, type GuifiSettings } from '../config/guifi-settings.ts';
-import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
 import { parseHostPort } from '../rpc/address.ts';
 import { GuifiStateStore } from './state.ts';
 import { GuifiRegistrar } from './registrar.ts';

@@ -8,7 +8,7 @@
 // trust.json (trust changes), sequences.cbor (replay protection). Without a
 // data dir there is no remote control: replay protection must survive reboots.
 import { join } from 'node:path';
-import type { DaemonContext, DaemonPlugin, PluginHandle } from '../daemon.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
 import type { CliCommand } from '../cli/command.ts';
 import { AtomicFile } from '../state/atomic-file.ts';
 import { AgentError, errorMessage } from '../errors.ts';

@@ -6,16 +6,11 @@
 // the generated name while host name, IP and port stay the same, and make a new
 // one (like Cloudy) when any of them changes.
 //
-// Community IPv4: `-advertise` wins; else the configured interface (Cloudy's
-// SERF_INTERFACE / PRIMARYINTERFACE); else the interface of the default route;
-// else the first 10.0.0.0/8 address (cloudynitzar's rule). Cloudy refuses
-// loopback addresses unless told explicitly.
+// Which community IPv4 goes into the name is decided in config/host-defaults.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isIPv4 } from '../discovery/record.ts';
 import { AgentError, errorMessage } from '../errors.ts';
-import type { NetFacts } from '../system/net-info.ts';
 import { AtomicFile } from './atomic-file.ts';
 
 const HOST_ID_RE = /^[0-9a-f]{32}$/;
@@ -37,41 +32,6 @@ export function nanosField(epochNanos: bigint): string {
 
 export function cloudyNodeName(p: { hostId: string; nanos: string; hostname: string; ip: string; port: number }): string {
   return `${p.hostId}-${p.nanos}-${shortHostname(p.hostname)}-${p.ip}:${p.port}`;
-}
-
-export interface CommunityIpOptions {
-  /** `-advertise` address (IP only); used as is. */
-  advertise?: string;
-  /** Interface named in config (SERF_INTERFACE / PRIMARYINTERFACE). */
-  interface?: string;
-}
-
-export interface CommunityIpChoice { ip: string; source: 'advertise' | 'interface' | 'default-route' | '10/8' }
-
-const isLoopback = (ip: string): boolean => ip.startsWith('127.');
-
-/** Throws E_CONFIG (named interface missing/without IPv4) or E_UNAVAILABLE (nothing usable). */
-export function chooseCommunityIp(facts: NetFacts, opts: CommunityIpOptions = {}): CommunityIpChoice {
-  if (opts.advertise) {
-    if (!isIPv4(opts.advertise)) throw new AgentError('E_CONFIG', `advertise address ${opts.advertise} is not IPv4`);
-    return { ip: opts.advertise, source: 'advertise' };
-  }
-  const byName = new Map(facts.interfaces.map((i) => [i.name, i.ipv4.filter((a) => !isLoopback(a))]));
-  if (opts.interface) {
-    const addrs = byName.get(opts.interface);
-    if (!addrs) throw new AgentError('E_CONFIG', `interface ${opts.interface} does not exist`);
-    if (!addrs[0]) throw new AgentError('E_CONFIG', `interface ${opts.interface} has no IPv4 address`);
-    return { ip: addrs[0], source: 'interface' };
-  }
-  if (facts.defaultRouteInterface) {
-    const a = byName.get(facts.defaultRouteInterface)?.[0];
-    if (a) return { ip: a, source: 'default-route' };
-  }
-  for (const i of facts.interfaces) {
-    const a = i.ipv4.find((x) => x.startsWith('10.'));
-    if (a) return { ip: a, source: '10/8' };
-  }
-  throw new AgentError('E_UNAVAILABLE', 'no community IPv4 found (no default route, no 10.0.0.0/8 address); set -advertise or an interface');
 }
 
 export interface NodeIdentity { hostId: string; nodeName: string }

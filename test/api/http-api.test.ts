@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startDaemon, type DaemonHandle } from '../../agent/daemon.ts';
 import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-config.ts';
 import { Logger } from '../../agent/obs/log.ts';
-import { agentPlugins } from '../../agent/cli/agent-plugins.ts';
+import { agentPlugins } from '../../agent/plugins.ts';
 import { apiPlugin } from '../../agent/api/plugin.ts';
 import type { Api } from '../../agent/api/index.ts';
 import { findCommand } from '../../agent/cli/index.ts';

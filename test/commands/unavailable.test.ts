@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { startDaemon, type DaemonHandle } from '../../agent/daemon.ts';
 import { defaultAgentConfig } from '../../agent/config/agent-config.ts';
 import { Logger } from '../../agent/obs/log.ts';
-import { agentPlugins } from '../../agent/cli/agent-plugins.ts';
+import { agentPlugins } from '../../agent/plugins.ts';
 import { findCommand } from '../../agent/cli/index.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 

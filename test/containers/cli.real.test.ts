@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lxcCommand } from '../../agent/containers/cli.ts';
 import { findCommand, COMMANDS } from '../../agent/cli/index.ts';
-import type { DaemonPlugin } from '../../agent/daemon.ts';
+import type { DaemonPlugin } from '../../agent/plugin.ts';
 import { containersPlugin } from '../../agent/containers/plugin.ts';
 import { createBridge, deleteLink, destroyContainers, removeDir, startTestAgent, type TestAgent } from './helpers.ts';
 

@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAgentError } from '../../agent/errors.ts';
-import { chooseCommunityIp, cloudyNodeName, loadIdentity, nanosField, shortHostname } from '../../agent/state/identity.ts';
+import { cloudyNodeName, loadIdentity, nanosField, shortHostname } from '../../agent/state/identity.ts';
+import { chooseCommunityIp } from '../../agent/config/host-defaults.ts';
 import { parseDefaultRoute, readNetFacts, type NetFacts } from '../../agent/system/net-info.ts';
 
 const ROUTE = `Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT

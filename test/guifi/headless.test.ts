@@ -14,7 +14,7 @@ import { Logger } from '../../agent/obs/log.ts';
 import { guifiPlugin } from '../../agent/guifi/plugin.ts';
 import type { GuifiRegistrar } from '../../agent/guifi/registrar.ts';
 import { guifiTypesOf } from '../../agent/guifi/registrar.ts';
-import { runningServiceTypes } from '../../agent/cli/agent-plugins.ts';
+import { runningServiceTypes } from '../../agent/plugins.ts';
 import { configFromJson } from '../../agent/config/config-file.ts';
 import { parseState } from '../../agent/guifi/state.ts';
 import { world, USER, PASSWORD, MAC_A, type World } from './helpers.ts';

@@ -19,7 +19,8 @@ import { parseHostPort } from '../../rpc/address.ts';
 import { parseAllEventScripts } from '../../handlers/scripts.ts';
 import type { AgentMode, Limits } from '../../config/limits.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
-import { startDaemon, type DaemonHandle, type DaemonPlugin } from '../../daemon.ts';
+import { startDaemon, type DaemonHandle } from '../../daemon.ts';
+import type { DaemonPlugin } from '../../plugin.ts';
 import { parseTrustSpec } from '../../remote/trust.ts';
 
 export const AGENT_FLAGS: FlagSpecs = {

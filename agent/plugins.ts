@@ -1,0 +1,127 @@
+// The real agent, assembled: the plug-ins of the `agent` command in start
+// order, and how the command prepares the process and the config before the
+// daemon starts. The plug-in contract is plugin.ts; daemon.ts runs the list.
+//
+//   discovery    Cloudy services tag, search, checks, federation stats
+//   containers   LXC containers whose services discovery announces (declared
+//                unavailable, with reason and fix, where it cannot run)
+//   guifi        registration of the box and its services at guifi.net
+//   mdns         -discover NAME: serf's mDNS peer discovery
+//   remote       signed remote commands from trusted operators
+//   api          the full node's HTTP API and GUI (agent/api/), last: it serves
+//                every command the others registered
+//   memory       edge mode only: V8 heap flags (re-exec), the heap pacer
+//                (daemon.ts, from limits) and the memory governor plug-in
+import { homedir, hostname } from 'node:os';
+import type { AgentConfig } from './config/agent-config.ts';
+import { applyHostDefaults } from './config/host-defaults.ts';
+import type { DaemonContext, DaemonPlugin, PluginHandle } from './plugin.ts';
+import type { AgentCommandOptions } from './cli/commands/agent.ts';
+import type { CliCommand } from './cli/command.ts';
+import { discoveryPlugin } from './discovery/plugin.ts';
+import type { Discovery } from './discovery/index.ts';
+import { containersPlugin, type ContainersHandle } from './containers/plugin.ts';
+import type { ContainerManager } from './containers/manager.ts';
+import { guifiPlugin } from './guifi/plugin.ts';
+import type { GuifiRegistrar } from './guifi/registrar.ts';
+import { remotePlugin } from './remote/plugin.ts';
+import { apiPlugin } from './api/plugin.ts';
+import { MdnsDiscovery } from './gossip/mdns/mdns-discovery.ts';
+import { readNetFacts } from './system/net-info.ts';
+import { onPath } from './system/on-path.ts';
+import { loadIdentity } from './state/identity.ts';
+import { MemoryGovernor } from './system/memory-governor.ts';
+import {
+  PRINT_SETTINGS_ENV, applyRuntimeV8Flags, launcherSettings, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor,
+} from './system/v8-budget.ts';
+
+/** `-discover NAME`: serf's mDNS peer discovery (announce ourselves, join who answers). */
+export function mdnsPlugin(cfg: AgentConfig): DaemonPlugin {
+  return {
+    name: 'mdns',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const m = new MdnsDiscovery({
+        discover: cfg.discover,
+        zone: () => { const me = ctx.serf.localMember(); return { discover: cfg.discover, nodeName: me.name, hostname: hostname(), addr: me.addr, port: me.port }; },
+        join: (addrs) => ctx.serf.join(addrs, !cfg.replayOnJoin),
+        logger: ctx.logger,
+        pollIntervalMs: ctx.limits.mdnsPollIntervalMs,
+        entriesPerPoll: ctx.limits.mdnsEntriesPerPoll,
+        ...(cfg.discoverInterface !== '' ? { iface: cfg.discoverInterface } : {}),
+      });
+      await m.start();
+      return { stop: () => m.stop(), stats: () => m.stats() };
+    },
+  };
+}
+
+/** Edge mode: gives memory back after bursts (see system/memory-governor.ts). One per process. */
+export function memoryGovernorPlugin(): DaemonPlugin {
+  return {
+    name: 'memory-governor',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const g = new MemoryGovernor({
+        checkIntervalMs: ctx.limits.memoryCheckIntervalMs, slackBytes: ctx.limits.memoryReclaimSlackBytes,
+        minGapMs: ctx.limits.memoryReclaimMinGapMs, counters: ctx.counters, logger: ctx.logger.child('memory'),
+      });
+      g.start();
+      return { stop: async () => g.stop() };
+    },
+  };
+}
+
+/** Cloudy service types of the running managed containers (what guifi.net may be told about). */
+export async function runningServiceTypes(m: Pick<ContainerManager, 'list'>): Promise<string[]> {
+  return (await m.list()).filter((v) => v.managed && v.state === 'RUNNING' && v.service !== null).map((v) => v.service!.type);
+}
+
+export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), verbs: () => Readonly<Record<string, CliCommand>> = () => ({})): DaemonPlugin[] {
+  let discovery: Discovery | null = null;
+  // Containers tell the guifi registrar when services start; it asks them which run.
+  let containers: ContainersHandle | null = null;
+  let guifi: GuifiRegistrar | null = null;
+  const plugins: DaemonPlugin[] = [
+    discoveryPlugin({
+      ...(cfg.dataDir !== '' ? { stateDir: cfg.dataDir } : {}),
+      onStarted: (d) => { discovery = d; },
+    }),
+    containersPlugin({
+      enabled: cfg.containers, lxcInstalled, publisher: () => discovery?.publisher ?? null,
+      onEvent: (e) => { if (e.kind === 'started' || e.kind === 'service-published') guifi?.servicesChanged(); },
+      onStarted: (h) => { containers = h; },
+    }),
+    guifiPlugin({
+      config: cfg,
+      localServiceTypes: async () => (containers ? await runningServiceTypes(containers.manager) : []),
+      onStarted: (r) => { guifi = r; },
+    }),
+  ];
+  if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
+  plugins.push(remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs }));
+  // Last, so the registry holds every command it serves (on in full mode, or with -http).
+  plugins.push(apiPlugin());
+  if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
+  return plugins;
+}
+
+/**
+ * The `agent` command of the binary: V8 heap flags for the mode (may re-exec),
+ * host defaults and host facts from one read of the interfaces (data dir,
+ * advertise, Cloudy node name, community IPv4), then agentPlugins. `verbs`:
+ * the CLI's commands by name (remote control runs them).
+ */
+export function realAgent(verbs: () => Readonly<Record<string, CliCommand>>): AgentCommandOptions {
+  return {
+    reexec: (cfg) => {
+      // A launcher asking which V8 flags to start node with (see v8-budget.ts).
+      if (process.env[PRINT_SETTINGS_ENV] === '1') {
+        process.stdout.write(`${launcherSettings(cfg)}\n`);
+        process.exit(0);
+      }
+      reexecWithV8Flags(v8FlagsFor(cfg), process, mallocEnvFor(cfg));
+      applyRuntimeV8Flags(runtimeV8FlagsFor(cfg));
+    },
+    prepare: async (cfg) => applyHostDefaults(cfg, { net: await readNetFacts(), isRoot: process.getuid?.() === 0, home: homedir() }, loadIdentity),
+    plugins: (cfg) => agentPlugins(cfg, undefined, verbs),
+  };
+}
