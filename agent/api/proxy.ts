@@ -222,7 +222,7 @@ function esc(s: string): string {
 }
 
 /** The proxy as a daemon plug-in (edge mode with -http ADDR). */
-export function proxyPlugin(addr: { host: string; port: number }): import('../daemon.ts').DaemonPlugin {
+export function proxyPlugin(addr: { host: string; port: number }): import('../plugin.ts').DaemonPlugin {
   return {
     name: 'proxy',
     async start(ctx) {

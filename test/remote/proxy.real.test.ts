@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import type { DaemonPlugin } from '../../agent/daemon.ts';
+import type { DaemonPlugin } from '../../agent/plugin.ts';
 import { announceFullNode, proxyPlugin } from '../../agent/api/proxy.ts';
 import { freePort, startNode, tempDir, type TestNode } from './helpers.ts';
 import { waitFor } from '../support/wait.ts';
