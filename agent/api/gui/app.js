@@ -248,6 +248,7 @@
       cm = h('input', { name: 'memory', id: 'create-memory', placeholder: '128M' }),
       cst = h('input', { name: 'service_type', id: 'create-service-type' }),
       csp = h('input', { name: 'service_port', id: 'create-service-port', type: 'number', min: 1, max: 65535 }),
+      chp = h('input', { name: 'host_port', id: 'create-host-port', type: 'number', min: 1, max: 65535 }),
       cargs = h('input', { name: 'template_args', id: 'create-args', placeholder: '--port 8080' }),
       cauto = h('input', { type: 'checkbox', name: 'autostart', id: 'create-autostart' }),
       cstart = h('input', { type: 'checkbox', name: 'start', id: 'create-start', checked: true });
@@ -262,10 +263,11 @@
       if (cm.value) body.memory = cm.value;
       if (cst.value) body.service_type = cst.value;
       if (csp.value) body.service_port = Number(csp.value);
+      if (chp.value) body.host_port = Number(chp.value);
       if (cargs.value.trim()) body.template_args = cargs.value.trim().split(/\s+/);
       runJob('/api/v1/node/containers', body, createMsg, loadNode);
     } }, h('label', null, t('fName'), cn), h('label', null, t('fTemplate'), tplSel), h('label', null, t('fMemory'), cm),
-      h('label', null, t('fServiceType'), cst), h('label', null, t('fServicePort'), csp), h('label', null, t('fTemplateArgs'), cargs),
+      h('label', null, t('fServiceType'), cst), h('label', null, t('fServicePort'), csp), h('label', null, t('fHostPort'), chp), h('label', null, t('fTemplateArgs'), cargs),
       h('label', { className: 'check' }, cauto, t('fAutostart')), h('label', { className: 'check' }, cstart, t('fStart')),
       h('button', { className: 'primary', type: 'submit', id: 'create-submit', text: t('create') }));
     main.appendChild(h('section', { id: 'containers' }, h('h2', { text: t('containers') }), ctNote,

@@ -38,7 +38,7 @@ window.CLOUDY_STRINGS = {
     confirmDestroy: 'Destroy container %s and its files?',
     createTitle: 'New container',
     fName: 'Name', fTemplate: 'Template', fMemory: 'Memory (e.g. 256M)', fAutostart: 'Start at boot', fStart: 'Start now',
-    fServiceType: 'Service type (optional)', fServicePort: 'Service port (optional)', fTemplateArgs: 'Template options',
+    fServiceType: 'Service type (optional)', fServicePort: 'Service port (optional)', fHostPort: 'Public port (optional)', fTemplateArgs: 'Template options',
     fDescription: 'Description', fType: 'Type', fPort: 'Port', fTxt: 'TXT (optional)',
     working: 'Working… %s s',
     done: 'Done.',
