@@ -22,7 +22,8 @@ import { apiPlugin } from '../../agent/api/plugin.ts';
 import { PasswordFile } from '../../agent/api/auth/password.ts';
 import { authFiles } from '../../agent/api/auth/index.ts';
 import { Logger } from '../../agent/obs/log.ts';
-import { TEMPLATES, createBridge, deleteLink, destroyContainers, removeDir, waitFor } from '../containers/helpers.ts';
+import { TEMPLATES, createBridge, deleteLink, destroyContainers, removeDir } from '../containers/helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const SHOTS = join(REPO, 'test-artifacts', 'gui');
