@@ -13,7 +13,7 @@
 //     async (ctx) => { for (const c of discoveryCommands(...)) ctx.registry.register(c); return { stop() {} }; },
 //   ] }, {})
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { AtomicFile } from './state/atomic-file.ts';
 import { Logger, type LogLevel } from './obs/log.ts';
 import { Counters } from './obs/counters.ts';
 import { createExec, type Exec } from './system/exec.ts';
@@ -73,7 +73,7 @@ export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring 
   if (c.keyringFile !== '' && existsSync(c.keyringFile)) {
     try {
       const v = JSON.parse(readFileSync(c.keyringFile, 'utf8')) as unknown;
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error('expected a JSON array of base64 keys');
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new AgentError('E_CONFIG', 'expected a JSON array of base64 keys');
       keys = v as string[];
     } catch (e) {
       throw new AgentError('E_CONFIG', `-keyring-file ${c.keyringFile}: ${errorMessage(e)}`);
@@ -95,7 +95,7 @@ export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring 
     throw new AgentError('E_CONFIG', `keyring: ${errorMessage(e)}`);
   }
   if (c.keyringFile !== '' && !existsSync(c.keyringFile)) {
-    await writeFile(c.keyringFile, JSON.stringify(ring.keys().map(keyToBase64), null, 2) + '\n', { mode: 0o600 });
+    await writeJsonFile(c.keyringFile, ring.keys().map(keyToBase64));
   }
   return ring;
 }
@@ -106,7 +106,7 @@ function loadTags(c: AgentConfig): Record<string, string> {
   try {
     const v = JSON.parse(readFileSync(c.tagsFile, 'utf8')) as unknown;
     if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
-      throw new Error('expected a JSON object of strings');
+      throw new AgentError('E_CONFIG', 'expected a JSON object of strings');
     }
     return { ...(v as Record<string, string>), ...c.tags };
   } catch (e) {
@@ -114,8 +114,13 @@ function loadTags(c: AgentConfig): Record<string, string> {
   }
 }
 
+/** Keyring and tags files go through AtomicFile like every state file (crash-safe, mode 0600, spares flash). */
+async function writeJsonFile(path: string, v: unknown): Promise<void> {
+  await new AtomicFile(path).write(new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n'));
+}
+
 async function writeTagsFile(path: string, tags: Record<string, string>): Promise<void> {
-  await writeFile(path, JSON.stringify(tags, null, 2) + '\n');
+  await writeJsonFile(path, tags);
 }
 
 export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): Promise<DaemonHandle> {

@@ -8,7 +8,7 @@
 //   stats [-format text|json]                      (federation counts and history)
 import { rpcCommand, type RpcCommandEnv } from '../cli/rpc-command.ts';
 import { parseGoDuration, type ParsedFlags } from '../cli/flags.ts';
-import { errorMessage } from '../errors.ts';
+import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceCheck } from './publisher.ts';
 import { formatSearchJson, formatSearchTable } from './search.ts';
 import { formatFederationText } from './federation.ts';
@@ -57,21 +57,21 @@ export function checkFromFlags(p: ParsedFlags, port: number): ServiceCheck | und
   const kinds = ['check-tcp', 'check-http', 'check-exec'].filter((k) => p.values.get(k) !== undefined && p.values.get(k) !== false);
   if (p.values.has('check-tcp-addr') && kinds.length === 0) kinds.push('check-tcp');
   if (kinds.length === 0) return undefined;
-  if (kinds.length > 1) throw new Error('give only one of -check-tcp, -check-http, -check-exec');
+  if (kinds.length > 1) throw new AgentError('E_INVALID', 'give only one of -check-tcp, -check-http, -check-exec');
   let check: ServiceCheck;
   if (kinds[0] === 'check-tcp') {
     const v = flagStr(p, 'check-tcp-addr');
     if (v === '') check = { probe: { kind: 'tcp', port } };
     else {
       const m = /^(.*):(\d{1,5})$/.exec(v);
-      if (!m || parsePort(m[2]!) === null) throw new Error(`-check-tcp-addr wants host:port, got ${v}`);
+      if (!m || parsePort(m[2]!) === null) throw new AgentError('E_INVALID', `-check-tcp-addr wants host:port, got ${v}`);
       check = { probe: { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(m[2]) } };
     }
   } else if (kinds[0] === 'check-http') {
     check = { probe: { kind: 'http', url: flagStr(p, 'check-http') } };
   } else {
     const cmd = flagStr(p, 'check-exec').trim().split(/\s+/).filter(Boolean);
-    if (cmd.length === 0) throw new Error('-check-exec needs a command');
+    if (cmd.length === 0) throw new AgentError('E_INVALID', '-check-exec needs a command');
     check = { probe: { kind: 'exec', command: cmd } };
   }
   const interval = p.values.get('check-interval');

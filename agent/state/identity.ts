@@ -8,7 +8,6 @@
 //
 // Which community IPv4 goes into the name is decided in config/host-defaults.ts.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError, errorMessage } from '../errors.ts';
 import { AtomicFile } from './atomic-file.ts';
@@ -73,14 +72,4 @@ export async function loadIdentity(
   const doc: IdentityFile = { version: 1, nodeName, hostname: p.hostname, ip: p.ip, port: p.port };
   await nameFile.write(new TextEncoder().encode(JSON.stringify(doc) + '\n'));
   return { hostId, nodeName };
-}
-
-/** Reads a HostID file written by Cloudy (e.g. /opt/serf/HostID) to keep a migrated node's identity. */
-export async function readCloudyHostId(path: string): Promise<string | null> {
-  try {
-    const id = (await readFile(path, 'utf8')).trim();
-    return HOST_ID_RE.test(id) ? id : null;
-  } catch {
-    return null;
-  }
 }
