@@ -1,7 +1,8 @@
 // Daemon plug-in: the headless registrar (registrar.ts) started from the
 // agent's configuration (`guifi` key / -guifi-* flags, which the first-boot
 // seed fills), its state in <data dir>/guifi.conf like the CLI's, and a
-// `guifi` section in the agent's stats. start() returns at once: registration
+// `guifi` section in the agent's stats, and the guifi.* commands (commands.ts)
+// in the registry for the GUI, RPC and remote control. start() returns at once: registration
 // runs in the background and never holds up gossip or the other plug-ins.
 import type { AgentConfig } from '../config/agent-config.ts';
 import { defaultGuifiSettings, type GuifiSettings } from '../config/guifi-settings.ts';
@@ -10,7 +11,11 @@ import { parseHostPort } from '../rpc/address.ts';
 import { GuifiStateStore } from './state.ts';
 import { GuifiRegistrar } from './registrar.ts';
 import { communityMac } from './host.ts';
+import { normalizeMac } from './cnml.ts';
 import type { HttpGet } from './http.ts';
+import { guifiCommands } from './commands.ts';
+import { DEFAULT_GUIFI_API } from './client.ts';
+import { AgentError } from '../errors.ts';
 
 export interface GuifiPluginOptions {
   config: AgentConfig;
@@ -33,23 +38,31 @@ export function guifiPlugin(o: GuifiPluginOptions): DaemonPlugin {
     async start(ctx: DaemonContext): Promise<PluginHandle> {
       const cfg = o.config;
       const log = ctx.logger.child('guifi');
+      const settings = guifiSettingsOf(cfg);
+      const apiUrl = settings.api || DEFAULT_GUIFI_API;
       if (cfg.dataDir === '') {
         if (cfg.guifi.nodeId) log.warn('guifi.net registration off: no -data-dir to keep its state in');
+        const fail = (): never => { throw new AgentError('E_STATE', 'guifi.net registration is off'); };
+        ctx.registry.registerUnavailable(guifiCommands({ apiUrl, store: GuifiStateStore.inDir('/nonexistent'), limits: ctx.limits, mac: fail }), {
+          reason: 'no data dir to keep the guifi.net registration in (an explicit -node persists nothing)',
+          fix: 'restart the agent with -data-dir DIR (e.g. -data-dir /var/lib/cloudy-agent)',
+        });
         return { stop: () => {} };
       }
-      const settings = guifiSettingsOf(cfg);
       const advertiseHost = cfg.advertise !== '' ? parseHostPort(cfg.advertise, 5000, '-advertise').host : '';
+      const mac = o.mac ?? (() => communityMac({
+        ...(cfg.communityInterface ? { iface: cfg.communityInterface } : {}), ...(advertiseHost ? { ip: advertiseHost } : {}),
+      }));
+      const store = GuifiStateStore.inDir(cfg.dataDir);
       const registrar = new GuifiRegistrar({
-        settings,
-        store: GuifiStateStore.inDir(cfg.dataDir),
-        limits: ctx.limits,
-        logger: ctx.logger,
-        mac: o.mac ?? (() => communityMac({
-          ...(cfg.communityInterface ? { iface: cfg.communityInterface } : {}), ...(advertiseHost ? { ip: advertiseHost } : {}),
-        })),
+        settings, store, limits: ctx.limits, logger: ctx.logger, mac,
         ...(o.localServiceTypes ? { localServiceTypes: o.localServiceTypes } : {}),
         ...(o.http ? { http: o.http } : {}),
       });
+      for (const c of guifiCommands({
+        apiUrl, store, limits: ctx.limits, mac: settings.mac ? async () => normalizeMac(settings.mac) ?? settings.mac : mac,
+        log: (l) => log.info(l), changed: () => registrar.poke(), ...(o.http ? { http: o.http } : {}),
+      })) ctx.registry.register(c);
       registrar.start();
       o.onStarted?.(registrar);
       return { stop: () => registrar.stop(), stats: () => registrar.stats() };

@@ -28,6 +28,8 @@ export interface RegisterRequest {
   deviceName?: string;
   /** Device of the node to take an IPv4 from; default the first device with one. */
   linkDevice?: number;
+  /** An existing cloudy device of the node to use (Cloudy's "pick one"); default: found by MAC/nick, else created. */
+  deviceId?: number;
   email?: string;
   comment?: string;
   /** guifi services to declare on the device. */
@@ -75,6 +77,7 @@ export function checkRequest(r: RegisterRequest): void {
     throw new AgentError('E_INVALID', `device name ${JSON.stringify(r.deviceName)}: only letters, digits, '_' and '-' are allowed`);
   }
   if (r.linkDevice !== undefined && (!Number.isSafeInteger(r.linkDevice) || r.linkDevice <= 0)) throw new AgentError('E_INVALID', 'link device id must be a positive number');
+  if (r.deviceId !== undefined && (!Number.isSafeInteger(r.deviceId) || r.deviceId <= 0)) throw new AgentError('E_INVALID', 'device id must be a positive number');
   if (r.comment !== undefined && r.comment.length > COMMENT_MAX) throw new AgentError('E_INVALID', `comment is longer than ${COMMENT_MAX} characters`);
   if (r.email !== undefined && r.email !== '' && !/^[^\s@]+@[^\s@]+$/.test(r.email)) throw new AgentError('E_INVALID', `e-mail ${JSON.stringify(r.email)} is not an address`);
 }
@@ -128,6 +131,11 @@ export async function registerNode(req: RegisterRequest, d: FlowDeps): Promise<R
   // A device registered under another node is not ours to reuse here.
   const patch: Partial<GuifiState> = { nodeId: node.id, nodeName: node.title };
   if (st.nodeId !== 0 && st.nodeId !== node.id && st.deviceId !== 0) patch.deviceId = 0;
+  if (req.deviceId !== undefined) {
+    const picked = node.devices.find((x) => x.id === req.deviceId);
+    if (!picked || picked.type !== 'cloudy') throw new AgentError('E_INVALID', `device ${req.deviceId} is not a cloudy device of guifi.net node ${node.id}`, { field: 'deviceId' });
+    patch.deviceId = picked.id;
+  }
   st = await d.store.update(patch);
   log(`node ${node.id} "${node.title}" found (${node.devices.length} devices)`);
 

@@ -25,7 +25,7 @@ import type { GuifiStateStore } from './state.ts';
 import { isTokenRefused, isTransient } from './errors.ts';
 import { loginAndSave } from './session.ts';
 import { registerNode, declareServices, type RegisterRequest } from './register.ts';
-import type { CnmlDevice } from './cnml.ts';
+import { normalizeMac, type CnmlDevice } from './cnml.ts';
 
 /** Cloudy service types (container templates) -> the guifi.net service they are. */
 export const GUIFI_SERVICE_OF: Readonly<Record<string, GuifiServiceType>> = Object.freeze({
@@ -90,6 +90,11 @@ export class GuifiRegistrar {
   /** Local services changed (a container started): declare what guifi.net should know, once. */
   servicesChanged(): void {
     if (this.phaseValue === 'registered' || this.phaseValue === 'off') this.schedule(0);
+  }
+
+  /** Something changed by hand (a login or registration through the GUI or RPC): look again now. */
+  poke(): void {
+    this.schedule(0);
   }
 
   stats(): Record<string, string> {
@@ -218,7 +223,7 @@ export class GuifiRegistrar {
       }
       this.log.info(`device ${st.deviceId} ${dev ? 'has no IPv4' : 'is not in the node any more'}: registering again`);
     }
-    const mac = s.mac || await this.o.mac();
+    const mac = (s.mac ? normalizeMac(s.mac) : null) ?? await this.o.mac();
     const services = await this.wantedServices();
     const req: RegisterRequest = {
       nodeId, mac, services,

@@ -19,6 +19,7 @@ import { configFromJson } from '../../agent/config/config-file.ts';
 import { parseState } from '../../agent/guifi/state.ts';
 import { world, USER, PASSWORD, MAC_A, type World } from './helpers.ts';
 import { TOKEN_LIFETIME_MS } from './stand-in.ts';
+import { isAgentError } from '../../agent/errors.ts';
 
 let w: World;
 const daemons: DaemonHandle[] = [];
@@ -149,7 +150,48 @@ test('a permanent refusal (a nick used elsewhere) is retried only at the longest
   const adds = w.server.calls.filter((c) => c === 'guifi.device.add').length;
   assert.ok(adds <= 2 * (1 + Math.ceil(700 / (FAST.guifiRetryMaxMs / 2))), `bounded retries (${adds} device.add calls)`);
   assert.match(a.lines.join('\n'), /\[ERR\] guifi: registration attempt \d+ failed: device nick "PlacaCat-RB"/);
+  await a.d.stop(); // it holds alice's password: a later login elsewhere would make it log in again (one token per user)
 });
+
+// uvu cannot print an error whose `details` is not a string (AgentError's is an object): rethrow such as plain Errors.
+const plain = (fn: () => Promise<void>) => async () => {
+  try { await fn(); } catch (e) { throw isAgentError(e) ? new Error(`${e.code}: ${e.message}`) : e; }
+};
+
+test('guifi.* registry commands (what the GUI, RPC and remote control call): login, node, register by picking a device, status, services, unlink', plain(async () => {
+  const nodeId = w.server.addNode('Registry Node', USER);
+  const router = w.server.addDevice({ nodeId, nick: 'RegistryNode-RB', type: 'radio', ipv4: '10.139.72.1', mask: '255.255.255.0' });
+  const picked = w.server.addDevice({ nodeId, nick: 'Old-Cloudy', type: 'cloudy' });
+  const a = await startAgent('gf-r', w.tmp(), { api: w.server.apiUrl, mac: 'aa-bb-cc-00-07-03' });
+  const admin = { origin: 'http' as const, role: 'admin' as const };
+  const viewer = { origin: 'http' as const, role: 'viewer' as const };
+  const reg = a.d.registry;
+  assert.is(((await reg.invoke('guifi.status', {}, viewer)) as { LoggedIn: boolean }).LoggedIn, false);
+  const noLogin = await reg.invoke('guifi.register', { NodeId: nodeId }, admin).catch((e: unknown) => e);
+  assert.ok(isAgentError(noLogin, 'E_AUTH'));
+  assert.ok(isAgentError(await reg.invoke('guifi.login', { User: USER, Password: PASSWORD }, viewer).catch((e: unknown) => e), 'E_FORBIDDEN'));
+  assert.ok(isAgentError(await reg.invoke('guifi.login', { User: USER, Password: 'wrong' }, admin).catch((e: unknown) => e), 'E_INVALID'));
+  assert.equal(await reg.invoke('guifi.login', { User: USER, Password: PASSWORD }, admin), { Username: USER });
+  const node = await reg.invoke('guifi.node', { NodeId: nodeId }, viewer) as { Title: string; Devices: { Id: number; Type: string }[] };
+  assert.is(node.Title, 'Registry Node');
+  assert.equal(node.Devices.map((d) => [d.Id, d.Type]), [[router, 'radio'], [picked, 'cloudy']]);
+  const r = await reg.invoke('guifi.register', { NodeId: nodeId, DeviceId: picked, LinkDevice: router, Services: ['SNPgraphs'] }, admin) as
+    { Device: { Id: number; IPv4: { Address: string }[]; Services: string[] }; Added: { Device: boolean; Link: boolean } };
+  assert.equal([r.Device.Id, r.Added.Device, r.Added.Link, r.Device.IPv4[0]!.Address, r.Device.Services], [picked, false, true, '10.139.72.2', ['SNPgraphs']]);
+  assert.ok(isAgentError(await reg.invoke('guifi.register', { NodeId: nodeId, DeviceId: router }, admin).catch((e: unknown) => e), 'E_INVALID'));
+  assert.equal(await reg.invoke('guifi.service-add', { Type: 'DNS' }, admin), { Added: ['DNS'] });
+  assert.equal(await reg.invoke('guifi.service-add', { Type: 'DNS' }, admin), { Added: [] });
+  const st = await reg.invoke('guifi.status', {}, viewer) as { Registered: boolean; DeviceId: number; Device: { Services: string[] } };
+  assert.equal([st.Registered, st.DeviceId, st.Device.Services], [true, picked, ['SNPgraphs', 'DNS']]);
+  await waitFor('the registrar to notice the registration by hand', () => a.registrar().phase === 'registered');
+  w.server.advance(TOKEN_LIFETIME_MS + 1);
+  const expired = await reg.invoke('guifi.unregister', {}, admin).catch((e: unknown) => e);
+  assert.ok(isAgentError(expired, 'E_AUTH'));
+  assert.match((expired as Error).message, /log in again/);
+  await reg.invoke('guifi.login', { User: USER, Password: PASSWORD }, admin);
+  assert.equal(await reg.invoke('guifi.unregister', {}, admin), { DeviceId: picked });
+  assert.equal(w.server.devices.get(picked)!.interfaces, []);
+}));
 
 test('container services guifi.net knows, from the container manager', async () => {
   assert.equal(guifiTypesOf(['proxy3', 'dnsservice', 'snpservice', 'syncthing', 'proxy3']), ['Proxy', 'DNS', 'SNPgraphs']);
