@@ -10,10 +10,10 @@
 // password once (file or stdin) and try again; a second refusal is an error.
 import { homedir } from 'node:os';
 import type { CliCommand, CliIO } from '../cli/command.ts';
-import { Flags, HelpRequested, parseFlags, type FlagSpecs } from '../cli/flags.ts';
+import { Flags, HelpRequested, parseFlagsAnywhere, type FlagSpecs } from '../cli/flags.ts';
 import { defaultLimits, type Limits } from '../config/limits.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
-import { AgentError, errorMessage } from '../errors.ts';
+import { AgentError, errorMessage, isAgentError } from '../errors.ts';
 import { GuifiClient, DEFAULT_GUIFI_API, isGuifiServiceType, GUIFI_SERVICE_TYPES } from './client.ts';
 import type { HttpGet } from './http.ts';
 import { GuifiStateStore, GUIFI_STATE_FILE } from './state.ts';
@@ -126,22 +126,25 @@ export function makeGuifiCommand(deps: GuifiCliDeps = {}): CliCommand {
         return verb === undefined ? 1 : 0;
       }
       const specs = VERBS[verb];
-      if (!specs) { io.stderr(`guifi: unknown subcommand ${JSON.stringify(verb)} (see 'cloudy-agent guifi help')\n`); return 1; }
+      // Our verbs' one error style (cli/rpc-command.ts 'cloudy'): one line on stderr, status 1.
+      const fail = (e: unknown): number => {
+        io.stderr(`Error: ${isAgentError(e) && e.code !== 'E_CONFIG' ? `${e.code}: ` : ''}guifi ${verb}: ${errorMessage(e)}\n`);
+        return 1;
+      };
+      if (!specs) { io.stderr(`Error: unknown guifi subcommand ${JSON.stringify(verb)} (see 'cloudy-agent guifi help')\n`); return 1; }
       let f: Flags;
       try {
-        const p = parseFlags(rest, specs);
-        if (p.args.length) throw new AgentError('E_CONFIG', `unexpected argument: ${p.args[0]}`);
+        const p = parseFlagsAnywhere(rest, specs);
+        if (p.args.length || p.rest.length) throw new AgentError('E_CONFIG', `unexpected argument: ${p.args[0] ?? p.rest[0]}`);
         f = new Flags(p);
       } catch (e) {
         if (e instanceof HelpRequested) { io.stdout(GUIFI_USAGE); return 1; }
-        io.stderr(`guifi ${verb}: ${errorMessage(e)}\n`);
-        return 1;
+        return fail(e);
       }
       try {
         return await runVerb(verb, f, io, deps, limits);
       } catch (e) {
-        io.stderr(`guifi ${verb}: ${errorMessage(e)}\n`);
-        return 1;
+        return fail(e);
       }
     },
   };

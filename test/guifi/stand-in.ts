@@ -33,6 +33,9 @@ interface Link { id: number; aIface: number; aDevice: number; bIface: number; bD
 interface Service { id: number; name: string; nick: string; serverId: number; type: string; status: string }
 interface Node { id: number; title: string; owner: number }
 
+/** Who a request is from: the user (by login name or token), or the node of a CNML read. */
+export interface Who { user: string | null; nodeId: number | null }
+
 export type FaultKind = 'malformed-json' | 'html' | 'truncated-xml' | 'http-500' | 'stall' | 'drop-after-change' | 'empty';
 export interface Fault { what: string; kind: FaultKind; times: number }
 
@@ -74,9 +77,9 @@ export class GuifiStandIn {
   /** Every request in order: the command, or `cnml <id>`. */
   readonly calls: string[] = [];
   faults: Fault[] = [];
-  afterChange: ((command: string) => Promise<void> | void) | null = null;
+  afterChange: ((command: string, who: Who) => Promise<void> | void) | null = null;
   /** Runs when a request arrives (command or `cnml <id>`); 'drop' closes the connection unanswered, nothing done. */
-  beforeRequest: ((what: string) => Promise<'drop' | void> | 'drop' | void) | null = null;
+  beforeRequest: ((what: string, who: Who) => Promise<'drop' | void> | 'drop' | void) | null = null;
   extraCnml = false;
   contentType = 'application/json; charset=utf-8';
   private readonly stalled = new Set<ServerResponse>();
@@ -143,7 +146,8 @@ export class GuifiStandIn {
     const cnml = /^\/guifi\/cnml\/(\d+)\/node$/.exec(url.pathname);
     if (req.method !== 'GET') { res.writeHead(405).end(); return; }
     const what = cnml ? `cnml ${cnml[1]}` : url.searchParams.get('command') ?? '';
-    if (this.beforeRequest && (await this.beforeRequest(what)) === 'drop') { res.destroy(); return; }
+    const who = this.who(req, url, cnml ? Number(cnml[1]) : null);
+    if (this.beforeRequest && (await this.beforeRequest(what, who)) === 'drop') { res.destroy(); return; }
     if (cnml) { this.serveCnml(Number(cnml[1]), res); return; }
     if (url.pathname !== '/api' && url.pathname !== '/api/auth') { res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not found</h1>'); return; }
     const q = Object.fromEntries(url.searchParams);
@@ -165,7 +169,7 @@ export class GuifiStandIn {
       if (!(e instanceof ApiError)) throw e;
       body = { command, code: { code: 201, str: 'Request could not be completed, errors found' }, errors: [{ code: e.code, str: ERR_STR[e.code], extra: e.extra }] };
     }
-    if (changed && this.afterChange) await this.afterChange(command);
+    if (changed && this.afterChange) await this.afterChange(command, who);
     if (fault === 'drop-after-change') { res.destroy(); return; }
     // Done, then garbled on the way out (a PHP warning in the output, a cut reply).
     if (fault === 'malformed-json') { res.writeHead(200, { 'content-type': this.contentType }).end('{"command":"' + command + '","code":{"code":200,'); return; }
@@ -182,6 +186,12 @@ export class GuifiStandIn {
     if (fault === 'truncated-xml') xml = xml.slice(0, Math.floor(xml.length * 0.6));
     if (fault === 'html') xml = '<html><body><p>Site under maintenance<br></body></html>';
     res.writeHead(200, { 'content-type': 'application/xml; charset=utf-8' }).end(xml);
+  }
+
+  private who(req: IncomingMessage, url: URL, nodeId: number | null): Who {
+    if (nodeId !== null) return { user: null, nodeId };
+    if (url.searchParams.get('command') === 'guifi.auth.login') return { user: url.searchParams.get('username'), nodeId: null };
+    try { return { user: this.user(req.headers.authorization ?? '').name, nodeId: null }; } catch { return { user: null, nodeId: null }; }
   }
 
   private user(auth: string): User {
