@@ -86,7 +86,7 @@ Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $size_kb
 Depends: $depends
-Recommends: lxc, nftables | iptables, iproute2, bzip2, ca-certificates
+Recommends: lxc, debootstrap, nftables | iptables, iproute2, bzip2, ca-certificates
 Suggests: serf
 Conflicts: $other
 Replaces: $other
