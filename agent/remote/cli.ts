@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { CliCommand, CliIO } from '../cli/command.ts';
 import { FlagError, Flags, HelpRequested, parseFlags, type FlagSpecs } from '../cli/flags.ts';
 import { RpcClient } from '../rpc/client.ts';
+import { DEFAULT_RPC_ADDR } from '../config/agent-config.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
 import { AtomicFile } from '../state/atomic-file.ts';
 import { compileRe2 } from '../gossip/serf/filters.ts';
@@ -51,7 +52,7 @@ function parse(argv: string[], specs: FlagSpecs, io: CliIO, help: string, interl
 }
 
 async function connect(f: Flags, io: CliIO): Promise<RpcClient> {
-  const addr = f.str('rpc-addr', io.env.SERF_RPC_ADDR || '127.0.0.1:7373');
+  const addr = f.str('rpc-addr', io.env.SERF_RPC_ADDR || DEFAULT_RPC_ADDR);
   const auth = f.str('rpc-auth', io.env.SERF_RPC_AUTH || '');
   return RpcClient.connect(addr, auth ? { authKey: auth } : {});
 }

@@ -1,5 +1,8 @@
-// Typed reading of RPC request bodies as decoded by @msgpack/msgpack (str ->
-// string, bin -> Uint8Array). Mirrors go-msgpack's RawToString handle: a
+// Typed reading of serf's own RPC verbs' bodies (handshake, join, event...)
+// and of replies in the client, as decoded by @msgpack/msgpack (str ->
+// string, bin -> Uint8Array). The agent's registry commands (publish, lxc.*,
+// ...) are not read here: commands/schema.ts validates them, for every
+// transport. Mirrors go-msgpack's RawToString handle: a
 // string field also accepts bin, a []byte field accepts str or bin, nil and
 // missing keys are zero values. A wrong type is a decode failure, which serf
 // answers by closing the connection.
