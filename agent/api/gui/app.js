@@ -75,6 +75,7 @@
     var nav = h('nav');
     var links = [['#/federation', t('navFederation')]];
     if (s.authenticated) links.push(['#/node', t('navNode')]);
+    if (s.authenticated && window.CLOUDY_GUIFI) links.push(['#/guifi', t('navGuifi')]);
     links.push(['#/stats', t('navStats')]);
     links.forEach(function (l) { nav.appendChild(h('a', { href: l[0], className: location.hash === l[0] ? 'active' : '', text: l[1] })); });
     if (s.authenticated) nav.appendChild(h('button', { className: 'link', id: 'logout', text: t('logout'), onclick: logout }));
@@ -91,11 +92,13 @@
       if (!s.password_set) return renderNoPassword();
       return renderLogin();
     }
-    if (view === 'node' && !s.authenticated) view = 'federation';
+    if ((view === 'node' || view === 'guifi') && !s.authenticated) view = 'federation';
     state.view = view;
     renderHeader();
     var main = clear(document.getElementById('main'));
     if (view === 'node') return viewNode(main);
+    // guifi.net registration lives in guifi.js (it is given the helpers it needs).
+    if (view === 'guifi' && window.CLOUDY_GUIFI) return window.CLOUDY_GUIFI.view(main, guiLib());
     if (view === 'stats') return viewStats(main);
     return viewFederation(main);
   }
@@ -192,6 +195,8 @@
   }
 
   // --- this node ----------------------------------------------------------------
+  function guiLib() { return { h: h, clear: clear, api: api, t: t, errorAt: errorAt }; }
+
   function errorAt(el, e) {
     el.className = 'row-msg error';
     el.textContent = t('failed', e.message + (e.field ? ' [' + e.field + ']' : ''));
@@ -223,6 +228,7 @@
   function viewNode(main) {
     var tagsBody = h('tbody', { id: 'tags-body' });
     main.appendChild(h('section', { id: 'tags' }, h('h2', { text: t('tags') }), h('table', null, tagsBody)));
+    if (window.CLOUDY_GUIFI) { var gf = h('section', { id: 'guifi' }); main.appendChild(gf); window.CLOUDY_GUIFI.nodeSummary(gf, guiLib()); }
 
     var pubBody = h('tbody', { id: 'published-body' });
     var pubMsg = h('p', { className: 'row-msg', id: 'publish-msg' });
