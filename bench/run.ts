@@ -20,6 +20,7 @@ import { median } from './lib/stats.ts';
 import { runMemory, type MemoryResult } from './scenarios/memory.ts';
 import { EVENT_DEADLINE_MS, SLOW_EVENT_MS, runCluster, type ClusterResult } from './scenarios/cluster.ts';
 import { runStartup, type StartupResult } from './scenarios/startup.ts';
+import { runApiBench } from './api/api-bench.ts';
 
 interface Plan {
   sizes: number[];
@@ -30,10 +31,12 @@ interface Plan {
   events: number;
   mixedKills: AgentKind[];
   startupRepeats: number;
+  /** Federation sizes of the API latency figures (bench/api/api-bench.ts). */
+  apiSizes: number[];
 }
 
-const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 200, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 5 };
-const QUICK: Plan = { sizes: [10, 100, 300], settleS: 3, clusterSize: 8, oursInMixed: 2, cpuWindowS: 10, events: 5, mixedKills: ['ours', 'serf'], startupRepeats: 2 };
+const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 200, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 5, apiSizes: [1000, 10000] };
+const QUICK: Plan = { sizes: [10, 100, 300], settleS: 3, clusterSize: 8, oursInMixed: 2, cpuWindowS: 10, events: 5, mixedKills: ['ours', 'serf'], startupRepeats: 2, apiSizes: [100, 300] };
 /** Whole-run budget: scenarios that would start after it are reported "not run". */
 const BUDGET_MS = 19 * 60_000;
 
@@ -46,7 +49,7 @@ const T_FAILURE = 1.1;
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<string>; out: string } {
   let quick = false;
-  let only = new Set(['memory', 'cluster', 'startup']);
+  let only = new Set(['memory', 'cluster', 'startup', 'api']);
   let out = join(REPO_ROOT, 'bench/results');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -113,6 +116,9 @@ async function main(): Promise<void> {
         label: 'mixed', kinds, portBase: 24100, rpcPortBase: 25100,
         cpuWindowS: plan.cpuWindowS, events: plan.events, kills: plan.mixedKills, log,
       });
+    });
+    await attempt('api', async () => {
+      await runApiBench(reg, { sizes: plan.apiSizes, requests: (n) => (n >= 10_000 ? 20 : 50), out: args.out, log });
     });
     await attempt('startup', async () => {
       startup = await runStartup(reg, { kinds: ['ours', 'serf'], repeats: plan.startupRepeats, seedPort: 27000, seedRpcPort: 27001, portBase: 27010, rpcPortBase: 27100, log });
