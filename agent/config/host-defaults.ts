@@ -18,12 +18,12 @@
 // (cloudynitzar's rule). Cloudy refuses loopback addresses unless told explicitly.
 //
 // Pure except for `loadIdentity` (passed in) writing the HostID file.
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import type { AgentConfig, HostInfo } from './agent-config.ts';
 import type { NetFacts } from '../system/net-info.ts';
 import type { NodeIdentity } from '../state/identity.ts';
 import { parseHostPort } from '../rpc/address.ts';
-import { isIPv4 } from '../discovery/record.ts';
 import { AgentError, isAgentError } from '../errors.ts';
 
 export interface HostFacts {
