@@ -7,7 +7,6 @@
 import type { AgentConfig } from '../config/agent-config.ts';
 import { defaultGuifiSettings, type GuifiSettings } from '../config/guifi-settings.ts';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
-import { parseHostPort } from '../rpc/address.ts';
 import { GuifiStateStore } from './state.ts';
 import { GuifiRegistrar } from './registrar.ts';
 import { communityMac } from './host.ts';
@@ -49,9 +48,10 @@ export function guifiPlugin(o: GuifiPluginOptions): DaemonPlugin {
         });
         return { stop: () => {} };
       }
-      const advertiseHost = cfg.advertise !== '' ? parseHostPort(cfg.advertise, 5000, '-advertise').host : '';
+      // The community interface: the named one, else the one holding the community IPv4 the agent decided on.
+      const communityIp = ctx.host.communityIp;
       const mac = o.mac ?? (() => communityMac({
-        ...(cfg.communityInterface ? { iface: cfg.communityInterface } : {}), ...(advertiseHost ? { ip: advertiseHost } : {}),
+        ...(cfg.communityInterface ? { iface: cfg.communityInterface } : {}), ...(communityIp ? { ip: communityIp } : {}),
       }));
       const store = GuifiStateStore.inDir(cfg.dataDir);
       const registrar = new GuifiRegistrar({

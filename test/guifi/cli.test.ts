@@ -9,6 +9,8 @@ import { world, USER, PASSWORD, MAC_A, type World } from './helpers.ts';
 import { makeGuifiCommand } from '../../agent/guifi/cli.ts';
 import { findCommand } from '../../agent/cli/index.ts';
 import { TOKEN_LIFETIME_MS } from './stand-in.ts';
+import { communityMac } from '../../agent/guifi/host.ts';
+import { isAgentError } from '../../agent/errors.ts';
 
 let w: World;
 test.before(async () => { w = await world(); });
@@ -102,6 +104,14 @@ test('bad usage: one line on stderr, status 1, nothing sent', async () => {
   assert.is(w.server.calls.length, calls);
   const st = await run(['status', '-data-dir', dir]);
   assert.match(st.out, /User:       - \(not logged in\)[\s\S]*Registered: no/);
+});
+
+test('the community MAC: an interface without one (loopback) is a clear error naming -mac', async () => {
+  const e = await communityMac({ iface: 'lo' }).catch((x: unknown) => x);
+  assert.ok(isAgentError(e, 'E_UNAVAILABLE'));
+  assert.match((e as Error).message, /no MAC address on the community interface lo; give one with -mac/);
+  const byIp = await communityMac({ ip: '127.0.0.1' }).catch((x: unknown) => x);
+  assert.ok(isAgentError(byIp, 'E_UNAVAILABLE'));
 });
 
 test.run();
