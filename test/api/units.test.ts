@@ -7,7 +7,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TieredHistory, encodeHistory, decodeHistoryInto, seriesToCsv, HISTORY_COLUMNS } from '../../agent/discovery/history-tiers.ts';
-import { historyTierSpecs } from '../../agent/discovery/history-recorder.ts';
+import { HistoryRecorder, historyTierSpecs } from '../../agent/discovery/history-recorder.ts';
+import { Counters } from '../../agent/obs/counters.ts';
+import { Logger } from '../../agent/obs/log.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
 import { LoginThrottle, FAILURE_MEMORY_MS } from '../../agent/api/auth/throttle.ts';
 import { SessionTable } from '../../agent/api/auth/sessions.ts';
@@ -71,6 +73,34 @@ test('history: saved and restored byte for byte; a damaged file is refused; the 
   assert.throws(() => decodeHistoryInto(new TieredHistory(specs), bytes.subarray(0, bytes.length - 1)));
   const bad = bytes.slice(); bad[0] = 0;
   assert.throws(() => decodeHistoryInto(new TieredHistory(specs), bad));
+});
+
+test('history recorder: samples on its timer, saves atomically at most every saveMs and at stop, restores after a restart', async () => {
+  const file = new AtomicFile(join(dir, 'discovery', 'federation-history.bin'));
+  const specs = [{ stepMs: 60_000, points: 60 }, { stepMs: 3_600_000, points: 24 }];
+  let now = Date.UTC(2026, 0, 1, 12);
+  let alive = 5;
+  const counters = new Counters();
+  const mk = (): HistoryRecorder => new HistoryRecorder({
+    history: new TieredHistory(specs), file, sample: () => sample(now, alive, { serf: alive }),
+    sampleMs: 60_000, saveMs: 10 * 60_000, logger: Logger.silent(), counters, now: () => now,
+  });
+  const r1 = mk();
+  await r1.restore();
+  for (let i = 0; i < 15; i++) { r1.sampleNow(); now += 60_000; alive++; }
+  await new Promise((res) => setTimeout(res, 100));
+  assert.is(counters.get('discovery.history_saves'), 1, 'one write in 15 minutes with saveMs = 10 min');
+  await r1.stop();
+  assert.is(counters.get('discovery.history_saves'), 2, 'and one at stop');
+  const r2 = mk();
+  await r2.restore();
+  assert.equal(r2.history.series('1h', now), r1.history.series('1h', now));
+  assert.is(r2.history.series('1h', now).points.length, 15);
+  await file.write(new Uint8Array([1, 2, 3]));
+  const r3 = mk();
+  await r3.restore();
+  assert.is(r3.history.series('1h', now).points.length, 0, 'a damaged file is set aside');
+  assert.is(counters.get('discovery.history_load_error'), 1);
 });
 
 test('login throttle: free failures, then growing waits, then refusal until failures age out; bounded memory', () => {
