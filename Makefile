@@ -95,6 +95,7 @@ openwrt: bundle
 bench: deps-test binary
 	$(RUN_TS) bench/run.ts
 	$(RUN_TS) bench/packages.ts
+	$(RUN_TS) bench/remote.ts
 
 # Installs the executable, the LXC templates and the systemd unit (DESTDIR for images).
 install: binary

@@ -23,6 +23,11 @@ import { defineCommand } from '../commands/registry.ts';
 import { RemoteExecutor } from './executor.ts';
 import { remoteCommands, type ConfigAccess } from './commands.ts';
 import { pushLargeAnswer } from './large-answer.ts';
+import { readPrivateKey } from './keys.ts';
+import { NodePins, OperatorSequence, RemoteClient } from './sender.ts';
+import { serfTransport } from './transports.ts';
+import { compileRe2 } from '../gossip/serf/filters.ts';
+import type { RemoteCommand } from './executor.ts';
 
 export const NODE_KEY_FILE = 'remote/node.key';
 
@@ -49,7 +54,7 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       const audit = new AuditLog(ctx.limits.remoteAuditRecords, log);
       const off = (why: string): PluginHandle => {
         log.info(`remote control off: ${why}`);
-        ctx.registry.registerUnavailable(OPERATOR_SPECS, { reason: why, fix: 'give the agent a -data-dir' });
+        ctx.registry.registerUnavailable([...OPERATOR_SPECS, ...senderSpecs(unavailableHandler, unavailableHandler)], { reason: why, fix: 'give the agent a -data-dir' });
         registerAudit(ctx, audit);
         return { stop() {} };
       };
@@ -143,6 +148,7 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
         handler: async () => ({ Node: ctx.config.nodeName, Key: formatPublicKey(nodeKey.raw) }),
       }));
       registerAudit(ctx, audit);
+      registerSender(ctx, o.dataDir, audit, commands);
       o.onStarted?.({ executor, trust, audit, sequences });
       if (trust.size === 0) log.info('no trusted operator keys: remote commands are refused');
       return {
@@ -180,4 +186,67 @@ function registerAudit(ctx: DaemonContext, audit: AuditLog): void {
       return null;
     },
   }));
+}
+
+const RUN_ARGS = {
+  Node: { type: 'string', doc: 'target node name (or use Tag)' },
+  Tag: { type: 'string', doc: 'fan-out: KEY=REGEXP over the members\' tags' },
+  Command: { type: 'string', required: true, doc: 'status, members, services, lxc, publish, unpublish, tags, logs, join, leave, config' },
+  Args: { type: 'string[]', doc: 'arguments, as on the command line' },
+  TimeoutMs: { type: 'int', doc: 'how long to wait for answers (default 30000)' },
+} as const;
+
+type Handler = (a: Record<string, unknown>) => Promise<unknown>;
+
+/** remote.view (viewer: only commands a viewer key may run) and remote.run (admin): the full node's GUI/API use these. */
+function senderSpecs(view: Handler, run: Handler) {
+  return [
+    defineCommand({ name: 'remote.view', summary: 'Runs a read-only command on another node (signed with this node\'s operator key)', role: 'viewer', args: RUN_ARGS, handler: (a) => view(a) }),
+    defineCommand({ name: 'remote.run', summary: 'Runs a command on another node (signed with this node\'s operator key)', role: 'admin', args: RUN_ARGS, handler: (a) => run(a) }),
+  ];
+}
+
+function registerSender(ctx: DaemonContext, dataDir: string, audit: AuditLog, commands: ReadonlyMap<string, RemoteCommand>): void {
+  let client: Promise<RemoteClient> | null = null;
+  const keyPath = join(dataDir, 'operator.key');
+  const open = (): Promise<RemoteClient> => {
+    client ??= (async () => {
+      let kp;
+      try { kp = await readPrivateKey(keyPath); } catch (e) {
+        client = null;
+        throw new AgentError('E_UNAVAILABLE', `no operator key at ${keyPath}: ${errorMessage(e)}`, { reason: 'no operator key', fix: `cloudy-agent operator keygen -out ${keyPath}` });
+      }
+      return new RemoteClient({
+        transport: serfTransport(ctx.serf), key: { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) },
+        sequence: new OperatorSequence(new AtomicFile(`${keyPath}.seq`)), pins: await NodePins.load(new AtomicFile(join(dataDir, 'known-nodes.json'))),
+        replyHost: ctx.serf.localMember().addr, maxAnswerBytes: ctx.limits.remoteAnswerMaxBytes, audit,
+      });
+    })();
+    return client;
+  };
+  const runWith = (viewerOnly: boolean): Handler => async (a) => {
+    const command = a.Command as string;
+    const args = (a.Args as string[] | undefined) ?? [];
+    if (viewerOnly) {
+      const spec = commands.get(command);
+      if (!spec || spec.role(args) !== 'viewer') throw new AgentError('E_FORBIDDEN', `${command} ${args[0] ?? ''} changes the node: it needs remote.run (admin)`.trim());
+    }
+    const tag = a.Tag as string | undefined;
+    const node = a.Node as string | undefined;
+    if ((tag === undefined) === (node === undefined)) throw new AgentError('E_INVALID', 'give Node or Tag', { field: 'Node' });
+    let target: { node: string } | { tag: string; expr: string };
+    if (tag !== undefined) {
+      const eq = tag.indexOf('=');
+      if (eq <= 0) throw new AgentError('E_INVALID', 'Tag: KEY=REGEXP', { field: 'Tag' });
+      target = { tag: tag.slice(0, eq), expr: tag.slice(eq + 1) };
+    } else target = { node: node! };
+    const c = await open();
+    const expected = 'tag' in target ? ctx.serf.members().filter((m) => m.status === 'alive' && (compileRe2((target as { expr: string }).expr)?.test(m.tags[(target as { tag: string }).tag] ?? '') ?? false)).map((m) => m.name) : undefined;
+    const r = await c.run(target, command, args, { timeoutMs: (a.TimeoutMs as number | undefined) ?? 30_000, ...(expected ? { expected } : {}) });
+    return {
+      Results: r.results.map((x) => ({ Node: x.node, Status: x.status, Reason: x.reason ?? '', Exit: x.exit, Stdout: x.stdout, Stderr: x.stderr })),
+      Missing: r.missing, Rejected: r.rejected.map((x) => ({ Node: x.node, Reason: x.reason })),
+    };
+  };
+  for (const spec of senderSpecs(runWith(true), runWith(false))) ctx.registry.register(spec);
 }

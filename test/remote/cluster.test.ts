@@ -8,7 +8,7 @@
 // both sides; operator trust/untrust/list over local RPC.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSerfMessage } from '../../agent/gossip/wire/serf-messages.ts';
 import { readPrivateKey, rawPublicKey, generateKeyPair, signBytes } from '../../agent/remote/keys.ts';
@@ -198,6 +198,39 @@ test('an answer forged by another node is rejected by the requester', async () =
   assert.not.match(r.results[0]!.stdout, /all fine/);
   if (r.results[0]!.status === 'ok') assert.match(r.results[0]!.stdout, /name = rc-edge2/);
   else assert.is(r.results[0]!.status, 'forged');
+});
+
+test('config get/set (allow-list), logs, join through remote; the GUI/API entry points remote.view and remote.run', async () => {
+  const g = await remote(['rc-edge1', 'config', 'get', 'log_level']);
+  assert.is(g.stdout, 'log_level = INFO\n');
+  const s1 = await remote(['rc-edge1', 'config', 'set', 'log_level', 'debug']);
+  assert.is(s1.code, 0, s1.stderr);
+  assert.is(edge1.h.logger.level, 'DEBUG');
+  const s2 = await remote(['rc-edge1', 'config', 'set', 'rpc_addr', '0.0.0.0:7373']);
+  assert.is(s2.code, 1);
+  assert.match(s2.stderr, /cannot be set remotely/);
+  const j = await remote(['rc-edge1', 'join', full.gossip]);
+  assert.is(j.code, 0, j.stderr);
+  const lxcExec = await remote(['rc-edge1', 'lxc', 'exec', 'x', '--', 'sh']);
+  assert.match(lxcExec.stderr, /refused \(invalid\)/);
+  const rpcFlag = await remote(['rc-edge1', 'members', '-rpc-addr', '10.0.0.1:7373']);
+  assert.match(rpcFlag.stderr, /refused \(invalid\)/);
+  // The full node's registry commands (what its GUI and API call), signing with <data-dir>/operator.key.
+  copyFileSync(adminFile, join(tmp, 'full', 'operator.key'));
+  const v = await full.h.registry.invoke('remote.view', { Node: 'rc-edge1', Command: 'status' }, { origin: 'http', role: 'viewer' }) as { Results: { Node: string; Status: string; Stdout: string }[] };
+  assert.is(v.Results[0]!.Status, 'ok');
+  assert.match(v.Results[0]!.Stdout, /name = rc-edge1/);
+  try {
+    await full.h.registry.invoke('remote.view', { Node: 'rc-edge1', Command: 'lxc', Args: ['destroy', 'x'] }, { origin: 'http', role: 'viewer' });
+    assert.unreachable('viewer ran an admin command');
+  } catch (e) { assert.is((e as { code: string }).code, 'E_FORBIDDEN'); }
+  try {
+    await full.h.registry.invoke('remote.run', { Node: 'rc-edge1', Command: 'status' }, { origin: 'http', role: 'viewer' });
+    assert.unreachable('viewer used remote.run');
+  } catch (e) { assert.is((e as { code: string }).code, 'E_FORBIDDEN'); }
+  const fan = await full.h.registry.invoke('remote.run', { Tag: 'mode=edge', Command: 'config', Args: ['get', 'mode'], TimeoutMs: 4000 }, { origin: 'http', role: 'admin' }) as { Results: { Node: string; Stdout: string }[]; Missing: string[] };
+  assert.equal(fan.Results.map((x) => x.Node), ['rc-edge1', 'rc-edge2']);
+  assert.equal(fan.Missing, []);
 });
 
 test('operator trust / untrust / list on the running agent (local RPC); untrust survives a restart of the trust store', async () => {
