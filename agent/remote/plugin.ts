@@ -148,11 +148,11 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
         handler: async () => ({ Node: ctx.config.nodeName, Key: formatPublicKey(nodeKey.raw) }),
       }));
       registerAudit(ctx, audit);
-      registerSender(ctx, o.dataDir, audit, commands);
+      const closeSender = registerSender(ctx, o.dataDir, audit, commands);
       o.onStarted?.({ executor, trust, audit, sequences });
       if (trust.size === 0) log.info('no trusted operator keys: remote commands are refused');
       return {
-        stop() { unsubscribe(); },
+        async stop() { unsubscribe(); await closeSender(); },
         stats: () => ({ trusted_keys: String(trust.size), sequence_writes: String(sequences.writes) }),
       };
     },
@@ -206,7 +206,8 @@ function senderSpecs(view: Handler, run: Handler) {
   ];
 }
 
-function registerSender(ctx: DaemonContext, dataDir: string, audit: AuditLog, commands: ReadonlyMap<string, RemoteCommand>): void {
+/** Returns the function that closes the client (its TCP listener for large answers). */
+function registerSender(ctx: DaemonContext, dataDir: string, audit: AuditLog, commands: ReadonlyMap<string, RemoteCommand>): () => Promise<void> {
   let client: Promise<RemoteClient> | null = null;
   const keyPath = join(dataDir, 'operator.key');
   const open = (): Promise<RemoteClient> => {
@@ -249,4 +250,5 @@ function registerSender(ctx: DaemonContext, dataDir: string, audit: AuditLog, co
     };
   };
   for (const spec of senderSpecs(runWith(true), runWith(false))) ctx.registry.register(spec);
+  return async () => { const c = client; client = null; if (c) await (await c.catch(() => null))?.close(); };
 }
