@@ -26,6 +26,9 @@ import { guifiPlugin } from './guifi/plugin.ts';
 import type { GuifiRegistrar } from './guifi/registrar.ts';
 import { remotePlugin } from './remote/plugin.ts';
 import { apiPlugin } from './api/plugin.ts';
+import { proxyPlugin } from './api/proxy.ts';
+import { httpAddrOf } from './config/agent-config.ts';
+import { parseHostPort } from './rpc/address.ts';
 import { MdnsDiscovery } from './gossip/mdns/mdns-discovery.ts';
 import { readNetFacts } from './system/net-info.ts';
 import { onPath } from './system/on-path.ts';
@@ -99,7 +102,10 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
   if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
   plugins.push(remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs }));
   // Last, so the registry holds every command it serves (on in full mode, or with -http).
-  plugins.push(apiPlugin());
+  // An edge node with -http serves no GUI: its port is the management proxy to the nearest full node.
+  const http = httpAddrOf(cfg);
+  if (cfg.mode === 'edge' && http !== null) plugins.push(proxyPlugin(parseHostPort(http, 7000, '-http')));
+  else plugins.push(apiPlugin());
   if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;
 }

@@ -16,6 +16,7 @@ import { TieredHistory } from '../discovery/history-tiers.ts';
 import { HistoryRecorder, historyTierSpecs } from '../discovery/history-recorder.ts';
 import { HttpServer } from './http-server.ts';
 import { createApi, type Api } from './index.ts';
+import { announceFullNode } from './proxy.ts';
 
 export interface ApiPluginOptions {
   /** Called once the server listens (tests read the port chosen for :0). */
@@ -60,6 +61,8 @@ export function apiPlugin(opts: ApiPluginOptions = {}): DaemonPlugin {
       const server = new HttpServer({ handlers: api.handlers, limits: ctx.limits, logger: log, counters: ctx.counters });
       const bound = await server.listen(hp.host, hp.port);
       log.info(`web GUI and API on http://${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}/${c.httpGuest ? ' (guest view on)' : ''}`);
+      // Edge nodes' management proxies find full nodes by these tags (agent/api/proxy.ts).
+      if (c.mode === 'full') await announceFullNode(ctx.serf, bound.port);
       opts.onListening?.(bound, api);
       return {
         async stop() { await server.close(); await recorder?.stop(); },
