@@ -100,7 +100,9 @@ test('with that full node killed, the next one serves the page', async () => {
   assert.is(r.status, 200);
   assert.is(r.full, first === 'rc-fullA' ? 'rc-fullB' : 'rc-fullA');
   assert.is(r.edge, 'rc-pedge');
-  assert.ok(edge.h.counters.get('proxy.upstream_failures') >= 1);
+  // Either the proxy hit the dead node and moved on, or gossip had already declared it failed.
+  assert.ok(edge.h.counters.get('proxy.upstream_failures') >= 1
+    || edge.h.serf.members().some((m) => m.name === first && m.status !== 'alive'));
 });
 
 test('a huge body is refused within the size limit; a never-finishing request is cut by the time limit', async () => {
