@@ -41,6 +41,8 @@ test.before(async () => {
   d = await startDaemon({ ...cfg, plugins: [apiPlugin({ onListening: (a) => { httpPort = a.port; } }), guifiPlugin({ config: cfg })] }, { logger: Logger.silent() });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  // A loaded machine (the whole suite in parallel) can be slow to answer: wait for conditions, generously.
+  page.setDefaultTimeout(60_000);
 });
 
 test.after(async () => {
@@ -68,7 +70,7 @@ test("Cloudy's registration steps in the browser: guifi.net login, node, new dev
   await page.fill('#guifi-password', PASSWORD);
   await page.click('#guifi-login-form button[type=submit]');
   await page.waitForSelector('#guifi-login-msg.ok');
-  await page.waitForFunction("document.querySelector('#guifi-st-user')?.textContent === 'alice'");
+  await page.locator('#guifi-st-user', { hasText: /^alice$/ }).waitFor();
 
   await page.fill('#guifi-node-id', String(w.nodeId));
   await page.click('#guifi-node-form button[type=submit]');
@@ -82,7 +84,7 @@ test("Cloudy's registration steps in the browser: guifi.net login, node, new dev
   await page.click('#guifi-register');
   await page.waitForSelector('#guifi-register-msg.ok', { timeout: 30_000 });
   assert.match((await page.textContent('#guifi-register-msg'))!, /Registered in guifi.net as Placa-Catalunya-12-Cloudy \(\d+\), IPv4 10\.139\.40\.\d+/);
-  await page.waitForFunction("document.querySelector('#guifi-st-registered')?.textContent === 'yes'");
+  await page.locator('#guifi-st-registered', { hasText: /^yes$/ }).waitFor();
   assert.is(await page.textContent('#guifi-st-services'), 'DNS');
   await shot('03-registered.png');
 
@@ -91,7 +93,7 @@ test("Cloudy's registration steps in the browser: guifi.net login, node, new dev
   assert.equal([cloudy[0]!.mac, w.server.linksOf(cloudy[0]!.id)[0]!.bDevice, w.server.servicesOf(cloudy[0]!.id).map((s) => s.type)], [MAC_A, w.routerId, ['DNS']]);
 
   await page.click('nav a[href="#/node"]');
-  await page.waitForFunction("/Registered in guifi.net as/.test(document.querySelector('#guifi-summary')?.textContent ?? '')");
+  await page.locator('#guifi-summary', { hasText: /Registered in guifi.net as/ }).waitFor();
   assert.match((await page.textContent('#guifi-summary'))!, /Placa-Catalunya-12-Cloudy.*Plaça Catalunya 12.*IPv4 10\.139\.40\.\d+/);
   await shot('04-node-page.png');
 });
