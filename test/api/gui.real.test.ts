@@ -124,14 +124,16 @@ test('login page, then the federation: the real serf agent and the edge agent in
 
 test('services search: one tab per type, filtered by type and host', async () => {
   await page.click('#service-tabs button[data-type="serf"]');
-  await page.waitForFunction('document.querySelectorAll(\'#services-body tr[data-type="serf"]\').length === 2');
+  // a function, not a string: the GUI's CSP (script-src 'self') refuses eval of a string predicate
+  await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('#services-body tr[data-type="serf"]').length === n, 2);
   await page.click('#service-tabs button[data-type="syncthing"]');
   await page.waitForSelector('#services-body tr[data-type="syncthing"]:has-text("fn sync")');
   assert.is(await page.locator('#services-body tr').count(), 1);
   await shot('03-services-syncthing.png');
   await page.click('#service-tabs button[data-type="serf"]');
   await page.fill('#service-host', 'fn-edge');
-  await page.waitForFunction('document.querySelectorAll(\'#services-body tr[data-type="serf"]\').length === 1');
+  // a function, not a string: the GUI's CSP (script-src 'self') refuses eval of a string predicate
+  await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('#services-body tr[data-type="serf"]').length === n, 1);
   await page.fill('#service-host', '');
 });
 
