@@ -9,7 +9,8 @@ import { parseLogLevel, type LogLevel } from '../obs/log.ts';
 import { defaultLimits, limitName, type AgentMode, type LimitName, type Limits } from './limits.ts';
 import type { GuifiSettings } from './guifi-settings.ts';
 
-export type Profile = 'lan' | 'wan' | 'local';
+/** memberlist's timing profiles (gossip/profiles.ts holds their values). */
+export type ProfileName = 'lan' | 'wan' | 'local';
 
 export interface AgentConfig {
   nodeName: string;
@@ -29,7 +30,7 @@ export interface AgentConfig {
   encryptKey: string;
   /** JSON array of base64 keys, first = primary (serf keyring file); rewritten after key changes. */
   keyringFile: string;
-  profile: Profile;
+  profile: ProfileName;
   /** Serf protocol version spoken (2..5). */
   protocol: number;
   tags: Record<string, string>;

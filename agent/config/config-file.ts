@@ -3,7 +3,7 @@
 // the key (a typo must not silently fall back to a default).
 import { readFileSync } from 'node:fs';
 import { AgentError, errorMessage } from '../errors.ts';
-import { checkKey, parseLevel, parseLimitOverride, parseSize, type AgentConfig, type ConfigLayer, type Profile } from './agent-config.ts';
+import { checkKey, parseLevel, parseLimitOverride, parseSize, type AgentConfig, type ConfigLayer, type ProfileName } from './agent-config.ts';
 import type { AgentMode, Limits } from './limits.ts';
 import { parseGoDuration } from '../cli/flags.ts';
 import { guifiSettingsFromJson } from './guifi-settings.ts';
@@ -84,7 +84,7 @@ export function configFromJson(obj: Json, source = 'config'): ConfigLayer {
       case 'retry_interval': layer.retryIntervalMs = duration(k); break;
       case 'retry_max_attempts': layer.retryMaxAttempts = int(k); break;
       case 'event_handlers': layer.eventHandlers = strList(k); break;
-      case 'profile': layer.profile = str(k) as Profile; break;
+      case 'profile': layer.profile = str(k) as ProfileName; break;
       case 'snapshot_path': layer.snapshotPath = str(k); break;
       case 'rejoin_after_leave': layer.rejoinAfterLeave = bool(k); break;
       case 'leave_on_terminate': layer.leaveOnTerminate = bool(k); break;

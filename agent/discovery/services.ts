@@ -14,7 +14,8 @@ import type { Serf } from '../gossip/serf/types.ts';
 import type { ServiceAnnouncement, ServicePublisher } from './publisher.ts';
 import { decodeServicesTag, encodeServicesTag, SERVICES_TAG, type ServiceRecord } from './codec.ts';
 import { serviceKey, toRecord, validateAnnouncement, type NodeFacts } from './record.ts';
-import { encodedTagsSize, SERF_META_MAX_SIZE } from './tag-size.ts';
+import { encodedTagsSize } from './tag-size.ts';
+import { META_MAX_SIZE } from '../gossip/wire/memberlist-messages.ts';
 import type { ServiceStore } from './store.ts';
 
 export interface PublishedService {
@@ -90,7 +91,7 @@ export class ServiceAnnouncer implements ServicePublisher {
         restored.push({ service: normalize(svc), withdrawn: false });
       }
       // Other tags may have grown since the list was saved: drop the newest until it fits.
-      while (restored.length > 0 && this.tagSizeFor(restored) > SERF_META_MAX_SIZE) {
+      while (restored.length > 0 && this.tagSizeFor(restored) > META_MAX_SIZE) {
         const dropped = restored.pop()!;
         this.opts.counters.inc('discovery.restore_dropped_too_large');
         this.opts.logger.warn(`saved service ${dropped.service.type}:${dropped.service.port} no longer fits the 512-byte tags, dropped`);
@@ -283,13 +284,13 @@ export class ServiceAnnouncer implements ServicePublisher {
   private async applyAndCommit(next: PublishedService[], persist: boolean): Promise<void> {
     const tags = this.tagsFor(next);
     const size = encodedTagsSize(tags);
-    if (size > SERF_META_MAX_SIZE) {
-      const over = size - SERF_META_MAX_SIZE;
+    if (size > META_MAX_SIZE) {
+      const over = size - META_MAX_SIZE;
       this.opts.counters.inc('discovery.publish_refused_too_large');
       throw new AgentError(
         'E_TOO_LARGE',
-        `the node's tags would take ${size} bytes, ${over} bytes over serf's ${SERF_META_MAX_SIZE}-byte limit; nothing changed`,
-        { size, limit: SERF_META_MAX_SIZE, over },
+        `the node's tags would take ${size} bytes, ${over} bytes over serf's ${META_MAX_SIZE}-byte limit; nothing changed`,
+        { size, limit: META_MAX_SIZE, over },
       );
     }
     const current = this.opts.serf.localMember().tags;

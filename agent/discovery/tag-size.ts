@@ -6,14 +6,9 @@
 // MetaMaxSize = 512 bytes when the node sets it (net.go / memberlist.go). The
 // check is sender-side only, so staying within it is our job: a stock serf
 // agent could never have set a bigger value, and every Cloudy tool assumes it.
-import { encodeGoWithPrefix } from '../gossip/wire/msgpack.ts';
-
-/** memberlist MetaMaxSize: most bytes of encoded node meta (tags). */
-export const SERF_META_MAX_SIZE = 512;
-/** serf tagMagicByte: first byte of tag-encoded meta. */
-export const SERF_TAG_MAGIC_BYTE = 0xff;
+import { encodeTags } from '../gossip/wire/serf-messages.ts';
 
 /** Bytes of `0xFF msgpack(map[string]string)` for these tags (Go map order does not change the size). */
 export function encodedTagsSize(tags: Readonly<Record<string, string>>): number {
-  return encodeGoWithPrefix([SERF_TAG_MAGIC_BYTE], new Map(Object.entries(tags))).length;
+  return encodeTags(tags).length;
 }

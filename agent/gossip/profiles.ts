@@ -4,7 +4,9 @@
 // a serf agent started with `-profile=wan` uses the WAN row. Cloudy's default is
 // wan (community networks: lossy radio links, high latency).
 
-export type ProfileName = 'lan' | 'wan' | 'local';
+import type { ProfileName } from '../config/agent-config.ts';
+
+export type { ProfileName };
 
 export interface GossipProfile {
   name: ProfileName;

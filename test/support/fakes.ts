@@ -5,7 +5,8 @@ import type {
   Coordinate, IncomingQuery, KeyManager, KeyResponse, Member, QueryHandle, QueryHandlers, QueryParams, Serf, SerfEvent, SerfState,
 } from '../../agent/gossip/serf/types.ts';
 import { AgentError } from '../../agent/errors.ts';
-import { encodedTagsSize, SERF_META_MAX_SIZE } from '../../agent/discovery/tag-size.ts';
+import { encodedTagsSize } from '../../agent/discovery/tag-size.ts';
+import { META_MAX_SIZE } from '../../agent/gossip/wire/memberlist-messages.ts';
 import { profile, type GossipProfile } from '../../agent/gossip/profiles.ts';
 
 /** A serf member as the facade reports it (defaults: alive, 127.0.0.1:7946, serf 0.9.4's protocol ranges). */
@@ -119,7 +120,7 @@ export class TagHolder {
   localMember(): Member { return member(this.name, { tags: { ...this.tags } }); }
   async setTags(tags: Record<string, string>): Promise<void> {
     const size = encodedTagsSize(tags);
-    if (size > SERF_META_MAX_SIZE) throw new AgentError('E_TOO_LARGE', `encoded length of tags exceeds limit of ${SERF_META_MAX_SIZE} bytes`);
+    if (size > META_MAX_SIZE) throw new AgentError('E_TOO_LARGE', `encoded length of tags exceeds limit of ${META_MAX_SIZE} bytes`);
     this.setCalls++;
     this.tags = { ...tags };
     if (this.timeoutAfterSet) throw new AgentError('E_TIMEOUT', 'timeout waiting for update broadcast');

@@ -11,7 +11,7 @@ import type { CliCommand, CliIO } from '../command.ts';
 import { Flags, FlagError, HelpRequested, parseFlags, unmarshalTags, type FlagSpecs } from '../flags.ts';
 import {
   checkKey, defaultAgentConfig, mergeLayers, parseLevel, parseLimitOverride, parseSize, validateConfig,
-  type AgentConfig, type ConfigLayer, type Profile,
+  type AgentConfig, type ConfigLayer, type ProfileName,
 } from '../../config/agent-config.ts';
 import { readConfigFile } from '../../config/config-file.ts';
 import { checkGuifiSettings } from '../../config/guifi-settings.ts';
@@ -105,7 +105,7 @@ export function layerFromFlags(f: Flags): ConfigLayer {
   if (f.has('profile')) {
     const p = f.str('profile');
     if (!['lan', 'wan', 'local'].includes(p)) bad('-profile', `unknown profile ${JSON.stringify(p)} (lan, wan or local)`);
-    l.profile = p as Profile;
+    l.profile = p as ProfileName;
   }
   if (f.has('protocol')) l.protocol = f.int('protocol');
   const tags: Record<string, string> = {};

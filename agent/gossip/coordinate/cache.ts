@@ -1,6 +1,6 @@
 // Coordinates last heard from other nodes (their ack payloads), bounded by
 // limits.coordinateCache: the least recently updated entry is evicted first.
-import type { Coordinate } from '../serf/types.ts';
+import type { Coordinate } from './coordinate.ts';
 import { cloneCoordinate } from './vivaldi.ts';
 
 export class CoordinateCache {

@@ -6,7 +6,7 @@
 //
 // The defaults below are serf's DefaultConfig(); peers compare coordinates
 // computed with them, so they are protocol-relevant.
-import type { Coordinate } from '../serf/types.ts';
+import type { Coordinate } from './coordinate.ts';
 
 export interface VivaldiConfig {
   dimensionality: number;     // 8

@@ -8,7 +8,7 @@ import type { Logger } from '../../obs/log.ts';
 import type { GossipProfile } from '../profiles.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Keyring } from '../wire/keyring.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../clock.ts';
 import type {
   ConflictDelegate, EventDelegate, MemberlistDelegate, MergeDelegate, PingDelegate, RetentionDelegate,
 } from './types.ts';
@@ -21,9 +21,6 @@ import type {
 export const PROTOCOL_MIN = 1;
 export const PROTOCOL_MAX = 5;
 export const PROTOCOL_CUR = 2;
-
-/** memberlist MetaMaxSize: node meta (serf tags) must fit in 512 bytes. */
-export const META_MAX_SIZE = 512;
 
 /** memberlist UDPBufferSize: the packet budget we fill with piggybacked gossip. */
 export const UDP_BUFFER_SIZE = 1400;

@@ -11,13 +11,13 @@ import { TransmitLimitedQueue } from '../broadcast-queue.ts';
 import type { GossipProfile } from '../profiles.ts';
 import type { Addr, Transport } from '../transport/types.ts';
 import { encryptionOverhead, type Keyring } from '../wire/keyring.ts';
-import { encodeMessage, ipToBytes, type MemberlistMessage } from '../wire/memberlist-messages.ts';
+import { encodeMessage, ipToBytes, META_MAX_SIZE, type MemberlistMessage } from '../wire/memberlist-messages.ts';
 import { COMPOUND_HEADER_OVERHEAD, COMPOUND_OVERHEAD_PER_PART, encodePacket } from '../wire/packet.ts';
 import { Awareness } from './awareness.ts';
-import type { Clock, TimerHandle } from './clock.ts';
-import { realClock } from './clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
+import { realClock } from '../clock.ts';
 import {
-  META_MAX_SIZE, PROTOCOL_CUR, PROTOCOL_MAX, PROTOCOL_MIN, UDP_BUFFER_SIZE, type MemberlistConfig,
+  PROTOCOL_CUR, PROTOCOL_MAX, PROTOCOL_MIN, UDP_BUFFER_SIZE, type MemberlistConfig,
 } from './config.ts';
 import { HandoffQueue } from './handoff.ts';
 import { NodeTable, publicView, type NodeEntry } from './node-table.ts';

@@ -5,8 +5,8 @@
 import { AgentError, errorMessage } from '../../errors.ts';
 import { parseHostPort, type Addr } from '../transport/types.ts';
 import { ipToBytes } from '../wire/memberlist-messages.ts';
-import type { TimerHandle } from './clock.ts';
-import { randInt } from './clock.ts';
+import type { TimerHandle } from '../clock.ts';
+import { randInt } from './node-table.ts';
 import type { MemberlistConfig } from './config.ts';
 import { Core } from './core.ts';
 import { gossipOnce } from './gossip.ts';

@@ -7,7 +7,11 @@
 
 import type { Counters } from '../../obs/counters.ts';
 import type { MemberNode, NodeStateName, RetentionDelegate } from './types.ts';
-import { randInt } from './clock.ts';
+
+/** Random integer in [0, n). */
+export function randInt(n: number): number {
+  return n <= 0 ? 0 : Math.floor(Math.random() * n);
+}
 
 /** Internal per-node state: the public view plus the raw address bytes. */
 export interface NodeEntry extends MemberNode {

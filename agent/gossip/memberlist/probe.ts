@@ -7,7 +7,7 @@
 import type { Addr } from '../transport/types.ts';
 import { encodeMessage, type PingMessage } from '../wire/memberlist-messages.ts';
 import type { Core } from './core.ts';
-import type { TimerHandle } from './clock.ts';
+import type { TimerHandle } from '../clock.ts';
 import { publicView, isDeadOrLeft, type NodeEntry } from './node-table.ts';
 import { suspectNode } from './state.ts';
 import { tcpPing } from './stream-client.ts';

@@ -4,7 +4,7 @@
 // a distinct node), so well-confirmed failures are detected fast and lone
 // accusations give the accused time to refute.
 
-import type { Clock, TimerHandle } from './clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 
 /** min = SuspicionMult × max(1, log10(max(1, n))) × interval (log factor truncated to 1/1000). */
 export function suspicionTimeout(suspicionMult: number, n: number, intervalMs: number): number {

@@ -5,7 +5,7 @@
 // survives). A batch is flushed `periodMs` after its first event, or earlier
 // after `quiescentMs` without a new one. Queries and CC=false user events pass
 // straight through.
-import type { SerfClock, TimerHandle } from './clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 import type { Member, MemberEvent, MemberEventType, SerfEvent, UserEvent } from './types.ts';
 
 export interface CoalesceTiming { periodMs: number; quiescentMs: number }
@@ -14,7 +14,7 @@ export interface CoalesceTiming { periodMs: number; quiescentMs: number }
 class Batcher {
   private period: TimerHandle | null = null;
   private quiet: TimerHandle | null = null;
-  constructor(private readonly clock: SerfClock, private readonly t: CoalesceTiming, private readonly flush: () => void) {}
+  constructor(private readonly clock: Clock, private readonly t: CoalesceTiming, private readonly flush: () => void) {}
 
   touched(): void {
     if (!this.period) this.period = this.clock.after(this.t.periodMs, () => this.fire());
@@ -37,7 +37,7 @@ export class MemberEventCoalescer {
   private readonly lastDelivered = new Map<string, MemberEventType>();
   private readonly batcher: Batcher;
 
-  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: MemberEvent) => void, private readonly maxTracked = 100_000) {
+  constructor(clock: Clock, timing: CoalesceTiming, private readonly out: (e: MemberEvent) => void, private readonly maxTracked = 100_000) {
     this.batcher = new Batcher(clock, timing, () => this.flush());
   }
 
@@ -70,7 +70,7 @@ export class UserEventCoalescer {
   private latest = new Map<string, { ltime: number; events: UserEvent[] }>();
   private readonly batcher: Batcher;
 
-  constructor(clock: SerfClock, timing: CoalesceTiming, private readonly out: (e: UserEvent) => void, private readonly maxNames = 1024) {
+  constructor(clock: Clock, timing: CoalesceTiming, private readonly out: (e: UserEvent) => void, private readonly maxNames = 1024) {
     this.batcher = new Batcher(clock, timing, () => this.flush());
   }
 
@@ -101,7 +101,7 @@ export class EventCoalescing {
   private readonly member: MemberEventCoalescer | null;
   private readonly user: UserEventCoalescer | null;
 
-  constructor(clock: SerfClock, member: CoalesceTiming | null, user: CoalesceTiming | null, private readonly out: (e: SerfEvent) => void, maxMembers = 100_000) {
+  constructor(clock: Clock, member: CoalesceTiming | null, user: CoalesceTiming | null, private readonly out: (e: SerfEvent) => void, maxMembers = 100_000) {
     this.member = member && member.periodMs > 0 ? new MemberEventCoalescer(clock, member, out, maxMembers) : null;
     this.user = user && user.periodMs > 0 ? new UserEventCoalescer(clock, user, out, Math.max(16, Math.min(maxMembers, 1024))) : null;
   }

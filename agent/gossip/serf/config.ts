@@ -7,7 +7,7 @@ import type { Counters } from '../../obs/counters.ts';
 import type { Logger } from '../../obs/log.ts';
 import type { Snapshotter } from '../../state/snapshot.ts';
 import type { Keyring } from '../wire/keyring.ts';
-import type { SerfClock } from './clock.ts';
+import type { Clock } from '../clock.ts';
 import type { CoalesceTiming } from './coalesce.ts';
 
 /** Serf (delegate) protocol versions we understand (serf ProtocolVersionMin/Max, §3.14). */
@@ -91,7 +91,7 @@ export function defaultSerfOptions(nodeName: string, over: Partial<SerfOptions> 
 
 /** What a serf node is given rather than creates. */
 export interface SerfDeps {
-  clock: SerfClock;
+  clock: Clock;
   logger: Logger;
   counters: Counters;
   /** Every bound the node applies (member table, buffers, queues, pending queries). */

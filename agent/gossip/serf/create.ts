@@ -16,10 +16,9 @@ import { NetTransport } from '../transport/net-transport.ts';
 import { Keyring, keyToBase64 } from '../wire/keyring.ts';
 import type { Memberlist } from '../memberlist/types.ts';
 import { MemberlistNode } from '../memberlist/memberlist.ts';
-import type { Clock } from '../memberlist/clock.ts';
 import { AtomicFile } from '../../state/atomic-file.ts';
 import { Snapshotter } from '../../state/snapshot.ts';
-import { realClock, type SerfClock } from './clock.ts';
+import { realClock, type Clock } from '../clock.ts';
 import { SerfNode } from './serf.ts';
 import { defaultSerfOptions, type SerfOptions } from './config.ts';
 import { Rejoiner, type RejoinBackoff } from './rejoin.ts';
@@ -70,7 +69,7 @@ export interface CreateSerfConfig {
 export interface CreateSerfDeps {
   logger: Logger;
   counters: Counters;
-  clock?: SerfClock & Clock;
+  clock?: Clock;
   random?: () => number;
 }
 

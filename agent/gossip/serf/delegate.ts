@@ -18,8 +18,9 @@ import type { SerfDeps, SerfOptions } from './config.ts';
 import type { SerfQueries } from './query.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
 import { ByteCursor } from '../wire/byte-cursor.ts';
+import { META_MAX_SIZE } from '../wire/memberlist-messages.ts';
 import {
-  decodeSerfMessage, encodeMeta, encodeSerfMessage, META_MAX_SIZE, readSerfPushPull, type SerfMessage, type SerfUserEvents,
+  decodeSerfMessage, encodeMeta, encodeSerfMessage, readSerfPushPull, type SerfMessage, type SerfUserEvents,
 } from '../wire/serf-messages.ts';
 import { UserStateReader } from '../memberlist/push-pull.ts';
 import { SERF_PROTOCOL_MAX, SERF_PROTOCOL_MIN } from './config.ts';

@@ -6,7 +6,7 @@
 import type { Counters } from '../../obs/counters.ts';
 import type { Logger } from '../../obs/log.ts';
 import type { QueryHandle, QueryHandlers } from './types.ts';
-import type { SerfClock, TimerHandle } from './clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
 
 interface Outstanding {
@@ -21,7 +21,7 @@ interface Outstanding {
 }
 
 export interface QueryCollectorOptions {
-  clock: SerfClock;
+  clock: Clock;
   counters: Counters;
   logger: Logger;
   maxPending: number;

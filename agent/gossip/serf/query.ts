@@ -17,7 +17,7 @@ import type { Logger } from '../../obs/log.ts';
 import type { Limits } from '../../config/limits.ts';
 import type { TransmitLimitedQueue } from '../broadcast-queue.ts';
 import type { Memberlist } from '../memberlist/types.ts';
-import type { SerfClock } from './clock.ts';
+import type { Clock } from '../clock.ts';
 import type { LamportClock } from './lamport.ts';
 import type { IncomingQuery, Member, QueryHandle, QueryHandlers, QueryParams } from './types.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
@@ -50,7 +50,7 @@ export interface SerfQueriesOptions {
   queryTimeoutMult: number;
   querySizeLimit: number;
   queryResponseSizeLimit: number;
-  clock: SerfClock;
+  clock: Clock;
   counters: Counters;
   logger: Logger;
   /** pendingQueries, queryResponsesPerQuery, pendingInboundQueries, queryBuffer, entriesPerLTime. */

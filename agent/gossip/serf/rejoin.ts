@@ -8,7 +8,7 @@
 // keeps a slow "reconcile" pass that tries snapshot peers that are not alive
 // members, so two groups that came back separately after a neighbourhood-wide
 // power cut (A+B found each other, C+D too) still merge into one cluster.
-import type { SerfClock, TimerHandle } from './clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../../obs/log.ts';
 import type { Counters } from '../../obs/counters.ts';
 import { errorMessage } from '../../errors.ts';
@@ -43,7 +43,7 @@ export interface RejoinerOptions {
   peers: () => RejoinPeer[];
   /** Addresses (host[:port]) given with -join. */
   seeds: string[];
-  clock: SerfClock;
+  clock: Clock;
   random?: () => number;
   backoff?: RejoinBackoff;
   /** Parallel join attempts per round (each may wait for a TCP timeout). */

@@ -15,14 +15,14 @@ import type {
 } from './types.ts';
 import type { MemberNode, Memberlist } from '../memberlist/types.ts';
 import type { Logger } from '../../obs/log.ts';
-import type { TimerHandle } from './clock.ts';
+import type { TimerHandle } from '../clock.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
 import { TransmitLimitedQueue } from '../broadcast-queue.ts';
-import { ipToBytes, bytesToIp } from '../wire/memberlist-messages.ts';
+import { ipToBytes, bytesToIp, META_MAX_SIZE } from '../wire/memberlist-messages.ts';
 import {
   encodeSerfMessage, encodeConflictMember, decodeConflictMember, encodeCoordinatePayload, decodeCoordinatePayload,
   decodeTags, encodeMeta, MemberStatusCode, INTERNAL_QUERY_PREFIX, QUERY_PING, QUERY_CONFLICT, QUERY_INSTALL_KEY,
-  QUERY_USE_KEY, QUERY_REMOVE_KEY, QUERY_LIST_KEYS, META_MAX_SIZE,
+  QUERY_USE_KEY, QUERY_REMOVE_KEY, QUERY_LIST_KEYS,
 } from '../wire/serf-messages.ts';
 import { LamportClock } from './lamport.ts';
 import { EventBuffer, tooOld } from './event-buffer.ts';

@@ -53,7 +53,8 @@ export interface QueryHandlers {
 
 export interface QueryHandle { ltime: number; id: number; deadline: number; close(): void }
 
-export interface Coordinate { vec: number[]; error: number; adjustment: number; height: number }
+export type { Coordinate } from '../coordinate/coordinate.ts';
+import type { Coordinate } from '../coordinate/coordinate.ts';
 
 export interface KeyResponse {
   messages: Record<string, string>;

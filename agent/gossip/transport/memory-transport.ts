@@ -3,7 +3,7 @@
 // MemoryNetwork under "addr:port". Knobs: packet loss, latency, and
 // partitions (blocked address pairs) for both datagrams and streams.
 
-import { monotonicNow } from '../memberlist/clock.ts';
+import { monotonicNow } from '../clock.ts';
 import { AgentError } from '../../errors.ts';
 import type { Addr, PacketHandler, Stream, StreamHandler, Transport } from './types.ts';
 import { addrKey } from './types.ts';

@@ -5,7 +5,7 @@
 // Bounds: at most `maxTcpStreams` concurrent streams (inbound beyond it are
 // closed at once and counted), UDP datagrams up to 65536 bytes.
 
-import { monotonicNow } from '../memberlist/clock.ts';
+import { monotonicNow } from '../clock.ts';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { AgentError, errorMessage } from '../../errors.ts';

@@ -8,6 +8,13 @@ import {
   type DecodedMap, type GoValue,
 } from './msgpack.ts';
 
+/**
+ * memberlist MetaMaxSize: node meta (serf's encoded tags, magic byte included)
+ * must fit in 512 bytes. memberlist checks it only when a node sets its own
+ * meta; serf and discovery keep within it, and we refuse peers beyond it.
+ */
+export const META_MAX_SIZE = 512;
+
 /** memberlist message type bytes (must match memberlist/net.go). */
 export const MessageType = {
   ping: 0,

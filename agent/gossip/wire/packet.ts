@@ -18,8 +18,6 @@ export const COMPOUND_OVERHEAD_PER_PART = 2;
 export const MAX_COMPOUND_PARTS = 255;
 /** [12][crc32 u32] */
 export const CRC_HEADER_SIZE = 5;
-/** memberlist's UDP packet budget (UDPBufferSize) for what we build. */
-export const UDP_PACKET_BUDGET = 1400;
 /** Receive buffer size memberlist uses; larger datagrams cannot arrive from Go. */
 export const UDP_RECV_BUFFER = 65536;
 /** Containers (compound / compress) nested deeper than this are dropped. Go builds at most compress(compound(...)). */

@@ -41,8 +41,6 @@ export const QUERY_LIST_KEYS = '_serf_list-keys';
 
 /** Meta starts with this byte when it carries msgpack-encoded tags (serf protocol >= 3). */
 export const TAG_MAGIC_BYTE = 0xff;
-/** memberlist MetaMaxSize: encoded tags (incl. the magic byte) must fit. */
-export const META_MAX_SIZE = 512;
 /** Ping-ack payload version byte (serf PingVersion). */
 export const PING_VERSION = 1;
 

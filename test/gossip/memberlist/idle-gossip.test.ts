@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
-import { realClock, type Clock } from '../../../agent/gossip/memberlist/clock.ts';
+import { realClock, type Clock } from '../../../agent/gossip/clock.ts';
 import { memoryNode, type TestNode } from './helpers.ts';
 import { fastProfile } from '../../support/fakes.ts';
 import { waitFor } from '../../support/wait.ts';
@@ -18,6 +18,8 @@ function countingClock(): Clock & { fired: number } {
     fired: 0,
     now: () => realClock.now(),
     after: (ms: number, fn: () => void) => realClock.after(ms, () => { c.fired++; fn(); }),
+    every: realClock.every,
+    sleep: realClock.sleep,
   };
   return c;
 }

@@ -96,6 +96,13 @@ class ManualClock {
     this.timers.push(h);
     return { cancel: () => { h.live = false; } };
   };
+  every = (ms: number, fn: () => void) => {
+    let current = { cancel: () => {} };
+    const tick = (): void => { current = this.after(ms, tick); fn(); };
+    current = this.after(ms, tick);
+    return { cancel: () => current.cancel() };
+  };
+  sleep = (ms: number) => new Promise<void>((resolve) => { this.after(ms, resolve); });
   advance(ms: number): void {
     const end = this.t + ms;
     for (;;) {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventCoalescing } from '../../../agent/gossip/serf/coalesce.ts';
-import type { SerfClock } from '../../../agent/gossip/serf/clock.ts';
+import type { Clock } from '../../../agent/gossip/clock.ts';
 import type { Member, SerfEvent } from '../../../agent/gossip/serf/types.ts';
 import { sleep } from '../../support/wait.ts';
 
@@ -9,7 +9,7 @@ import { sleep } from '../../support/wait.ts';
 function manualClock() {
   let now = 0;
   let timers: { at: number; fn: () => void; dead: boolean }[] = [];
-  const clock: SerfClock = {
+  const clock: Clock = {
     now: () => now,
     after(ms, fn) { const t = { at: now + ms, fn, dead: false }; timers.push(t); return { cancel: () => { t.dead = true; } }; },
     every() { return { cancel() {} }; },

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { SerfNode } from '../../../agent/gossip/serf/serf.ts';
 import { defaultSerfOptions } from '../../../agent/gossip/serf/config.ts';
 import { encodeMeta } from '../../../agent/gossip/wire/serf-messages.ts';
-import { realClock } from '../../../agent/gossip/serf/clock.ts';
+import { realClock } from '../../../agent/gossip/clock.ts';
 import { defaultLimits } from '../../../agent/config/limits.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';

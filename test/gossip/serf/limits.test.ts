@@ -9,7 +9,7 @@ import { encodeTags } from '../../../agent/gossip/wire/serf-messages.ts';
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
 import { SerfNode } from '../../../agent/gossip/serf/serf.ts';
 import { defaultSerfOptions } from '../../../agent/gossip/serf/config.ts';
-import { realClock } from '../../../agent/gossip/serf/clock.ts';
+import { realClock } from '../../../agent/gossip/clock.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 import { waitFor, sleep } from '../../support/wait.ts';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { backoffDelay, Rejoiner, type RejoinHost } from '../../../agent/gossip/serf/rejoin.ts';
-import { realClock } from '../../../agent/gossip/serf/clock.ts';
+import { realClock } from '../../../agent/gossip/clock.ts';
 import { Logger } from '../../../agent/obs/log.ts';
 import { Counters } from '../../../agent/obs/counters.ts';
 

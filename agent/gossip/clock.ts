@@ -1,0 +1,46 @@
+// Time source and timers for the gossip stack (memberlist and serf alike),
+// injected so tests can run many nodes in one process and pure logic never
+// touches the global timers directly.
+
+export interface TimerHandle { cancel(): void }
+
+export interface Clock {
+  /** Milliseconds on the epoch scale (realClock: monotonicNow). */
+  now(): number;
+  /** One-shot timer; the handle cancels it. */
+  after(ms: number, fn: () => void): TimerHandle;
+  /** Repeating timer. */
+  every(ms: number, fn: () => void): TimerHandle;
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * Milliseconds on the epoch scale that never jump: the wall clock at process
+ * start plus monotonic elapsed time. A gateway without a battery-backed clock
+ * boots in the past and has its clock stepped by NTP later; timers and
+ * intervals computed from Date.now() would then stall (step back) or fire
+ * early (step forward), like Go's monotonic time.Time does not.
+ */
+export function monotonicNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * The real clock. Its timers never keep the process alive: an agent lives on
+ * its sockets, and shutdown() cancels what is left.
+ */
+export const realClock: Clock = {
+  now: monotonicNow,
+  after(ms, fn) {
+    const t = setTimeout(fn, Math.max(0, ms));
+    t.unref?.();
+    return { cancel: () => clearTimeout(t) };
+  },
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    t.unref?.();
+    return { cancel: () => clearInterval(t) };
+  },
+  // Not unref-ed: a caller awaiting a sleep (graceful leave) must keep the process alive.
+  sleep: (ms) => new Promise((resolve) => { setTimeout(resolve, ms); }),
+};
