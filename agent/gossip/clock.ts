@@ -26,21 +26,27 @@ export function monotonicNow(): number {
 }
 
 /**
- * The real clock. Its timers never keep the process alive: an agent lives on
- * its sockets, and shutdown() cancels what is left.
+ * A clock on the system timers. `unref`: its timers never keep the process
+ * alive (an agent lives on its sockets, and shutdown() cancels what is left);
+ * without, a memberlist used alone over the memory transport (tests, tools)
+ * keeps running until its shutdown. sleep() always keeps the process alive: a
+ * caller awaiting it (graceful leave) must get its answer.
  */
-export const realClock: Clock = {
-  now: monotonicNow,
-  after(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref?.();
-    return { cancel: () => clearTimeout(t) };
-  },
-  every(ms, fn) {
-    const t = setInterval(fn, ms);
-    t.unref?.();
-    return { cancel: () => clearInterval(t) };
-  },
-  // Not unref-ed: a caller awaiting a sleep (graceful leave) must keep the process alive.
-  sleep: (ms) => new Promise((resolve) => { setTimeout(resolve, ms); }),
-};
+export function systemClock(opts: { unref: boolean }): Clock {
+  const hold = <T extends { unref?: () => unknown }>(t: T): T => { if (opts.unref) t.unref?.(); return t; };
+  return {
+    now: monotonicNow,
+    after(ms, fn) {
+      const t = hold(setTimeout(fn, Math.max(0, ms)));
+      return { cancel: () => clearTimeout(t) };
+    },
+    every(ms, fn) {
+      const t = hold(setInterval(fn, ms));
+      return { cancel: () => clearInterval(t) };
+    },
+    sleep: (ms) => new Promise((resolve) => { setTimeout(resolve, ms); }),
+  };
+}
+
+/** The agent's clock (serf and memberlist): timers that do not keep the process alive. */
+export const realClock: Clock = systemClock({ unref: true });

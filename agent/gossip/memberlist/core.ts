@@ -15,13 +15,16 @@ import { encodeMessage, ipToBytes, META_MAX_SIZE, type MemberlistMessage } from 
 import { COMPOUND_HEADER_OVERHEAD, COMPOUND_OVERHEAD_PER_PART, encodePacket } from '../wire/packet.ts';
 import { Awareness } from './awareness.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { realClock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
 import {
   PROTOCOL_CUR, PROTOCOL_MAX, PROTOCOL_MIN, UDP_BUFFER_SIZE, type MemberlistConfig,
 } from './config.ts';
 import { HandoffQueue } from './handoff.ts';
 import { NodeTable, publicView, type NodeEntry } from './node-table.ts';
 import type { Suspicion } from './suspicion.ts';
+
+/** A memberlist used alone (no clock given) keeps the process alive with its timers until shutdown. */
+const MEMBERLIST_ALONE_CLOCK = systemClock({ unref: false });
 
 /** Packets smaller than this are sent uncompressed without trying LZW (see rawSend). */
 export const COMPRESS_MIN_BYTES = 512;
@@ -74,7 +77,7 @@ export class Core {
     this.cfg = cfg;
     this.name = cfg.name;
     this.transport = cfg.transport;
-    this.clock = cfg.clock ?? realClock;
+    this.clock = cfg.clock ?? MEMBERLIST_ALONE_CLOCK;
     this.log = cfg.logger;
     this.counters = cfg.counters;
     this.limits = cfg.limits;

@@ -9,7 +9,7 @@ import { encodePushPull, encodeStreamMessage, type PushNodeState } from '../../.
 import { readStreamBytes } from '../../../agent/gossip/wire/stream-reader.ts';
 import type { Stream } from '../../../agent/gossip/transport/types.ts';
 import type { MemberNode } from '../../../agent/gossip/memberlist/types.ts';
-import { realClock } from '../../../agent/gossip/clock.ts';
+import { systemClock } from '../../../agent/gossip/clock.ts';
 import { memoryNode, stateOf, type TestNode } from './helpers.ts';
 import { fastProfile } from '../../support/fakes.ts';
 import { waitFor } from '../../support/wait.ts';
@@ -149,7 +149,7 @@ test('a full table does not churn on repeated push/pulls; a more valuable newcom
   const limits = { ...defaultLimits('edge'), maxMembers: 4 };
   // Like the serf layer: self first, service announcers high, plus a bonus for recently changed members.
   let skew = 0;
-  const clock = { ...realClock, now: () => Date.now() + skew };
+  const clock = { ...systemClock({ unref: false }), now: () => Date.now() + skew };
   const retention = {
     retainPriority: (n: MemberNode) => (n.name === 'edge' ? 1000 : 0) + (n.name.startsWith('svc') ? 100 : 0)
       + (n.state === 'alive' && clock.now() - n.stateChange < 600_000 ? 50 : 20),

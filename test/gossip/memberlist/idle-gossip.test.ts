@@ -4,10 +4,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
-import { realClock, type Clock } from '../../../agent/gossip/clock.ts';
+import { systemClock, type Clock } from '../../../agent/gossip/clock.ts';
 import { memoryNode, type TestNode } from './helpers.ts';
 import { fastProfile } from '../../support/fakes.ts';
 import { waitFor } from '../../support/wait.ts';
+
+const realClock = systemClock({ unref: false });
 
 let nodes: TestNode[] = [];
 test.after.each(async () => { for (const n of nodes) await n.ml.shutdown(); nodes = []; });
