@@ -27,7 +27,7 @@ import { Keyring, keyToBase64 } from './gossip/wire/keyring.ts';
 import { CommandRegistry, defineCommand } from './commands/registry.ts';
 import { rpcVerbs } from './commands/rpc-verbs.ts';
 import { RpcServer, defaultStats } from './rpc/server.ts';
-import { parseHostPort, type HostPort } from './rpc/address.ts';
+import { parseHostPort, type HostPort } from './config/address.ts';
 import { EventHandlerRunner } from './handlers/runner.ts';
 import { eventHandlerStats, parseAllEventScripts } from './handlers/scripts.ts';
 import { readNetFacts } from './system/net-info.ts';

@@ -10,7 +10,7 @@ import type { Counters } from './obs/counters.ts';
 import type { Exec } from './system/exec.ts';
 import type { Serf } from './gossip/serf/types.ts';
 import type { CommandRegistry } from './commands/registry.ts';
-import type { HostPort } from './rpc/address.ts';
+import type { HostPort } from './config/address.ts';
 
 export interface DaemonContext {
   config: AgentConfig;

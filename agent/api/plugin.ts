@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
 import { httpAddrOf } from '../config/agent-config.ts';
-import { parseHostPort } from '../rpc/address.ts';
+import { parseHostPort } from '../config/address.ts';
 import { AtomicFile } from '../state/atomic-file.ts';
 import { FederationStats } from '../discovery/federation.ts';
 import { ServicesTagDecoder } from '../discovery/search.ts';

@@ -3,6 +3,7 @@
 // take no separate value (`-detailed`, `-coalesce=false`); parsing stops at
 // the first non-flag argument or at `--`. Error messages are Go's.
 import { AgentError } from '../errors.ts';
+import { parseGoBool, parseGoDuration } from '../config/go-values.ts';
 
 export type FlagKind = 'string' | 'bool' | 'int' | 'duration' | 'list';
 export type FlagSpecs = Readonly<Record<string, FlagKind>>;
@@ -94,33 +95,6 @@ export function parseFlagsAnywhere(argv: readonly string[], specs: FlagSpecs): P
     todo = [...p.args.slice(1), ...(dd >= 0 ? todo.slice(dd) : [])];
   }
   return { values, args, rest };
-}
-
-/** strconv.ParseBool */
-export function parseGoBool(s: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
-  return undefined;
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** time.ParseDuration, in milliseconds ("1m30s", "500ms", "0"). */
-export function parseGoDuration(s: string): number | undefined {
-  let rest = s;
-  let sign = 1;
-  if (rest.startsWith('-') || rest.startsWith('+')) { if (rest[0] === '-') sign = -1; rest = rest.slice(1); }
-  if (rest === '0') return 0;
-  if (rest === '') return undefined;
-  let total = 0;
-  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
-  while (rest !== '') {
-    const m = re.exec(rest);
-    if (!m) return undefined;
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return sign * total;
 }
 
 /** Typed accessors over ParsedFlags with defaults. */

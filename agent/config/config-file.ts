@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { AgentError, errorMessage } from '../errors.ts';
 import { checkKey, parseLevel, parseLimitOverride, parseSize, type AgentConfig, type ConfigLayer, type ProfileName } from './agent-config.ts';
 import type { AgentMode, Limits } from './limits.ts';
-import { parseGoDuration } from '../cli/flags.ts';
+import { parseGoDuration } from './go-values.ts';
 import { guifiSettingsFromJson } from './guifi-settings.ts';
 
 type Json = unknown;

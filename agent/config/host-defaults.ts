@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { AgentConfig, HostInfo } from './agent-config.ts';
 import type { NetFacts } from '../system/net-info.ts';
 import type { NodeIdentity } from '../state/identity.ts';
-import { parseHostPort } from '../rpc/address.ts';
+import { parseHostPort } from './address.ts';
 import { AgentError, isAgentError } from '../errors.ts';
 
 export interface HostFacts {

@@ -8,7 +8,7 @@
 // Applying them to a system is agent/config/seed-apply.ts.
 import { AgentError } from '../errors.ts';
 import { checkKey, parseSize, MIN_MEMORY_BUDGET } from './agent-config.ts';
-import { parseHostPort } from '../rpc/address.ts';
+import { parseHostPort } from './address.ts';
 
 export interface OperatorKey { name: string; role: string; publicKey: string }
 export interface SeedService { template: string; name: string; options: Record<string, string> }

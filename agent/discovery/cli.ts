@@ -7,7 +7,8 @@
 //   services                                       (this node's list, withdrawn ones marked)
 //   stats [-format text|json]                      (federation counts and history)
 import { rpcCommand, type RpcCommandEnv } from '../cli/rpc-command.ts';
-import { parseGoDuration, type ParsedFlags } from '../cli/flags.ts';
+import type { ParsedFlags } from '../cli/flags.ts';
+import { parseGoDuration } from '../config/go-values.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceCheck } from './publisher.ts';
 import { formatSearchJson, formatSearchTable } from './search.ts';

@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { decodeMultiStream } from '@msgpack/msgpack';
 import { encodeGo, type GoValue } from '../gossip/wire/msgpack.ts';
 import { AgentError, errorMessage } from '../errors.ts';
-import { parseHostPort } from './address.ts';
+import { parseHostPort } from '../config/address.ts';
 import { ERR, bytesToIp } from './protocol.ts';
 import { asBody, fBytes, fInt, fStr, fUint, type Body } from './fields.ts';
 

@@ -89,10 +89,6 @@ export function bytesToIp(b: Uint8Array): string {
   return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
-/** Go net.TCPAddr.String(): IPv6 hosts in brackets. */
-export function joinHostPort(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
 
 /** RPC `Member` struct (keys sorted by encodeGo). */
 export function memberRecord(m: Member): GoValue {

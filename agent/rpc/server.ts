@@ -13,7 +13,7 @@ import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
 import { RpcConnection, type RpcAgentHooks, type RpcExtensions } from './connection.ts';
-import { parseHostPort, type HostPort } from './address.ts';
+import { parseHostPort, type HostPort } from '../config/address.ts';
 import { AgentError } from '../errors.ts';
 import { DEFAULT_RPC_ADDR } from '../config/agent-config.ts';
 

@@ -15,7 +15,7 @@ import {
 } from '../../config/agent-config.ts';
 import { readConfigFile } from '../../config/config-file.ts';
 import { checkGuifiSettings } from '../../config/guifi-settings.ts';
-import { parseHostPort } from '../../rpc/address.ts';
+import { parseHostPort } from '../../config/address.ts';
 import { parseAllEventScripts } from '../../handlers/scripts.ts';
 import type { AgentMode, Limits } from '../../config/limits.ts';
 import { AgentError, errorMessage } from '../../errors.ts';

@@ -2,7 +2,7 @@
 import { rpcCommand } from '../rpc-command.ts';
 import { marshalTags, unmarshalTags } from '../flags.ts';
 import { columnize, formatOutput, GoMap, GoStruct, type JsonValue } from '../output.ts';
-import { joinHostPort } from '../../rpc/protocol.ts';
+import { formatHostPort } from '../../config/address.ts';
 import { errorMessage } from '../../errors.ts';
 import type { RpcMember } from '../../rpc/client.ts';
 
@@ -57,7 +57,7 @@ Options:
 
 export function membersText(members: RpcMember[], detailed: boolean): string {
   return columnize(members.map((m) => {
-    let line = `${m.name}|${joinHostPort(m.addr, m.port)}|${m.status}|${marshalTags(m.tags).join(',')}`;
+    let line = `${m.name}|${formatHostPort(m.addr, m.port)}|${m.status}|${marshalTags(m.tags).join(',')}`;
     if (detailed) line += `|Protocol Version: ${m.delegateCur}|Available Protocol Range: [${m.delegateMin}, ${m.delegateMax}]`;
     return line;
   }));
@@ -66,7 +66,7 @@ export function membersText(members: RpcMember[], detailed: boolean): string {
 export function membersJson(members: RpcMember[]): JsonValue {
   return new GoStruct([['members', members.length === 0 ? null : members.map((m) => new GoStruct([
     ['name', m.name],
-    ['addr', joinHostPort(m.addr, m.port)],
+    ['addr', formatHostPort(m.addr, m.port)],
     ['port', m.port],
     ['tags', new GoMap(m.tags)],
     ['status', m.status],

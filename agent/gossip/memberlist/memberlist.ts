@@ -3,7 +3,8 @@
 // hashicorp/memberlist 0.2.2 as used by serf 0.9.4 (SERF-PROTOCOL.md §2).
 
 import { AgentError, errorMessage } from '../../errors.ts';
-import { parseHostPort, type Addr } from '../transport/types.ts';
+import type { Addr } from '../transport/types.ts';
+import { parseHostPort } from '../../config/address.ts';
 import { ipToBytes } from '../wire/memberlist-messages.ts';
 import type { TimerHandle } from '../clock.ts';
 import { randInt } from './node-table.ts';
@@ -168,7 +169,10 @@ export class MemberlistNode implements Memberlist {
     for (const a of addrs) {
       let targets: Addr[];
       try {
-        const { host, port } = parseHostPort(a, defaultPort);
+        // memberlist accepts "name/addr" (the name is for TLS peers; we ignore it).
+        const slash = a.indexOf('/');
+        const addr = slash >= 0 && !a.slice(0, slash).includes(':') ? a.slice(slash + 1) : a;
+        const { host, port } = parseHostPort(addr, defaultPort, 'join address');
         let ips: string[];
         if (isIpLiteral(host)) ips = [host];
         else if (core.cfg.resolve) ips = await core.cfg.resolve(host);

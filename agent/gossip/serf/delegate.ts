@@ -17,6 +17,7 @@ import type { MemberTable } from './member-table.ts';
 import type { SerfDeps, SerfOptions } from './config.ts';
 import type { SerfQueries } from './query.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
+import { formatHostPort } from '../../config/address.ts';
 import { ByteCursor } from '../wire/byte-cursor.ts';
 import { META_MAX_SIZE } from '../wire/memberlist-messages.ts';
 import {
@@ -275,7 +276,7 @@ export function notifyMerge(nodes: MemberNode[]): string | null {
 function retainPriority(s: SerfDelegateHost, n: MemberNode): number {
   if (n.name === s.opts.nodeName) return 1000;
   let p = 0;
-  const hp = n.addr.includes(':') ? `[${n.addr}]:${n.port}` : `${n.addr}:${n.port}`;
+  const hp = formatHostPort(n.addr, n.port);
   if (s.seedSet.has(hp) || s.seedSet.has(n.addr)) p += 400;
   const tags = s.decodeMeta(n.meta);
   if (tags['mode'] === 'full') p += 200;

@@ -8,6 +8,7 @@
 // keeps a slow "reconcile" pass that tries snapshot peers that are not alive
 // members, so two groups that came back separately after a neighbourhood-wide
 // power cut (A+B found each other, C+D too) still merge into one cluster.
+import { formatHostPort } from '../../config/address.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
 import type { Logger } from '../../obs/log.ts';
 import type { Counters } from '../../obs/counters.ts';
@@ -57,7 +58,7 @@ export interface RejoinerOptions {
 }
 
 function fmt(p: RejoinPeer): string {
-  const hp = p.addr.includes(':') ? `[${p.addr}]:${p.port}` : `${p.addr}:${p.port}`;
+  const hp = formatHostPort(p.addr, p.port);
   return hp;
 }
 

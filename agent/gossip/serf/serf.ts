@@ -24,6 +24,7 @@ import {
   decodeTags, encodeMeta, MemberStatusCode, INTERNAL_QUERY_PREFIX, QUERY_PING, QUERY_CONFLICT, QUERY_INSTALL_KEY,
   QUERY_USE_KEY, QUERY_REMOVE_KEY, QUERY_LIST_KEYS,
 } from '../wire/serf-messages.ts';
+import { formatHostPort } from '../../config/address.ts';
 import { LamportClock } from './lamport.ts';
 import { EventBuffer, tooOld } from './event-buffer.ts';
 import { RecentIntents } from './intents.ts';
@@ -473,7 +474,7 @@ export class SerfNode implements Serf {
     if (this.random() > failed.length / alive) return;
     const st = failed[Math.floor(this.random() * failed.length)]!;
     const m = st.member;
-    const addr = m.addr.includes(':') ? `[${m.addr}]:${m.port}` : `${m.addr}:${m.port}`;
+    const addr = formatHostPort(m.addr, m.port);
     this.log.info(`attempting reconnect to ${m.name} ${addr}`);
     this.ml.join([addr]).catch((e) => this.log.debug(`reconnect to ${m.name} failed: ${errorMessage(e)}`));
   }

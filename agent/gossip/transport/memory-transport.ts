@@ -6,8 +6,11 @@
 import { monotonicNow } from '../clock.ts';
 import { AgentError } from '../../errors.ts';
 import type { Addr, PacketHandler, Stream, StreamHandler, Transport } from './types.ts';
-import { addrKey } from './types.ts';
+import { formatHostPort } from '../../config/address.ts';
 import { ChunkQueue } from './stream-queue.ts';
+
+/** The network's key of a node: its host:port. */
+const addrKey = (a: Addr): string => formatHostPort(a.addr, a.port);
 
 export interface MemoryNetworkOptions {
   /** Probability [0,1) that a datagram is lost. */

@@ -43,36 +43,3 @@ export interface Transport {
   dial(to: Addr, timeoutMs: number): Promise<Stream>;
   shutdown(): Promise<void>;
 }
-
-export function addrKey(a: Addr): string {
-  return a.addr.includes(':') ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`;
-}
-
-/**
- * Parses "ip", "ip:port", "[v6]:port", "v6" (bare IPv6, no port), "host[:port]".
- * A memberlist join address may carry a "name/" prefix, which is stripped.
- */
-export function parseHostPort(s: string, defaultPort: number): { host: string; port: number } {
-  let t = s.trim();
-  const slash = t.indexOf('/');
-  if (slash >= 0 && !t.slice(0, slash).includes(':')) t = t.slice(slash + 1);
-  if (t.startsWith('[')) {
-    const close = t.indexOf(']');
-    if (close < 0) throw new Error(`bad address ${s}`);
-    const host = t.slice(1, close);
-    const rest = t.slice(close + 1);
-    const port = rest.startsWith(':') ? Number(rest.slice(1)) : defaultPort;
-    return { host, port: checkPort(port, s) };
-  }
-  const colons = (t.match(/:/g) ?? []).length;
-  if (colons === 1) {
-    const i = t.lastIndexOf(':');
-    return { host: t.slice(0, i), port: checkPort(Number(t.slice(i + 1)), s) };
-  }
-  return { host: t, port: defaultPort }; // no port, or a bare IPv6 address
-}
-
-function checkPort(p: number, s: string): number {
-  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new Error(`bad port in ${s}`);
-  return p;
-}

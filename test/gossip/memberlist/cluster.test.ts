@@ -28,6 +28,22 @@ test('8 nodes join through one seed and converge', async () => {
   assert.is(c[3]!.ml.members().find((m) => m.name === 'n5')!.addr, '10.0.0.6');
 });
 
+test('join addresses: "name/addr" and a bare IP take the default port; a bad one is reported, not thrown', async () => {
+  const net = new MemoryNetwork();
+  const a = memoryNode(net, 'a', '10.0.3.1');
+  const b = memoryNode(net, 'b', '10.0.3.2');
+  const c = memoryNode(net, 'c', '10.0.3.3');
+  nodes.push(a, b, c);
+  assert.is(await b.ml.join(['a/10.0.3.1:7946']), 1);
+  assert.is(await c.ml.join(['10.0.3.1']), 1);
+  try {
+    await c.ml.join(['10.0.3.1:99999']);
+    assert.unreachable('a bad port joined');
+  } catch (e) {
+    assert.match((e as Error).message, /join address: bad port/);
+  }
+});
+
 test('a stopped node is suspected then declared dead; others agree', async () => {
   const net = new MemoryNetwork();
   const c = await cluster(net, 6);

@@ -9,7 +9,6 @@ import { Logger } from '../../../agent/obs/log.ts';
 import { NetTransport } from '../../../agent/gossip/transport/net-transport.ts';
 import { MemoryNetwork } from '../../../agent/gossip/transport/memory-transport.ts';
 import { pickAdvertiseAddr } from '../../../agent/gossip/transport/advertise.ts';
-import { parseHostPort } from '../../../agent/gossip/transport/types.ts';
 import { createNetMemberlist } from '../../../agent/gossip/memberlist/create.ts';
 import type { MemberlistNode } from '../../../agent/gossip/memberlist/memberlist.ts';
 import { fastProfile } from '../../support/fakes.ts';
@@ -24,16 +23,6 @@ async function transport(addr: string, port: number, maxTcpStreams = 4): Promise
   cleanup.push(() => t.shutdown());
   return { t, c };
 }
-
-test('parseHostPort handles v4, v6, names and name/ prefixes', () => {
-  assert.equal(parseHostPort('1.2.3.4', 7946), { host: '1.2.3.4', port: 7946 });
-  assert.equal(parseHostPort('1.2.3.4:17', 7946), { host: '1.2.3.4', port: 17 });
-  assert.equal(parseHostPort('[::1]:17', 7946), { host: '::1', port: 17 });
-  assert.equal(parseHostPort('fe80::1', 7946), { host: 'fe80::1', port: 7946 });
-  assert.equal(parseHostPort('node-a/10.0.0.1:99', 7946), { host: '10.0.0.1', port: 99 });
-  assert.equal(parseHostPort('example.org', 7946), { host: 'example.org', port: 7946 });
-  assert.throws(() => parseHostPort('1.2.3.4:99999', 1));
-});
 
 for (const addr of ['127.0.2.20', '::1']) {
   test(`UDP and TCP share one port on ${addr}; datagrams and streams flow`, async () => {

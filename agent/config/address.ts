@@ -1,10 +1,17 @@
-// host:port parsing for RPC and gossip addresses ("127.0.0.1:7373",
-// "[::1]:7373", "::1" bare, "host" without port).
+// host:port addresses, parsed and written one way for every user: gossip
+// bind/advertise/join, the RPC address, the seed file, identity.
+//   "1.2.3.4"  "1.2.3.4:5000"  "[::1]:7373"  "::1" / "fe80::1%eth0" (bare IPv6: default port)
+//   "host" / "host:5000"  ":7373" (any address: 0.0.0.0)
 import { isIP } from 'node:net';
 import { AgentError } from '../errors.ts';
 
 export interface HostPort { host: string; port: number }
 
+/**
+ * Parses `s` (port `defaultPort` when it has none). E_CONFIG naming `what`
+ * ("-bind", "rpc-addr", "join address") on a missing ']', a port that is not
+ * 0..65535, or several colons outside brackets that are not an IPv6 address.
+ */
 export function parseHostPort(s: string, defaultPort: number, what = 'address'): HostPort {
   const v = s.trim();
   let host: string;
@@ -35,6 +42,7 @@ export function parseHostPort(s: string, defaultPort: number, what = 'address'):
   return { host, port };
 }
 
-export function formatHostPort(hp: HostPort): string {
-  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+/** Go's net.JoinHostPort: IPv6 hosts in brackets ("[::1]:7373", "1.2.3.4:5000"). */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
