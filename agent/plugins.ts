@@ -28,7 +28,7 @@ import { remotePlugin } from './remote/plugin.ts';
 import { apiPlugin } from './api/plugin.ts';
 import { proxyPlugin } from './api/proxy.ts';
 import { httpAddrOf } from './config/agent-config.ts';
-import { parseHostPort } from './rpc/address.ts';
+import { parseHostPort } from './config/address.ts';
 import { MdnsDiscovery } from './gossip/mdns/mdns-discovery.ts';
 import { readNetFacts } from './system/net-info.ts';
 import { onPath } from './system/on-path.ts';
