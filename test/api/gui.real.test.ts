@@ -124,16 +124,14 @@ test('login page, then the federation: the real serf agent and the edge agent in
 
 test('services search: one tab per type, filtered by type and host', async () => {
   await page.click('#service-tabs button[data-type="serf"]');
-  // a function, not a string: the GUI's CSP (script-src 'self') refuses eval of a string predicate
-  await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('#services-body tr[data-type="serf"]').length === n, 2);
+  await waitFor('two serf services listed', async () => (await page.locator('#services-body tr[data-type="serf"]').count()) === 2, 30_000, 200);
   await page.click('#service-tabs button[data-type="syncthing"]');
   await page.waitForSelector('#services-body tr[data-type="syncthing"]:has-text("fn sync")');
   assert.is(await page.locator('#services-body tr').count(), 1);
   await shot('03-services-syncthing.png');
   await page.click('#service-tabs button[data-type="serf"]');
   await page.fill('#service-host', 'fn-edge');
-  // a function, not a string: the GUI's CSP (script-src 'self') refuses eval of a string predicate
-  await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('#services-body tr[data-type="serf"]').length === n, 1);
+  await waitFor('one serf service for host fn-edge', async () => (await page.locator('#services-body tr[data-type="serf"]').count()) === 1, 30_000, 200);
   await page.fill('#service-host', '');
 });
 
@@ -146,7 +144,8 @@ test('this node: a busybox container created and started from the GUI runs, and 
   await page.fill('#create-service-type', 'web');
   await page.fill('#create-host-port', String(hostPort));
   await page.click('#create-submit');
-  await page.waitForSelector('#create-msg.ok', { timeout: 120_000 });
+  await page.waitForSelector('#create-msg.ok, #create-msg.error', { timeout: 180_000 });
+  assert.is(await page.getAttribute('#create-msg', 'class'), 'row-msg ok', (await page.textContent('#create-msg')) ?? '');
   await page.waitForSelector(`#containers-body tr[data-name="${CONTAINER}"] td.state:has-text("RUNNING")`, { timeout: 60_000 });
   await waitFor('the real serf agent sees the web service', () => servicesSeenBySerf().some((r) => r.s === 'web' && r.p === String(hostPort)), 60_000, 500);
   await page.waitForSelector(`#containers-body tr[data-name="${CONTAINER}"] td.service:has-text("✓")`, { timeout: 30_000 });
@@ -167,16 +166,24 @@ test('statistics: the chart is drawn with data points; CSV export link', async (
   await shot('05-statistics.png');
 });
 
+test('one member\'s page (#/node/NAME, what an edge node\'s proxy opens): tags and decoded services', async () => {
+  await page.goto(`http://127.0.0.1:${httpPort}/#/federation`);
+  await page.click('#members-body tr[data-name="fn-serf"] a');
+  await page.waitForSelector('#member-services tr[data-type="syncthing"]');
+  assert.match((await page.textContent('#member-facts')) ?? '', /alive/);
+  await shot('06-member-fn-serf.png');
+});
+
 test('phone-sized screen; destroy from the GUI withdraws the service', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`http://127.0.0.1:${httpPort}/#/federation`);
   await page.waitForSelector('#members-body tr[data-name="fn-serf"]');
-  await shot('06-federation-phone.png');
+  await shot('07-federation-phone.png');
   await page.goto(`http://127.0.0.1:${httpPort}/#/node`);
   await page.click(`#containers-body tr[data-name="${CONTAINER}"] button[data-action="destroy"]`);
   await page.waitForSelector(`#containers-body tr[data-name="${CONTAINER}"]`, { state: 'detached', timeout: 60_000 });
   await waitFor('the real serf agent no longer sees the web service', () => !servicesSeenBySerf().some((r) => r.s === 'web'), 60_000, 500);
-  await shot('07-node-phone.png');
+  await shot('08-node-phone.png');
 });
 
 test.run();

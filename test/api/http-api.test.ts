@@ -105,6 +105,7 @@ test('members: every node with mode and RTT, serf-like filters, 400 naming the f
   const all = (await b.req('GET', '/api/v1/members')).json.members as { name: string; mode: string; rtt_ms: number | null; services: number }[];
   const byName = Object.fromEntries(all.map((m) => [m.name, m]));
   assert.is(byName['fn-full']!.mode, 'full');
+  assert.is((byName['fn-full'] as unknown as { tags: Record<string, string> }).tags.http, String(port), 'full nodes announce their GUI port for edge proxies');
   assert.is(byName['fn-edge']!.mode, 'edge');
   assert.is(byName['fn-full']!.rtt_ms, 0);
   assert.is(byName['fn-edge']!.services, 1, 'the edge agent announces itself as serf');

@@ -93,9 +93,12 @@
       return renderLogin();
     }
     if ((view === 'node' || view === 'guifi') && !s.authenticated) view = 'federation';
+    // #/node/NAME: one member's page (an edge node's management proxy opens it for that edge node).
+    var member = view.indexOf('node/') === 0 ? decodeURIComponent(view.slice(5)) : null;
     state.view = view;
     renderHeader();
     var main = clear(document.getElementById('main'));
+    if (member !== null) return viewMember(main, member);
     if (view === 'node') return viewNode(main);
     // guifi.net registration lives in guifi.js (it is given the helpers it needs).
     if (view === 'guifi' && window.CLOUDY_GUIFI) return window.CLOUDY_GUIFI.view(main, guiLib());
@@ -125,7 +128,7 @@
     var form = h('form', { id: 'login-form', onsubmit: function (ev) {
       ev.preventDefault();
       msg.textContent = '';
-      api('POST', '/api/v1/session', { password: pw.value }).then(function () { location.hash = '#/federation'; boot(); })
+      api('POST', '/api/v1/session', { password: pw.value }).then(function () { if (!location.hash || location.hash === '#/login') location.hash = '#/federation'; boot(); })
         .catch(function (e) { msg.textContent = t('loginFailed') + ': ' + e.message; });
     } }, h('label', null, t('password'), pw), h('p'), h('button', { className: 'primary', type: 'submit', text: t('login') }));
     main.appendChild(h('section', { className: 'login' }, h('h2', { text: t('loginTitle') }), form, msg));
@@ -160,7 +163,7 @@
         r.members.sort(function (a, b) { return (a.rtt_ms === null) - (b.rtt_ms === null) || (a.rtt_ms || 0) - (b.rtt_ms || 0) || (a.name < b.name ? -1 : 1); });
         r.members.forEach(function (m) {
           membersBody.appendChild(h('tr', { 'data-name': m.name },
-            h('td', { text: m.name }), h('td', { className: 'hide-narrow', text: m.addr + ':' + m.port }),
+            h('td', null, h('a', { href: '#/node/' + encodeURIComponent(m.name), text: m.name })), h('td', { className: 'hide-narrow', text: m.addr + ':' + m.port }),
             h('td', { className: 'status-' + m.status, text: m.status }), h('td', { text: m.mode }),
             h('td', { className: 'num', text: fmtRtt(m.rtt_ms) }), h('td', { className: 'num', text: m.services === null ? t('unknown') : m.services })));
         });
@@ -192,6 +195,31 @@
     }
 
     every(3000, function () { loadMembers(); loadServices(); refreshInfo(); });
+  }
+
+  function viewMember(main, name) {
+    var box = h('section', { id: 'member' }, h('h2', { text: name }));
+    main.appendChild(box);
+    var tagsBody = h('tbody'), svcBody = h('tbody', { id: 'member-services' }), facts = h('p', { id: 'member-facts' });
+    box.appendChild(facts);
+    box.appendChild(h('h2', { text: t('tags') }));
+    box.appendChild(h('table', null, tagsBody));
+    box.appendChild(h('h2', { text: t('services') }));
+    box.appendChild(h('table', null, h('thead', null, h('tr', null, h('th', { text: t('colType') }), h('th', { text: t('colDescription') }),
+      h('th', { text: t('colIp') }), h('th', { text: t('colPort') }), h('th', { text: t('colWeb') }))), svcBody));
+    every(4000, function () {
+      api('GET', '/api/v1/members/' + encodeURIComponent(name)).then(function (m) {
+        facts.className = '';
+        facts.textContent = m.addr + ':' + m.port + ' · ' + m.status + ' · ' + m.mode + ' · ' + t('colRtt') + ' ' + fmtRtt(m.rtt_ms);
+        clear(tagsBody);
+        Object.keys(m.tags).sort().forEach(function (k) { tagsBody.appendChild(h('tr', null, h('th', { text: k }), h('td', { text: m.tags[k] }))); });
+        clear(svcBody);
+        (m.services || []).forEach(function (r) {
+          svcBody.appendChild(h('tr', { 'data-type': r.s }, h('td', { text: r.s }), h('td', { text: r.d }), h('td', { text: r.i }), h('td', { className: 'num', text: r.p }), h('td', null, safeLink(r.web_url, t('open')))));
+        });
+      }).catch(function (e) { facts.className = 'error'; facts.textContent = e.message; });
+      refreshInfo();
+    });
   }
 
   // --- this node ----------------------------------------------------------------
