@@ -18,6 +18,8 @@ import { TokenStore } from '../../agent/api/auth/tokens.ts';
 import { AtomicFile } from '../../agent/state/atomic-file.ts';
 import { isAgentError } from '../../agent/errors.ts';
 import type { FederationSample } from '../../agent/discovery/federation.ts';
+import { HttpServer } from '../../agent/api/http-server.ts';
+import { call } from './helpers.ts';
 
 const sample = (t: number, alive: number, byType: Record<string, number>): FederationSample => ({
   t, aliveMembers: alive, cloudyInstances: alive, services: Object.values(byType).reduce((a, b) => a + b, 0), byType, undecodable: 0,
@@ -175,6 +177,38 @@ test('tokens: shown once, stored hashed, roles, revoke, bounded', async () => {
   await store.revoke('ci');
   assert.is(await store.verify(t1), null);
   assert.is((await stat(file.path)).mode & 0o777, 0o600);
+});
+
+test('HTTP server: requests beyond httpMaxConcurrent get 429 at once (never queued); handlers are asked in order', async () => {
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => { release = r; });
+  const counters = new Counters();
+  const server = new HttpServer({
+    handlers: [
+      (req) => (req.path === '/slow' ? held.then(() => ({ status: 200, body: 'slow' })) : null),
+      (req) => (req.path === '/fast' ? { status: 200, body: 'fast' } : null),
+    ],
+    limits: { httpMaxBodyBytes: 16, httpMaxConcurrent: 1, httpMaxConnections: 8, httpRequestTimeoutMs: 10_000, httpKeepAliveMs: 1000 },
+    logger: Logger.silent(), counters,
+  });
+  const { port } = await server.listen('127.0.0.1', 0);
+  try {
+    const slow = call(port, 'GET', '/slow');
+    await new Promise((r) => setTimeout(r, 200));
+    const busy = await call(port, 'GET', '/fast');
+    assert.is(busy.status, 429);
+    assert.is(busy.json.error.code, 'E_RATE');
+    assert.is(busy.headers['retry-after'], '1');
+    release();
+    assert.is((await slow).text, 'slow');
+    assert.is((await call(port, 'GET', '/fast')).text, 'fast');
+    const nf = await call(port, 'GET', '/nothing');
+    assert.is(nf.status, 404);
+    assert.is((await call(port, 'POST', '/fast', { raw: 'x'.repeat(17) })).status, 413);
+    assert.is(counters.get('drop.api_concurrency'), 1);
+  } finally {
+    await server.close();
+  }
 });
 
 test.run();
