@@ -1,7 +1,7 @@
 // Service checks of containers (edge: opens TCP connections, runs commands in
 // containers through the driver). The reconciler only sees the boolean result.
 import { Socket } from 'node:net';
-import type { ContainerDriver } from '../system/lxc.ts';
+import type { ContainerDriver } from './driver.ts';
 import type { ServiceSpec } from './types.ts';
 
 export type TcpProbe = (ip: string, port: number, timeoutMs: number) => Promise<boolean>;

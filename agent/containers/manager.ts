@@ -11,11 +11,13 @@ import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
 import type { ServicePublisher } from '../discovery/publisher.ts';
-import type { ContainerDriver, AttachResult } from '../system/lxc.ts';
-import type { PortForward } from '../system/firewall.ts';
+import type { ContainerDriver, AttachResult } from './driver.ts';
+import type { PortForward } from './port-forward.ts';
 import type { ServiceChecker } from './health.ts';
 import { allocateIpv4, parseCidr, type BridgeNetwork } from './ipam.ts';
-import { editLxcConfig, LXC_LOG_FILE, liveLimitSettings, readLxcConfig, renderLimitKeys, type CgroupLayout } from './parse.ts';
+import { editLxcConfig, liveLimitSettings, readLxcConfig, renderLimitKeys } from './lxc-config.ts';
+import { LXC_LOG_FILE } from './lxc-output.ts';
+import type { CgroupLayout } from '../system/cgroup.ts';
 import { DEFAULT_TUNING, reconcile, type Action, type ExitCause, type RestartTuning, type RuntimeInfo } from './reconcile.ts';
 import type { ContainersState } from './state-store.ts';
 import type {

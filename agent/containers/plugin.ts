@@ -2,7 +2,6 @@
 // checker and manager together, registers the lxc.* commands and runs
 // the reconciler loop. stop() ends the loop and withdraws the services, but
 // never stops containers: restarting the agent leaves them running.
-import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { CommandRegistry, Unavailable } from '../commands/registry.ts';
@@ -13,13 +12,15 @@ import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
 import { AgentError, errorMessage } from '../errors.ts';
-import { LxcDriver, type ContainerDriver } from '../system/lxc.ts';
 import { onPath } from '../system/on-path.ts';
-import { PortForwarder, type FirewallBackend } from '../system/firewall.ts';
+import { LxcDriver } from './lxc-driver.ts';
+import type { ContainerDriver } from './driver.ts';
+import { PortForwarder, type FirewallBackend } from './port-forward.ts';
 import { ContainerManager } from './manager.ts';
-import { ContainerStateStore, readBootId } from './state-store.ts';
+import { ContainerStateStore } from './state-store.ts';
+import { readBootId, bridgeExists } from '../system/host.ts';
 import { createServiceChecker, tcpProbe, type TcpProbe } from './health.ts';
-import { detectCgroupLayout, type CgroupLayout } from './parse.ts';
+import { readCgroupLayout } from '../system/cgroup.ts';
 import type { BridgeNetwork } from './ipam.ts';
 import type { RestartTuning } from './reconcile.ts';
 import { containerCommands } from './commands.ts';
@@ -60,14 +61,6 @@ export interface ContainersHandle {
 
 export const DEFAULT_NETWORK: BridgeNetwork = Object.freeze({ bridge: 'lxcbr0', cidr: '10.0.3.0/24', gateway: '10.0.3.1' });
 
-export async function hostCgroupLayout(): Promise<CgroupLayout> {
-  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
-  const unified = await readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8')
-    .catch(() => readFile('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8'))
-    .catch(() => null);
-  return detectCgroupLayout(mounts, unified);
-}
-
 export async function startContainers(ctx: ContainersContext): Promise<ContainersHandle> {
   const logger = ctx.logger.child('containers');
   const driver = ctx.driver ?? new LxcDriver({
@@ -93,10 +86,10 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
     limits: ctx.limits,
     network,
     communityIp: ctx.communityIp,
-    cgroupLayout: await hostCgroupLayout(),
+    cgroupLayout: await readCgroupLayout(),
     hostCpus: availableParallelism(),
     bootId: await readBootId(),
-    bridgeExists: (b) => access(`/sys/class/net/${b}/bridge`).then(() => true, () => false),
+    bridgeExists,
     ...(ctx.tuning ? { tuning: ctx.tuning } : {}),
     ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}),
   });

@@ -59,12 +59,3 @@ export function parseState(doc: unknown, where: string): ContainersState {
   }
   return { version: 1, bootId: typeof d.bootId === 'string' ? d.bootId : '', containers };
 }
-
-/** The kernel's id of the current boot (changes on every reboot). */
-export async function readBootId(): Promise<string> {
-  try {
-    return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-  } catch {
-    return '';
-  }
-}

@@ -27,7 +27,12 @@
 //                             allocate more, for no measurable CPU gain here.
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
-import type { AgentConfig } from '../config/agent-config.ts';
+/** The part of the agent's config the V8 settings follow (AgentConfig's fields; system/ does not import config/). */
+export interface MemorySettings {
+  mode: 'edge' | 'full';
+  /** Bytes, or null for no budget. */
+  memoryBudget: number | null;
+}
 
 export const REEXEC_MARK = 'CLOUDY_AGENT_V8';
 export const PRINT_SETTINGS_ENV = 'CLOUDY_AGENT_PRINT_V8';
@@ -39,12 +44,12 @@ export const SETTINGS_MARK = 'cloudy-agent-v8:';
  * environment settings the re-exec would have applied (values are plain
  * tokens: flags and numbers, nothing a shell would expand).
  */
-export function launcherSettings(cfg: Pick<AgentConfig, 'mode' | 'memoryBudget'>, env: NodeJS.ProcessEnv = process.env): string {
+export function launcherSettings(cfg: MemorySettings, env: NodeJS.ProcessEnv = process.env): string {
   const envWords = Object.entries(mallocEnvFor(cfg, env)).map(([k, v]) => `${k}=${v}`);
   return [SETTINGS_MARK, ...v8FlagsFor(cfg), ...envWords].join(' ');
 }
 
-export function v8FlagsFor(cfg: Pick<AgentConfig, 'mode' | 'memoryBudget'>): string[] {
+export function v8FlagsFor(cfg: MemorySettings): string[] {
   const flags: string[] = [];
   if (cfg.mode === 'edge') flags.push('--max-semi-space-size=1');
   if (cfg.memoryBudget !== null) flags.push(`--max-old-space-size=${Math.max(16, Math.floor((cfg.memoryBudget * 0.6) / (1024 * 1024)))}`);
@@ -56,7 +61,7 @@ export function v8FlagsFor(cfg: Pick<AgentConfig, 'mode' | 'memoryBudget'>): str
  * has no --max-opt (an unknown flag is reported on stderr and ignored) and no
  * Maglev: there --no-opt gives the same ceiling below TurboFan (Sparkplug).
  */
-export function runtimeV8FlagsFor(cfg: Pick<AgentConfig, 'mode'>, v8Version: string = process.versions.v8): string[] {
+export function runtimeV8FlagsFor(cfg: Pick<MemorySettings, 'mode'>, v8Version: string = process.versions.v8): string[] {
   if (cfg.mode !== 'edge') return [];
   return Number(v8Version.split('.')[0]) >= 11 ? ['--max-opt=2'] : ['--no-opt'];
 }
@@ -91,7 +96,7 @@ export function appliedV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
  *   MALLOC_TRIM_THRESHOLD_     128 KiB: free memory at the heap top goes back
  * A value the user already set is kept.
  */
-export function mallocEnvFor(cfg: Pick<AgentConfig, 'mode'>, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function mallocEnvFor(cfg: Pick<MemorySettings, 'mode'>, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   if (cfg.mode !== 'edge') return {};
   const want: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' };
   return Object.fromEntries(Object.entries(want).filter(([k]) => env[k] === undefined));

@@ -7,7 +7,7 @@ import { access } from 'node:fs/promises';
 import { isAgentError } from '../../agent/errors.ts';
 import type { Exec } from '../../agent/system/exec.ts';
 import { createBridge, deleteLink, destroyContainers, exec, removeDir, sh, startTestAgent, type TestAgent } from './helpers.ts';
-import { LxcDriver } from '../../agent/system/lxc.ts';
+import { LxcDriver } from '../../agent/containers/lxc-driver.ts';
 import { ContainerManager } from '../../agent/containers/manager.ts';
 import { createServiceChecker } from '../../agent/containers/health.ts';
 import { Logger } from '../../agent/obs/log.ts';

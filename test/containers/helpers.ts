@@ -19,7 +19,7 @@ import { decodeServicesTag } from '../../agent/discovery/codec.ts';
 import type { Serf } from '../../agent/gossip/serf/types.ts';
 import { TagHolder } from '../support/fakes.ts';
 import { startContainers, type ContainersHandle } from '../../agent/containers/plugin.ts';
-import { PortForwarder } from '../../agent/system/firewall.ts';
+import { PortForwarder } from '../../agent/containers/port-forward.ts';
 import type { ContainerEvent } from '../../agent/containers/types.ts';
 import type { BridgeNetwork } from '../../agent/containers/ipam.ts';
 

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import {
-  detectCgroupLayout, editLxcConfig, liveLimitSettings, parseExitCause, parseLxcInfo, parseLxcLsFancy, readLxcConfig, renderLimitKeys,
-} from '../../agent/containers/parse.ts';
+import { parseExitCause, parseLxcInfo, parseLxcLsFancy } from '../../agent/containers/lxc-output.ts';
+import { editLxcConfig, liveLimitSettings, readLxcConfig, renderLimitKeys } from '../../agent/containers/lxc-config.ts';
+import { detectCgroupLayout } from '../../agent/system/cgroup.ts';
 
 // Outputs captured from LXC 5.0.2 on Debian bookworm.
 const fx = (f: string): string => readFileSync(new URL(`./fixtures/${f}`, import.meta.url), 'utf8');

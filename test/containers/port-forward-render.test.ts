@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isAgentError } from '../../agent/errors.ts';
-import { renderIptablesRules, renderNftScript, type PortForward } from '../../agent/system/firewall.ts';
+import { renderIptablesRules, renderNftScript, type PortForward } from '../../agent/containers/port-forward.ts';
 
 const fwd: PortForward = { owner: 'web1', protocol: 'tcp', hostIp: '10.1.2.3', hostPort: 8080, containerIp: '10.0.3.5', containerPort: 80 };
 

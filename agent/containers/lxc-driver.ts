@@ -1,4 +1,5 @@
-// The one module of the agent that runs lxc-* tools. Every call goes through
+// The LXC adapter of the containers domain (implements ContainerDriver from
+// driver.ts): the one module of the agent that runs lxc-* tools. Every call goes through
 // the injected Exec with an argument array (never a shell), a timeout and
 // bounded output; every name reaching here has been validated by the caller
 // and is validated again (defence in depth: a name starting with '-' would be
@@ -8,11 +9,12 @@ import { readFile, writeFile, rename, access, readdir, unlink, open, stat, trunc
 import { constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError, isAgentError } from '../errors.ts';
-import { check, type Exec, type ExecResult } from './exec.ts';
+import { check, type Exec, type ExecResult } from '../system/exec.ts';
 import type { Logger } from '../obs/log.ts';
-import { validateName, validateTemplateName, validateTemplateArgs } from '../containers/validate.ts';
-import { LXC_LOG_FILE, LXC_LS_FIELDS, parseExitCause, parseLxcInfo, parseLxcLsFancy } from '../containers/parse.ts';
-import type { ContainerInfo, ObservedContainer } from '../containers/types.ts';
+import { validateName, validateTemplateName, validateTemplateArgs } from './validate.ts';
+import { LXC_LOG_FILE, LXC_LS_FIELDS, parseExitCause, parseLxcInfo, parseLxcLsFancy } from './lxc-output.ts';
+import type { ContainerInfo, ObservedContainer } from './types.ts';
+import type { AttachResult, ContainerDriver } from './driver.ts';
 
 export interface LxcDriverOptions {
   exec: Exec;
@@ -28,30 +30,6 @@ export interface LxcDriverOptions {
   /** Template runs (debootstrap, apt) may take long. */
   createTimeoutMs?: number;
   commandTimeoutMs?: number;
-}
-
-export interface AttachResult { exitCode: number; stdout: string; stderr: string; timedOut: boolean }
-
-/** What the container layer needs from LXC (the manager is tested against fakes of it). */
-export interface ContainerDriver {
-  available(): Promise<void>;
-  lxcPath(): Promise<string>;
-  list(): Promise<ObservedContainer[]>;
-  info(name: string): Promise<ContainerInfo>;
-  resolveTemplate(template: string): Promise<string>;
-  create(name: string, templatePath: string, configText: string, templateArgs: string[]): Promise<void>;
-  start(name: string): Promise<void>;
-  stop(name: string, opts?: { timeoutSec?: number; kill?: boolean }): Promise<void>;
-  destroy(name: string): Promise<void>;
-  attach(name: string, argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<AttachResult>;
-  cgroupSet(name: string, key: string, value: string): Promise<void>;
-  cgroupGet(name: string, key: string): Promise<string>;
-  readConfig(name: string): Promise<string>;
-  writeConfig(name: string, text: string): Promise<void>;
-  /** The container's cloudy-service.json text, or null. */
-  readServiceFile(name: string): Promise<string | null>;
-  /** How init ended the last time (from LXC's INFO log, see parseExitCause). */
-  lastExit(name: string): Promise<'clean' | 'failure' | 'unknown'>;
 }
 
 const LOG_MAX_BYTES = 256 * 1024;

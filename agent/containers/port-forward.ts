@@ -1,4 +1,5 @@
-// Port forwarding from the host's community address to containers (DNAT).
+// Port forwarding from the host's community address to containers (DNAT): an
+// adapter of the containers domain, running nft/iptables through system/exec.ts.
 //
 // All rules live in state the agent owns, so they can be rebuilt wholesale and
 // removed without touching anyone else's rules:
@@ -11,11 +12,11 @@
 // An empty rule set removes the table/chain entirely (clean host after the
 // last container is destroyed or the agent shuts its forwarding down).
 // Rendering is pure (unit-tested); applying runs nft/iptables through Exec.
-import { writeFile } from 'node:fs/promises';
 import { AgentError, isAgentError } from '../errors.ts';
-import { check, type Exec } from './exec.ts';
+import { check, type Exec } from '../system/exec.ts';
+import { enableIpv4Forwarding } from '../system/host.ts';
 import type { Logger } from '../obs/log.ts';
-import { validateIpv4 } from '../containers/validate.ts';
+import { validateIpv4 } from './validate.ts';
 
 export interface PortForward {
   /** Owner tag (container name), kept as a rule comment. */
@@ -223,14 +224,5 @@ export class PortForwarder {
     }
     check(await this.o.exec.run('iptables', ['-w', '5', '-t', 'nat', '-F', IPT_CHAIN]));
     for (const args of renderIptablesRules(forwards)) check(await this.o.exec.run('iptables', ['-w', '5', ...args]));
-  }
-}
-
-/** DNAT to a container behind the bridge needs routing between interfaces. */
-export async function enableIpv4Forwarding(): Promise<void> {
-  try {
-    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
-  } catch (e) {
-    throw new AgentError('E_IO', `cannot enable IPv4 forwarding: ${(e as Error).message}`);
   }
 }

@@ -1,0 +1,28 @@
+// The port between the containers domain and the container runtime: what the
+// manager and the health checks need from LXC. lxc-driver.ts implements it with
+// the lxc-* tools; tests implement it in memory.
+import type { ContainerInfo, ObservedContainer } from './types.ts';
+
+export interface AttachResult { exitCode: number; stdout: string; stderr: string; timedOut: boolean }
+
+/** What the container layer needs from LXC (the manager is tested against fakes of it). */
+export interface ContainerDriver {
+  available(): Promise<void>;
+  lxcPath(): Promise<string>;
+  list(): Promise<ObservedContainer[]>;
+  info(name: string): Promise<ContainerInfo>;
+  resolveTemplate(template: string): Promise<string>;
+  create(name: string, templatePath: string, configText: string, templateArgs: string[]): Promise<void>;
+  start(name: string): Promise<void>;
+  stop(name: string, opts?: { timeoutSec?: number; kill?: boolean }): Promise<void>;
+  destroy(name: string): Promise<void>;
+  attach(name: string, argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<AttachResult>;
+  cgroupSet(name: string, key: string, value: string): Promise<void>;
+  cgroupGet(name: string, key: string): Promise<string>;
+  readConfig(name: string): Promise<string>;
+  writeConfig(name: string, text: string): Promise<void>;
+  /** The container's cloudy-service.json text, or null. */
+  readServiceFile(name: string): Promise<string | null>;
+  /** How init ended the last time (from LXC's INFO log, see parseExitCause). */
+  lastExit(name: string): Promise<'clean' | 'failure' | 'unknown'>;
+}

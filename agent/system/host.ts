@@ -1,0 +1,26 @@
+// Small facts about the host the agent runs on, read from /proc and /sys.
+import { readFile, writeFile, access } from 'node:fs/promises';
+import { AgentError } from '../errors.ts';
+
+/** The kernel's id of the current boot (changes on every reboot); '' when unreadable. */
+export async function readBootId(): Promise<string> {
+  try {
+    return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Whether a network interface of that name exists and is a bridge. */
+export function bridgeExists(name: string): Promise<boolean> {
+  return access(`/sys/class/net/${name}/bridge`).then(() => true, () => false);
+}
+
+/** Turns on IPv4 forwarding (DNAT to a container behind the bridge needs routing between interfaces). */
+export async function enableIpv4Forwarding(): Promise<void> {
+  try {
+    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+  } catch (e) {
+    throw new AgentError('E_IO', `cannot enable IPv4 forwarding: ${(e as Error).message}`);
+  }
+}
