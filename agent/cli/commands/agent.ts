@@ -16,7 +16,7 @@ import {
 import { readConfigFile } from '../../config/config-file.ts';
 import { checkGuifiSettings } from '../../config/guifi-settings.ts';
 import { parseHostPort } from '../../config/address.ts';
-import { parseAllEventScripts } from '../../handlers/scripts.ts';
+import { parseAllEventScripts } from '../../event-handlers/scripts.ts';
 import type { AgentMode, Limits } from '../../config/limits.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
 import { startDaemon, type DaemonHandle } from '../../daemon.ts';
