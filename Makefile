@@ -103,7 +103,7 @@ install: binary
 	install -d $(DESTDIR)/usr/share/cloudy-agent/lxc-templates
 	install -m 0755 lxc-templates/cloudy-* $(DESTDIR)/usr/share/cloudy-agent/lxc-templates/
 	install -D -m 0644 lxc-templates/lib/cloudy-template-common.sh $(DESTDIR)/usr/share/cloudy-agent/lxc-templates/lib/cloudy-template-common.sh
-	install -D -m 0644 image/rootfs/etc/systemd/system/cloudy-agent.service $(DESTDIR)/lib/systemd/system/cloudy-agent.service
+	install -D -m 0644 image/overlay/etc/systemd/system/cloudy-agent.service $(DESTDIR)/lib/systemd/system/cloudy-agent.service
 
 clean:
 	rm -rf build dist .cache
