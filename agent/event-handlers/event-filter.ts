@@ -28,10 +28,6 @@ export function isValidFilter(f: EventFilter): boolean {
   return VALID_EVENTS.has(f.event);
 }
 
-export function eventTypeName(e: SerfEvent): string {
-  return e.type;
-}
-
 export function filterMatches(f: EventFilter, e: SerfEvent): boolean {
   if (f.event === '*') return true;
   if (e.type !== f.event) return false;

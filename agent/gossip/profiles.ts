@@ -76,10 +76,6 @@ export const PROFILES: Readonly<Record<ProfileName, GossipProfile>> = Object.fre
 
 export const DEFAULT_PROFILE: ProfileName = 'wan';
 
-export function isProfileName(s: string): s is ProfileName {
-  return s === 'lan' || s === 'wan' || s === 'local';
-}
-
 /** A mutable copy of a profile (tests may shorten intervals). */
 export function profile(name: ProfileName = DEFAULT_PROFILE, overrides: Partial<GossipProfile> = {}): GossipProfile {
   return { ...PROFILES[name], ...overrides };

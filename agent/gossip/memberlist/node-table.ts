@@ -22,7 +22,6 @@ export interface NodeEntry extends MemberNode {
 const VICTIM_CACHE_MS = 1000;
 
 export const STATE_CODE: Record<NodeStateName, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
-export const STATE_NAME: readonly NodeStateName[] = ['alive', 'suspect', 'dead', 'left'];
 
 export function publicView(n: NodeEntry): MemberNode {
   return {

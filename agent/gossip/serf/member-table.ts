@@ -12,8 +12,6 @@ export interface MemberState {
   leaveTime: number;
 }
 
-export const STATUS_CODE: Record<MemberStatus, number> = { none: 0, alive: 1, leaving: 2, left: 3, failed: 4 };
-
 export class MemberTable {
   private readonly byName = new Map<string, MemberState>();
 

@@ -32,7 +32,6 @@ export const MessageType = {
   hasCrc: 12,
   err: 13,
 } as const;
-export type MessageTypeName = keyof typeof MessageType;
 
 const U32 = 0xffffffff;
 const U16 = 0xffff;

@@ -467,4 +467,3 @@ export function asStringMap(v: Decoded | undefined, what = 'value'): Record<stri
 }
 
 export function utf8(s: string): Uint8Array { return te.encode(s); }
-export function fromUtf8(b: Uint8Array): string { return td.decode(b); }

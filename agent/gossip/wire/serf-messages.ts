@@ -62,8 +62,6 @@ export type SerfMessage =
   }
   | { type: 'relay'; destAddr: Uint8Array; destPort: number; destName: string; inner: Uint8Array /* the raw inner serf message */ };
 
-export type SerfMessageOf<T extends SerfMessage['type']> = Extract<SerfMessage, { type: T }>;
-
 const U8 = 0xff;
 const U16 = 0xffff;
 const U32 = 0xffffffff;
