@@ -12,8 +12,6 @@
 //   startDaemon({ ...config, plugins: [
 //     async (ctx) => { for (const c of discoveryCommands(...)) ctx.registry.register(c); return { stop() {} }; },
 //   ] }, {})
-import { existsSync, readFileSync } from 'node:fs';
-import { AtomicFile } from './state/atomic-file.ts';
 import { Logger, type LogLevel } from './obs/log.ts';
 import { Counters } from './obs/counters.ts';
 import { createExec, type Exec } from './system/exec.ts';
@@ -32,6 +30,8 @@ import { EventHandlerRunner } from './event-handlers/runner.ts';
 import { eventHandlerStats, parseAllEventScripts } from './event-handlers/scripts.ts';
 import { readNetFacts } from './system/net-info.ts';
 import { decideHost } from './config/host-defaults.ts';
+import { KeyringFile } from './state/keyring-file.ts';
+import { TagsFile } from './state/tags-file.ts';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from './plugin.ts';
 
 export interface DaemonConfig extends AgentConfig {
@@ -69,16 +69,9 @@ export interface DaemonHandle {
 
 /** Keys from -keyring-file (JSON array of base64, primary first) and -encrypt. */
 export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring | null> {
-  let keys: string[] = [];
-  if (c.keyringFile !== '' && existsSync(c.keyringFile)) {
-    try {
-      const v = JSON.parse(readFileSync(c.keyringFile, 'utf8')) as unknown;
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new AgentError('E_CONFIG', 'expected a JSON array of base64 keys');
-      keys = v as string[];
-    } catch (e) {
-      throw new AgentError('E_CONFIG', `-keyring-file ${c.keyringFile}: ${errorMessage(e)}`);
-    }
-  }
+  const file = c.keyringFile !== '' ? new KeyringFile(c.keyringFile) : null;
+  const fromFile = file ? await file.read() : null;
+  let keys: string[] = fromFile ?? [];
   if (c.encryptKey !== '') {
     if (keys.length === 0) keys = [c.encryptKey];
     else if (!keys.includes(c.encryptKey)) {
@@ -94,33 +87,18 @@ export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring 
   } catch (e) {
     throw new AgentError('E_CONFIG', `keyring: ${errorMessage(e)}`);
   }
-  if (c.keyringFile !== '' && !existsSync(c.keyringFile)) {
-    await writeJsonFile(c.keyringFile, ring.keys().map(keyToBase64));
-  }
+  if (file && fromFile === null) await file.write(ring.keys().map(keyToBase64));
   return ring;
 }
 
 /** Tags from -tags-file (JSON object) when it exists, else the configured tags (then written to it). */
-function loadTags(c: AgentConfig): Record<string, string> {
-  if (c.tagsFile === '' || !existsSync(c.tagsFile)) return { ...c.tags };
-  try {
-    const v = JSON.parse(readFileSync(c.tagsFile, 'utf8')) as unknown;
-    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
-      throw new AgentError('E_CONFIG', 'expected a JSON object of strings');
-    }
-    return { ...(v as Record<string, string>), ...c.tags };
-  } catch (e) {
-    throw new AgentError('E_CONFIG', `-tags-file ${c.tagsFile}: ${errorMessage(e)}`);
-  }
-}
-
-/** Keyring and tags files go through AtomicFile like every state file (crash-safe, mode 0600, spares flash). */
-async function writeJsonFile(path: string, v: unknown): Promise<void> {
-  await new AtomicFile(path).write(new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n'));
-}
-
-async function writeTagsFile(path: string, tags: Record<string, string>): Promise<void> {
-  await writeJsonFile(path, tags);
+async function loadTags(c: AgentConfig): Promise<Record<string, string>> {
+  if (c.tagsFile === '') return { ...c.tags };
+  const file = new TagsFile(c.tagsFile);
+  const saved = await file.read();
+  if (saved !== null) return { ...saved, ...c.tags };
+  await file.write(c.tags);
+  return { ...c.tags };
 }
 
 export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): Promise<DaemonHandle> {
@@ -144,8 +122,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   let node: SerfInstance;
   try {
     const keyring = await loadKeyring(config, log);
-    const tags = loadTags(config);
-    if (config.tagsFile !== '' && !existsSync(config.tagsFile)) await writeTagsFile(config.tagsFile, tags);
+    const tags = await loadTags(config);
     const bind = parseHostPort(config.bind, 5000, '-bind');
     const adv = config.advertise !== '' ? parseHostPort(config.advertise, bind.port, '-advertise') : null;
     node = await createSerf({
@@ -209,7 +186,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
         leave: () => serf.leave(),
         shutdown: () => { void stop(); },
         setTags: async (t) => {
-          if (config.tagsFile !== '') await writeTagsFile(config.tagsFile, t);
+          if (config.tagsFile !== '') await new TagsFile(config.tagsFile).write(t);
           await serf.setTags(t);
         },
         stats: () => agentStats(),

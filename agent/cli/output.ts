@@ -1,6 +1,7 @@
 // Output formatting identical to serf's CLI: ryanuber/columnize tables,
 // encoding/json MarshalIndent (struct fields in declaration order, map keys
 // sorted, HTML-safe escaping), TrimSpace of the final text.
+import { AgentError } from '../errors.ts';
 
 /** columnize.SimpleFormat: split on '|', trim cells, pad to column width, glue "  ". */
 export function columnize(lines: readonly string[]): string {
@@ -55,5 +56,5 @@ export function goJson(v: JsonValue, indent = ''): string {
 export function formatOutput(format: string, text: () => string, json: () => JsonValue): string {
   if (format === 'json') return goJson(json()).trim();
   if (format === 'text') return text().trim();
-  throw new Error(`Invalid output format "${format}"`);
+  throw new AgentError('E_INVALID', `Invalid output format "${format}"`);
 }

@@ -15,6 +15,7 @@
 // (move-to-front, unary), code-length tables (delta coded), Huffman-coded
 // MTF/RUNA/RUNB symbols; end: 48-bit magic 0x177245385090, combined CRC, byte pad.
 import BWT from 'compressjs/lib/BWT.js';
+import { AgentError } from '../errors.ts';
 
 /** Largest block after the initial run-length stage for "BZh9": 900,000 bytes (less bzip2's own safety margin). */
 const MAX_BLOCK = 900_000 - 19;
@@ -285,7 +286,7 @@ export function huffmanLengths(freqs: readonly number[], maxLen: number): number
     if (longest <= maxLen) return lengths;
     weights = weights.map((w) => 1 + (w >> 1));
   }
-  throw new Error('huffman: cannot limit code lengths');
+  throw new AgentError('E_STATE', 'huffman: cannot limit code lengths');
 }
 
 /** Canonical codes: by length, then by symbol (what every bzip2 decoder rebuilds from the lengths). */

@@ -6,6 +6,7 @@ import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import { AtomicFile } from '../state/atomic-file.ts';
 import type { FederationSample } from './federation.ts';
+import { AgentError } from '../errors.ts';
 
 const FORMAT_VERSION = 1;
 
@@ -28,7 +29,7 @@ export class FederationHistoryFile {
       const raw = await this.file.read();
       if (!raw) return [];
       const doc = JSON.parse(new TextDecoder().decode(raw)) as { version?: number; samples?: unknown[] };
-      if (doc.version !== FORMAT_VERSION || !Array.isArray(doc.samples)) throw new Error(`unknown format ${String(doc.version)}`);
+      if (doc.version !== FORMAT_VERSION || !Array.isArray(doc.samples)) throw new AgentError('E_DECODE', `unknown format ${String(doc.version)}`);
       return doc.samples.filter(isSample);
     } catch (e) {
       this.counters.inc('discovery.federation_history_load_error');

@@ -1,7 +1,7 @@
 // `rtt`: estimated round trip time between two nodes from their Vivaldi
 // coordinates (serf rtt; distance as serf/coordinate DistanceTo).
 import { rpcCommand } from '../rpc-command.ts';
-import { errorMessage } from '../../errors.ts';
+import { AgentError, errorMessage } from '../../errors.ts';
 import type { RpcCoordinate } from '../../rpc/client.ts';
 
 const HELP = `Usage: cloudy-agent rtt [options] node1 [node2]
@@ -15,7 +15,7 @@ Options:
 
 /** Seconds, as coordinate.DistanceTo: |v1-v2| + heights, plus adjustments when that stays positive. */
 export function coordinateDistance(a: RpcCoordinate, b: RpcCoordinate): number {
-  if (a.vec.length !== b.vec.length) throw new Error('coordinate dimensionality does not match');
+  if (a.vec.length !== b.vec.length) throw new AgentError('E_INVALID', 'coordinate dimensionality does not match');
   let sum = 0;
   for (let i = 0; i < a.vec.length; i++) sum += (a.vec[i]! - b.vec[i]!) ** 2;
   let dist = Math.sqrt(sum) + a.height + b.height;

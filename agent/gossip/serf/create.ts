@@ -17,6 +17,7 @@ import { Keyring, keyToBase64 } from '../wire/keyring.ts';
 import type { Memberlist } from '../memberlist/types.ts';
 import { MemberlistNode } from '../memberlist/memberlist.ts';
 import { AtomicFile } from '../../state/atomic-file.ts';
+import { KeyringFile } from '../../state/keyring-file.ts';
 import { Snapshotter } from '../../state/snapshot.ts';
 import { realClock, type Clock } from '../clock.ts';
 import { SerfNode } from './serf.ts';
@@ -118,8 +119,7 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
       ...(deps.random ? { random: deps.random } : {}),
       ...(keyringFile ? {
         onKeyringChange: async (kr: Keyring) => {
-          // Atomic (temp + fsync + rename): a power cut mid-rotation never leaves a torn keyring file.
-          await new AtomicFile(keyringFile).write(new TextEncoder().encode(JSON.stringify(kr.keys().map(keyToBase64), null, 2) + '\n'));
+          await new KeyringFile(keyringFile).write(kr.keys().map(keyToBase64));
         },
       } : {}),
     },

@@ -1,0 +1,29 @@
+// The tags file (-tags-file), in serf's format: a JSON object of strings,
+// rewritten on every `tags -set/-delete`. Written through AtomicFile like every
+// state file (temp + fsync + rename), so a power cut never leaves it torn.
+import { AtomicFile } from './atomic-file.ts';
+import { AgentError, errorMessage } from '../errors.ts';
+
+export class TagsFile {
+  private readonly file: AtomicFile;
+  constructor(readonly path: string) { this.file = new AtomicFile(path); }
+
+  /** The tags, or null when the file does not exist. */
+  async read(): Promise<Record<string, string> | null> {
+    const raw = await this.file.read();
+    if (raw === null) return null;
+    try {
+      const v = JSON.parse(new TextDecoder().decode(raw)) as unknown;
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
+        throw new AgentError('E_CONFIG', 'expected a JSON object of strings');
+      }
+      return v as Record<string, string>;
+    } catch (e) {
+      throw new AgentError('E_CONFIG', `-tags-file ${this.path}: ${errorMessage(e)}`);
+    }
+  }
+
+  async write(tags: Record<string, string>): Promise<void> {
+    await this.file.write(new TextEncoder().encode(JSON.stringify(tags, null, 2) + '\n'));
+  }
+}
