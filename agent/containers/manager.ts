@@ -8,6 +8,7 @@
 // reconciler pass never sees a half-done create or stop.
 import { AgentError, errorMessage, isAgentError } from '../errors.ts';
 import type { Logger } from '../obs/log.ts';
+import { SerialQueue } from '../system/serial-queue.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
 import type { ServicePublisher } from '../discovery/publisher.ts';
@@ -112,7 +113,7 @@ export class ContainerManager {
   private readonly publishRefusedAt = new Map<string, number>();
   /** Containers being created (template running): name -> reserved address. */
   private readonly creating = new Map<string, string>();
-  private lock: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private afterReboot = false;
   private firstPass = true;
   private readonly now: () => number;
@@ -129,9 +130,7 @@ export class ContainerManager {
 
   /** Runs fn after every earlier operation finished. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
-    this.lock = run.catch(() => undefined);
-    return run;
+    return this.queue.run(fn);
   }
 
   /** Loads the desired state. Never stops or starts anything by itself; the first tick() does. */

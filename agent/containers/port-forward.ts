@@ -15,6 +15,7 @@
 import { AgentError, isAgentError } from '../errors.ts';
 import { check, type Exec } from '../system/exec.ts';
 import { enableIpv4Forwarding } from '../system/host.ts';
+import { SerialQueue } from '../system/serial-queue.ts';
 import type { Logger } from '../obs/log.ts';
 import { validateIpv4 } from './validate.ts';
 
@@ -129,7 +130,7 @@ export interface PortForwarderOptions {
 export class PortForwarder {
   private backend: FirewallBackend | undefined;
   private current: PortForward[] = [];
-  private chain: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(private readonly o: PortForwarderOptions) {
     this.backend = o.backend;
@@ -154,9 +155,7 @@ export class PortForwarder {
   apply(forwards: readonly PortForward[]): Promise<void> {
     const snapshot = forwards.map((f) => ({ ...f }));
     for (const f of snapshot) checkForward(f);
-    const run = this.chain.then(() => this.applyNow(snapshot));
-    this.chain = run.catch(() => {});
-    return run;
+    return this.queue.run(() => this.applyNow(snapshot));
   }
 
   /** Removes everything the agent installed. */

@@ -17,6 +17,7 @@ import { serviceKey, toRecord, validateAnnouncement, type NodeFacts } from './re
 import { encodedTagsSize } from './tag-size.ts';
 import { META_MAX_SIZE } from '../gossip/wire/memberlist-messages.ts';
 import type { ServiceStore } from './store.ts';
+import { SerialQueue } from '../system/serial-queue.ts';
 
 export interface PublishedService {
   service: ServiceAnnouncement;
@@ -43,7 +44,7 @@ export type ServicesListener = (list: readonly PublishedService[]) => void;
 
 export class ServiceAnnouncer implements ServicePublisher {
   private entries: PublishedService[] = [];
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly listeners = new Set<ServicesListener>();
   /** The `services` value we last set (undefined = tag absent); null before start. */
   private lastTagValue: string | undefined | null = null;
@@ -189,7 +190,7 @@ export class ServiceAnnouncer implements ServicePublisher {
 
   /** Resolves once every queued change is applied. */
   async idle(): Promise<void> {
-    await this.chain.catch(() => {});
+    await this.queue.idle();
   }
 
   // -------------------------------------------------------------------------
@@ -199,9 +200,7 @@ export class ServiceAnnouncer implements ServicePublisher {
       await this.adoptExternalChange();
       return fn();
     };
-    const run = this.chain.then(step, step);
-    this.chain = run.catch(() => {});
-    return run;
+    return this.queue.run(step);
   }
 
   /**
