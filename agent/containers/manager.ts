@@ -14,7 +14,7 @@ import type { Limits } from '../config/limits.ts';
 import type { ServicePublisher } from '../discovery/publisher.ts';
 import type { ContainerDriver, AttachResult } from './driver.ts';
 import type { PortForward } from './port-forward.ts';
-import type { ServiceChecker } from './health.ts';
+import type { ContainerHealth } from './container-health.ts';
 import { allocateIpv4, parseCidr, type BridgeNetwork } from './ipam.ts';
 import { editLxcConfig, liveLimitSettings, readLxcConfig, renderLimitKeys } from './lxc-config.ts';
 import { LXC_LOG_FILE } from './lxc-output.ts';
@@ -44,7 +44,7 @@ export interface ContainerManagerOptions {
   forwarder: ForwarderLike;
   publisher: ServicePublisher;
   store: StateStoreLike;
-  checker: ServiceChecker;
+  checker: ContainerHealth;
   logger: Logger;
   counters: Counters;
   limits: Limits;

@@ -19,7 +19,7 @@ import { PortForwarder, type FirewallBackend } from './port-forward.ts';
 import { ContainerManager } from './manager.ts';
 import { ContainerStateStore } from './state-store.ts';
 import { readBootId, bridgeExists } from '../system/host.ts';
-import { createServiceChecker, tcpProbe, type TcpProbe } from './health.ts';
+import { createContainerHealth, tcpProbe, type TcpProbe } from './container-health.ts';
 import { readCgroupLayout } from '../system/cgroup.ts';
 import type { BridgeNetwork } from './ipam.ts';
 import type { RestartTuning } from './reconcile.ts';
@@ -80,7 +80,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
     forwarder,
     publisher: ctx.publisher,
     store: new ContainerStateStore(ctx.stateDir),
-    checker: createServiceChecker(driver, ctx.probe ?? tcpProbe),
+    checker: createContainerHealth(driver, ctx.probe ?? tcpProbe),
     logger,
     counters: ctx.counters,
     limits: ctx.limits,

@@ -9,7 +9,7 @@ import type { Exec } from '../../agent/system/exec.ts';
 import { createBridge, deleteLink, destroyContainers, exec, removeDir, sh, startTestAgent, type TestAgent } from './helpers.ts';
 import { LxcDriver } from '../../agent/containers/lxc-driver.ts';
 import { ContainerManager } from '../../agent/containers/manager.ts';
-import { createServiceChecker } from '../../agent/containers/health.ts';
+import { createContainerHealth } from '../../agent/containers/container-health.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
@@ -93,7 +93,7 @@ test('a host without lxc tools: E_UNAVAILABLE with a clear message', async () =>
   await expectError(driver.list(), 'E_UNAVAILABLE', /LXC is not installed or not in PATH \(lxc-ls not found\): install the Debian package "lxc"/);
   const m = new ContainerManager({
     driver, forwarder: { apply: async () => {} }, publisher: { publish: async () => {}, unpublish: async () => {} },
-    store: { load: async () => null, save: async () => {} }, checker: createServiceChecker(driver), logger: Logger.silent(),
+    store: { load: async () => null, save: async () => {} }, checker: createContainerHealth(driver), logger: Logger.silent(),
     counters: new Counters(), limits: defaultLimits(), network: NET, communityIp: '10.213.5.1', cgroupLayout: { memory: 1, cpu: 1 },
     hostCpus: 2, bootId: 'x',
   });

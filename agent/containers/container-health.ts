@@ -1,32 +1,22 @@
-// Service checks of containers (edge: opens TCP connections, runs commands in
-// containers through the driver). The reconciler only sees the boolean result.
-import { Socket } from 'node:net';
+// Container health: whether a container's service answers, from its
+// cloudy-service.json check (tcp to the container's address, a command run
+// inside it, or none). Separate from discovery's ServiceChecker on purpose:
+// this one checks from the host into a container (exec goes through the LXC
+// driver) and only feeds the reconciler a boolean; the TCP connect itself is
+// discovery's tcpProbe.
+import { tcpProbe as discoveryTcpProbe } from '../discovery/probes.ts';
 import type { ContainerDriver } from './driver.ts';
 import type { ServiceSpec } from './types.ts';
 
 export type TcpProbe = (ip: string, port: number, timeoutMs: number) => Promise<boolean>;
 
-export const tcpProbe: TcpProbe = (ip, port, timeoutMs) =>
-  new Promise((resolve) => {
-    const s = new Socket();
-    let done = false;
-    const finish = (ok: boolean): void => {
-      if (done) return;
-      done = true;
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => finish(false));
-    s.once('connect', () => finish(true));
-    s.once('error', () => finish(false));
-    s.connect(port, ip);
-  });
+export const tcpProbe: TcpProbe = async (ip, port, timeoutMs) => (await discoveryTcpProbe(ip, port, timeoutMs)).ok;
 
-export interface ServiceChecker {
+export interface ContainerHealth {
   check(name: string, ipv4: string, svc: ServiceSpec): Promise<boolean>;
 }
 
-export function createServiceChecker(driver: ContainerDriver, probe: TcpProbe = tcpProbe, timeoutMs = 3_000): ServiceChecker {
+export function createContainerHealth(driver: ContainerDriver, probe: TcpProbe = tcpProbe, timeoutMs = 3_000): ContainerHealth {
   return {
     async check(name, ipv4, svc) {
       switch (svc.check.kind) {
