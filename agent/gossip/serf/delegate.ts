@@ -79,7 +79,7 @@ export interface SerfDelegates {
 export function serfDelegates(s: SerfDelegateHost): SerfDelegates {
   const safe = (what: string, fn: () => void): void => {
     try { fn(); } catch (e) {
-      s.deps.counters.inc('serf.delegate_errors');
+      s.deps.counters.inc('error.delegate'); // one name with memberlist's delegate failures
       s.log.warn(`${what}: ${errorMessage(e)}`);
     }
   };
@@ -94,7 +94,7 @@ export function serfDelegates(s: SerfDelegateHost): SerfDelegates {
       // stream): the same merge, read from memory, so there is one implementation of it.
       mergeRemoteState: (buf, join) => {
         mergeRemoteStateStream(s, new UserStateReader(ByteCursor.over(buf, 'remote state'), buf.length, buf.length), join).catch((e: unknown) => {
-          s.deps.counters.inc('serf.delegate_errors');
+          s.deps.counters.inc('error.delegate'); // one name with memberlist's delegate failures
           s.log.warn(`mergeRemoteState: ${errorMessage(e)}`);
         });
       },
