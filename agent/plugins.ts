@@ -86,6 +86,8 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
   const plugins: DaemonPlugin[] = [
     discoveryPlugin({
       ...(cfg.dataDir !== '' ? { stateDir: cfg.dataDir } : {}),
+      microcloud: cfg.microcloud,
+      ...(cfg.getinconfFile !== '' ? { getinconfFile: cfg.getinconfFile } : {}),
       onStarted: (d) => { discovery = d; },
     }),
     containersPlugin({

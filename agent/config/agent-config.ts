@@ -66,6 +66,10 @@ export interface AgentConfig {
   containers: boolean;
   /** guifi.net registration (config key `guifi`, the first-boot seed's; flags -guifi-*): see config/guifi-settings.ts. */
   guifi: Partial<GuifiSettings>;
+  /** `e` of published records (-microcloud, key "microcloud"); null = getinconf's NETWORK_NAME, as avahi-ps. */
+  microcloud: string | null;
+  /** getinconf's client config avahi-ps reads `e` from (-getinconf-file, key "getinconf_file"; '' = /etc/getinconf-client.conf). */
+  getinconfFile: string;
   /** serf's -discover: find peers on the LAN by mDNS as _serf_<NAME>._tcp ('' = off). */
   discover: string;
   /** serf's -iface: the one interface mDNS discovery uses ('' = every IPv4 interface). */
@@ -143,6 +147,8 @@ export function defaultAgentConfig(): AgentConfig {
     dataDir: '',
     communityInterface: '',
     containers: true,
+    microcloud: null,
+    getinconfFile: '',
     discover: '',
     discoverInterface: '',
     trustedOperators: [],

@@ -112,6 +112,8 @@ export function configFromJson(obj: Json, source = 'config'): ConfigLayer {
       // serf keys we accept but that do not apply to this agent (kept so serf configs load).
       case 'guifi': layer.guifi = guifiSettingsFromJson(o[k], at(k)); break;
       case 'discover': layer.discover = str(k); break;
+      case 'microcloud': layer.microcloud = str(k); break;
+      case 'getinconf_file': layer.getinconfFile = str(k); break;
       case 'interface': layer.discoverInterface = str(k); break;
       case 'enable_syslog': case 'syslog_facility': case 'statsite_addr':
       case 'statsd_addr': case 'disable_name_resolution': case 'disable_coordinates': case 'reconnect_interval':

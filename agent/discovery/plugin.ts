@@ -8,11 +8,14 @@ import { dirname } from 'node:path';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
 import { AgentError } from '../errors.ts';
 import { startDiscovery, type Discovery } from './index.ts';
+import { resolveMicrocloud } from './getinconf.ts';
 
 export interface DiscoveryPluginOptions {
   stateDir?: string;
-  /** `e` of every record (getinconf NETWORK_NAME); default "guifi". */
-  microcloud?: string;
+  /** `e` of every record (-microcloud); unset: read getinconf's file as avahi-ps does (discovery/getinconf.ts). */
+  microcloud?: string | null;
+  /** getinconf's client config (default /etc/getinconf-client.conf). */
+  getinconfFile?: string;
   announceSelf?: boolean;
   federationIntervalMs?: number;
   /** Receives the started discovery (the containers plug-in takes its publisher from here). */
@@ -29,10 +32,15 @@ export function discoveryPlugin(opts: DiscoveryPluginOptions = {}): DaemonPlugin
       }
       const stateDir = opts.stateDir ?? (ctx.config.snapshotPath !== '' ? dirname(ctx.config.snapshotPath) : null);
       if (stateDir === null) ctx.logger.child('discovery').warn('no state dir (-snapshot or plug-in option): published services will not survive a restart');
+      const microcloud = await resolveMicrocloud({
+        configured: opts.microcloud ?? null,
+        ...(opts.getinconfFile ? { file: opts.getinconfFile } : {}),
+      });
+      ctx.logger.child('discovery').info(`microcloud (e) ${JSON.stringify(microcloud.name)} from ${microcloud.source}`);
       const d = await startDiscovery({
         serf: ctx.serf, registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
         stateDir, gossipPort, communityIp, hostname,
-        ...(opts.microcloud !== undefined ? { microcloud: opts.microcloud } : {}),
+        microcloud: microcloud.name,
         ...(opts.announceSelf !== undefined ? { announceSelf: opts.announceSelf } : {}),
         ...(opts.federationIntervalMs !== undefined ? { federationIntervalMs: opts.federationIntervalMs } : {}),
       });
@@ -48,6 +56,8 @@ export function discoveryPlugin(opts: DiscoveryPluginOptions = {}): DaemonPlugin
             cloudy_instances: String(cur.cloudyInstances),
             federation_services: String(cur.services),
             undecodable_tags: String(cur.undecodable),
+            microcloud: microcloud.name,
+            microcloud_source: microcloud.source,
           };
         },
       };

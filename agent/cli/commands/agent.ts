@@ -30,7 +30,7 @@ export const AGENT_FLAGS: FlagSpecs = {
   'tag': 'list', 'role': 'string', 'tags-file': 'string', 'rpc-addr': 'string', 'rpc-auth': 'string',
   'config-file': 'list', 'config-dir': 'list', 'snapshot': 'string', 'log-level': 'string',
   'event-handler': 'list', 'mode': 'string', 'memory-budget': 'string', 'limit': 'list',
-  'data-dir': 'string', 'interface': 'string', 'containers': 'bool', 'discover': 'string', 'iface': 'string', 'trust-operator': 'list',
+  'data-dir': 'string', 'interface': 'string', 'containers': 'bool', 'discover': 'string', 'iface': 'string', 'microcloud': 'string', 'getinconf-file': 'string', 'trust-operator': 'list',
   'http': 'string', 'http-guest': 'bool',
   'guifi-api': 'string', 'guifi-node-id': 'int', 'guifi-user': 'string', 'guifi-password-file': 'string',
   'guifi-token-file': 'string', 'guifi-declare-services': 'bool',
@@ -70,6 +70,8 @@ Options (serf's names; -flag v, -flag=v and --flag=v are accepted):
   -containers=false       Do not manage LXC containers.
   -discover=NAME          Find peers on the LAN by mDNS (serf's _serf_NAME._tcp) and be found.
   -iface=IF               The one interface -discover uses (default: every IPv4 interface).
+  -microcloud=NAME        The µcloud ("e") of published services (default: NETWORK_NAME of
+                          -getinconf-file=FILE, /etc/getinconf-client.conf, as avahi-ps; "demo" without it).
   -trust-operator=KEY[@ROLE]  Obey remote commands signed by this operator key (role admin or viewer); repeatable.
   -http=ADDR[:PORT]       Web GUI and JSON API (default: 0.0.0.0:7000 in full mode, off in edge mode; 'off' disables).
   -http-guest             Public read-only view of the federation (members, services, plots) without login.
@@ -123,6 +125,8 @@ export function layerFromFlags(f: Flags): ConfigLayer {
   if (f.has('containers')) l.containers = f.bool('containers');
   if (f.has('discover')) l.discover = f.str('discover');
   if (f.has('iface')) l.discoverInterface = f.str('iface');
+  if (f.has('microcloud')) l.microcloud = f.str('microcloud');
+  if (f.has('getinconf-file')) l.getinconfFile = f.str('getinconf-file');
   const trusted = f.list('trust-operator');
   if (trusted.length) {
     for (const t of trusted) { try { parseTrustSpec(t); } catch (e) { bad('-trust-operator', errorMessage(e)); } }
