@@ -27,7 +27,7 @@ function config(n: typeof A, name: string, join: string[]): AgentConfig {
 }
 
 async function start(n: typeof A, name: string, joinAddrs: string[]): Promise<DaemonHandle> {
-  const d = await startDaemon({ ...config(n, name, joinAddrs), plugins: [discoveryPlugin({ federationIntervalMs: 60_000 })] }, { logger: Logger.silent() });
+  const d = await startDaemon({ ...config(n, name, joinAddrs), plugins: [discoveryPlugin({ federationIntervalMs: 60_000, microcloud: 'guifi' })] }, { logger: Logger.silent() });
   daemons.push(d);
   return d;
 }
