@@ -50,7 +50,9 @@ chmod 755 "$work"   # apt's sandbox user reads the file from here
 fetch() {  # fetch URL FILE
   if command -v curl >/dev/null; then curl -fsSL -o "$2" "$1"
   elif command -v wget >/dev/null; then wget -q -O "$2" "$1"
-  else die "neither curl nor wget is installed to download $1"; fi
+  # apt's own downloader: there on every Debian, even a minimal one.
+  elif [ -x /usr/lib/apt/apt-helper ]; then /usr/lib/apt/apt-helper -q download-file "$1" "$2" >/dev/null 2>&1
+  else die "no downloader (curl, wget or apt-helper) for $1"; fi
 }
 
 case "$source" in

@@ -12,7 +12,8 @@
 // Needs dist/cloudy-agent and dist/cloudy-agent.cjs (make binary).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DebianContainer, REPO, createBridge, debianRoot, deleteLink, run } from './debian-container.ts';
@@ -150,8 +151,22 @@ test('amd64 .deb: installed by the installer, runs under systemd and joins serf;
   assert.is((await sh("dpkg-query -W -f='${Status}' cloudy-agent 2>/dev/null || true")).trim().endsWith('installed'), false);
 });
 
-test('all .deb on Debian nodejs 18: launcher flags, join, tags, events, queries, services against serf; upgrade, remove, purge', async () => {
-  await sh(`sh /mnt/pk/install-cloudy-agent.sh --js /mnt/pk/${V1} --no-update 2>&1`, 300_000);
+test('all .deb on Debian nodejs 18 (installed from a URL): launcher flags, join, tags, events, queries, services against serf; upgrade, remove, purge', async () => {
+  // The installer fetches from a base URL + version (a web server on the host's side of the bridge).
+  const web = createHttpServer((req, res) => {
+    const file = join(share, decodeURIComponent((req.url ?? '/').split('?')[0]!));
+    if (!file.startsWith(share) || !existsSync(file)) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-length': statSync(file).size });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((r) => web.listen(0, HOST_IP, r));
+  const base = `http://${HOST_IP}:${(web.address() as { port: number }).port}`;
+  try {
+    const out = await sh(`sh /mnt/pk/install-cloudy-agent.sh --js ${base}/${V1}/ --version ${V1} --no-update 2>&1`, 300_000);
+    assert.match(out, /installed cloudy-agent-js 0\.1\.0\+pk1/);
+  } finally {
+    web.close();
+  }
   assert.match(await sh('node --version'), /^v18\./);
   const first = await waitRunning();
   assert.match((await sh(`readlink /proc/${first.pid}/exe`)).trim(), /\/node(js)?$/);
