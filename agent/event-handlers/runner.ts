@@ -14,7 +14,7 @@ import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
 import { errorMessage } from '../errors.ts';
-import { filterMatches } from './event-filter.ts';
+import { filterMatches } from '../gossip/serf/event-filter.ts';
 import { handlerEnv, handlerStdin } from './invoke.ts';
 import type { EventScript } from './scripts.ts';
 

@@ -1,8 +1,8 @@
 // serf's `-event-handler` specs: `[filter=]script`, where filter is an event
-// filter list (see event-filter.ts); the script runs under `/bin/sh -c`.
+// filter list (see gossip/serf/event-filter.ts); the script runs under `/bin/sh -c`.
 // Like serf, the spec is split at its first '='.
 import { AgentError } from '../errors.ts';
-import { filterKey, isValidFilter, parseEventFilters, type EventFilter } from './event-filter.ts';
+import { filterKey, isValidFilter, parseEventFilters, type EventFilter } from '../gossip/serf/event-filter.ts';
 
 export interface EventScript {
   filter: EventFilter;

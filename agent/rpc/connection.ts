@@ -21,7 +21,7 @@ import { encodeGo, Float64, type GoValue } from '../gossip/wire/msgpack.ts';
 import { AgentError, errorMessage, isAgentError } from '../errors.ts';
 import { ERR, IPC_VERSION, MONITOR_LEVELS, SERF_COMMANDS, goBytes, memberRecord } from './protocol.ts';
 import { asBody, fBool, fBytes, fInt, fStr, fStrArray, fStrMap, fUint, type Body } from './fields.ts';
-import { anyFilterMatches, isValidFilter, parseEventFilters } from '../event-handlers/event-filter.ts';
+import { anyFilterMatches, isValidFilter, parseEventFilters } from '../gossip/serf/event-filter.ts';
 
 export interface RpcAgentHooks {
   /** Graceful leave (reply is sent after it completes). */

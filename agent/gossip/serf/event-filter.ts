@@ -2,7 +2,7 @@
 // a comma-separated list of `member-join`, `member-leave`, `member-failed`,
 // `member-update`, `member-reap`, `user`, `user:NAME`, `query`, `query:NAME`
 // or `*`; the empty string means `*` (serf agent/event_handler.go semantics).
-import type { SerfEvent } from '../gossip/serf/types.ts';
+import type { SerfEvent } from './types.ts';
 
 export interface EventFilter {
   /** `*`, `user`, `query` or a member event type. */
