@@ -98,10 +98,11 @@ export function validateArgs<S extends ArgSchema>(schema: S, raw: unknown, path 
     const field = path + name;
     if (v === undefined || v === null) {
       if (spec.required) throw new AgentError('E_INVALID', `${field}: required`, { field });
-      out[field] = undefined;
+      out[name] = undefined;
       continue;
     }
-    out[field] = readValue(spec.type, v, field);
+    // keyed by the schema's own name; the path prefix only names the field in errors
+    out[name] = readValue(spec.type, v, field);
   }
   return out as ArgsOf<S>;
 }

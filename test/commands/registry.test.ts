@@ -81,6 +81,11 @@ test('nested maps are checked by the same validator, with the path in the field 
   }
 });
 
+test('the values of a nested map come back under their own names (the path only names the field in errors)', () => {
+  const b = validateArgs({ Kind: { type: 'string', required: true, doc: '' }, Port: { type: 'int', doc: '' } }, { Kind: 'tcp', Port: 80 }, 'Check.');
+  assert.equal({ ...b }, { Kind: 'tcp', Port: 80 });
+});
+
 test('roles: a viewer reads but may not change state (E_FORBIDDEN); an admin does both', async () => {
   const { registry, calls } = sample();
   assert.is(await registry.invoke('thing.get', undefined, VIEWER), 'value');
