@@ -102,8 +102,10 @@ test('100,000 alive messages for distinct nodes: bounded memory and table, drops
   assert.ok(st['memberlist.broadcast-queue']! <= limits.broadcastQueueDepth);
   // The flood really reached the member table, and what could not be kept is counted.
   assert.ok(maxTable >= limits.maxMembers - 10, `the table filled up (${maxTable})`);
-  // Every fake node we could not keep is counted as an eviction; the relay queue overflow as drops.
-  assert.ok((c['evict.newcomer'] ?? 0) >= TOTAL_ALIVES - limits.maxMembers, `evict.newcomer ${c['evict.newcomer']} (evict.* ${evicted})`);
+  // Every fake node we could not keep is counted: as an eviction once it reached the table, or as a
+  // handoff drop when it arrived faster than we handle it (a loaded machine); the relay queue overflow as drops.
+  const notKept = (c['evict.newcomer'] ?? 0) + (c['drop.handoff.alive'] ?? 0);
+  assert.ok(notKept >= TOTAL_ALIVES - limits.maxMembers, `evict.newcomer ${c['evict.newcomer']} + drop.handoff.alive ${c['drop.handoff.alive']} (evict.* ${evicted})`);
   assert.ok((c['drop.bcast.memberlist'] ?? 0) > 0, `relays beyond the broadcast queue are dropped and counted (drop.* ${dropped})`);
   // The real members are still in our table, alive.
   for (const n of [s1.name, s2.name]) assert.is(ours.serf.members().find((m) => m.name === n)?.status, 'alive', `${n} kept and alive`);
