@@ -38,3 +38,13 @@ export function isAgentError(e: unknown, code?: ErrorCode): e is AgentError {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * The text a serf RPC verb answers for `e`: serf 0.9.4's own error string when
+ * the thrower recorded one (details.serfText; our message keeps the detail for
+ * logs and our own subcommands), else the message.
+ */
+export function serfErrorText(e: unknown): string {
+  const t = e instanceof AgentError ? e.details?.serfText : undefined;
+  return typeof t === 'string' ? t : errorMessage(e);
+}

@@ -18,7 +18,7 @@ import { levelRank, type LogLevel, type Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Limits } from '../config/limits.ts';
 import { encodeGo, Float64, type GoValue } from '../gossip/wire/msgpack.ts';
-import { AgentError, errorMessage, isAgentError } from '../errors.ts';
+import { AgentError, errorMessage, isAgentError, serfErrorText } from '../errors.ts';
 import { ERR, IPC_VERSION, MONITOR_LEVELS, SERF_COMMANDS, goBytes, memberRecord } from './protocol.ts';
 import { asBody, fBool, fBytes, fInt, fStr, fStrArray, fStrMap, fUint, type Body } from './fields.ts';
 import { anyFilterMatches, isValidFilter, parseEventFilters } from '../gossip/serf/event-filter.ts';
@@ -243,13 +243,13 @@ export class RpcConnection {
     const name = fStr(b.Name, 'Name');
     const payload = fBytes(b.Payload, 'Payload');
     const coalesce = fBool(b.Coalesce, 'Coalesce');
-    this.send(seq, await errOf(() => this.d.serf.userEvent(name, payload, coalesce)));
+    this.send(seq, await errOf(() => this.d.serf.userEvent(name, payload, coalesce), this.log));
   }
 
   private async forceLeave(seq: number, b: Body): Promise<void> {
     const node = fStr(b.Node, 'Node');
     const prune = fBool(b.Prune, 'Prune');
-    this.send(seq, await errOf(() => this.d.serf.removeFailedNode(node, prune)));
+    this.send(seq, await errOf(() => this.d.serf.removeFailedNode(node, prune), this.log));
   }
 
   private async join(seq: number, b: Body): Promise<void> {
@@ -357,7 +357,7 @@ export class RpcConnection {
 
   private async leave(seq: number): Promise<void> {
     this.log.info('Graceful leave triggered');
-    const err = await errOf(() => this.d.hooks.leave());
+    const err = await errOf(() => this.d.hooks.leave(), this.log);
     if (err) this.log.error(`leave failed: ${err}`);
     this.send(seq, err);
     // Let the reply reach the client before the agent tears everything down.
@@ -401,7 +401,7 @@ export class RpcConnection {
     const tags: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.d.serf.localMember().tags)) if (!del.has(k)) tags[k] = v;
     Object.assign(tags, set);
-    this.send(seq, await errOf(() => this.d.hooks.setTags(tags)));
+    this.send(seq, await errOf(() => this.d.hooks.setTags(tags), this.log));
   }
 
   private async query(seq: number, b: Body): Promise<void> {
@@ -437,7 +437,7 @@ export class RpcConnection {
           this.queries.delete(sub);
         },
       });
-    });
+    }, this.log);
     this.send(seq, err);
     if (err) { this.queries.delete(sub); return; }
     ready = true;
@@ -452,7 +452,7 @@ export class RpcConnection {
     const payload = fBytes(b.Payload, 'Payload');
     const p = this.pendingQueries.get(id);
     if (!p) { this.send(seq, ERR.invalidQueryID); return; }
-    this.send(seq, await errOf(() => p.q.respond(payload)));
+    this.send(seq, await errOf(() => p.q.respond(payload), this.log));
   }
 
   private stats(seq: number): void {
@@ -495,8 +495,16 @@ export class RpcConnection {
 
 function f64(v: number): Float64 { return new Float64(v); }
 
-async function errOf(fn: () => Promise<unknown>): Promise<string> {
-  try { await fn(); return ''; } catch (e) { return errorMessage(e) || 'error'; }
+/** serf's error text for a serf verb; our detailed message goes to the log. */
+async function errOf(fn: () => Promise<unknown>, log?: Logger): Promise<string> {
+  try {
+    await fn();
+    return '';
+  } catch (e) {
+    const text = serfErrorText(e) || 'error';
+    if (log && text !== errorMessage(e)) log.warn(errorMessage(e));
+    return text;
+  }
 }
 
 /**

@@ -149,7 +149,8 @@ export class SerfQueries {
     const raw = encodeSerfMessage(q);
     if (raw.length > this.o.querySizeLimit) {
       throw new AgentError('E_TOO_LARGE',
-        `query exceeds limit of ${this.o.querySizeLimit} bytes (by ${raw.length - this.o.querySizeLimit} bytes)`);
+        `query exceeds limit of ${this.o.querySizeLimit} bytes (by ${raw.length - this.o.querySizeLimit} bytes)`,
+        { serfText: `query exceeds limit of ${this.o.querySizeLimit} bytes` });
     }
     const handle = this.collector.register(ltime, id, timeoutMs, handlers);
     this.receive(q);
@@ -218,7 +219,8 @@ export class SerfQueries {
         const raw = encodeSerfMessage(resp);
         if (raw.length > this.o.queryResponseSizeLimit) {
           throw new AgentError('E_TOO_LARGE',
-            `response exceeds limit of ${this.o.queryResponseSizeLimit} bytes (by ${raw.length - this.o.queryResponseSizeLimit} bytes)`);
+            `response exceeds limit of ${this.o.queryResponseSizeLimit} bytes (by ${raw.length - this.o.queryResponseSizeLimit} bytes)`,
+            { serfText: `response exceeds limit of ${this.o.queryResponseSizeLimit} bytes` });
         }
         const ml = this.o.memberlist();
         if (!ml) throw new AgentError('E_STATE', 'serf is not started');

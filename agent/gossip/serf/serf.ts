@@ -487,7 +487,7 @@ export class SerfNode implements Serf {
     if (meta.length > META_MAX_SIZE) {
       throw new AgentError('E_TOO_LARGE',
         `encoded length of tags exceeds limit of ${META_MAX_SIZE} bytes by ${meta.length - META_MAX_SIZE} bytes`,
-        { size: meta.length, limit: META_MAX_SIZE });
+        { size: meta.length, limit: META_MAX_SIZE, serfText: `Encoded length of tags exceeds limit of ${META_MAX_SIZE} bytes` });
     }
   }
 
@@ -508,13 +508,15 @@ export class SerfNode implements Serf {
     const before = Buffer.byteLength(name) + payload.length;
     if (before > this.opts.userEventSizeLimit) {
       throw new AgentError('E_TOO_LARGE',
-        `user event exceeds configured limit of ${this.opts.userEventSizeLimit} bytes before encoding (by ${before - this.opts.userEventSizeLimit} bytes)`);
+        `user event exceeds configured limit of ${this.opts.userEventSizeLimit} bytes before encoding (by ${before - this.opts.userEventSizeLimit} bytes)`,
+        { serfText: `user event exceeds configured limit of ${this.opts.userEventSizeLimit} bytes before encoding` });
     }
     const msg = { type: 'userEvent' as const, ltime: this.eventClock.time(), name, payload, cc: coalesce };
     const raw = encodeSerfMessage(msg);
     if (raw.length > this.opts.userEventSizeLimit) {
       throw new AgentError('E_TOO_LARGE',
-        `encoded length of user event exceeds limit of ${this.opts.userEventSizeLimit} bytes (by ${raw.length - this.opts.userEventSizeLimit} bytes)`);
+        `encoded user event exceeds configured limit of ${this.opts.userEventSizeLimit} bytes after encoding (by ${raw.length - this.opts.userEventSizeLimit} bytes)`,
+        { serfText: `encoded user event exceeds configured limit of ${this.opts.userEventSizeLimit} bytes after encoding` });
     }
     this.eventClock.increment();
     this.handleUserEvent(msg);
