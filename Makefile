@@ -14,7 +14,7 @@ STAMP := node_modules/.installed-stamp
 
 # `make check` is the quick loop: typecheck and the tests that need no real peer
 # and no OS (every file but *.real.test.ts), the two side by side, files 4 at a time.
-.PHONY: run test check deps deps-run deps-test typecheck binary bundle bench clean install deb openwrt
+.PHONY: run test check image test-image deps deps-run deps-test typecheck binary bundle bench clean install deb openwrt
 
 # --- setup -----------------------------------------------------------------
 # A work tree whose node_modules is a symlink shares another checkout's packages:
@@ -96,6 +96,14 @@ bench: deps-test binary
 	$(RUN_TS) bench/run.ts
 	$(RUN_TS) bench/packages.ts
 	$(RUN_TS) bench/remote.ts
+
+# Flashable images (image/README.md): raw disk + LXC image in image/out/, Debian root cached in .cache/image.
+image: deps
+	bash image/build.sh
+
+# The image tests alone (they build the images when missing; make test runs them too).
+test-image: deps-test
+	$(NODE) test/run-all.mjs test/image/
 
 # Installs the executable, the LXC templates and the systemd unit (DESTDIR for images).
 install: binary

@@ -7,6 +7,8 @@
 //                unavailable, with reason and fix, where it cannot run)
 //   guifi        registration of the box and its services at guifi.net
 //   mdns         -discover NAME: serf's mDNS peer discovery
+//   seed         first boot's verdict on cloudy.conf (info section)
+//   watchdog     under systemd's WatchdogSec: pings while gossip is healthy
 //   remote       signed remote commands from trusted operators
 //   api          the full node's HTTP API and GUI (agent/api/), last: it serves
 //                every command the others registered
@@ -30,6 +32,9 @@ import { proxyPlugin } from './api/proxy.ts';
 import { httpAddrOf } from './config/agent-config.ts';
 import { parseHostPort } from './config/address.ts';
 import { MdnsDiscovery } from './gossip/mdns/mdns-discovery.ts';
+import { systemdNotifier, type Notifier } from './system/systemd-notify.ts';
+import { createExec } from './system/exec.ts';
+import { readSeedStatus, type SeedStatus } from './config/seed-apply.ts';
 import { readNetFacts } from './system/net-info.ts';
 import { onPath } from './system/on-path.ts';
 import { loadIdentity } from './state/identity.ts';
@@ -37,6 +42,53 @@ import { MemoryGovernor } from './system/memory-governor.ts';
 import {
   PRINT_SETTINGS_ENV, applyRuntimeV8Flags, launcherSettings, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor,
 } from './system/v8-budget.ts';
+
+/**
+ * Under systemd with WatchdogSec: READY=1 once, then WATCHDOG=1 every third of
+ * the interval, but only while the gossip layer is healthy: serf alive (not
+ * left/shut down), memberlist's health score below its maximum, and this timer
+ * itself on time (a blocked event loop means a stuck gossip loop too). Missing
+ * pings make systemd restart the agent.
+ */
+export function watchdogPlugin(notifier: Notifier): DaemonPlugin {
+  return {
+    name: 'watchdog',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const log = ctx.logger.child('watchdog');
+      void notifier.notify('READY=1');
+      const every = Math.max(1000, Math.floor((notifier.watchdogMs ?? 0) / 3));
+      let last = Date.now();
+      let pings = 0;
+      let withheld = 0;
+      const timer = notifier.watchdogMs === null ? null : setInterval(() => {
+        const now = Date.now();
+        const late = now - last > every * 2;
+        last = now;
+        const stats = ctx.serf.stats();
+        const healthy = ctx.serf.state() === 'alive' && Number(stats.health_score ?? 0) < 8 && !late;
+        if (healthy) { pings++; void notifier.notify('WATCHDOG=1'); } else { withheld++; log.warn(`gossip unhealthy (state ${ctx.serf.state()}, health ${stats.health_score}, timer late ${late}): watchdog ping withheld`); }
+      }, every);
+      timer?.unref();
+      return {
+        stop: () => { if (timer) clearInterval(timer); void notifier.notify('STOPPING=1'); },
+        stats: () => ({ interval_ms: String(every), pings: String(pings), withheld: String(withheld) }),
+      };
+    },
+  };
+}
+
+/** First boot's verdict on cloudy.conf in `info` (and so in `remote NODE status`): ok, or what was wrong. */
+export function seedStatusPlugin(status: SeedStatus): DaemonPlugin {
+  return {
+    name: 'seed',
+    async start(): Promise<PluginHandle> {
+      return {
+        stop: () => {},
+        stats: () => ({ ok: String(status.ok), source: status.source, message: status.message.replace(/\n/g, '; '), applied_at: status.appliedAt }),
+      };
+    },
+  };
+}
 
 /** `-discover NAME`: serf's mDNS peer discovery (announce ourselves, join who answers). */
 export function mdnsPlugin(cfg: AgentConfig): DaemonPlugin {
@@ -102,6 +154,10 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
     }),
   ];
   if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
+  const seed = readSeedStatus('/');
+  if (seed) plugins.push(seedStatusPlugin(seed));
+  const notifier = systemdNotifier(createExec(), process.env);
+  if (notifier) plugins.push(watchdogPlugin(notifier));
   plugins.push(remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs }));
   // Last, so the registry holds every command it serves (on in full mode, or with -http).
   // An edge node with -http serves no GUI: its port is the management proxy to the nearest full node.

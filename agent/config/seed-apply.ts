@@ -58,6 +58,8 @@ export interface ApplyOptions {
   root: string;
   /** Override where the seed is (default /boot/efi/cloudy.conf under root). */
   seedPath?: string;
+  /** In a container the host name is the container's (lxc.uts.name) unless the seed names one. */
+  container?: boolean;
   now?: () => Date;
 }
 
@@ -77,7 +79,9 @@ export function applySeed(o: ApplyOptions): SeedStatus {
   }
   let machineId = '';
   try { machineId = readFileSync(join(root, 'etc/machine-id'), 'utf8').trim(); } catch { /* none yet */ }
-  const hostname = seed.hostname ?? defaultHostname(machineId);
+  let current = '';
+  try { current = readFileSync(join(root, 'etc/hostname'), 'utf8').trim(); } catch { /* none */ }
+  const hostname = seed.hostname ?? (o.container && current !== '' ? current : defaultHostname(machineId));
   const S = SEED_PATHS;
 
   write(root, '/etc/hostname', `${hostname}\n`);

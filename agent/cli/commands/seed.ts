@@ -5,7 +5,8 @@
 //   seed apply [-root DIR]     first boot: apply the seed (the image's cloudy-firstboot unit)
 //   seed status [-root DIR]    what the first boot did with the seed
 // get/set use mtools at the partition's offset: nothing is mounted.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CliCommand, CliIO } from '../command.ts';
 import { Flags, FlagError, HelpRequested, parseFlags } from '../flags.ts';
 import { formatSeedErrors, parseSeed } from '../../config/seed.ts';
@@ -60,7 +61,8 @@ export const seedCommand: CliCommand = {
           return 0;
         }
         case 'apply': {
-          const st = applySeed({ root: f.str('root', '/') });
+          const root = f.str('root', '/');
+          const st = applySeed({ root, container: existsSync(join(root, 'run/systemd/container')) });
           (st.ok ? io.stdout : io.stderr)(`cloudy-agent seed: ${st.message}\n`);
           if (st.secretsMoved.length) io.stdout(`cloudy-agent seed: secrets moved off the boot partition: ${st.secretsMoved.join(', ')}\n`);
           return 0; // a malformed seed must not stop the boot
