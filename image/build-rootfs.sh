@@ -1,21 +1,25 @@
 #!/bin/bash
 # Debian root file system of the images (mmdebstrap minbase, bookworm + -updates
 # + -security, no docs/man/locales), cached as .cache/image/rootfs-<key>.tar.zst
-# where <key> hashes the package list and this script: a warm build unpacks it.
+# where <key> hashes the package list, the path excludes and RECIPE (bump it when
+# the mmdebstrap recipe below changes what it makes): a warm build unpacks it.
 # Prints the cached tarball's path.
 . "$(dirname "$0")/lib.sh"
 need mmdebstrap zstd
 PKGS="linux-image-amd64 initramfs-tools zstd udev kmod fdisk e2fsprogs systemd-sysv systemd-timesyncd dbus
 systemd-resolved busybox iproute2 ca-certificates lxc nftables openssh-server dosfstools"
-KEY=$( (echo "$PKGS"; cat "$0") | sha256sum | cut -c1-16)
+EXCLUDES="man doc locale info sound media infiniband amd nouveau radeon staging iio"
+RECIPE=1
+KEY=$( (echo "$PKGS"; echo "$EXCLUDES"; echo "$RECIPE"; echo "$SUITE") | sha256sum | cut -c1-16)
 TAR="$CACHE/rootfs-$KEY.tar.zst"
 mkdir -p "$CACHE/debs"
 if [ -s "$TAR" ]; then echo "$TAR"; exit 0; fi
 step "debian root (mmdebstrap)"
 TMP="$CACHE/rootfs-$KEY.tmp.tar.zst"
+# A busy 2-core machine took 35 min once (mkinitramfs runs several times); the mirror can stall.
 # sync-in/out keep the .debs between cold builds; dpkg path-excludes make it slim
 # (and stay in the image, so later upgrades stay slim too).
-timeout 1800 mmdebstrap --variant=minbase --mode=root --format=tar \
+timeout ${ROOTFS_TIMEOUT:-5400} mmdebstrap --variant=minbase --mode=root --format=tar \
   --include="$(echo $PKGS | tr ' ' ',')" \
   --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \

@@ -147,10 +147,12 @@ function applyKey(s: Seed, k: Key, v: string): void {
       break;
     case 'operator_key': {
       const p = v.split(/\s+/);
-      if (p.length !== 3) bad('expected "NAME ROLE PUBLIC-KEY" (role: admin, operator or viewer)');
-      const [name, role, publicKey] = p as [string, string, string];
-      if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) bad(`bad operator name ${JSON.stringify(name)}`);
-      if (!['admin', 'operator', 'viewer'].includes(role)) bad(`role must be admin, operator or viewer, got ${JSON.stringify(role)}`);
+      if (p.length !== 3) bad('expected "NAME ROLE PUBLIC-KEY" (role: admin or viewer)');
+      const [name, role, given] = p as [string, string, string];
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) bad(`bad operator name ${JSON.stringify(name)}`);
+      if (!['admin', 'viewer'].includes(role)) bad(`role must be admin or viewer, got ${JSON.stringify(role)}`);
+      // as `cloudy-agent operator` prints it (ed25519:<base64>) or the bare base64
+      const publicKey = given.startsWith('ed25519:') ? given.slice('ed25519:'.length) : given;
       const raw = Buffer.from(publicKey, 'base64');
       if (raw.length !== 32 || raw.toString('base64') !== publicKey) bad('public key must be the base64 of a 32-byte Ed25519 key');
       s.operatorKeys.push({ name, role, publicKey });
@@ -211,6 +213,8 @@ export function agentConfigJson(s: Seed, secretsDir: string): Record<string, unk
       ...(g.token !== null ? { token_file: `${secretsDir}/guifi-token` } : {}),
     };
   }
+  // remote control (agent/remote): KEY@role, as -trust-operator takes them
+  if (s.operatorKeys.length) out.trusted_operators = s.operatorKeys.map((k) => `ed25519:${k.publicKey}@${k.role}`);
   return out;
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { agentConfigJson, networkdUnit, parseSeed, redactSeed, SECRET_NOTE } from '../../agent/config/seed.ts';
 import { applySeed, hostIdFromMachineId } from '../../agent/config/seed-apply.ts';
 import { readFileSync as rf } from 'node:fs';
+import { configFromJson } from '../../agent/config/config-file.ts';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const OPK = Buffer.alloc(32, 9).toString('base64');
@@ -110,6 +111,11 @@ test('apply: files written, secrets 0600 and gone from the seed, HostID from mac
     const conf = JSON.parse(rf(join(root, 'etc/cloudy-agent/agent.d/10-seed.json'), 'utf8'));
     assert.equal(conf.retry_join, ['10.223.2.1:5000', '10.223.2.2']);
     assert.is(conf.keyring_file, '/etc/cloudy-agent/secrets/keyring.json');
+    // the agent loads this layer as a config file (keys and values it accepts)
+    const layer = configFromJson(conf, '10-seed.json');
+    assert.equal(layer.trustedOperators, [`ed25519:${OPK}@admin`]);
+    assert.is(layer.communityInterface, 'eth0');
+    assert.is(layer.memoryBudget, 64 * 1024 * 1024);
     const kr = join(root, 'etc/cloudy-agent/secrets/keyring.json');
     assert.equal(JSON.parse(rf(kr, 'utf8')), [KEY]);
     assert.is(statSync(kr).mode & 0o777, 0o600);
