@@ -29,8 +29,9 @@ step "root tree"
 ROOT=$WORK/root
 rm -rf "$ROOT" && mkdir -p "$ROOT"
 zstd -dc "$ROOTFS_TAR" | tar -x -C "$ROOT" --numeric-owner
-cp -a "$AGENT_DEST"/. "$ROOT"/
-cp -a "$IMAGE_DIR/overlay"/. "$ROOT"/
+# tar keeps merged-usr's /lib -> usr/lib symlink (cp -a would refuse to put a directory there)
+tar -C "$AGENT_DEST" -c . | tar -C "$ROOT" -x --keep-directory-symlink --no-same-owner
+tar -C "$IMAGE_DIR/overlay" -c . | tar -C "$ROOT" -x --keep-directory-symlink --no-same-owner
 # the cloudy-node LXC template (a Cloudy node in a container) points at the LXC image
 install -m 0755 "$IMAGE_DIR/lxc/cloudy-node" "$ROOT/usr/share/cloudy-agent/lxc-templates/cloudy-node"
 wants() { mkdir -p "$ROOT/etc/systemd/system/$1"; ln -sf "$2" "$ROOT/etc/systemd/system/$1/$(basename "$2")"; }
@@ -49,6 +50,7 @@ ln -sf /dev/null "$ROOT/etc/systemd/system/systemd-firstboot.service"
 rm -f "$ROOT/etc/systemd/system/multi-user.target.wants/lxc-net.service"
 : > "$ROOT/etc/machine-id"; rm -f "$ROOT/var/lib/dbus/machine-id"
 rm -f "$ROOT"/etc/ssh/ssh_host_*
+[ -e "$ROOT/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tcloudy\n' > "$ROOT/etc/hosts"
 mkdir -p "$ROOT/boot/efi" "$ROOT/var/lib/cloudy-agent" "$ROOT/etc/cloudy-agent/agent.d"
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$ROOT/etc/resolv.conf"
 echo "cloudy-edge $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo dev) built $(date -u -d @"$SOURCE_DATE_EPOCH" +%F)" > "$ROOT/etc/cloudy-release"
@@ -132,7 +134,7 @@ if [ "${SKIP_XZ:-0}" != 1 ]; then
   done_step
 fi
 step "sha256"
-( cd "$OUT" && sha256sum "$(basename "$IMG")" $( [ -f "$IMG.xz" ] && basename "$IMG.xz") > "$(basename "$IMG").sha256" )
+( cd "$OUT" && if [ -f "$IMG.xz" ]; then sha256sum "$(basename "$IMG")" "$(basename "$IMG").xz"; else sha256sum "$(basename "$IMG")"; fi > "$(basename "$IMG").sha256" )
 done_step
 printf '[image] %-28s total %6.1f s\n' "all" "$(awk -v a="$T_ALL" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')" >&2
 ls -l "$OUT" >&2

@@ -1,5 +1,5 @@
 # Shared by the image build scripts: paths, progress lines with per-step time.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 set -euo pipefail
 IMAGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$IMAGE_DIR/.." && pwd)

@@ -73,7 +73,6 @@ test('SeaBIOS + seed: joins the serf agent with the seed\'s key, services tag, g
     '# test seed', 'hostname = img-guest1', 'interface = eth0', `ipv4 = ${GUEST_IP}/24`, `join = ${SERF_IP}:5000`,
     `encrypt_key = ${KEY}`, 'operator_key = tester admin OPERATOR_KEY', 'mode = edge', '',
   ].join('\n'));
-  assert.match(sh(`cd ${REPO} && node --import tsx agent/main.ts seed get ${disk1}`), /hostname = img-guest1/);
   startSerf([`-encrypt=${KEY}`], join(dir, 'serf1.log'));
   await serfUp();
   // the full node next to serf, and the operator key the seed trusts
@@ -85,6 +84,7 @@ test('SeaBIOS + seed: joins the serf agent with the seed\'s key, services tag, g
     '-rpc-addr=127.0.0.1:7374', `-join=${SERF_IP}:5000`, `-encrypt=${KEY}`, '-containers=false', `-data-dir=${join(dir, 'full')}`], join(dir, 'full.log'));
   writeFileSync(seed, readFileSync(seed, 'utf8').replace('OPERATOR_KEY', opPub));
   sh(`cd ${REPO} && node --import tsx agent/main.ts seed set ${disk1} ${seed}`);
+  assert.match(sh(`cd ${REPO} && node --import tsx agent/main.ts seed get ${disk1}`), /hostname = img-guest1/);
   guest = bootGuest({ lan, tap: 'imgqtap0', disk: disk1, mac: '52:54:00:23:02:20', firmware: 'bios', name: 'bios-seeded' });
   const g = guest;
   const m = await waitFor(() => serfMembers(serfNs).find((x) => x.addr.startsWith(`${GUEST_IP}:`) && x.status === 'alive'), 'guest joined serf', BOOT_TIMEOUT, 1000)
