@@ -8,7 +8,7 @@ ROOT=$1; DEST=$2
 META=$WORK/lxc-meta
 rm -rf "$META" && mkdir -p "$META"
 cat > "$META/config" <<CONF
-lxc.include = LXC_TEMPLATE_CONFIG/debian.common.conf
+lxc.include = LXC_TEMPLATE_CONFIG/common.conf
 lxc.arch = x86_64
 lxc.apparmor.profile = unconfined
 lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed
@@ -20,6 +20,7 @@ echo "$(( SOURCE_DATE_EPOCH + 365 * 86400 ))" > "$META/expiry"
 echo "Cloudy node container: put a cloudy.conf in its /boot/efi/ before the first start to seed it." > "$META/create-message"
 : > "$META/excludes-user"
 tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner -C "$META" -cJf "$DEST/cloudy-lxc-x86_64.meta.tar.xz" .
+[ "${META_ONLY:-0}" = 1 ] && exit 0
 cp -a "$ROOT/etc/hostname" "$WORK/hostname.keep"; cp -a "$ROOT/etc/hosts" "$WORK/hosts.keep"
 echo LXC_NAME > "$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tLXC_NAME\n' > "$ROOT/etc/hosts"

@@ -94,7 +94,8 @@ set prefix=(\$root)/boot/grub
 configfile (\$root)/boot/grub/grub.cfg
 CFG
 mkdir -p "$ROOT/boot/grub"
-CMDLINE="root=UUID=$ROOT_UUID ro rootwait console=tty0 console=ttyS0,115200n8 net.ifnames=0"
+# no_timer_check: an emulated or overcommitted machine can fail the early IO-APIC timer check and panic.
+CMDLINE="root=UUID=$ROOT_UUID ro rootwait console=tty0 console=ttyS0,115200n8 net.ifnames=0 no_timer_check"
 cat > "$ROOT/boot/grub/grub.cfg" <<CFG
 # Static: boots the kernel symlinks Debian's kernel packages keep up to date.
 set timeout=${GRUB_TIMEOUT:-1}

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lan, sh, waitFor } from './lan.ts';
 import {
-  ARTIFACTS, bootGuest, buildImages, decodeServices, diskCopy, guestFile, guestMode, IMG, record, REPO, rootSizes, serfMembers, type Guest,
+  ARTIFACTS, bootGuest, buildImages, ROOT_OFFSET, decodeServices, diskCopy, guestFile, guestMode, IMG, record, REPO, rootSizes, serfMembers, type Guest,
 } from './support.ts';
 
 const lan = new Lan('q', 2);
@@ -27,7 +27,8 @@ const SERF_IP = '10.223.2.2';
 const GUEST_IP = '10.223.2.20';
 const KEY = Buffer.alloc(32, 0x5a).toString('base64');
 const FULL_IP = '10.223.2.3';
-const BOOT_TIMEOUT = 420_000;
+// TCG on a 2-core machine shared with other builds: a boot has taken 7 minutes.
+const BOOT_TIMEOUT = 900_000;
 let serfNs = '';
 let guest: Guest | null = null;
 const times: Record<string, number> = {};
@@ -104,6 +105,8 @@ test('SeaBIOS + seed: joins the serf agent with the seed\'s key, services tag, g
   await waitFor(() => g.console().includes('cloudy.conf applied'), 'first boot message on the console', 60_000);
   names.first = m.name;
   await stopGuest();
+  // As the next mount would: replay the ext4 journal of the hard-killed guest (debugfs does not).
+  sh(`e2fsck -E journal_only -y '${disk1}?offset=${ROOT_OFFSET}'`, true);
   const sizes1 = rootSizes(disk1);
   assert.ok(sizes1.partSectors > sizes0.partSectors + 900_000, `root partition grown (${sizes0.partSectors} -> ${sizes1.partSectors} sectors)`);
   assert.ok(sizes1.fsBytes > sizes0.fsBytes + 450 * 1024 * 1024, `root fs grown (${sizes0.fsBytes} -> ${sizes1.fsBytes})`);
@@ -119,6 +122,7 @@ test('SeaBIOS + seed: joins the serf agent with the seed\'s key, services tag, g
 const names: { first?: string } = {};
 
 test('hard power-off, boot again: same node name, joins again', async () => {
+  await stopGuest();
   assert.ok(names.first, 'first boot ran');
   // serf marks the killed guest failed; the rebooted one must come back alive under the same name
   guest = bootGuest({ lan, tap: 'imgqtap0', disk: disk1, mac: '52:54:00:23:02:20', firmware: 'bios', name: 'bios-reboot' });
@@ -134,6 +138,8 @@ test('hard power-off, boot again: same node name, joins again', async () => {
 });
 
 test('OVMF, no seed: serf agent -discover cloudy finds the guest and they join', async () => {
+  await stopGuest();
+  await lan.stopAll(); // whatever an earlier failure left running (serf, full node, dnsmasq)
   lan.spawnIn(lan.hub, ['dnsmasq', '--no-daemon', `--interface=${lan.bridge}`, '--bind-interfaces', '--dhcp-range=10.223.2.50,10.223.2.99,1h',
     '--port=0', `--dhcp-leasefile=${join(dir, 'leases2')}`, '--dhcp-authoritative'], join(dir, 'dnsmasq2.log'));
   const disk = join(dir, 'noseed.img');
@@ -142,16 +148,18 @@ test('OVMF, no seed: serf agent -discover cloudy finds the guest and they join',
   await serfUp();
   guest = bootGuest({ lan, tap: 'imgqtap1', disk, mac: '52:54:00:23:02:51', firmware: 'uefi', name: 'uefi-noseed' });
   const g = guest;
-  const m = await waitFor(() => serfMembers(serfNs).find((x) => x.name !== 'img-serf' && x.status === 'alive'), 'seedless guest joined by mDNS', BOOT_TIMEOUT, 1000)
+  const m = await waitFor(() => serfMembers(serfNs).find((x) => /^10\.223\.2\.(5\d|[6-9]\d):/.test(x.addr) && x.status === 'alive'), 'seedless guest joined by mDNS', BOOT_TIMEOUT, 1000)
     .catch((e) => { throw new Error(`${(e as Error).message}\n${g.console().slice(-3000)}`); });
   times.uefi_noseed_power_on_to_joined_s = (Date.now() - g.started) / 1000;
-  assert.match(m.addr, /^10\.223\.2\.(5\d|[6-9]\d):5000$/, 'a DHCP address from the test LAN');
+  assert.match(m.addr, /:5000$/);
   assert.match(m.name, /-cloudy-[0-9a-f]{6}-10\.223\.2\./, 'default host name cloudy-<machine-id>');
   assert.match(g.console(), /no cloudy\.conf/);
   await stopGuest();
 });
 
 test('malformed seed: boots with defaults, found by mDNS, seed-error tag says what was wrong', async () => {
+  await stopGuest();
+  if (!serfMembers(serfNs).some((x) => x.name === 'img-serf')) { startSerf(['-discover=cloudy'], join(dir, 'serf4.log')); await serfUp(); }
   const disk = join(dir, 'bad.img');
   diskCopy(disk, 64);
   const bad = join(dir, 'bad.conf');
@@ -159,7 +167,7 @@ test('malformed seed: boots with defaults, found by mDNS, seed-error tag says wh
   sh(`cd ${REPO} && node --import tsx agent/main.ts seed set -force ${disk} ${bad}`);
   guest = bootGuest({ lan, tap: 'imgqtap2', disk, mac: '52:54:00:23:02:52', firmware: 'bios', name: 'bios-malformed' });
   const g = guest;
-  const m = await waitFor(() => serfMembers(serfNs).find((x) => x.name !== 'img-serf' && x.status === 'alive' && x.tags['seed-error']), 'malformed-seed guest joined', BOOT_TIMEOUT, 1000)
+  const m = await waitFor(() => serfMembers(serfNs).find((x) => x.status === 'alive' && x.tags['seed-error']), 'malformed-seed guest joined', BOOT_TIMEOUT, 1000)
     .catch((e) => { throw new Error(`${(e as Error).message}\n${g.console().slice(-3000)}`); });
   times.bios_malformed_power_on_to_joined_s = (Date.now() - g.started) / 1000;
   assert.match(m.tags['seed-error']!, /line 2 \(mode\): expected edge or full/);
