@@ -3,9 +3,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { systemdNotifier, type Notifier } from '../../agent/system/systemd-notify.ts';
-import { watchdogPlugin } from '../../agent/cli/agent-plugins.ts';
+import { watchdogPlugin } from '../../agent/plugins.ts';
 import type { Exec } from '../../agent/system/exec.ts';
-import type { DaemonContext } from '../../agent/daemon.ts';
+import type { DaemonContext } from '../../agent/plugin.ts';
 import { Logger } from '../../agent/obs/log.ts';
 
 test('notifier: only under systemd; interval from WATCHDOG_USEC for our PID; runs systemd-notify with the socket', async () => {
