@@ -46,7 +46,7 @@ const FLOORS = [
   ['gossip/', 3], // files directly in gossip/ (after its sub-folders in this list)
   ['rpc/', 7],
   ['commands/', 8], ['plugin.ts', 8],
-  ['discovery/', 9], ['containers/', 9], ['event-handlers/', 9],
+  ['discovery/', 9], ['containers/', 9], ['event-handlers/', 9], ['handlers/', 9], // handlers/: its name before 2026-12-07
   ['api/', 9], ['remote/', 9], ['guifi/', 9],
   ['cli/', 10],
 ];
