@@ -12,6 +12,8 @@
 //   startDaemon({ ...config, plugins: [
 //     async (ctx) => { for (const c of discoveryCommands(...)) ctx.registry.register(c); return { stop() {} }; },
 //   ] }, {})
+import { installStateHealth } from './state/atomic-file.ts';
+import { StateHealth } from './state/state-health.ts';
 import { Logger, type LogLevel } from './obs/log.ts';
 import { Counters } from './obs/counters.ts';
 import { createExec, type Exec } from './system/exec.ts';
@@ -117,6 +119,10 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   };
 
   log.info('Serf agent starting');
+  // A full or read-only data filesystem is logged, counted and retried, never fatal (state/state-health.ts).
+  const stateHealth = new StateHealth({ log: logger.child('state'), retryMs: limits.stateRetryMs });
+  installStateHealth(stateHealth);
+  stops.push({ name: 'state health', stop: () => { stateHealth.stop(); installStateHealth(null); } });
   // serf options this agent accepts (so serf configs load) but does not apply.
   if (config.retryMaxAttempts > 0) log.warn(`retry_max_attempts=${config.retryMaxAttempts} ignored: joins are retried until one succeeds`);
   let node: SerfInstance;
@@ -175,6 +181,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     const agentStats = (): Record<string, Record<string, string>> => {
       const extra: Record<string, Record<string, string>> = {
         counters: Object.fromEntries(Object.entries(counters.snapshot()).map(([k, v]) => [k, String(v)])),
+        state: stateHealth.stats(),
       };
       for (const { name, h } of pluginHandles) if (h.stats) extra[name] = h.stats();
       return defaultStats(serf, eventHandlerStats(runner.currentScripts()), extra);

@@ -72,6 +72,8 @@ export interface Limits {
   pendingInboundQueries: number;
   /** Peers kept in the rejoin snapshot. */
   snapshotPeers: number;
+  /** Pause between retries of state files a full or read-only disk refused (ms). */
+  stateRetryMs: number;
   /** Intents remembered for members we do not know yet (serf's recentIntents). */
   recentIntents: number;
   /** Coordinates cached for other nodes. */
@@ -190,6 +192,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   queryResponsesPerQuery: 1024,
   pendingInboundQueries: 256,
   snapshotPeers: 256,
+  stateRetryMs: 30_000,
   recentIntents: 1024,
   coordinateCache: 512,
   handlerQueue: 256,

@@ -6,7 +6,8 @@
 // bytes. A private key is stored as PKCS#8 PEM (mode 0600) so standard tools
 // read it too.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, unlink } from 'node:fs/promises';
+import { AtomicFile } from '../state/atomic-file.ts';
 import { dirname } from 'node:path';
 import { AgentError, errorMessage } from '../errors.ts';
 
@@ -67,7 +68,8 @@ export async function writePrivateKey(path: string, k: KeyObject): Promise<void>
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, k.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EEXIST') throw new AgentError('E_EXISTS', `${path} exists (remove it first to make a new key)`);
-    throw new AgentError('E_IO', `write ${path}: ${errorMessage(e)}`);
+    // A partial key file (disk full mid-write) would stop the next start: remove it.
+    return unlink(path).catch(() => {}).then(() => { throw new AgentError('E_IO', `write ${path}: ${errorMessage(e)}`); });
   });
 }
 
@@ -91,6 +93,8 @@ export async function loadOrCreateKey(path: string): Promise<KeyPair> {
     if (!(e instanceof AgentError) || e.code !== 'E_NOT_FOUND') throw e;
   }
   const kp = generateKeyPair();
-  await writePrivateKey(path, kp.privateKey);
+  // Atomic (never an empty key file after a cut) and, in the agent, a full or
+  // read-only disk keeps the key in memory and retries (state/state-health.ts).
+  await new AtomicFile(path).write(new TextEncoder().encode(kp.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string));
   return kp;
 }

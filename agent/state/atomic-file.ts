@@ -7,6 +7,7 @@
 import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { AgentError, errorMessage } from '../errors.ts';
+import { STORAGE_ERRORS, type StateHealth } from './state-health.ts';
 
 export interface FileStore {
   /** The file's bytes, or null when it does not exist. */
@@ -14,6 +15,14 @@ export interface FileStore {
   /** Replaces the file atomically and durably. */
   write(data: Uint8Array): Promise<void>;
 }
+
+/**
+ * The running agent's storage health. Installed once by the daemon (every state
+ * writer, in every plug-in, builds its own AtomicFile, so this is the one place
+ * they all pass through); null in tests and CLI commands, where a failed write throws.
+ */
+let health: StateHealth | null = null;
+export function installStateHealth(h: StateHealth | null): void { health = h; }
 
 export class AtomicFile implements FileStore {
   constructor(readonly path: string) {}
@@ -31,7 +40,24 @@ export class AtomicFile implements FileStore {
     }
   }
 
+  /**
+   * With a StateHealth installed, a storage error (disk full, read-only, I/O) is
+   * recorded there and retried later with these bytes, and the write resolves:
+   * the caller's in-memory state stays the truth. Other errors throw.
+   */
   async write(data: Uint8Array): Promise<void> {
+    const h = health;
+    try {
+      await this.writeNow(data);
+      h?.succeeded(this.path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!h || !code || !STORAGE_ERRORS.has(code)) throw new AgentError('E_IO', `write ${this.path}: ${errorMessage(e)}`, { errno: code });
+      h.failed(this.path, e, () => this.write(data));
+    }
+  }
+
+  private async writeNow(data: Uint8Array): Promise<void> {
     const dir = dirname(this.path);
     const tmp = this.tmpPath();
     try {
@@ -47,7 +73,7 @@ export class AtomicFile implements FileStore {
       await syncDir(dir);
     } catch (e) {
       await unlink(tmp).catch(() => {});
-      throw new AgentError('E_IO', `write ${this.path}: ${errorMessage(e)}`);
+      throw e;
     }
   }
 }
