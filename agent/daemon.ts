@@ -72,7 +72,7 @@ export interface DaemonHandle {
 /** Keys from -keyring-file (JSON array of base64, primary first) and -encrypt. */
 export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring | null> {
   const file = c.keyringFile !== '' ? new KeyringFile(c.keyringFile) : null;
-  const fromFile = file ? await file.read() : null;
+  const fromFile = file ? await file.readOrMoveAside((m) => log.warn(m)) : null;
   let keys: string[] = fromFile ?? [];
   if (c.encryptKey !== '') {
     if (keys.length === 0) keys = [c.encryptKey];

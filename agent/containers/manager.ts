@@ -31,7 +31,8 @@ import {
 } from './validate.ts';
 
 export interface StateStoreLike {
-  load(): Promise<ContainersState | null>;
+  /** `said` reports a bad file moved aside (the store then answers null). */
+  load(said?: (msg: string) => void): Promise<ContainersState | null>;
   save(s: ContainersState): Promise<void>;
 }
 
@@ -136,7 +137,7 @@ export class ContainerManager {
   /** Loads the desired state. Never stops or starts anything by itself; the first tick() does. */
   async init(): Promise<void> {
     return this.serial(async () => {
-      const st = await this.o.store.load();
+      const st = await this.o.store.load((m) => this.o.logger.warn(m));
       for (const c of st?.containers ?? []) this.specs.set(c.name, c);
       this.afterReboot = !!st && st.bootId !== '' && this.o.bootId !== '' && st.bootId !== this.o.bootId;
       if (this.afterReboot) this.o.logger.info('host rebooted since the state was saved: bringing autostart containers up in order');

@@ -28,16 +28,28 @@ export class ContainerStateStore {
 
   get path(): string { return this.file.path; }
 
-  async load(): Promise<ContainersState | null> {
+  /**
+   * The stored state; null when there is none, or when it cannot be read (torn,
+   * garbage, or written by a future version): that file is moved aside
+   * (containers.json.corrupt-<time>) and reported through `said`, and the
+   * agent starts with no desired state rather than not at all.
+   */
+  async load(said: (msg: string) => void = () => {}): Promise<ContainersState | null> {
     const bytes = await this.file.read();
     if (!bytes) return null;
-    let doc: unknown;
     try {
-      doc = JSON.parse(new TextDecoder().decode(bytes));
+      let doc: unknown;
+      try {
+        doc = JSON.parse(new TextDecoder().decode(bytes));
+      } catch (e) {
+        throw new AgentError('E_DECODE', `${this.file.path} is not valid JSON: ${(e as Error).message}`);
+      }
+      return parseState(doc, this.file.path);
     } catch (e) {
-      throw new AgentError('E_DECODE', `${this.file.path} is not valid JSON: ${(e as Error).message}`);
+      const to = await this.file.moveAside().catch((m: unknown) => `(not moved: ${(m as Error).message})`);
+      said(`${(e as Error).message}: moved it to ${to}; starting with no desired containers`);
+      return null;
     }
-    return parseState(doc, this.file.path);
   }
 
   async save(state: ContainersState): Promise<void> {

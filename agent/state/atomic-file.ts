@@ -14,6 +14,20 @@ export interface FileStore {
   read(): Promise<Uint8Array | null>;
   /** Replaces the file atomically and durably. */
   write(data: Uint8Array): Promise<void>;
+  /** Renames an unreadable file aside (name.corrupt-<time>) and returns the new path. */
+  moveAside?(): Promise<string>;
+}
+
+/** `path.corrupt-2026-12-07T18-22-00.123Z`: kept for a person to look at, never read again. */
+export async function moveAside(path: string, now = new Date()): Promise<string> {
+  const to = `${path}.corrupt-${now.toISOString().replace(/:/g, '-')}`;
+  try {
+    await rename(path, to);
+  } catch (e) {
+    // Read-only storage: the bad file stays, the agent still runs without it.
+    throw new AgentError('E_IO', `move ${path} aside: ${errorMessage(e)}`);
+  }
+  return to;
 }
 
 /**
@@ -30,6 +44,8 @@ export class AtomicFile implements FileStore {
   private tmpPath(): string {
     return join(dirname(this.path), `.${basename(this.path)}.tmp`);
   }
+
+  moveAside(): Promise<string> { return moveAside(this.path); }
 
   async read(): Promise<Uint8Array | null> {
     try {

@@ -142,7 +142,11 @@ export class Snapshotter {
     let s: SnapshotData;
     try { s = decodeSnapshot(buf, this.o.maxPeers); } catch (e) {
       this.o.counters.inc('snapshot.decode_errors');
-      this.o.logger.warn(`ignoring corrupt snapshot: ${errorMessage(e)}`);
+      let what = 'ignoring it';
+      if (this.o.store.moveAside) {
+        what = await this.o.store.moveAside().then((to) => `moved it to ${to}`, (m: unknown) => `ignoring it (${errorMessage(m)})`);
+      }
+      this.o.logger.warn(`corrupt snapshot: ${errorMessage(e)}; ${what}, starting without peers from it`);
       return null;
     }
     this.data = { ...s, node: this.o.node };
