@@ -53,7 +53,7 @@ const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
  * Throws AgentError E_DECODE (bad base64/bzip2/JSON/shape) or E_TOO_LARGE
  * (decompresses beyond maxDecodedBytes).
  */
-export function decodeServicesTag(value: string, maxDecodedBytes: number): DecodedRecord[] {
+export function decodeServicesTag(value: string, maxDecodedBytes: number, skipped?: { records: number }): DecodedRecord[] {
   const b64 = value.trim();
   if (b64 === '') return [];
   if (b64.length % 4 !== 0 || !BASE64_RE.test(b64)) {
@@ -66,7 +66,7 @@ export function decodeServicesTag(value: string, maxDecodedBytes: number): Decod
   } catch {
     throw new AgentError('E_DECODE', 'services tag is not UTF-8 text');
   }
-  return parseServicesJson(text);
+  return parseServicesJson(text, skipped);
 }
 
 /**
@@ -74,14 +74,19 @@ export function decodeServicesTag(value: string, maxDecodedBytes: number): Decod
  * `"`, surrounding whitespace (the trailing newline) is ignored. `null` (what
  * `jq` prints for a missing tag) means no services.
  */
-export function parseServicesJson(text: string): DecodedRecord[] {
+export function parseServicesJson(text: string, skipped?: { records: number }): DecodedRecord[] {
   const normalized = text.replace(/'/g, '"').trim();
   if (normalized === '' || normalized === 'null') return [];
   let parsed: unknown;
   try {
     parsed = JSON.parse(normalized);
   } catch (e) {
-    throw new AgentError('E_DECODE', `services JSON does not parse: ${errorMessage(e)}`);
+    // One poisoned record (a quote or a backslash avahi-ps wrote unescaped)
+    // breaks the whole array: keep the records that parse on their own, skip
+    // and count the rest (a flat list of flat objects, as every plug writes).
+    const objects = /^\[.*\]$/s.test(normalized) ? normalized.match(/\{[^{}]*\}/g) : null;
+    if (!objects) throw new AgentError('E_DECODE', `services JSON does not parse: ${errorMessage(e)}`);
+    parsed = objects.map((o) => { try { return JSON.parse(o) as unknown; } catch { return undefined; } });
   }
   if (!Array.isArray(parsed)) {
     // A single object instead of an array: tolerated, the plug's readers split
@@ -90,12 +95,14 @@ export function parseServicesJson(text: string): DecodedRecord[] {
     else throw new AgentError('E_DECODE', 'services JSON is not an array');
   }
   const out: DecodedRecord[] = [];
+  let bad = 0;
   for (const item of parsed as unknown[]) {
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-      throw new AgentError('E_DECODE', 'services JSON array holds a non-object');
-    }
-    out.push(recordFromObject(item as Record<string, unknown>));
+    const rec = item !== null && typeof item === 'object' && !Array.isArray(item) ? recordFromObject(item as Record<string, unknown>) : null;
+    if (rec) out.push(rec);
+    else bad++;
   }
+  if (bad > 0 && out.length === 0) throw new AgentError('E_DECODE', `services JSON holds no usable record (${bad} skipped)`);
+  if (skipped) skipped.records += bad;
   return out;
 }
 
@@ -107,18 +114,17 @@ function scalarToString(v: unknown): string | undefined {
   return undefined;
 }
 
-function recordFromObject(o: Record<string, unknown>): DecodedRecord {
+/** The record, or null when it cannot be one (a non-scalar field, no type). */
+function recordFromObject(o: Record<string, unknown>): DecodedRecord | null {
   const rec = { s: '', d: '', m: '', i: '', p: '', e: '', t: '' } as DecodedRecord;
   let extra: Record<string, string> | undefined;
   for (const [k, v] of Object.entries(o)) {
     const str = scalarToString(v);
-    if (str === undefined) {
-      throw new AgentError('E_DECODE', `services record field ${JSON.stringify(k)} is not a scalar`);
-    }
+    if (str === undefined) return null;
     if ((RECORD_KEYS as readonly string[]).includes(k)) rec[k as RecordKey] = str;
     else (extra ??= {})[k] = str;
   }
-  if (rec.s === '') throw new AgentError('E_DECODE', 'services record without a type (s)');
+  if (rec.s === '') return null;
   if (extra) rec.extra = extra;
   return rec;
 }

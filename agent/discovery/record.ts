@@ -17,9 +17,14 @@ export interface NodeFacts {
 /** Cloudy's CLOUD_NAME is always "guifi": hosts are `<uname -n>.guifi.local`. */
 export const CLOUDY_HOST_SUFFIX = '.guifi.local';
 
-// Readers split on whitespace and turn every ' into ", so a quote or a
-// backslash in any value breaks every Cloudy node's parser: refuse them.
-const FORBIDDEN = /["'\\\u0000-\u001f\u007f]/;
+// avahi-ps's search (test/fixtures/avahi-ps/serf-search.sh) turns every ' into
+// ", splits jq's output on whitespace and lets the shell glob it: a quote, a
+// backslash, a control or non-ASCII character, or * ? [ in any value breaks
+// every node's search. TXT is turned from k=v&k=v into space-separated items,
+// so `&` and whitespace split the record too, and Clommunity/monitor's plug
+// splits TXT on `,` (einfo): refused in TXT.
+const FORBIDDEN = /[^\x20-\x7e]|["'\\*?[]/;
+const FORBIDDEN_IN_TXT = /[\s&,]/;
 
 export function toRecord(svc: ServiceAnnouncement, facts: NodeFacts): ServiceRecord {
   return {
@@ -41,11 +46,13 @@ function invalid(what: string, why: string): never {
 export function validateAnnouncement(svc: ServiceAnnouncement): void {
   if (typeof svc.type !== 'string' || svc.type === '') invalid('type', 'is empty');
   if (svc.type.length > 64) invalid('type', 'is longer than 64 characters');
-  if (/\s/.test(svc.type) || FORBIDDEN.test(svc.type)) invalid('type', 'contains whitespace, quotes or control characters');
+  if (/\s/.test(svc.type) || FORBIDDEN.test(svc.type)) invalid('type', 'contains whitespace, quotes, backslash, * ? [, control or non-ASCII characters');
   if (typeof svc.description !== 'string') invalid('description', 'is missing');
-  if (FORBIDDEN.test(svc.description)) invalid('description', 'contains quotes or control characters');
+  if (FORBIDDEN.test(svc.description.replace(/ /g, '_'))) invalid('description', 'contains quotes, backslash, * ? [, control or non-ASCII characters');
   if (!Number.isInteger(svc.port) || svc.port < 0 || svc.port > 65535) invalid('port', 'is not an integer 0..65535');
-  if (svc.txt !== undefined && FORBIDDEN.test(svc.txt)) invalid('txt', 'contains quotes or control characters');
+  if (svc.txt !== undefined && (FORBIDDEN.test(svc.txt) || FORBIDDEN_IN_TXT.test(svc.txt))) {
+    invalid('txt', 'contains a character avahi-ps search cannot carry (whitespace, & , quotes, backslash, * ? [, control or non-ASCII); one k=v item, printable ASCII');
+  }
   if (svc.ip !== undefined && !isIPv4(svc.ip)) invalid('ip', 'is not an IPv4 address');
   if (svc.check) validateCheck(svc.check);
 }

@@ -18,7 +18,7 @@ export interface SearchFilter {
   host?: string;
 }
 
-type DecodeResult = { ok: true; records: DecodedRecord[] } | { ok: false; error: string };
+type DecodeResult = { ok: true; records: DecodedRecord[]; skipped: number } | { ok: false; error: string };
 
 /**
  * Decodes `services` tags with a bounded cache keyed by the tag text: tags
@@ -41,7 +41,9 @@ export class ServicesTagDecoder {
     }
     let res: DecodeResult;
     try {
-      res = { ok: true, records: decodeServicesTag(value, this.opts.maxDecodedBytes) };
+      const skipped = { records: 0 };
+      res = { ok: true, records: decodeServicesTag(value, this.opts.maxDecodedBytes, skipped), skipped: skipped.records };
+      if (skipped.records > 0) this.opts.counters.inc('discovery.record_skipped', skipped.records);
     } catch (e) {
       this.opts.counters.inc('discovery.tag_decode_error');
       res = { ok: false, error: (e as Error).message };
@@ -61,12 +63,15 @@ export interface SearchResult {
   entries: SearchEntry[];
   /** Alive members whose tag could not be decoded (skipped). */
   undecodable: string[];
+  /** Records skipped inside otherwise readable tags (poisoned by another node's tool). */
+  skippedRecords: number;
 }
 
 /** Alive members first-to-last as given; self is expected among `members`. */
 export function searchServices(members: readonly Member[], decoder: ServicesTagDecoder, filter: SearchFilter = {}): SearchResult {
   const entries: SearchEntry[] = [];
   const undecodable: string[] = [];
+  let skippedRecords = 0;
   for (const m of members) {
     if (m.status !== 'alive') continue;
     const value = m.tags[SERVICES_TAG];
@@ -76,13 +81,14 @@ export function searchServices(members: readonly Member[], decoder: ServicesTagD
       undecodable.push(m.name);
       continue;
     }
+    skippedRecords += res.skipped;
     for (const r of res.records) {
       if (filter.type !== undefined && filter.type !== '' && r.s !== filter.type) continue;
       if (filter.host !== undefined && filter.host !== '' && !hostMatches(filter.host, r, m.name)) continue;
       entries.push({ node_id: m.name, ...r });
     }
   }
-  return { entries, undecodable };
+  return { entries, undecodable, skippedRecords };
 }
 
 function hostMatches(host: string, r: DecodedRecord, nodeId: string): boolean {

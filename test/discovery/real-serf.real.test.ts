@@ -126,11 +126,11 @@ test('our published service decodes on the real serf side with the avahi-ps pipe
   listener = await listen(CHECKED_PORT);
   const c = capture();
   const status = await publishCommand.run([
-    `-rpc-addr=${OURS.ip}:${OURS.rpc}`, 'My web site', 'Docker', String(CHECKED_PORT), 'a=1&b=2',
+    `-rpc-addr=${OURS.ip}:${OURS.rpc}`, 'My web site', 'Docker', String(CHECKED_PORT), 'a=1',
     '-check-tcp', '-check-interval=300ms', '-check-failures=2',
   ], c.io);
   assert.is(status, 0, c.err());
-  const want = { s: 'Docker', d: 'My_web_site', m: 'ourbox.guifi.local', i: OURS.ip, p: String(CHECKED_PORT), e: 'guifi', t: 'a=1 b=2' };
+  const want = { s: 'Docker', d: 'My_web_site', m: 'ourbox.guifi.local', i: OURS.ip, p: String(CHECKED_PORT), e: 'guifi', t: 'a=1' };
   await waitFor('serf side sees our Docker service', async () => (await servicesSeenByRealSerf(OURS.name)).some((r) => r.s === 'Docker'), 30_000, 300);
   const seen = await servicesSeenByRealSerf(OURS.name);
   assert.equal(seen.find((r) => r.s === 'Docker'), want);
