@@ -1,6 +1,6 @@
 #!/bin/bash
 # Debian root file system of the images (mmdebstrap minbase, bookworm + -updates
-# + -security, no docs/man/locales), cached as .cache/image/rootfs-<key>.tar.zst
+# + -security, no docs/man/locales), cached as <cache>/rootfs-<key>.tar.zst (lib.sh: /var/cache/cloudy-agent/image as root)
 # where <key> hashes the package list, the path excludes and RECIPE (bump it when
 # the mmdebstrap recipe below changes what it makes): a warm build unpacks it.
 # Prints the cached tarball's path.

@@ -3,7 +3,14 @@
 set -euo pipefail
 IMAGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$IMAGE_DIR/.." && pwd)
-CACHE=${IMAGE_CACHE:-$REPO/.cache/image}
+# The Debian root cache outlives a clone (CI runs in a fresh one on the same machine): machine-wide
+# under /var/cache/cloudy-agent (where the LXC templates keep theirs) when writable, else in the repo.
+if [ -z "${IMAGE_CACHE:-}" ]; then
+  if mkdir -p /var/cache/cloudy-agent/image 2>/dev/null && [ -w /var/cache/cloudy-agent/image ]; then
+    IMAGE_CACHE=/var/cache/cloudy-agent/image
+  else IMAGE_CACHE=$REPO/.cache/image; fi
+fi
+CACHE=$IMAGE_CACHE
 WORK=${IMAGE_WORK:-$REPO/build/image}
 OUT=${IMAGE_OUT:-$IMAGE_DIR/out}
 SUITE=bookworm

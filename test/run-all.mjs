@@ -10,6 +10,7 @@
 //   -j N (or TEST_JOBS=N)  run N files at once (default 1). Only for files that
 //                   choose their addresses so they cannot collide (the fast ones
 //                   do); a file's output is then printed when it ends
+//   --exclude=SUBSTR  leave out the files whose path contains SUBSTR (repeatable)
 //   TEST_TIMEOUT_S  per-file time limit (default 900 s)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -20,7 +21,8 @@ const fast = process.argv.includes('--fast') || process.env.TEST_FAST === '1';
 const argv = process.argv.slice(2);
 const jAt = argv.indexOf('-j');
 const jobs = Math.max(1, Number(jAt >= 0 ? argv[jAt + 1] : process.env.TEST_JOBS ?? 1) || 1);
-const filters = argv.filter((a, i) => a !== '--fast' && a !== '-j' && !(jAt >= 0 && i === jAt + 1));
+const excludes = argv.filter((a) => a.startsWith('--exclude=')).map((a) => a.slice('--exclude='.length));
+const filters = argv.filter((a, i) => a !== '--fast' && a !== '-j' && !a.startsWith('--exclude=') && !(jAt >= 0 && i === jAt + 1));
 const perFileTimeoutMs = Number(process.env.TEST_TIMEOUT_S ?? 900) * 1000;
 
 function walk(dir) {
@@ -36,6 +38,7 @@ function walk(dir) {
 const files = walk(join(root, 'test'))
   .map((f) => relative(root, f))
   .filter((f) => !fast || !f.endsWith('.real.test.ts'))
+  .filter((f) => !excludes.some((s) => f.includes(s)))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 
 function runOne(file) {

@@ -1,7 +1,7 @@
 // A fresh Debian 12 system container for the package tests: systemd as init
 // (what a Debian/Raspbian box runs), Debian's nodejs 18, on a bridge the test
 // creates. The root is built once with mmdebstrap and cached under
-// .cache/pk-debian12/ (a second run only copies-on-write over it: overlayfs).
+// /var/cache/cloudy-agent/pk-debian12/ as root, else .cache/pk-debian12/ (a second run only copies-on-write over it: overlayfs).
 // Containers live in their own lxcpath (prefix pk), never in /var/lib/lxc.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { createExec, type ExecResult } from '../../agent/system/exec.ts';
 
 export const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const exec = createExec({ maxOutputBytes: 4 << 20 });
-const CACHE = join(REPO, '.cache', 'pk-debian12');
+// Machine-wide like the LXC templates' and the image's caches, so a fresh clone (CI) on the same machine reuses it.
+const CACHE = process.getuid?.() === 0 ? '/var/cache/cloudy-agent/pk-debian12' : join(REPO, '.cache', 'pk-debian12');
 /** What the root holds beyond minbase: an init system, Debian's Node.js, tools the tests use. */
 const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'procps', 'ca-certificates', 'nodejs'];
 
