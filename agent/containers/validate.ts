@@ -109,8 +109,9 @@ export function normalizeDescription(v: unknown): string {
 
 export function validateTxt(v: unknown): string {
   if (v === undefined || v === null) return '';
-  if (typeof v !== 'string' || v.length > 128 || /["'\\`$\s\x00-\x1f\x7f]/.test(v)) {
-    throw invalid(`invalid service txt '${printable(String(v))}': k=v&k2=v2, at most 128 characters, no spaces or quotes`);
+  // The same refusals as discovery/record.ts (what avahi-ps's search cannot carry), checked before anything is created.
+  if (typeof v !== 'string' || v.length > 128 || /["'\\`$\s&,*?[]|[^\x20-\x7e]/.test(v)) {
+    throw invalid(`invalid service txt '${printable(String(v))}': one k=v item, at most 128 printable ASCII characters, no spaces, quotes, & , \\ * ? [ (avahi-ps search cannot carry them)`);
   }
   return v;
 }

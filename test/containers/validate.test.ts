@@ -78,7 +78,9 @@ test('service fields stay safe for Cloudy shell parsers', () => {
   invalid(() => validateServiceType('a b'), /invalid service type/);
   assert.is(normalizeDescription('Squid proxy  here'), 'Squid_proxy_here');
   invalid(() => normalizeDescription('say "hi"'), /no quotes/);
-  assert.is(validateTxt('Federated=Yes&x=1'), 'Federated=Yes&x=1');
+  assert.is(validateTxt('Federated=Yes'), 'Federated=Yes');
+  invalid(() => validateTxt('Federated=Yes&x=1'), /avahi-ps search cannot carry/);
+  invalid(() => validateTxt('a,b'), /invalid service txt/);
   invalid(() => validateTxt("a'b"), /invalid service txt/);
 });
 
