@@ -94,10 +94,10 @@ export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring 
 }
 
 /** Tags from -tags-file (JSON object) when it exists, else the configured tags (then written to it). */
-async function loadTags(c: AgentConfig): Promise<Record<string, string>> {
+async function loadTags(c: AgentConfig, log: Logger): Promise<Record<string, string>> {
   if (c.tagsFile === '') return { ...c.tags };
   const file = new TagsFile(c.tagsFile);
-  const saved = await file.read();
+  const saved = await file.readOrMoveAside((m) => log.warn(m));
   if (saved !== null) return { ...saved, ...c.tags };
   await file.write(c.tags);
   return { ...c.tags };
@@ -128,7 +128,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   let node: SerfInstance;
   try {
     const keyring = await loadKeyring(config, log);
-    const tags = await loadTags(config);
+    const tags = await loadTags(config, log);
     const bind = parseHostPort(config.bind, 5000, '-bind');
     const adv = config.advertise !== '' ? parseHostPort(config.advertise, bind.port, '-advertise') : null;
     node = await createSerf({

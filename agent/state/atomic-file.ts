@@ -61,7 +61,22 @@ export class AtomicFile implements FileStore {
    * recorded there and retried later with these bytes, and the write resolves:
    * the caller's in-memory state stays the truth. Other errors throw.
    */
-  async write(data: Uint8Array): Promise<void> {
+  write(data: Uint8Array): Promise<void> {
+    const n = ++this.issued;
+    return this.serial(() => this.attempt(data, n));
+  }
+
+  // One write at a time per file (they share the temp name), and a retry of
+  // older bytes never lands after a newer write was issued.
+  private chain: Promise<void> = Promise.resolve();
+  private issued = 0;
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async attempt(data: Uint8Array, n: number): Promise<void> {
     const h = health;
     try {
       await this.writeNow(data);
@@ -69,7 +84,7 @@ export class AtomicFile implements FileStore {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (!h || !code || !STORAGE_ERRORS.has(code)) throw new AgentError('E_IO', `write ${this.path}: ${errorMessage(e)}`, { errno: code });
-      h.failed(this.path, e, () => this.write(data));
+      h.failed(this.path, e, () => (n === this.issued ? this.serial(() => this.attempt(data, n)) : Promise.resolve()));
     }
   }
 

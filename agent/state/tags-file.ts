@@ -23,6 +23,18 @@ export class TagsFile {
     }
   }
 
+  /** Like read(), but a file that cannot be parsed is moved aside and reported: the agent starts with its -tag tags. */
+  async readOrMoveAside(said: (msg: string) => void): Promise<Record<string, string> | null> {
+    try {
+      return await this.read();
+    } catch (e) {
+      if ((e as AgentError).code !== 'E_CONFIG') throw e;
+      const to = await this.file.moveAside().catch((m: unknown) => `(not moved: ${errorMessage(m)})`);
+      said(`${errorMessage(e)}: moved it to ${to}; starting with the configured tags`);
+      return null;
+    }
+  }
+
   async write(tags: Record<string, string>): Promise<void> {
     await this.file.write(new TextEncoder().encode(JSON.stringify(tags, null, 2) + '\n'));
   }

@@ -14,6 +14,7 @@ import { Snapshotter } from '../../agent/state/snapshot.ts';
 import { loadKeyring } from '../../agent/daemon.ts';
 import { defaultAgentConfig } from '../../agent/config/agent-config.ts';
 import { keyToBase64 } from '../../agent/gossip/wire/keyring.ts';
+import { TagsFile } from '../../agent/state/tags-file.ts';
 import { ContainerStateStore } from '../../agent/containers/state-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cr-corrupt-'));
@@ -71,6 +72,17 @@ test('containers state from a future version (and torn JSON): moved aside, no de
     await store.save({ version: 1, bootId: 'b', containers: [] });
     assert.equal(await store.load((m) => said.push(m)), { version: 1, bootId: 'b', containers: [] });
   }
+});
+
+test('tags file with garbage: moved aside, the configured tags used', async () => {
+  const path = join(dir, 'tags.json');
+  writeFileSync(path, '{"role": "ed');
+  const said: string[] = [];
+  assert.is(await new TagsFile(path).readOrMoveAside((m) => said.push(m)), null);
+  const aside = asideOf('tags.json');
+  assert.is(aside.length, 1);
+  assert.match(said[0]!, aside[0]!);
+  assert.is(existsSync(path), false);
 });
 
 test.run();
