@@ -207,7 +207,7 @@ export function discoveryCommands(d: DiscoveryCommandDeps): CommandSpec[] {
       async handler() {
         const status = new Map(d.checker.status().map((s) => [`${s.type}:${s.port}`, s]));
         return {
-          Services: d.announcer.list().map(({ service: s, withdrawn }) => {
+          Services: (await d.announcer.current()).map(({ service: s, withdrawn }) => {
             const st = status.get(`${s.type}:${s.port}`);
             return {
               Type: s.type, Description: s.description, Port: s.port, Txt: s.txt ?? '', IP: s.ip ?? '', Owner: s.owner ?? 'user',

@@ -177,6 +177,15 @@ export class ServiceAnnouncer implements ServicePublisher {
     return this.entries.map((e) => ({ service: structuredClone(e.service), withdrawn: e.withdrawn }));
   }
 
+  /**
+   * The list as of the tag right now: a change another tool made with
+   * `serf tags -set` is adopted first (read-through), so a script that sets
+   * the tag and then asks sees its own write without waiting for the event.
+   */
+  async current(): Promise<readonly PublishedService[]> {
+    return this.serialize(async () => this.list());
+  }
+
   /** Records currently in the tag. */
   records(): ServiceRecord[] {
     return this.entries.filter((e) => !e.withdrawn).map((e) => toRecord(e.service, this.opts.facts));
