@@ -11,7 +11,9 @@ import type { ParsedFlags } from '../cli/flags.ts';
 import { parseGoDuration } from '../config/go-values.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceCheck } from './publisher.ts';
-import { formatSearchJson, formatSearchTable } from './search.ts';
+import { formatSearchJson, formatSearchTable, searchServices, ServicesTagDecoder, type SearchEntry } from './search.ts';
+import { Counters } from '../obs/counters.ts';
+import type { Member } from '../gossip/serf/types.ts';
 import { formatFederationText } from './federation.ts';
 import { checkToWire, entryFromWire, sampleFromWire } from './commands.ts';
 
@@ -106,7 +108,7 @@ export const searchCommand = rpcCommand({
   name: 'search',
   summary: 'Lists the Cloudy services of every alive node (avahi-ps search)',
   style: 'cloudy',
-  help: 'Usage: cloudy-agent search [type] [host] [-format json|table] [-sort rtt|name]\n\n  -sort rtt: nearest provider first (Vivaldi RTT estimate from this node; the table shows it)',
+  help: 'Usage: cloudy-agent search [type] [host] [-format json|table] [-sort rtt|name]\n\n  -sort rtt: nearest provider first (Vivaldi RTT estimate from this node; the table shows it)\n  Against a real serf agent (answers "Unsupported command") it reads serf\'s members RPC instead and says so on stderr.',
   flags: { format: 'string', sort: 'string' },
   async run(env) {
     const format = env.flags.str('format', 'json');
@@ -116,8 +118,22 @@ export const searchCommand = rpcCommand({
     const args = positional(env);
     if (args.length > 2) return env.usage('Usage: cloudy-agent search [type] [host] [-format json|table] [-sort rtt|name]');
     const [type, host] = args;
-    const reply = (await env.call('search', { Type: type ?? '', Host: host ?? '', ...(sort !== '' ? { Sort: sort } : {}) }, true)) as { Entries?: unknown[]; Undecodable?: unknown[]; RttMs?: unknown[] };
-    const entries = (reply?.Entries ?? []).map(entryFromWire);
+    let reply: { Entries?: unknown[]; Undecodable?: unknown[]; RttMs?: unknown[] };
+    let entries: SearchEntry[];
+    try {
+      reply = (await env.call('search', { Type: type ?? '', Host: host ?? '', ...(sort !== '' ? { Sort: sort } : {}) }, true)) as typeof reply;
+      entries = (reply?.Entries ?? []).map(entryFromWire);
+    } catch (e) {
+      // A node still running the real serf: read the tags through serf's own `members` verb.
+      if (!errorMessage(e).includes('Unsupported command')) throw e;
+      const c = await env.connect();
+      if (!c) return 1;
+      const members = (await c.members()) as unknown as Member[];
+      const res = searchServices(members, new ServicesTagDecoder({ counters: new Counters(), maxDecodedBytes: 64 * 1024, cacheEntries: 0 }), { type: type ?? '', host: host ?? '' });
+      entries = res.entries;
+      reply = { Undecodable: res.undecodable };
+      env.err('(mode: serf standard RPC - the agent is not cloudy-agent; read with serf members)');
+    }
     const rtt = sort === 'rtt' && Array.isArray(reply?.RttMs) ? reply.RttMs.map((us) => (typeof us === 'number' && us >= 0 ? us / 1000 : null)) : undefined;
     env.io.stdout(format === 'json' ? formatSearchJson(entries) + '\n' : formatSearchTable(entries, rtt));
     const skipped = Array.isArray(reply?.Undecodable) ? reply.Undecodable.length : 0;

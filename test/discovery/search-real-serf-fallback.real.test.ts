@@ -1,0 +1,42 @@
+// Issue 13 point 5 (search): `cloudy-agent search` against a node still running
+// the real serf (which answers "Unsupported command") falls back to serf's
+// standard `members` RPC and says so.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer } from 'node:net';
+import { searchCommand } from '../../agent/discovery/cli.ts';
+import { encodeServicesTag } from '../../agent/discovery/codec.ts';
+import { serfCliAsync, startSerfAgent, type SerfAgent } from '../cli/helpers.ts';
+
+const IP = '127.0.25.31';
+let real: SerfAgent | null = null;
+let rpc = '';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, IP, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test.before(async () => {
+  const [g, r] = [await freePort(), await freePort()];
+  real = await startSerfAgent({ name: 'fd-realsearch', bind: `${IP}:${g}`, rpc: `${IP}:${r}` });
+  rpc = `-rpc-addr=${IP}:${r}`;
+});
+test.after(async () => { await real?.stop(); });
+
+test('search on a real serf node reads the services tag through serf members', async () => {
+  const rec = { s: 'syncthing', d: 'S', m: 'fd-realsearch.guifi.local', i: IP, p: '22000', e: 'guifi', t: 'node_id=A' };
+  const set = await serfCliAsync(['tags', rpc, '-set', `services=${encodeServicesTag([rec])}`]);
+  assert.is(set.code, 0, set.stdout + set.stderr);
+  let out = '';
+  let err = '';
+  const code = await searchCommand.run([rpc], { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {} });
+  assert.is(code, 0, err);
+  assert.equal(JSON.parse(out), [{ node_id: 'fd-realsearch', ...rec }]);
+  assert.match(err, /mode: serf standard RPC/);
+});
+
+test.run();
