@@ -13,6 +13,7 @@ import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceCheck } from './publisher.ts';
 import { formatSearchJson, formatSearchTable, searchServices, ServicesTagDecoder, type SearchEntry } from './search.ts';
 import { Counters } from '../obs/counters.ts';
+import { decodeServicesTag, SERVICES_TAG } from './codec.ts';
 import type { Member } from '../gossip/serf/types.ts';
 import { formatFederationText } from './federation.ts';
 import { checkToWire, entryFromWire, sampleFromWire } from './commands.ts';
@@ -147,11 +148,21 @@ export const servicesCommand = rpcCommand({
   name: 'services',
   summary: "Lists this node's published Cloudy services and their checks",
   style: 'cloudy',
-  help: 'Usage: cloudy-agent services',
+  help: 'Usage: cloudy-agent services\n\n  Against a real serf agent (answers "Unsupported command") it decodes the services tag from serf\'s stats (serf info) and says so on stderr.',
   flags: {},
   async run(env) {
-    const reply = (await env.call('services', undefined, true)) as { Services?: Record<string, unknown>[] };
-    const list = reply?.Services ?? [];
+    let list: Record<string, unknown>[];
+    try {
+      const reply = (await env.call('services', undefined, true)) as { Services?: Record<string, unknown>[] };
+      list = reply?.Services ?? [];
+    } catch (e) {
+      if (!errorMessage(e).includes('Unsupported command')) throw e;
+      const c = await env.connect();
+      if (!c) return 1;
+      const tag = (await c.stats()).tags?.[SERVICES_TAG];
+      list = (tag ? decodeServicesTag(tag, 64 * 1024) : []).map((r) => ({ Type: r.s, Port: r.p, Description: r.d, Withdrawn: false }));
+      env.err('(mode: serf standard RPC - the agent is not cloudy-agent; read with serf info)');
+    }
     if (list.length === 0) { env.out('No services published.'); return 0; }
     for (const s of list) {
       const state = s.Withdrawn ? `withdrawn (${String(s.CheckResult)})` : 'announced';

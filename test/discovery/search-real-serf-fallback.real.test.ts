@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer } from 'node:net';
-import { searchCommand } from '../../agent/discovery/cli.ts';
+import { searchCommand, servicesCommand } from '../../agent/discovery/cli.ts';
 import { encodeServicesTag } from '../../agent/discovery/codec.ts';
 import { serfCliAsync, startSerfAgent, type SerfAgent } from '../cli/helpers.ts';
 
@@ -37,6 +37,11 @@ test('search on a real serf node reads the services tag through serf members', a
   assert.is(code, 0, err);
   assert.equal(JSON.parse(out), [{ node_id: 'fd-realsearch', ...rec }]);
   assert.match(err, /mode: serf standard RPC/);
+  let out2 = '';
+  let err2 = '';
+  assert.is(await servicesCommand.run([rpc], { stdout: (s) => { out2 += s; }, stderr: (s) => { err2 += s; }, env: {} }), 0, err2);
+  assert.is(out2, 'syncthing  22000  S  announced\n');
+  assert.match(err2, /mode: serf standard RPC/);
 });
 
 test.run();
