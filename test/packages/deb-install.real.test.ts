@@ -127,6 +127,12 @@ test('amd64 .deb: installed by the installer, runs under systemd and joins serf;
   const first = await waitRunning();
   assert.is((await sh(`readlink /proc/${first.pid}/exe`)).trim(), '/usr/bin/cloudy-agent');
   assert.is((await sh('stat -c %a /var/lib/cloudy-agent')).trim(), '750');
+  // The unit's watchdog (WatchdogSec=90): systemd's watchdog timestamp moves past the start only when a
+  // WATCHDOG=1 from the agent arrives (its first ping is due a third of WatchdogSec after start).
+  await until('systemd received a watchdog ping from the agent', async () => {
+    const v = (await sh('systemctl show -p WatchdogTimestampMonotonic -p ExecMainStartTimestampMonotonic --value cloudy-agent')).trim().split('\n').map(Number);
+    return v.length === 2 && v[0]! - v[1]! > 20e6;
+  }, 120_000);
 
   await sh('cloudy-agent publish "pk web" web 8080');
   await until('serf sees the published service', async () => services((await agentMember())?.tags ?? {}).find((s) => s.s === 'web' && s.p === '8080'));
