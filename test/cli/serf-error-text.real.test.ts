@@ -3,11 +3,11 @@
 // `serf agent` and to our agent; their outputs must be identical.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createServer } from 'node:net';
 import { startDaemon, type DaemonHandle } from '../../agent/daemon.ts';
 import { defaultAgentConfig } from '../../agent/config/agent-config.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { serfCliAsync, startSerfAgent, type SerfAgent } from './helpers.ts';
+import { freePort } from '../support/net.ts';
 
 const IP_REAL = '127.0.25.21';
 const IP_OURS = '127.0.25.22';
@@ -16,13 +16,6 @@ let ours: DaemonHandle | null = null;
 let rpcReal = '';
 let rpcOurs = '';
 
-async function freePort(ip: string): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, ip, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test.before(async () => {
   const [gr, rr, go, ro] = [await freePort(IP_REAL), await freePort(IP_REAL), await freePort(IP_OURS), await freePort(IP_OURS)];

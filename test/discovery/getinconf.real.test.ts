@@ -5,7 +5,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { defaultAgentConfig } from '../../agent/config/agent-config.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { findCommand } from '../../agent/cli/index.ts';
 import { discoveryPlugin } from '../../agent/discovery/plugin.ts';
+import { freePort } from '../support/net.ts';
 
 const FRAGMENT = fileURLToPath(new URL('../fixtures/avahi-ps/device-name.sh', import.meta.url));
 let dir = '';
@@ -48,13 +48,6 @@ test('every getinconf file gives the DEVICE_NAME avahi-ps computes from it', asy
   assert.is((await resolveMicrocloud({ configured: 'x', file: join(dir, 'iso.conf') })).name, 'x');
 });
 
-async function freePort(ip: string): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, ip, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const [name, ...rest] = args;

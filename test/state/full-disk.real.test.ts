@@ -7,12 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerfAgent } from '../support/real-serf.ts';
 import { waitFor } from '../support/wait.ts';
 import { serfCli } from '../cli/helpers.ts';
+import { freePort } from '../support/net.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'cr-disk-'));
@@ -24,9 +24,6 @@ const sh = (cmd: string): string => {
   return r.stdout;
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); }); });
-}
 
 let serf: SerfAgent | null = null;
 let agent: ChildProcess | null = null;

@@ -11,12 +11,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerfAgent } from '../support/real-serf.ts';
 import { waitFor } from '../support/wait.ts';
 import { serfCliAsync } from '../cli/helpers.ts';
+import { freePort } from '../support/net.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'cr-kill-'));
@@ -24,9 +24,6 @@ const KEY = 'HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=';
 const KILLS = Number(process.env.CR_KILLS ?? 40);
 const BUDGET_MS = Number(process.env.CR_KILL_BUDGET_S ?? 180) * 1000;
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); }); });
-}
 
 let serf: SerfAgent | null = null;
 let agent: ChildProcess | null = null;
