@@ -126,8 +126,13 @@ export interface Limits {
   remoteAuditRecords: number;
   /** Bytes of one remote answer (output beyond it is cut with a note). */
   remoteAnswerMaxBytes: number;
-  /** Remote commands running at once on this node (more are refused as rate-limited). */
+  /** Remote commands running at once on this node (up to 4 times as many more wait; beyond, refused as rate-limited). */
   remoteConcurrent: number;
+  /**
+   * Anti-replay window per operator key (RFC 4303 §3.4.3): a command numbered up to this many below the
+   * highest accepted one still runs once (commands sent at once may arrive out of order); older ones are refused.
+   */
+  remoteReplayWindow: number;
   /** Management proxy (edge -http): requests forwarded at once; more get 503. */
   proxyConcurrent: number;
   /** Management proxy: request body bytes forwarded; larger gets 413. */
@@ -220,6 +225,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   remoteAuditRecords: 256,
   remoteAnswerMaxBytes: 1024 * 1024,
   remoteConcurrent: 4,
+  remoteReplayWindow: 256,
   proxyConcurrent: 16,
   proxyMaxBodyBytes: 1024 * 1024,
   proxyTimeoutMs: 30_000,

@@ -191,7 +191,7 @@ export const remoteCommand: CliCommand = {
         ? members.filter((m) => m.status === 'alive' && compileRe2((target as { expr: string }).expr)!.test(m.tags[(target as { tag: string }).tag] ?? '')).map((m) => m.name)
         : undefined;
       client = new RemoteClient({
-        transport: rpcTransport(c), key: { privateKey: kp.privateKey, raw }, sequence: new OperatorSequence(new AtomicFile(`${keyPath}.seq`)),
+        transport: rpcTransport(c), key: { privateKey: kp.privateKey, raw }, sequence: new OperatorSequence(new AtomicFile(`${keyPath}.seq`), Date.now, `${keyPath}.seq.lock`),
         pins, replyHost: self?.addr ?? '', maxAnswerBytes: MAX_ANSWER_BYTES,
       });
       const r = await client.run(target, command, args, { timeoutMs, relayFactor: f.int('relay-factor', 0), ...(expected ? { expected } : {}) });

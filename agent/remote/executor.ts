@@ -10,8 +10,10 @@
 //   signature -> missing or bad Ed25519 signature over the signed bytes
 //   role      -> the key's role does not allow the command (unknown commands
 //                and forbidden arguments are refused here too, as 'invalid')
-//   replay    -> sequence number not above the last accepted from that key
+//   replay    -> sequence number already accepted from that key, or older than
+//                its sliding window (sequence-store.ts)
 //   rate      -> the key's token bucket is empty, or too many commands run
+//                and wait (up to maxConcurrent run, 4 x that many wait)
 // Then the sequence number is made durable (sequence-store.ts, write-ahead)
 // and only then the command runs.
 import type { KeyObject } from 'node:crypto';
@@ -64,10 +66,16 @@ export interface Outcome {
 /** What goes back: `inline` in the serf response; `large`, when set, over TCP to the command's reply address. */
 export interface Reply { inline: Uint8Array; large: Uint8Array | null }
 
+/** Commands that may wait for a running slot, per slot. */
+const QUEUE_PER_SLOT = 4;
+
 const ROLE_RANK: Record<Role, number> = { viewer: 0, admin: 1 };
 
 export class RemoteExecutor {
   private running = 0;
+  /** Commands past every check: running, or durable and waiting for a slot. */
+  private admitted = 0;
+  private readonly queue: (() => void)[] = [];
   constructor(private readonly d: ExecutorDeps) {}
 
   isTarget(target: string): boolean {
@@ -106,25 +114,40 @@ export class RemoteExecutor {
     let need: Role;
     try { need = rc.role(cmd.args); } catch (e) { return refuse('invalid', errorMessage(e)); }
     if (ROLE_RANK[trusted.role] < ROLE_RANK[need]) return refuse('role', `${[cmd.command, ...cmd.args.slice(0, 1)].join(' ')} needs the ${need} role, key ${trusted.id} is ${trusted.role}`);
-    if (!this.d.sequences.isFresh(trusted.id, cmd.seq)) return refuse('replay', `sequence ${cmd.seq} is not above ${this.d.sequences.lastAccepted(trusted.id)}`);
-    if (this.running >= this.d.maxConcurrent || !this.d.rate.take(trusted.id)) return refuse('rate', `key ${trusted.id} is over its rate limit`);
-    this.running++;
+    const stale = this.d.sequences.staleness(trusted.id, cmd.seq);
+    if (stale) {
+      this.d.counters.inc(`remote.replay.${stale}`);
+      return refuse('replay', stale === 'duplicate' ? `sequence ${cmd.seq} was accepted before` : `sequence ${cmd.seq} is older than the replay window (${this.d.sequences.windowSize} below ${this.d.sequences.lastAccepted(trusted.id)})`);
+    }
+    if (!this.d.rate.take(trusted.id)) return refuse('rate', `key ${trusted.id} is over its rate limit`);
+    // Commands sent at once (the GUI, a script) wait for a free slot; beyond the queue they are refused.
+    if (this.admitted >= this.d.maxConcurrent * (1 + QUEUE_PER_SLOT)) return refuse('rate', `${this.admitted} remote commands running or waiting`);
+    this.admitted++;
     try {
+      // Write-ahead, before waiting for a slot: commands sent at once share one write.
       let fresh: boolean;
       try { fresh = await this.d.sequences.accept(trusted.id, cmd.seq); } catch (e) {
         this.d.counters.inc('remote.sequence_write_errors');
         return { status: 'ok', command: cmd, signedCommand: signed, out: { exit: 1, stdout: '', stderr: `cannot record the sequence number, nothing run: ${errorMessage(e)}\n` } };
       }
       if (!fresh) return refuse('replay', `sequence ${cmd.seq} was accepted meanwhile`);
-      this.d.counters.inc('remote.executed');
-      let out: CommandOutput;
-      try { out = await rc.run(cmd.args); } catch (e) {
-        out = { exit: 1, stdout: '', stderr: `${e instanceof AgentError ? `${e.code}: ` : ''}${errorMessage(e)}\n` };
+      if (this.running >= this.d.maxConcurrent) await new Promise<void>((r) => this.queue.push(r));
+      else this.running++;
+      try {
+        this.d.counters.inc('remote.executed');
+        let out: CommandOutput;
+        try { out = await rc.run(cmd.args); } catch (e) {
+          out = { exit: 1, stdout: '', stderr: `${e instanceof AgentError ? `${e.code}: ` : ''}${errorMessage(e)}\n` };
+        }
+        this.d.audit.add({ direction: 'in', peer: requester, keyId: trusted.id, seq: cmd.seq, command: [cmd.command, ...cmd.args].join(' '), outcome: out.exit === 0 ? 'ok' : `exit ${out.exit}` });
+        return { status: 'ok', command: cmd, signedCommand: signed, out: this.bound(out) };
+      } finally {
+        // The slot passes straight to the next waiter.
+        const nextWaiter = this.queue.shift();
+        if (nextWaiter) nextWaiter(); else this.running--;
       }
-      this.d.audit.add({ direction: 'in', peer: requester, keyId: trusted.id, seq: cmd.seq, command: [cmd.command, ...cmd.args].join(' '), outcome: out.exit === 0 ? 'ok' : `exit ${out.exit}` });
-      return { status: 'ok', command: cmd, signedCommand: signed, out: this.bound(out) };
     } finally {
-      this.running--;
+      this.admitted--;
     }
   }
 

@@ -63,7 +63,7 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       const kp = await loadOrCreateKey(join(o.dataDir, NODE_KEY_FILE));
       const nodeKey = { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) };
       const trust = await TrustStore.load(o.trustSpecs, new AtomicFile(join(dir, 'trust.json')));
-      const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor')));
+      const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor')), ctx.limits.remoteReplayWindow);
       const rate = new RateLimiter({ burst: ctx.limits.remoteRateBurst, perMinute: ctx.limits.remoteRatePerMinute });
       const config: ConfigAccess = {
         get: () => ({
@@ -219,7 +219,7 @@ function registerSender(ctx: DaemonContext, dataDir: string, audit: AuditLog, co
       }
       return new RemoteClient({
         transport: serfTransport(ctx.serf), key: { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) },
-        sequence: new OperatorSequence(new AtomicFile(`${keyPath}.seq`)), pins: await NodePins.load(new AtomicFile(join(dataDir, 'known-nodes.json'))),
+        sequence: new OperatorSequence(new AtomicFile(`${keyPath}.seq`), Date.now, `${keyPath}.seq.lock`), pins: await NodePins.load(new AtomicFile(join(dataDir, 'known-nodes.json'))),
         replyHost: ctx.serf.localMember().addr, maxAnswerBytes: ctx.limits.remoteAnswerMaxBytes, audit,
       });
     })();

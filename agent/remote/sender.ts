@@ -15,6 +15,7 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { FileStore } from '../state/atomic-file.ts';
+import { withFileLock } from '../state/file-lock.ts';
 import {
   REMOTE_QUERY_NAME, TAG_TARGET_PREFIX, TOKEN_BYTES, decodeAnswer, requestId, signCommand, unpackSigned,
   type Answer, type ReplyTo,
@@ -61,17 +62,33 @@ export class NodePins {
   }
 }
 
-/** Per-operator sequence numbers: strictly increasing, persisted; seeded from the clock so a lost file does not reuse numbers. */
+/**
+ * Per-operator sequence numbers: consecutive (1 more each command), persisted,
+ * and shared by every process that signs with the key (the `remote` CLI and the
+ * full node's GUI): `lockPath` serializes their read-increment-write. Numbers
+ * stay consecutive so that commands sent at once land inside the edge's replay
+ * window (sequence-store.ts) however they are reordered. A lost or new counter
+ * starts from the clock (microseconds since 1970), above any number a working
+ * clock handed out before.
+ */
 export class OperatorSequence {
-  constructor(private readonly file: FileStore | null, private readonly now: () => number = Date.now) {}
   private last = 0;
-  async next(): Promise<number> {
-    const b = await this.file?.read();
-    const stored = b ? Number(Buffer.from(b).toString('utf8').trim()) || 0 : 0;
-    const n = Math.max(stored + 1, this.last + 1, this.now() * 1000);
-    this.last = n;
-    await this.file?.write(new TextEncoder().encode(`${n}\n`));
-    return n;
+  private chain: Promise<unknown> = Promise.resolve();
+  constructor(private readonly file: FileStore | null, private readonly now: () => number = Date.now, private readonly lockPath: string | null = null) {}
+
+  next(): Promise<number> {
+    const step = async (): Promise<number> => {
+      const b = await this.file?.read();
+      const stored = b ? Number(Buffer.from(b).toString('utf8').trim()) || 0 : 0;
+      const n = Math.max(stored + 1, this.last + 1, stored === 0 && this.last === 0 ? this.now() * 1000 : 0);
+      this.last = n;
+      await this.file?.write(new TextEncoder().encode(`${n}\n`));
+      return n;
+    };
+    const run = (): Promise<number> => (this.lockPath ? withFileLock(this.lockPath, step) : step());
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => {});
+    return p;
   }
 }
 

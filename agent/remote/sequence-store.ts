@@ -1,48 +1,90 @@
 // Replay protection that needs no clock: every operator numbers its commands
-// (strictly increasing per key), and a node obeys a command only when its
-// number is higher than the last one it accepted from that key.
+// (sender.ts OperatorSequence: consecutive per key), and a node obeys each
+// number at most once. Commands sent at once (the GUI firing several, two
+// `remote` processes of one operator) may arrive out of order, so a strict
+// "higher than the last one" would refuse the slower ones; instead each key
+// has a sliding anti-replay window as IPsec's (RFC 4303 §3.4.3):
 //
-// Write-ahead: the accepted number is persisted (state/atomic-file.ts: temp
-// file, fsync, rename, fsync dir) BEFORE the command runs. A power cut after
-// the write and before the command merely loses that command; a cut before the
-// write means it never ran, so a replay after reboot cannot re-run anything.
-// A gateway that boots in 1970 is unaffected because no time is involved.
+//   top     the highest number accepted from that key
+//   bitmap  bit i set <=> number (top - i) was accepted, for i < W
+//           (W = limits.remoteReplayWindow)
+//
+// A number above `top` is new (the window slides up to it); one within the
+// window is new only when its bit is clear; one W or more below `top` is
+// refused (it may have run before and fallen out of the window).
+//
+// Write-ahead: the window with the number marked is persisted (state/
+// atomic-file.ts: temp file, fsync, rename, fsync dir) BEFORE the command runs.
+// A power cut after the write and before the command merely loses that
+// command; a cut before the write means it never ran. The persisted window
+// holds every accepted number that is still inside it, and everything below
+// it is refused anyway, so no reboot reopens a number that ran. A gateway that
+// boots in 1970 is unaffected because no time is involved.
 //
 // Flash wear: remote commands are rare (operators typing, a GUI click), and
 // their rate per key is capped (limits.remoteRatePerMinute), so this is at most
 // a few small writes a minute. Accepts that arrive while a write is in flight
 // are coalesced: they all wait for ONE next write carrying every new number,
 // so a burst of N commands costs at most two writes, not N.
+//
+// File: CBOR map keyId -> [top, bitmap bytes (big-endian, W bits)]. The
+// format of earlier versions, keyId -> top, loads as a full window (every
+// number up to `top` taken: the strict rule they enforced).
 import { decode, encode } from 'cbor-x';
 import { AgentError } from '../errors.ts';
 import type { FileStore } from '../state/atomic-file.ts';
 
+interface Window { top: number; bits: bigint }
+
+/** Why a number is not fresh. */
+export type Staleness = 'duplicate' | 'too-old';
+
 export class SequenceStore {
-  /** Highest number accepted per key id (includes reservations not yet durable). */
-  private readonly last = new Map<string, number>();
+  /** Window per key id (includes reservations not yet durable). */
+  private readonly windows = new Map<string, Window>();
+  private readonly mask: bigint;
   private writing: Promise<void> | null = null;
   private dirty = false;
   private waiters: { resolve(): void; reject(e: unknown): void }[] = [];
   writes = 0;
 
-  private constructor(private readonly file: FileStore) {}
+  private constructor(private readonly file: FileStore, readonly windowSize: number) {
+    this.mask = (1n << BigInt(windowSize)) - 1n;
+  }
 
-  static async load(file: FileStore): Promise<SequenceStore> {
-    const s = new SequenceStore(file);
+  static async load(file: FileStore, windowSize = 256): Promise<SequenceStore> {
+    if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > 4096) throw new AgentError('E_INVALID', `replay window ${windowSize}: 1..4096`);
+    const s = new SequenceStore(file, windowSize);
     const bytes = await file.read();
     if (bytes) {
       let v: unknown;
       try { v = decode(bytes); } catch { v = null; }
       // A corrupt file cannot be trusted to protect against replays: refuse to start remote control.
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AgentError('E_STATE', 'remote sequence file is corrupt');
-      for (const [k, n] of Object.entries(v as Record<string, unknown>)) if (typeof n === 'number') s.last.set(k, n);
+      for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof e === 'number') s.windows.set(k, { top: e, bits: s.mask });
+        else if (Array.isArray(e) && typeof e[0] === 'number' && e[1] instanceof Uint8Array) {
+          // A window saved with another size: keep what fits, and count the numbers it cannot tell as taken.
+          const saved = bytesToBig(e[1]);
+          s.windows.set(k, { top: e[0], bits: (saved & s.mask) | (s.mask & ~((1n << BigInt(Math.min(windowSize, e[1].length * 8))) - 1n)) });
+        } else throw new AgentError('E_STATE', 'remote sequence file is corrupt');
+      }
     }
     return s;
   }
 
-  lastAccepted(keyId: string): number { return this.last.get(keyId) ?? 0; }
+  lastAccepted(keyId: string): number { return this.windows.get(keyId)?.top ?? 0; }
 
-  isFresh(keyId: string, seq: number): boolean { return seq > this.lastAccepted(keyId); }
+  /** null when `seq` may run, else why not. */
+  staleness(keyId: string, seq: number): Staleness | null {
+    const w = this.windows.get(keyId);
+    if (!w || seq > w.top) return null;
+    const age = w.top - seq;
+    if (age >= this.windowSize) return 'too-old';
+    return (w.bits >> BigInt(age)) & 1n ? 'duplicate' : null;
+  }
+
+  isFresh(keyId: string, seq: number): boolean { return this.staleness(keyId, seq) === null; }
 
   /**
    * Reserves `seq` for `keyId` (refused when not fresh, so two copies of one
@@ -50,12 +92,24 @@ export class SequenceStore {
    */
   async accept(keyId: string, seq: number): Promise<boolean> {
     if (!this.isFresh(keyId, seq)) return false;
-    this.last.set(keyId, seq);
+    const w = this.windows.get(keyId);
+    if (!w) this.windows.set(keyId, { top: seq, bits: 1n });
+    else if (seq > w.top) {
+      const shift = seq - w.top;
+      w.bits = shift >= this.windowSize ? 1n : ((w.bits << BigInt(shift)) | 1n) & this.mask;
+      w.top = seq;
+    } else w.bits |= 1n << BigInt(w.top - seq);
     this.dirty = true;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.writing ??= this.flushLoop();
     await done;
     return true;
+  }
+
+  private snapshot(): Uint8Array {
+    const out: Record<string, [number, Uint8Array]> = {};
+    for (const [k, w] of this.windows) out[k] = [w.top, bigToBytes(w.bits, Math.ceil(this.windowSize / 8))];
+    return new Uint8Array(encode(out));
   }
 
   private async flushLoop(): Promise<void> {
@@ -65,7 +119,7 @@ export class SequenceStore {
         const batch = this.waiters;
         this.waiters = [];
         try {
-          await this.file.write(new Uint8Array(encode(Object.fromEntries(this.last))));
+          await this.file.write(this.snapshot());
           this.writes++;
           for (const w of batch) w.resolve();
         } catch (e) {
@@ -76,4 +130,16 @@ export class SequenceStore {
       this.writing = null;
     }
   }
+}
+
+function bigToBytes(v: bigint, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  for (let i = len - 1; i >= 0; i--) { out[i] = Number(v & 0xffn); v >>= 8n; }
+  return out;
+}
+
+function bytesToBig(b: Uint8Array): bigint {
+  let v = 0n;
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return v;
 }

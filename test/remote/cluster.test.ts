@@ -8,13 +8,13 @@
 // both sides; operator trust/untrust/list over local RPC.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSerfMessage } from '../../agent/gossip/wire/serf-messages.ts';
 import { readPrivateKey, rawPublicKey, generateKeyPair, signBytes } from '../../agent/remote/keys.ts';
 import { NodePins, OperatorSequence, RemoteClient, type QueryTransport } from '../../agent/remote/sender.ts';
 import { serfTransport } from '../../agent/remote/transports.ts';
-import { MemoryFile } from '../../agent/state/atomic-file.ts';
+import { AtomicFile, MemoryFile } from '../../agent/state/atomic-file.ts';
 import { ENVELOPE_VERSION, REMOTE_QUERY_NAME, encodeAnswer, packSigned, requestId, unpackSigned } from '../../agent/remote/envelope.ts';
 import type { Serf } from '../../agent/gossip/serf/types.ts';
 import { keygen, ours, startNode, tempDir, type TestNode } from './helpers.ts';
@@ -25,15 +25,17 @@ const nodes: TestNode[] = [];
 const adminFile = join(tmp, 'admin.key');
 const viewerFile = join(tmp, 'viewer.key');
 let full: TestNode, edge1: TestNode, edge2: TestNode;
-let adminPub = '', viewerPub = '';
+let adminPub = '', viewerPub = '', guiPub = '';
 
 test.before(async () => {
   adminPub = await keygen(adminFile);
   viewerPub = await keygen(viewerFile);
+  // The full node's own operator key (what its GUI/API sign with): one key, one counter.
+  guiPub = await keygen(join(tmp, 'full', 'operator.key'));
   full = await startNode({ name: 'rc-full', host: '127.22.0.1', dataDir: join(tmp, 'full'), mode: 'full', tags: { mode: 'full' } });
   nodes.push(full);
-  edge1 = await startNode({ name: 'rc-edge1', host: '127.22.0.2', dataDir: join(tmp, 'edge1'), join: [full.gossip], trust: [adminPub, `${viewerPub}@viewer`], tags: { mode: 'edge' } });
-  edge2 = await startNode({ name: 'rc-edge2', host: '127.22.0.3', dataDir: join(tmp, 'edge2'), join: [full.gossip], trust: [adminPub], tags: { mode: 'edge' } });
+  edge1 = await startNode({ name: 'rc-edge1', host: '127.22.0.2', dataDir: join(tmp, 'edge1'), join: [full.gossip], trust: [adminPub, `${viewerPub}@viewer`, guiPub], tags: { mode: 'edge' } });
+  edge2 = await startNode({ name: 'rc-edge2', host: '127.22.0.3', dataDir: join(tmp, 'edge2'), join: [full.gossip], trust: [adminPub, guiPub], tags: { mode: 'edge' } });
   nodes.push(edge1, edge2);
   await waitFor('three alive members', () => nodes.every((n) => n.h.serf.members().filter((m) => m.status === 'alive').length === 3));
 });
@@ -120,27 +122,39 @@ function decodeStatus(signed: Uint8Array): string {
   return (globalThis as unknown as { __dec: (b: Uint8Array) => { status: string } }).__dec(signed).status;
 }
 
-test('a replayed command is refused, also after the edge restarts', async () => {
+test('commands sent at once arrive out of order and each runs once; a replay is refused, also after the edge restarts', async () => {
   const { decodeAnswer, signCommand } = await import('../../agent/remote/envelope.ts');
   (globalThis as unknown as { __dec: unknown }).__dec = decodeAnswer;
   const kp = await readPrivateKey(adminFile);
-  const payload = signCommand({ privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) }, { target: 'rc-edge1', seq: Date.now() * 1000 + 999_999, command: 'tags', args: ['set', 'replayed=1'] });
-  assert.equal(await rawQuery(full.h.serf, 'rc-edge1', payload), ['ok']);
-  await waitFor('tag set', () => edge1.h.serf.localMember().tags.replayed === '1');
-  await ours(['tags', '-delete', 'replayed', '-rpc-addr', edge1.rpc]);
-  assert.equal(await rawQuery(full.h.serf, 'rc-edge1', payload), ['replay']);
+  const key = { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) };
+  // The numbers the `remote` CLI would take next (its counter file, under its lock).
+  const counter = new OperatorSequence(new AtomicFile(`${adminFile}.seq`), Date.now, `${adminFile}.seq.lock`);
+  const [s1, s2, s3] = [await counter.next(), await counter.next(), await counter.next()];
+  const cmd = (seq: number, tag: string) => signCommand(key, { target: 'rc-edge1', seq, command: 'tags', args: ['set', `${tag}=1`] });
+  const p1 = cmd(s1, 'replayed'), p2 = cmd(s2, 'second'), p3 = cmd(s3, 'third');
+  // Newest first: the older two are inside the window and still run, once each.
+  assert.equal(await rawQuery(full.h.serf, 'rc-edge1', p3), ['ok']);
+  assert.equal(await rawQuery(full.h.serf, 'rc-edge1', p1), ['ok']);
+  assert.equal(await rawQuery(full.h.serf, 'rc-edge1', p2), ['ok']);
+  await waitFor('tags set', () => ['replayed', 'second', 'third'].every((t) => edge1.h.serf.localMember().tags[t] === '1'));
+  await ours(['tags', '-delete', 'replayed', '-delete', 'second', '-delete', 'third', '-rpc-addr', edge1.rpc]);
+  for (const p of [p1, p2, p3]) assert.equal(await rawQuery(full.h.serf, 'rc-edge1', p), ['replay']);
+  assert.is(edge1.h.counters.get('remote.replay.duplicate'), 3);
   // Restart edge1 on the same data dir and ports.
   await edge1.h.stop();
   const again = await startNode({ ...edge1.opts, join: [full.gossip] });
   nodes[1] = again;
   edge1 = again;
   await waitFor('edge1 back', () => full.h.serf.members().some((m) => m.name === 'rc-edge1' && m.status === 'alive') && again.h.serf.members().length === 3);
-  assert.equal(await rawQuery(full.h.serf, 'rc-edge1', payload), ['replay']);
-  // >= 1: the restarted node has a fresh serf query buffer, so copies of the earlier (replayed)
-  // query still gossiped by the others reach it again and are refused too.
-  assert.ok(again.h.counters.get('remote.refused.replay') >= 1);
+  for (const p of [p2, p1, p3]) assert.equal(await rawQuery(full.h.serf, 'rc-edge1', p), ['replay']);
+  // >= 3: the restarted node has a fresh serf query buffer, so copies of the earlier (replayed)
+  // queries still gossiped by the others reach it again and are refused too.
+  assert.ok(again.h.counters.get('remote.refused.replay') >= 3);
   assert.is(again.h.counters.get('remote.executed'), 0);
-  assert.not.ok('replayed' in again.h.serf.localMember().tags);
+  for (const t of ['replayed', 'second', 'third']) assert.not.ok(t in again.h.serf.localMember().tags);
+  // The CLI goes on with the next numbers.
+  const st = await remote(['rc-edge1', 'status']);
+  assert.is(st.code, 0, st.stderr);
 });
 
 test('an answer over 64 KiB arrives whole (TCP back to the requester, verified)', async () => {
@@ -163,7 +177,7 @@ test('an answer forged by another node is rejected by the requester', async () =
   const kp = await readPrivateKey(adminFile);
   const key = { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) };
   const pins = await NodePins.load(new MemoryFile());
-  const mk = (transport: QueryTransport) => new RemoteClient({ transport, key, sequence: new OperatorSequence(null), pins, replyHost: '127.22.0.1', maxAnswerBytes: 1 << 20 });
+  const mk = (transport: QueryTransport) => new RemoteClient({ transport, key, sequence: new OperatorSequence(new AtomicFile(`${adminFile}.seq`), Date.now, `${adminFile}.seq.lock`), pins, replyHost: '127.22.0.1', maxAnswerBytes: 1 << 20 });
   // First contact pins edge2's real key.
   const honest = mk(serfTransport(full.h.serf));
   const first = await honest.run({ node: 'rc-edge2' }, 'status', [], { timeoutMs: 10_000 });
@@ -216,7 +230,6 @@ test('config get/set (allow-list), logs, join through remote; the GUI/API entry 
   const rpcFlag = await remote(['rc-edge1', 'members', '-rpc-addr', '10.0.0.1:7373']);
   assert.match(rpcFlag.stderr, /refused \(invalid\)/);
   // The full node's registry commands (what its GUI and API call), signing with <data-dir>/operator.key.
-  copyFileSync(adminFile, join(tmp, 'full', 'operator.key'));
   const v = await full.h.registry.invoke('remote.view', { Node: 'rc-edge1', Command: 'status' }, { origin: 'http', role: 'viewer' }) as { Results: { Node: string; Status: string; Stdout: string }[] };
   assert.is(v.Results[0]!.Status, 'ok');
   assert.match(v.Results[0]!.Stdout, /name = rc-edge1/);
@@ -231,6 +244,14 @@ test('config get/set (allow-list), logs, join through remote; the GUI/API entry 
   const fan = await full.h.registry.invoke('remote.run', { Tag: 'mode=edge', Command: 'config', Args: ['get', 'mode'], TimeoutMs: 4000 }, { origin: 'http', role: 'admin' }) as { Results: { Node: string; Stdout: string }[]; Missing: string[] };
   assert.equal(fan.Results.map((x) => x.Node), ['rc-edge1', 'rc-edge2']);
   assert.equal(fan.Missing, []);
+});
+
+test('the GUI/API sending several commands at once, and `remote -tag` beside them: every one runs', async () => {
+  const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => full.h.registry.invoke('remote.run', { Node: i % 2 ? 'rc-edge1' : 'rc-edge2', Command: 'config', Args: ['get', 'log_level'], TimeoutMs: 20_000 }, { origin: 'http', role: 'admin' })));
+  const fan = remote(['-tag', 'mode=edge', 'status']);
+  for (const r of runs as { Results: { Status: string; Exit: number }[] }[]) assert.equal(r.Results.map((x) => [x.Status, x.Exit]), [['ok', 0]]);
+  const f = await fan;
+  assert.is(f.code, 0, f.stdout + f.stderr);
 });
 
 test('operator trust / untrust / list on the running agent (local RPC); untrust survives a restart of the trust store', async () => {

@@ -131,8 +131,8 @@ test('write-ahead: the number is durable before the command runs; concurrent acc
   assert.ok(outs.every((o) => o.status === 'ok' || o.status === 'rate'));
   assert.ok(seqFile.writes <= 3, `8 concurrent accepts -> ${seqFile.writes} writes`);
   assert.ok(writesAtRun.every((w) => w >= 1));
-  const persisted = decode(seqFile.data!) as Record<string, number>;
-  assert.ok(Object.values(persisted)[0]! >= seq - 8);
+  const persisted = decode(seqFile.data!) as Record<string, [number, Uint8Array]>;
+  assert.ok(Object.values(persisted)[0]![0] >= seq - 8);
   assert.ok(ran.length >= 4);
 });
 
@@ -165,6 +165,74 @@ test('envelope: a command with its reply address fits a serf query', () => {
     reply: { addr: '10.1.2.3', port: 45678, token: new Uint8Array(16) } });
   assert.ok(p.length < 600, `${p.length} bytes`);
   void signBytes; void encodeCommand;
+});
+
+
+test('replay window: out of order inside the window runs exactly once, a duplicate and anything older than the window are refused', async () => {
+  const seqFile = new MemoryFile();
+  const { ex, ran, counters } = await setup({ seqFile });
+  const base = seq + 10_000;
+  seq = base + 1000;
+  const at = (n: number, tag = String(n)) => signCommand(adminKey, { target: 'edge1', seq: n, command: 'lxc', args: [tag] });
+  const status = async (p: Uint8Array) => (await ex.handle(p, 'full1')).status;
+  const p100 = at(base + 100), p99 = at(base + 99), p50 = at(base + 50), p300 = at(base + 300);
+  assert.is(await status(p100), 'ok');
+  assert.is(await status(p99), 'ok', 'one below the top');
+  assert.is(await status(p50), 'ok', '50 below the top');
+  assert.is(await status(p99), 'replay', 'duplicate');
+  assert.is(await status(at(base + 99, 'other-nonce')), 'replay', 'same number, another command');
+  assert.is(await status(p300), 'ok', 'the window slides up');
+  assert.is(await status(p100), 'replay', 'still inside the window, already run');
+  assert.is(await status(at(base + 300 - 255)), 'ok', 'the oldest number the window still holds');
+  assert.is(await status(at(base + 300 - 256)), 'replay', 'one below the window');
+  assert.is(await status(p50), 'replay', 'inside the window (250 below), already run');
+  assert.is(await status(at(base + 10)), 'replay', 'far below the window');
+  assert.is(counters.get('remote.replay.duplicate'), 4);
+  assert.is(counters.get('remote.replay.too-old'), 2);
+  assert.equal(ran, [100, 99, 50, 300, 45].map((n) => `lxc ${base + n}`));
+  // After a restart (the store reloaded from its file) every number run before is still refused,
+  // and one never used inside the window still runs.
+  const again = await setup({ seqFile });
+  for (const p of [p100, p99, p50, p300]) assert.is((await again.ex.handle(p, 'full1')).status, 'replay');
+  assert.is((await again.ex.handle(at(base + 200), 'full1')).status, 'ok');
+  assert.equal(again.ran, [`lxc ${base + 200}`]);
+});
+
+test('replay window: a file from before the window (key -> last number) refuses everything up to that number', async () => {
+  const seqFile = new MemoryFile();
+  const id = Buffer.from(keyId(adminKey.raw)).toString('hex');
+  await seqFile.write(new Uint8Array(encode({ [id]: 5000 })));
+  const store = await SequenceStore.load(seqFile, 64);
+  assert.ok(!store.isFresh(id, 5000) && !store.isFresh(id, 4999) && !store.isFresh(id, 4937));
+  assert.ok(store.isFresh(id, 5001));
+  // A window saved with 64 bits, loaded with 256: the 192 numbers it cannot tell about count as taken.
+  assert.ok(await store.accept(id, 5010));
+  const wider = await SequenceStore.load(seqFile, 256);
+  assert.ok(!wider.isFresh(id, 5010) && !wider.isFresh(id, 5000) && !wider.isFresh(id, 4900));
+  assert.ok(wider.isFresh(id, 5011));
+});
+
+test('commands sent at once beyond maxConcurrent wait for a slot instead of being refused', async () => {
+  const { ex, ran } = await setup({ burst: 100 });
+  const outs = await Promise.all(Array.from({ length: 12 }, () => ex.handle(send(), 'full1')));
+  assert.equal(outs.map((o) => o.status), Array(12).fill('ok'));
+  assert.is(ran.length, 12);
+});
+
+test('operator numbers: two processes sharing one counter file (under its lock) take unique, consecutive numbers', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { AtomicFile } = await import('../../agent/state/atomic-file.ts');
+  const { OperatorSequence } = await import('../../agent/remote/sender.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'rc-opseq-'));
+  try {
+    const mk = () => new OperatorSequence(new AtomicFile(join(dir, 'k.seq')), () => 1_000_000, join(dir, 'k.seq.lock'));
+    const a = mk(), b = mk();
+    const got = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).next()));
+    const sorted = [...got].sort((x, y) => x - y);
+    assert.equal(sorted, Array.from({ length: 20 }, (_, i) => 1_000_000_000 + i), 'seeded from the clock once, then consecutive');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
 test.run();
