@@ -21,6 +21,7 @@ import { runMemory, type MemoryResult } from './scenarios/memory.ts';
 import { EVENT_DEADLINE_MS, SLOW_EVENT_MS, runCluster, type ClusterResult } from './scenarios/cluster.ts';
 import { runStartup, type StartupResult } from './scenarios/startup.ts';
 import { runApiBench } from './api/api-bench.ts';
+import { failureSection } from './failure.ts';
 
 interface Plan {
   sizes: number[];
@@ -37,8 +38,8 @@ interface Plan {
 
 const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 200, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 5, apiSizes: [1000, 10000] };
 const QUICK: Plan = { sizes: [10, 100, 300], settleS: 3, clusterSize: 8, oursInMixed: 2, cpuWindowS: 10, events: 5, mixedKills: ['ours', 'serf'], startupRepeats: 2, apiSizes: [100, 300] };
-/** Whole-run budget: scenarios that would start after it are reported "not run". */
-const BUDGET_MS = 19 * 60_000;
+/** Whole-run budget: scenarios that would start after it are reported "not run" (19 min + 8 per added section). */
+const BUDGET_MS = (19 + 8) * 60_000;
 
 const MB = 1024;
 const T_RSS_MB = 64;
@@ -49,7 +50,7 @@ const T_FAILURE = 1.1;
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<string>; out: string } {
   let quick = false;
-  let only = new Set(['memory', 'cluster', 'startup', 'api']);
+  let only = new Set(['memory', 'cluster', 'startup', 'api', 'failure']);
   let out = join(REPO_ROOT, 'bench/results');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -84,6 +85,8 @@ async function main(): Promise<void> {
   const clusters: { serfOnly?: ClusterResult; mixed?: ClusterResult } = {};
   let startup: StartupResult | undefined;
   const notRun: Record<string, string> = {};
+  /** Rows of the sections that write their own result files too. */
+  const rows: Row[] = [];
   const attempt = async (name: string, fn: () => Promise<void>): Promise<void> => {
     if (!args.only.has(name.split(':')[0]!)) { notRun[name] = 'not selected (--only)'; return; }
     if (overBudget()) { notRun[name] = 'time budget of the run exhausted'; return; }
@@ -120,6 +123,10 @@ async function main(): Promise<void> {
     await attempt('api', async () => {
       await runApiBench(reg, { sizes: plan.apiSizes, requests: (n) => (n >= 10_000 ? 20 : 50), out: args.out, log });
     });
+    // Issue 17 point 5: ≥ 10 kills of each kind, in pairs; writes failure.{md,json} itself (bench/failure.ts).
+    await attempt('failure', async () => {
+      rows.push(...await failureSection(reg, { quick: args.quick, out: args.out, log }));
+    });
     await attempt('startup', async () => {
       startup = await runStartup(reg, { kinds: ['ours', 'serf'], repeats: plan.startupRepeats, seedPort: 27000, seedRpcPort: 27001, portBase: 27010, rpcPortBase: 27100, log });
     });
@@ -127,7 +134,7 @@ async function main(): Promise<void> {
     await cleanup();
   }
 
-  const rows = buildRows(plan, memory, clusters, startup, notRun);
+  rows.unshift(...buildRows(plan, memory, clusters, startup, notRun));
   const elapsedS = (Date.now() - started) / 1000;
   const preface = [
     `Run ${new Date().toISOString()}, ${elapsedS.toFixed(0)} s, ${cpus().length} CPUs (load ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end), all on loopback.`,
