@@ -19,7 +19,8 @@ export function parseGoDuration(s: string): number | undefined {
   if (rest === '0') return 0;
   if (rest === '') return undefined;
   let total = 0;
-  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+  // µ (micro sign) and μ (Greek mu) escaped: the bundle stays ASCII (tools/bundle.mjs).
+  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/;
   while (rest !== '') {
     const m = re.exec(rest);
     if (!m) return undefined;
