@@ -12,7 +12,6 @@
 //   startDaemon({ ...config, plugins: [
 //     async (ctx) => { for (const c of discoveryCommands(...)) ctx.registry.register(c); return { stop() {} }; },
 //   ] }, {})
-import { installStateHealth } from './state/atomic-file.ts';
 import { StateHealth } from './state/state-health.ts';
 import { Logger, type LogLevel } from './obs/log.ts';
 import { Counters } from './obs/counters.ts';
@@ -70,8 +69,8 @@ export interface DaemonHandle {
 }
 
 /** Keys from -keyring-file (JSON array of base64, primary first) and -encrypt. */
-export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring | null> {
-  const file = c.keyringFile !== '' ? new KeyringFile(c.keyringFile) : null;
+export async function loadKeyring(c: AgentConfig, log: Logger, health: StateHealth | null = null): Promise<Keyring | null> {
+  const file = c.keyringFile !== '' ? new KeyringFile(c.keyringFile, health) : null;
   const fromFile = file ? await file.readOrMoveAside((m) => log.warn(m)) : null;
   let keys: string[] = fromFile ?? [];
   if (c.encryptKey !== '') {
@@ -94,9 +93,8 @@ export async function loadKeyring(c: AgentConfig, log: Logger): Promise<Keyring 
 }
 
 /** Tags from -tags-file (JSON object) when it exists, else the configured tags (then written to it). */
-async function loadTags(c: AgentConfig, log: Logger): Promise<Record<string, string>> {
-  if (c.tagsFile === '') return { ...c.tags };
-  const file = new TagsFile(c.tagsFile);
+async function loadTags(c: AgentConfig, log: Logger, file: TagsFile | null): Promise<Record<string, string>> {
+  if (!file) return { ...c.tags };
   const saved = await file.readOrMoveAside((m) => log.warn(m));
   if (saved !== null) return { ...saved, ...c.tags };
   await file.write(c.tags);
@@ -121,14 +119,14 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   log.info('Serf agent starting');
   // A full or read-only data filesystem is logged, counted and retried, never fatal (state/state-health.ts).
   const stateHealth = new StateHealth({ log: logger.child('state'), retryMs: limits.stateRetryMs });
-  installStateHealth(stateHealth);
-  stops.push({ name: 'state health', stop: () => { stateHealth.stop(); installStateHealth(null); } });
+  stops.push({ name: 'state health', stop: () => stateHealth.stop() });
   // serf options this agent accepts (so serf configs load) but does not apply.
   if (config.retryMaxAttempts > 0) log.warn(`retry_max_attempts=${config.retryMaxAttempts} ignored: joins are retried until one succeeds`);
+  const tagsFile = config.tagsFile !== '' ? new TagsFile(config.tagsFile, stateHealth) : null;
   let node: SerfInstance;
   try {
-    const keyring = await loadKeyring(config, log);
-    const tags = await loadTags(config, log);
+    const keyring = await loadKeyring(config, log, stateHealth);
+    const tags = await loadTags(config, log, tagsFile);
     const bind = parseHostPort(config.bind, 5000, '-bind');
     const adv = config.advertise !== '' ? parseHostPort(config.advertise, bind.port, '-advertise') : null;
     node = await createSerf({
@@ -141,6 +139,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       tags,
       keyring,
       ...(config.keyringFile !== '' ? { keyringFile: config.keyringFile } : {}),
+      stateHealth,
       snapshotPath: config.snapshotPath !== '' ? config.snapshotPath : null,
       mode: config.mode,
       limits,
@@ -193,7 +192,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
         leave: () => serf.leave(),
         shutdown: () => { void stop(); },
         setTags: async (t) => {
-          if (config.tagsFile !== '') await new TagsFile(config.tagsFile).write(t);
+          await tagsFile?.write(t);
           await serf.setTags(t);
         },
         stats: () => agentStats(),
@@ -212,7 +211,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
     // Plugins (discovery, containers...)
     // Host facts: decided by the caller's host defaults, else here, once.
     const host = config.host ?? decideHost(config, await readNetFacts());
-    const ctx: DaemonContext = { config, host, limits, logger, counters, exec, serf, registry, rpcAddress };
+    const ctx: DaemonContext = { config, host, limits, logger, counters, exec, serf, registry, rpcAddress, stateHealth };
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const name = typeof p === 'function' ? (p.name || `plugin${i}`) : p.name;
       const h = typeof p === 'function' ? await p(ctx) : await p.start(ctx);

@@ -11,6 +11,7 @@ import type { Exec } from './system/exec.ts';
 import type { Serf } from './gossip/serf/types.ts';
 import type { CommandRegistry } from './commands/registry.ts';
 import type { HostPort } from './config/address.ts';
+import type { StateHealth } from './state/state-health.ts';
 
 export interface DaemonContext {
   config: AgentConfig;
@@ -25,6 +26,8 @@ export interface DaemonContext {
   registry: CommandRegistry;
   /** Where the RPC server listens (plug-ins that run CLI verbs against their own agent). */
   rpcAddress: HostPort;
+  /** Give it to every state file the plug-in writes (new AtomicFile(path, ctx.stateHealth)): a full or read-only disk is then logged, counted and retried, never fatal. */
+  stateHealth: StateHealth;
 }
 
 export interface PluginHandle {

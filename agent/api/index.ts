@@ -22,6 +22,7 @@ import { infoRoutes } from './routes/info.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { nodeRoutes, toJson, type CommandPort } from './routes/node.ts';
 import { sessionRoutes } from './routes/session.ts';
+import type { StateHealth } from '../state/state-health.ts';
 
 export const API_VERSION = 'v1';
 /** Jobs (long operations) remembered at once. */
@@ -36,6 +37,8 @@ export interface ApiDeps {
   mode: string;
   /** Where admin.passwd and tokens.json live ('' = nowhere: nobody can log in). */
   dataDir: string;
+  /** The daemon's storage health (a full or read-only disk is retried, not thrown). */
+  stateHealth?: StateHealth | null;
   guest: boolean;
   history: TieredHistory | null;
   version?: string;
@@ -55,7 +58,7 @@ export interface Api {
 
 export function createApi(d: ApiDeps): Api {
   const auth = new Authenticator({
-    dataDir: d.dataDir, limits: d.limits, guest: d.guest, counters: d.counters, logger: d.logger.child('auth'),
+    dataDir: d.dataDir, stateHealth: d.stateHealth ?? null, limits: d.limits, guest: d.guest, counters: d.counters, logger: d.logger.child('auth'),
     ...(d.now ? { now: d.now } : {}), ...(d.sleep ? { sleep: d.sleep } : {}),
   });
   const decoder = new ServicesTagDecoder({ counters: d.counters, maxDecodedBytes: d.limits.servicesTagMaxDecoded, cacheEntries: d.limits.servicesDecodeCache });

@@ -38,7 +38,7 @@ export function apiPlugin(opts: ApiPluginOptions = {}): DaemonPlugin {
         const stats = new FederationStats({ serf: ctx.serf, decoder, counters: ctx.counters, logger: log, historySize: 0, intervalMs: ctx.limits.historySampleMs });
         recorder = new HistoryRecorder({
           history: new TieredHistory(historyTierSpecs(ctx.limits)),
-          file: c.dataDir !== '' ? new AtomicFile(join(c.dataDir, 'discovery', 'federation-history.bin')) : null,
+          file: c.dataDir !== '' ? new AtomicFile(join(c.dataDir, 'discovery', 'federation-history.bin'), ctx.stateHealth) : null,
           sample: () => stats.current(),
           sampleMs: ctx.limits.historySampleMs, saveMs: ctx.limits.historySaveMs,
           logger: log.child('history'), counters: ctx.counters,
@@ -53,7 +53,7 @@ export function apiPlugin(opts: ApiPluginOptions = {}): DaemonPlugin {
       const hp = parseHostPort(addr, 7000, '-http');
       const api = createApi({
         serf: ctx.serf, commands: ctx.registry, counters: ctx.counters, limits: ctx.limits, logger: log, mode: c.mode,
-        dataDir: c.dataDir, guest: c.httpGuest, history: recorder?.history ?? null,
+        dataDir: c.dataDir, stateHealth: ctx.stateHealth, guest: c.httpGuest, history: recorder?.history ?? null,
         ...(opts.pluginStats ? { pluginStats: opts.pluginStats } : {}),
       });
       if (c.dataDir === '') log.warn('no -data-dir: no admin password or API token can be set, so nobody can log in');

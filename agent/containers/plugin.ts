@@ -25,6 +25,7 @@ import type { BridgeNetwork } from './ipam.ts';
 import type { RestartTuning } from './reconcile.ts';
 import { containerCommands } from './commands.ts';
 import type { ContainerEvent } from './types.ts';
+import type { StateHealth } from '../state/state-health.ts';
 
 export interface ContainersContext {
   registry: CommandRegistry;
@@ -34,6 +35,8 @@ export interface ContainersContext {
   counters: Counters;
   limits: Limits;
   stateDir: string;
+  /** The daemon's storage health (a full or read-only disk is retried, not thrown). */
+  stateHealth?: StateHealth | null;
   communityIp: string;
   /** Container bridge and subnet; default lxc-net's lxcbr0, 10.0.3.0/24, gateway 10.0.3.1. */
   network?: BridgeNetwork;
@@ -79,7 +82,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
     driver,
     forwarder,
     publisher: ctx.publisher,
-    store: new ContainerStateStore(ctx.stateDir),
+    store: new ContainerStateStore(ctx.stateDir, ctx.stateHealth ?? null),
     checker: createContainerHealth(driver, ctx.probe ?? tcpProbe),
     logger,
     counters: ctx.counters,
@@ -137,7 +140,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
 }
 
 export interface ContainersPluginOptions
-  extends Partial<Omit<ContainersContext, 'registry' | 'exec' | 'logger' | 'counters' | 'limits' | 'publisher' | 'communityIp' | 'stateDir'>> {
+  extends Partial<Omit<ContainersContext, 'registry' | 'exec' | 'logger' | 'counters' | 'limits' | 'publisher' | 'communityIp' | 'stateDir' | 'stateHealth'>> {
   /** -containers (default true). */
   enabled?: boolean;
   /** Whether LXC is installed (default: lxc-ls on PATH). */
@@ -185,7 +188,7 @@ export function containersPlugin(o: ContainersPluginOptions): DaemonPlugin {
       const { enabled: _e, lxcInstalled: _l, publisher: _p, onStarted, ...rest } = o;
       const h = await startContainers({
         ...rest, registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
-        publisher, stateDir, communityIp,
+        publisher, stateDir, stateHealth: ctx.stateHealth, communityIp,
       });
       onStarted?.(h);
       return { stop: () => h.stop(), stats: () => h.stats() };

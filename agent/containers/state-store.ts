@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile } from '../state/atomic-file.ts';
+import type { StateHealth } from '../state/state-health.ts';
 import { AgentError } from '../errors.ts';
 import type { ContainerSpec } from './types.ts';
 import { validateName } from './validate.ts';
@@ -22,8 +23,8 @@ export const STATE_FILE = 'containers.json';
 export class ContainerStateStore {
   private readonly file: AtomicFile;
 
-  constructor(stateDir: string) {
-    this.file = new AtomicFile(join(stateDir, STATE_FILE));
+  constructor(stateDir: string, health: StateHealth | null = null) {
+    this.file = new AtomicFile(join(stateDir, STATE_FILE), health);
   }
 
   get path(): string { return this.file.path; }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from '../obs/log.ts';
 import type { Counters } from '../obs/counters.ts';
 import { AtomicFile } from '../state/atomic-file.ts';
+import type { StateHealth } from '../state/state-health.ts';
 import type { FederationSample } from './federation.ts';
 import { AgentError } from '../errors.ts';
 
@@ -20,8 +21,8 @@ function isSample(v: unknown): v is FederationSample {
 export class FederationHistoryFile {
   private readonly file: AtomicFile;
 
-  constructor(stateDir: string, private readonly logger: Logger, private readonly counters: Counters) {
-    this.file = new AtomicFile(join(stateDir, 'discovery', 'federation.json'));
+  constructor(stateDir: string, private readonly logger: Logger, private readonly counters: Counters, health: StateHealth | null = null) {
+    this.file = new AtomicFile(join(stateDir, 'discovery', 'federation.json'), health);
   }
 
   async load(): Promise<FederationSample[]> {

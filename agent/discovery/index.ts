@@ -17,6 +17,7 @@ import { searchServices, ServicesTagDecoder, type SearchFilter, type SearchResul
 import { discoveryCommands } from './commands.ts';
 import { rttEstimator } from './rtt.ts';
 import { FederationHistoryFile } from './federation-store.ts';
+import type { StateHealth } from '../state/state-health.ts';
 
 /** How Cloudy's serf.service announces the agent itself (CLOUDY-FACTS §1.5, §2). */
 export const SERF_SELF_SERVICE = Object.freeze({ type: 'serf', description: 'SERF instance running', owner: 'agent' });
@@ -33,6 +34,8 @@ export interface DiscoveryContext {
   limits: Limits;
   /** Where services.json lives (null: keep the list in memory only). */
   stateDir: string | null;
+  /** The daemon's storage health (a full or read-only disk is retried, not thrown). */
+  stateHealth?: StateHealth | null;
   /** Port announced by the `serf` self-service (the gossip bind port, 5000 on Cloudy). */
   gossipPort: number;
   /** IPv4 announced in `i`. */
@@ -61,7 +64,7 @@ export interface Discovery {
 
 export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> {
   const logger = ctx.logger.child('discovery');
-  const store = ctx.store ?? (ctx.stateDir ? new FileServiceStore(ctx.stateDir) : new MemoryServiceStore());
+  const store = ctx.store ?? (ctx.stateDir ? new FileServiceStore(ctx.stateDir, ctx.stateHealth ?? null) : new MemoryServiceStore());
   const announcer = new ServiceAnnouncer({
     serf: ctx.serf,
     store,
@@ -101,7 +104,7 @@ export async function startDiscovery(ctx: DiscoveryContext): Promise<Discovery> 
     historySize: ctx.limits.federationHistory,
     intervalMs: federationIntervalMs,
   });
-  const historyFile = ctx.stateDir ? new FederationHistoryFile(ctx.stateDir, logger.child('federation'), ctx.counters) : null;
+  const historyFile = ctx.stateDir ? new FederationHistoryFile(ctx.stateDir, logger.child('federation'), ctx.counters, ctx.stateHealth ?? null) : null;
   if (historyFile) federation.restore(await historyFile.load());
   federation.start();
   // The history is what a week's plot needs: keep it across restarts, written

@@ -39,7 +39,7 @@ export function discoveryPlugin(opts: DiscoveryPluginOptions = {}): DaemonPlugin
       ctx.logger.child('discovery').info(`microcloud (e) ${JSON.stringify(microcloud.name)} from ${microcloud.source}`);
       const d = await startDiscovery({
         serf: ctx.serf, registry: ctx.registry, exec: ctx.exec, logger: ctx.logger, counters: ctx.counters, limits: ctx.limits,
-        stateDir, gossipPort, communityIp, hostname,
+        stateDir, stateHealth: ctx.stateHealth, gossipPort, communityIp, hostname,
         microcloud: microcloud.name,
         ...(opts.announceSelf !== undefined ? { announceSelf: opts.announceSelf } : {}),
         ...(opts.federationIntervalMs !== undefined ? { federationIntervalMs: opts.federationIntervalMs } : {}),

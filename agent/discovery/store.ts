@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile } from '../state/atomic-file.ts';
+import type { StateHealth } from '../state/state-health.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceAnnouncement } from './publisher.ts';
 
@@ -16,8 +17,10 @@ export interface ServiceStore {
 
 export class FileServiceStore implements ServiceStore {
   readonly path: string;
-  constructor(stateDir: string) {
+  private readonly file: AtomicFile;
+  constructor(stateDir: string, health: StateHealth | null = null) {
     this.path = join(stateDir, 'discovery', 'services.json');
+    this.file = new AtomicFile(this.path, health);
   }
 
   async load(): Promise<ServiceAnnouncement[]> {
@@ -42,7 +45,7 @@ export class FileServiceStore implements ServiceStore {
   }
 
   async save(services: readonly ServiceAnnouncement[]): Promise<void> {
-    await new AtomicFile(this.path).write(new TextEncoder().encode(JSON.stringify({ version: FORMAT_VERSION, services }, null, 1) + '\n'));
+    await this.file.write(new TextEncoder().encode(JSON.stringify({ version: FORMAT_VERSION, services }, null, 1) + '\n'));
   }
 }
 

@@ -53,7 +53,7 @@ export function guifiPlugin(o: GuifiPluginOptions): DaemonPlugin {
       const mac = o.mac ?? (() => communityMac({
         ...(cfg.communityInterface ? { iface: cfg.communityInterface } : {}), ...(communityIp ? { ip: communityIp } : {}),
       }));
-      const store = GuifiStateStore.inDir(cfg.dataDir);
+      const store = GuifiStateStore.inDir(cfg.dataDir, ctx.stateHealth);
       const registrar = new GuifiRegistrar({
         settings, store, limits: ctx.limits, logger: ctx.logger, mac,
         ...(o.localServiceTypes ? { localServiceTypes: o.localServiceTypes } : {}),

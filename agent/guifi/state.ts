@@ -5,6 +5,7 @@
 // file, never a torn one. Lines this code does not know are kept as they are.
 import { join } from 'node:path';
 import { AtomicFile, type FileStore } from '../state/atomic-file.ts';
+import type { StateHealth } from '../state/state-health.ts';
 import { AgentError } from '../errors.ts';
 
 export const GUIFI_STATE_FILE = 'guifi.conf';
@@ -93,8 +94,8 @@ export function formatState(s: GuifiState, otherLines: readonly string[] = []): 
 export class GuifiStateStore {
   constructor(private readonly file: FileStore) {}
 
-  static inDir(dataDir: string): GuifiStateStore {
-    return new GuifiStateStore(new AtomicFile(join(dataDir, GUIFI_STATE_FILE)));
+  static inDir(dataDir: string, health: StateHealth | null = null): GuifiStateStore {
+    return new GuifiStateStore(new AtomicFile(join(dataDir, GUIFI_STATE_FILE), health));
   }
 
   async read(): Promise<GuifiState> {

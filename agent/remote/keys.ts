@@ -8,6 +8,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, writeFile, mkdir, unlink } from 'node:fs/promises';
 import { AtomicFile } from '../state/atomic-file.ts';
+import type { StateHealth } from '../state/state-health.ts';
 import { dirname } from 'node:path';
 import { AgentError, errorMessage } from '../errors.ts';
 
@@ -88,13 +89,13 @@ export async function readPrivateKey(path: string): Promise<KeyPair> {
 }
 
 /** The key at `path`, made (and written) on first use: a node's own answer-signing key. */
-export async function loadOrCreateKey(path: string): Promise<KeyPair> {
+export async function loadOrCreateKey(path: string, health: StateHealth | null = null): Promise<KeyPair> {
   try { return await readPrivateKey(path); } catch (e) {
     if (!(e instanceof AgentError) || e.code !== 'E_NOT_FOUND') throw e;
   }
   const kp = generateKeyPair();
   // Atomic (never an empty key file after a cut) and, in the agent, a full or
   // read-only disk keeps the key in memory and retries (state/state-health.ts).
-  await new AtomicFile(path).write(new TextEncoder().encode(kp.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string));
+  await new AtomicFile(path, health).write(new TextEncoder().encode(kp.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string));
   return kp;
 }

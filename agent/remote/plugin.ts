@@ -60,10 +60,10 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       };
       if (o.dataDir === '') return off('no -data-dir (replay protection needs persistent state)');
       const dir = join(o.dataDir, 'remote');
-      const kp = await loadOrCreateKey(join(o.dataDir, NODE_KEY_FILE));
+      const kp = await loadOrCreateKey(join(o.dataDir, NODE_KEY_FILE), ctx.stateHealth);
       const nodeKey = { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) };
-      const trust = await TrustStore.load(o.trustSpecs, new AtomicFile(join(dir, 'trust.json')));
-      const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor')), ctx.limits.remoteReplayWindow);
+      const trust = await TrustStore.load(o.trustSpecs, new AtomicFile(join(dir, 'trust.json'), ctx.stateHealth));
+      const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor'), ctx.stateHealth), ctx.limits.remoteReplayWindow);
       const rate = new RateLimiter({ burst: ctx.limits.remoteRateBurst, perMinute: ctx.limits.remoteRatePerMinute });
       const config: ConfigAccess = {
         get: () => ({

@@ -30,16 +30,13 @@ export async function moveAside(path: string, now = new Date()): Promise<string>
   return to;
 }
 
-/**
- * The running agent's storage health. Installed once by the daemon (every state
- * writer, in every plug-in, builds its own AtomicFile, so this is the one place
- * they all pass through); null in tests and CLI commands, where a failed write throws.
- */
-let health: StateHealth | null = null;
-export function installStateHealth(h: StateHealth | null): void { health = h; }
-
 export class AtomicFile implements FileStore {
-  constructor(readonly path: string) {}
+  /**
+   * `health`: the running agent's storage health (daemon.ts makes one and hands
+   * it to every state writer through DaemonContext.stateHealth). Without one
+   * (CLI commands, unit tests) a failed write throws.
+   */
+  constructor(readonly path: string, private readonly health: StateHealth | null = null) {}
 
   private tmpPath(): string {
     return join(dirname(this.path), `.${basename(this.path)}.tmp`);
@@ -77,7 +74,7 @@ export class AtomicFile implements FileStore {
   }
 
   private async attempt(data: Uint8Array, n: number): Promise<void> {
-    const h = health;
+    const h = this.health;
     try {
       await this.writeNow(data);
       h?.succeeded(this.path);

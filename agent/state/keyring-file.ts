@@ -2,11 +2,12 @@
 // keys, primary first. Written through AtomicFile like every state file: a
 // power cut during `keys -install/-use/-remove` never leaves a torn keyring.
 import { AtomicFile } from './atomic-file.ts';
+import type { StateHealth } from './state-health.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 
 export class KeyringFile {
   private readonly file: AtomicFile;
-  constructor(readonly path: string) { this.file = new AtomicFile(path); }
+  constructor(readonly path: string, health: StateHealth | null = null) { this.file = new AtomicFile(path, health); }
 
   /** The keys (base64, primary first), or null when the file does not exist. */
   async read(): Promise<string[] | null> {

@@ -2,11 +2,12 @@
 // rewritten on every `tags -set/-delete`. Written through AtomicFile like every
 // state file (temp + fsync + rename), so a power cut never leaves it torn.
 import { AtomicFile } from './atomic-file.ts';
+import type { StateHealth } from './state-health.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 
 export class TagsFile {
   private readonly file: AtomicFile;
-  constructor(readonly path: string) { this.file = new AtomicFile(path); }
+  constructor(readonly path: string, health: StateHealth | null = null) { this.file = new AtomicFile(path, health); }
 
   /** The tags, or null when the file does not exist. */
   async read(): Promise<Record<string, string> | null> {

@@ -3,6 +3,7 @@
 // admin password (scrypt) behind the per-address throttle.
 import { join } from 'node:path';
 import { AtomicFile } from '../../state/atomic-file.ts';
+import type { StateHealth } from '../../state/state-health.ts';
 import type { Counters } from '../../obs/counters.ts';
 import type { Logger } from '../../obs/log.ts';
 import type { Limits } from '../../config/limits.ts';
@@ -15,12 +16,14 @@ import { LoginThrottle } from './throttle.ts';
 import type { Principal } from './roles.ts';
 
 /** Where the password hash and the token hashes live, under the agent's data dir. */
-export function authFiles(dataDir: string): { password: AtomicFile; tokens: AtomicFile } {
-  return { password: new AtomicFile(join(dataDir, 'api', 'admin.passwd')), tokens: new AtomicFile(join(dataDir, 'api', 'tokens.json')) };
+export function authFiles(dataDir: string, health: StateHealth | null = null): { password: AtomicFile; tokens: AtomicFile } {
+  return { password: new AtomicFile(join(dataDir, 'api', 'admin.passwd'), health), tokens: new AtomicFile(join(dataDir, 'api', 'tokens.json'), health) };
 }
 
 export interface AuthOptions {
   dataDir: string;
+  /** The daemon's storage health (a full or read-only disk is retried, not thrown). */
+  stateHealth?: StateHealth | null;
   limits: Pick<Limits, 'httpSessions' | 'httpSessionIdleMs' | 'loginThrottleEntries' | 'loginFreeFailures' | 'apiTokens'>;
   /** -http-guest: unauthenticated requests get the guest role instead of 401. */
   guest: boolean;
@@ -38,7 +41,7 @@ export class Authenticator {
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly opts: AuthOptions) {
-    const files = authFiles(opts.dataDir);
+    const files = authFiles(opts.dataDir, opts.stateHealth ?? null);
     const now = opts.now ?? Date.now;
     this.passwords = new PasswordFile(files.password);
     this.tokens = new TokenStore(files.tokens, opts.limits.apiTokens);

@@ -18,6 +18,7 @@ import type { Memberlist } from '../memberlist/types.ts';
 import { MemberlistNode } from '../memberlist/memberlist.ts';
 import { AtomicFile } from '../../state/atomic-file.ts';
 import { KeyringFile } from '../../state/keyring-file.ts';
+import type { StateHealth } from '../../state/state-health.ts';
 import { Snapshotter } from '../../state/snapshot.ts';
 import { realClock, type Clock } from '../clock.ts';
 import { SerfNode } from './serf.ts';
@@ -41,6 +42,8 @@ export interface CreateSerfConfig {
   keyring?: Keyring | null;
   /** Keyring file rewritten (JSON array of base64, primary first) after key queries. */
   keyringFile?: string;
+  /** The running agent's storage health: a full or read-only disk is retried, not thrown (state/state-health.ts). */
+  stateHealth?: StateHealth | null;
   /** Rejoin snapshot file; null = none. */
   snapshotPath?: string | null;
   snapshotIntervalMs?: number;
@@ -102,13 +105,13 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
 
   const snapshotter = cfg.snapshotPath
     ? new Snapshotter({
-      store: new AtomicFile(cfg.snapshotPath), node: cfg.nodeName, maxPeers: limits.snapshotPeers,
+      store: new AtomicFile(cfg.snapshotPath, cfg.stateHealth ?? null), node: cfg.nodeName, maxPeers: limits.snapshotPeers,
       ...(cfg.snapshotIntervalMs !== undefined ? { minIntervalMs: cfg.snapshotIntervalMs } : {}),
       now: () => clock.now(), logger: logger.child('snapshot'), counters,
     })
     : null;
 
-  const keyringFile = cfg.keyringFile;
+  const keyringFile = cfg.keyringFile ? new KeyringFile(cfg.keyringFile, cfg.stateHealth ?? null) : null;
   const serf = new SerfNode(
     defaultSerfOptions(cfg.nodeName, {
       protocolVersion, tags, gossipIntervalMs: prof.gossipIntervalMs, retransmitMult: prof.retransmitMult,
@@ -119,7 +122,7 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
       ...(deps.random ? { random: deps.random } : {}),
       ...(keyringFile ? {
         onKeyringChange: async (kr: Keyring) => {
-          await new KeyringFile(keyringFile).write(kr.keys().map(keyToBase64));
+          await keyringFile.write(kr.keys().map(keyToBase64));
         },
       } : {}),
     },
