@@ -64,6 +64,12 @@ export interface AgentConfig {
   communityInterface: string;
   /** Manage LXC containers (when lxc is installed and a data dir is set). */
   containers: boolean;
+  /**
+   * Config key "lxc": {"bridge", "cidr", "gateway", "path", "nft_table"}: the containers' bridge and
+   * subnet (default lxc-net's lxcbr0 10.0.3.0/24), LXC path (default lxc-config's) and the nftables
+   * table of the port forwards (default cloudy_agent). Set all three of bridge/cidr/gateway or none.
+   */
+  lxc: { bridge?: string; cidr?: string; gateway?: string; path?: string; nftTable?: string };
   /** guifi.net registration (config key `guifi`, the first-boot seed's; flags -guifi-*): see config/guifi-settings.ts. */
   guifi: Partial<GuifiSettings>;
   /** `e` of published records (-microcloud, key "microcloud"); null = getinconf's NETWORK_NAME, as avahi-ps. */
@@ -147,6 +153,7 @@ export function defaultAgentConfig(): AgentConfig {
     dataDir: '',
     communityInterface: '',
     containers: true,
+    lxc: {},
     microcloud: null,
     getinconfFile: '',
     discover: '',

@@ -68,6 +68,22 @@ export function configFromJson(obj: Json, source = 'config'): ConfigLayer {
       case 'data_dir': layer.dataDir = str(k); break;
       case 'community_interface': layer.communityInterface = str(k); break;
       case 'containers': layer.containers = bool(k); break;
+      case 'lxc': {
+        const v = o[k];
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AgentError('E_CONFIG', `${at(k)}: expected an object`);
+        const lxc: AgentConfig['lxc'] = {};
+        for (const [name, val] of Object.entries(v as Record<string, Json>)) {
+          if (typeof val !== 'string') throw new AgentError('E_CONFIG', `${at(k)}.${name}: expected a string`);
+          if (name === 'bridge' || name === 'cidr' || name === 'gateway' || name === 'path') lxc[name] = val;
+          else if (name === 'nft_table' && /^[A-Za-z][A-Za-z0-9_]{0,31}$/.test(val)) lxc.nftTable = val;
+          else throw new AgentError('E_CONFIG', `${at(k)}.${name}: unknown key or bad value`);
+        }
+        if ([lxc.bridge, lxc.cidr, lxc.gateway].filter((x) => x !== undefined).length % 3 !== 0) {
+          throw new AgentError('E_CONFIG', `${at(k)}: give bridge, cidr and gateway together`);
+        }
+        layer.lxc = lxc;
+        break;
+      }
       case 'trusted_operators': layer.trustedOperators = strList(k); break;
       case 'http': layer.http = str(k); break;
       case 'http_guest': layer.httpGuest = bool(k); break;

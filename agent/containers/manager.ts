@@ -114,6 +114,8 @@ export class ContainerManager {
   private readonly publishRefusedAt = new Map<string, number>();
   /** Containers being created (template running): name -> reserved address. */
   private readonly creating = new Map<string, string>();
+  /** Their write-ahead entries (pending: 'create'), saved with the specs until the create ends. */
+  private readonly intents = new Map<string, ContainerSpec>();
   private readonly queue = new SerialQueue();
   private afterReboot = false;
   private firstPass = true;
@@ -138,12 +140,62 @@ export class ContainerManager {
   async init(): Promise<void> {
     return this.serial(async () => {
       const st = await this.o.store.load((m) => this.o.logger.warn(m));
-      for (const c of st?.containers ?? []) this.specs.set(c.name, c);
+      const cut: ContainerSpec[] = [];
+      for (const c of st?.containers ?? []) {
+        if (c.pending) cut.push(c); else this.specs.set(c.name, c);
+      }
+      await this.finishCutOperations(cut);
+      await this.adoptAnnouncedServices();
       this.afterReboot = !!st && st.bootId !== '' && this.o.bootId !== '' && st.bootId !== this.o.bootId;
       if (this.afterReboot) this.o.logger.info('host rebooted since the state was saved: bringing autostart containers up in order');
       await this.applyForwards();
       await this.save();
     });
+  }
+
+  /**
+   * The agent was killed during a create or a destroy (the write-ahead mark is
+   * still saved): a create is rolled back (its half-made container destroyed,
+   * so no container the agent does not know is left in LXC), a destroy is
+   * finished. Either way the state is the one before or after the command.
+   */
+  private async finishCutOperations(cut: readonly ContainerSpec[]): Promise<void> {
+    if (cut.length === 0) return;
+    const inLxc = new Set((await this.o.driver.list()).map((c) => c.name));
+    for (const c of cut) {
+      const what = c.pending === 'create' ? 'create' : 'destroy';
+      try {
+        if (inLxc.has(c.name)) await this.o.driver.destroy(c.name);
+        this.o.counters.inc(`containers.cut_${what}_finished`);
+        this.o.logger.warn(`${c.name}: the agent stopped during its ${what}: ${what === 'create' ? 'rolled back (half-made container destroyed)' : 'destroy finished'}`);
+      } catch (e) {
+        // Kept with its mark: tried again at the next start.
+        this.intents.set(c.name, c);
+        this.o.logger.error(`${c.name}: cannot finish the cut ${what}: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  /**
+   * After a restart discovery re-announces the saved services, container ones
+   * included. Those of a managed container are marked published (the
+   * reconciler withdraws them if it is stopped, gone or failing its check);
+   * those of a container the agent no longer manages are withdrawn now, so no
+   * service is announced for a container that is gone.
+   */
+  private async adoptAnnouncedServices(): Promise<void> {
+    for (const svc of this.o.publisher.announced?.() ?? []) {
+      const owner = svc.owner ?? '';
+      if (!owner.startsWith('container:')) continue;
+      const s = this.specs.get(owner.slice('container:'.length));
+      if (s?.service && s.service.type === svc.type && s.service.hostPort === svc.port) {
+        this.published.add(s.name);
+        continue;
+      }
+      await this.o.publisher.unpublish(svc.type, svc.port);
+      this.o.counters.inc('containers.orphan_service_withdrawn');
+      this.o.logger.warn(`withdrew ${svc.type}:${svc.port}, announced for ${owner} which the agent no longer manages`);
+    }
   }
 
   managedCount(): number { return this.specs.size; }
@@ -168,7 +220,7 @@ export class ContainerManager {
   }
 
   private async save(): Promise<void> {
-    await this.o.store.save({ version: 1, bootId: this.o.bootId, containers: [...this.specs.values()] });
+    await this.o.store.save({ version: 1, bootId: this.o.bootId, containers: [...this.specs.values(), ...this.intents.values()] });
   }
 
   private forwards(): PortForward[] {
@@ -261,6 +313,17 @@ export class ContainerManager {
       const ipv4 = allocateIpv4(this.o.network, [...this.specs.values()].map((s) => s.ipv4).concat([...this.creating.values()]));
       this.creating.set(name, ipv4);
       const lxcDir = await this.o.driver.lxcPath();
+      // Write-ahead: a kill during the template run leaves this mark, and the next start rolls the create back.
+      this.intents.set(name, {
+        name, template, desired: 'stopped', memoryBytes, cpus, autostart, startOrder, startDelaySec, restart, ipv4, service: null, createdAt: this.now(), pending: 'create',
+      });
+      try {
+        await this.save();
+      } catch (e) {
+        this.intents.delete(name);
+        this.creating.delete(name);
+        throw e;
+      }
       return { templatePath, ipv4, config: this.renderCreateConfig(name, lxcDir, ipv4, { memoryBytes, cpus, autostart, startOrder, startDelaySec }) };
     });
     // Phase 2 (not serialised): the template run, which may take minutes for a
@@ -271,6 +334,7 @@ export class ContainerManager {
     } catch (e) {
       await this.cleanupFailedCreate(name);
       this.creating.delete(name);
+      await this.serial(async () => { this.intents.delete(name); await this.save(); });
       throw e;
     }
     // Phase 3 (serialised): adopt it.
@@ -281,6 +345,8 @@ export class ContainerManager {
         if (service) this.checkHostPortFree(service.hostPort, name, service.protocol);
       } catch (e) {
         await this.cleanupFailedCreate(name);
+        this.intents.delete(name);
+        await this.save();
         throw e;
       } finally {
         this.creating.delete(name);
@@ -288,6 +354,7 @@ export class ContainerManager {
       const spec: ContainerSpec = {
         name, template, desired: 'stopped', memoryBytes, cpus, autostart, startOrder, startDelaySec, restart, ipv4: prep.ipv4, service, createdAt: this.now(),
       };
+      this.intents.delete(name);
       this.specs.set(name, spec);
       await this.save();
       await this.applyForwards();
@@ -422,9 +489,18 @@ export class ContainerManager {
   destroy(name: unknown): Promise<{ name: string }> {
     return this.serial(async () => {
       const s = this.spec(name);
-      await this.withdraw(s);
+      // Write-ahead: a kill from here on leaves the mark, and the next start finishes the destroy.
       s.desired = 'stopped';
-      await this.o.driver.destroy(s.name); // -f: stops it first
+      s.pending = 'destroy';
+      await this.save();
+      try {
+        await this.withdraw(s);
+        await this.o.driver.destroy(s.name); // -f: stops it first
+      } catch (e) {
+        delete s.pending;
+        await this.save();
+        throw e;
+      }
       this.specs.delete(s.name);
       this.runtime.delete(s.name);
       await this.save();

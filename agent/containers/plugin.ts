@@ -46,6 +46,8 @@ export interface ContainersContext {
   intervalMs?: number;
   tuning?: RestartTuning;
   firewallBackend?: FirewallBackend;
+  /** nftables table of the port forwards (default cloudy_agent). */
+  firewallTable?: string;
   /** Override of the LXC path (default: `lxc-config lxc.lxcpath`). */
   lxcPath?: string;
   driver?: ContainerDriver;
@@ -76,6 +78,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
   const network = ctx.network ?? DEFAULT_NETWORK;
   const forwarder = new PortForwarder({
     exec: ctx.exec, logger: logger.child('firewall'), hairpinCidr: network.cidr,
+    ...(ctx.firewallTable ? { table: ctx.firewallTable } : {}),
     ...(ctx.firewallBackend ? { backend: ctx.firewallBackend } : {}),
   });
   const manager = new ContainerManager({

@@ -68,15 +68,15 @@ function checkCidr(c: string): void {
  * to the host, so the answer comes back through the host and is un-NATed
  * (otherwise the server would answer it directly on the bridge).
  */
-export function renderNftScript(forwards: readonly PortForward[], hairpinCidr?: string): string {
-  const lines = [`table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
+export function renderNftScript(forwards: readonly PortForward[], hairpinCidr?: string, table = NFT_TABLE): string {
+  const lines = [`table ip ${table}`, `delete table ip ${table}`];
   if (forwards.length === 0) return lines.join('\n') + '\n';
   const rules = ordered(forwards).map((f) => {
     checkForward(f);
     return `    ip daddr ${f.hostIp} ${f.protocol} dport ${f.hostPort} dnat to ${f.containerIp}:${f.containerPort} comment "cloudy:${f.owner}"`;
   });
   lines.push(
-    `table ip ${NFT_TABLE} {`,
+    `table ip ${table} {`,
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
     ...rules,
@@ -123,6 +123,8 @@ export interface PortForwarderOptions {
   backend?: FirewallBackend;
   /** Containers' subnet, for hairpin masquerade (container -> community address -> container). */
   hairpinCidr?: string;
+  /** nftables table holding the forwards (default cloudy_agent; the config's lxc.nft_table). */
+  table?: string;
   /** Enables IPv4 forwarding when rules exist (default: write /proc/sys/net/ipv4/ip_forward). */
   enableForwarding?: () => Promise<void>;
 }
@@ -167,7 +169,7 @@ export class PortForwarder {
     if (forwards.length > 0) await (this.o.enableForwarding ?? enableIpv4Forwarding)();
     const backend = await this.backendInUse();
     if (backend === 'nftables') {
-      check(await this.o.exec.run('nft', ['-f', '-'], { input: renderNftScript(forwards, this.o.hairpinCidr), timeoutMs: 20_000 }));
+      check(await this.o.exec.run('nft', ['-f', '-'], { input: renderNftScript(forwards, this.o.hairpinCidr, this.o.table), timeoutMs: 20_000 }));
     } else {
       await this.applyIptables(forwards);
     }

@@ -53,6 +53,13 @@ export interface ContainerSpec {
   ipv4: string;
   service: ServiceSpec | null;
   createdAt: number;
+  /**
+   * Write-ahead mark of an operation that changes LXC and the state together:
+   * saved before `lxc-create` / `lxc-destroy` runs, cleared after. Found on
+   * start, the agent was killed mid-way: a cut create is rolled back (the
+   * half-made container destroyed), a cut destroy is finished.
+   */
+  pending?: 'create' | 'destroy';
 }
 
 /** LXC's view of one container. */

@@ -39,4 +39,6 @@ export interface ServicePublisher {
   publish(svc: ServiceAnnouncement): Promise<void>;
   /** Removes (type, port); no error if absent. */
   unpublish(type: string, port: number): Promise<void>;
+  /** What is announced now, owners included (restored from the saved list after a restart). */
+  announced?(): readonly ServiceAnnouncement[];
 }

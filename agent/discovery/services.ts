@@ -136,6 +136,10 @@ export class ServiceAnnouncer implements ServicePublisher {
     });
   }
 
+  announced(): readonly ServiceAnnouncement[] {
+    return this.entries.map((e) => e.service);
+  }
+
   /** Unpublishes every service of one owner (e.g. a container being removed). */
   async unpublishOwner(owner: string): Promise<number> {
     return this.serialize(async () => {
