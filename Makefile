@@ -98,6 +98,7 @@ bench: deps-test binary
 	$(RUN_TS) bench/run.ts
 	$(RUN_TS) bench/packages.ts
 	$(RUN_TS) bench/remote.ts
+	$(RUN_TS) bench/bzip2-sizes.ts
 
 # Flashable images (image/README.md): raw disk + LXC image in image/out/, Debian root cached in
 # /var/cache/cloudy-agent/image (as root; .cache/image otherwise), kept between runs on one machine.
