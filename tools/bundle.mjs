@@ -55,8 +55,10 @@ await build({
   logLevel: 'warning',
   plugins: [amdToCjs, embedGui],
   // import.meta.url has no meaning in a CJS bundle; map it to the file's URL.
+  // __cloudyBundleStartMs: when the bundle's first line ran (compile before, module
+  // evaluation after), for the start-up trace (agent/obs/startup-trace.ts).
   define: { 'import.meta.url': '__cloudyImportMetaUrl' },
-  banner: { js: "const __cloudyImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
+  banner: { js: "globalThis.__cloudyBundleStartMs = performance.now(); const __cloudyImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
   // V8 keeps a script's whole source text on the heap for as long as any of its
   // functions lives (lazy compilation, toString), i.e. for the agent's life. Without
   // comments and indentation it is half the size, and ASCII-only it is stored one

@@ -159,6 +159,12 @@ export interface Limits {
   loginFreeFailures: number;
   /** API tokens kept (token create beyond it fails with E_LIMIT). */
   apiTokens: number;
+  /**
+   * At start, the longest wait (ms) of the plug-ins for the first join attempt:
+   * the join goes out before them, and their start-up work would otherwise hold
+   * up its answer (one thread). Bounds their delay when no peer answers.
+   */
+  startupJoinWaitMs: number;
   /** Federation history: time between samples (ms) of the full node's tiered history. */
   historySampleMs: number;
   /** Federation history tier 1: 1-minute points kept (1,440 = one day). */
@@ -239,6 +245,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   loginThrottleEntries: 1024,
   loginFreeFailures: 3,
   apiTokens: 64,
+  startupJoinWaitMs: 500,
   historySampleMs: 60_000,
   historyMinutePoints: 1440,
   historyHourPoints: 2160,

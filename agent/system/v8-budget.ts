@@ -1,12 +1,16 @@
-// Bakes V8 heap limits into the running agent. A single executable (pkg SEA on
-// Node 22) cannot carry node flags, but it honours NODE_OPTIONS, and Node
-// >= 22.15 can replace the process image (process.execve, same PID, same fds,
-// so systemd, signals and parents see nothing). The `agent` command therefore
-// re-executes itself once with:
+// Bakes V8 heap limits into the running agent:
 //   --max-semi-space-size=1   (edge mode) the young generation otherwise grows
 //                             to 3 x 16 MB under allocation bursts such as a
 //                             large push/pull, and that RSS is not given back
 //   --max-old-space-size=N    when -memory-budget is set: 60% of the budget
+// The single executable (a Node 22 SEA, tools/build-sea.mjs) carries the edge
+// flags in its own execArgv, so it starts with them; they cannot be undone
+// there (NODE_OPTIONS loses to a SEA's execArgv), so its full mode keeps the
+// small young generation too. What a process still lacks (a -memory-budget's
+// old-space limit; the malloc settings below when the service manager did not
+// set them) is applied by re-executing once: Node >= 22.15 can replace the
+// process image (process.execve, same PID, same fds, so systemd, signals and
+// parents see nothing), and the new process gets the flags in NODE_OPTIONS.
 // Skipped where execve is missing (Node 18/20: Debian's and OpenWrt's node, and
 // development), when already done, or with CLOUDY_AGENT_NO_REEXEC=1.
 //
@@ -27,6 +31,7 @@
 //                             allocate more, for no measurable CPU gain here.
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
+import { startupMark, startupTraceEnv } from '../obs/startup-trace.ts';
 /** The part of the agent's config the V8 settings follow (AgentConfig's fields; system/ does not import config/). */
 export interface MemorySettings {
   mode: 'edge' | 'full';
@@ -77,10 +82,11 @@ export function applyRuntimeV8Flags(flags: string[], set: (f: string) => void = 
   }
 }
 
-/** The V8 flags this process runs with: NODE_OPTIONS' and the run-time ones. */
-export function appliedV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
-  const fromEnv = (env.NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f.startsWith('--max-') || f.startsWith('--expose'));
-  return [...fromEnv, ...applied];
+/** The V8 flags this process runs with: its execArgv's (the executable's own), NODE_OPTIONS' and the run-time ones. */
+export function appliedV8Flags(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string[] {
+  const ours = (f: string): boolean => f.startsWith('--max-') || f.startsWith('--expose');
+  const fromEnv = (env.NODE_OPTIONS ?? '').split(/\s+/).filter(ours);
+  return [...new Set([...execArgv.filter(ours), ...fromEnv, ...applied])];
 }
 
 /**
@@ -104,19 +110,31 @@ export function mallocEnvFor(cfg: Pick<MemorySettings, 'mode'>, env: NodeJS.Proc
 
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
-/** Re-executes the process with the V8 flags; returns (doing nothing) when not applicable. */
+/**
+ * Re-executes the process with the V8 flags and the environment it lacks;
+ * returns (doing nothing) when not applicable or nothing is missing. The
+ * single executable carries the edge mode's flags in its own execArgv
+ * (tools/build-sea.mjs), and the systemd unit sets the malloc environment, so
+ * the agent started as a service does not re-execute at all (start-up: no
+ * second process start); started by hand it still does, for the malloc settings.
+ */
 export function reexecWithV8Flags(flags: string[], proc: NodeJS.Process = process, extraEnv: Record<string, string> = {}): void {
   const execve = (proc as unknown as { execve?: Execve }).execve;
-  if (flags.length === 0 || typeof execve !== 'function') return;
+  if (typeof execve !== 'function') return;
   if (proc.env[REEXEC_MARK] === '1' || proc.env.CLOUDY_AGENT_NO_REEXEC === '1') return;
-  const nodeOptions = [proc.env.NODE_OPTIONS ?? '', ...flags].join(' ').trim();
+  const have = [...(proc.execArgv ?? []), ...(proc.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const missing = flags.filter((f) => !have.includes(f));
+  const envMissing = Object.fromEntries(Object.entries(extraEnv).filter(([k, v]) => proc.env[k] !== v));
+  if (missing.length === 0 && Object.keys(envMissing).length === 0) return;
+  const nodeOptions = [proc.env.NODE_OPTIONS ?? '', ...missing].join(' ').trim();
   // A single executable gets its user arguments after argv[0] (it puts its own
-  // path in argv[1]); plain node needs its flags and the script path back.
-  // node:sea is loaded only here: it does not exist before Node 20.12, and
-  // execve (Node >= 22.15) implies it does.
+  // path in argv[1]) and its execArgv from itself; plain node needs its flags
+  // and the script path back. node:sea is loaded only here: it does not exist
+  // before Node 20.12, and execve (Node >= 22.15) implies it does.
   const { isSea } = createRequire(import.meta.url)('node:sea') as typeof import('node:sea');
   const args = isSea() ? proc.argv.slice(2) : [...proc.execArgv, ...proc.argv.slice(1)];
+  startupMark('re-exec');
   execve.call(proc, proc.execPath, [proc.execPath, ...args], {
-    ...proc.env, ...extraEnv, NODE_OPTIONS: nodeOptions, [REEXEC_MARK]: '1',
+    ...proc.env, ...envMissing, ...startupTraceEnv(proc.env), ...(nodeOptions !== '' ? { NODE_OPTIONS: nodeOptions } : {}), [REEXEC_MARK]: '1',
   });
 }

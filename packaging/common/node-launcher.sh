@@ -11,7 +11,8 @@ node="${CLOUDY_AGENT_NODE:-node}"
 bundle="${CLOUDY_AGENT_BUNDLE:-/usr/lib/cloudy-agent/cloudy-agent.cjs}"
 
 if [ "${1:-}" = agent ] && [ "${CLOUDY_AGENT_V8:-}" != 1 ] && [ "${CLOUDY_AGENT_NO_REEXEC:-}" != 1 ]; then
-  settings="$(CLOUDY_AGENT_PRINT_V8=1 "$node" "$bundle" "$@")"
+  # (The start-up trace, if asked for, is the agent's start, not this question's.)
+  settings="$(CLOUDY_AGENT_PRINT_V8=1 CLOUDY_AGENT_STARTUP_TRACE='' "$node" "$bundle" "$@")"
   status=$?
   case "$settings" in
     cloudy-agent-v8:*) ;;

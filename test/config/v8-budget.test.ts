@@ -59,4 +59,23 @@ test('re-exec: same arguments, NODE_OPTIONS extended, marked so it happens once'
   assert.is(calls.length, 1);
 });
 
+test('re-exec only for what is missing: the executable carries the edge flags in its execArgv, the unit sets malloc', () => {
+  const calls: unknown[][] = [];
+  const sea = (env: Record<string, string>) => ({ env, execve: (...a: unknown[]) => { calls.push(a); }, execPath: '/usr/bin/cloudy-agent', execArgv: ['--max-semi-space-size=1'], argv: ['/usr/bin/cloudy-agent', '/usr/bin/cloudy-agent', 'agent'] } as unknown as NodeJS.Process);
+  const malloc = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' };
+  // As the systemd unit starts it: flags baked in, malloc settings in the environment: no second start.
+  reexecWithV8Flags(['--max-semi-space-size=1'], sea({ ...malloc }), mallocEnvFor({ mode: 'edge' }, malloc));
+  assert.is(calls.length, 0);
+  // By hand: the malloc settings are missing; the re-exec adds them and no flag twice.
+  reexecWithV8Flags(['--max-semi-space-size=1'], sea({}), mallocEnvFor({ mode: 'edge' }, {}));
+  assert.is(calls.length, 1);
+  const env = calls[0]![2] as Record<string, string>;
+  assert.is(env.MALLOC_ARENA_MAX, '2');
+  assert.is(env.NODE_OPTIONS, undefined);
+  // A memory budget: the old-space flag is missing, so it goes in NODE_OPTIONS.
+  reexecWithV8Flags(['--max-semi-space-size=1', '--max-old-space-size=38'], sea({ ...malloc }), {});
+  assert.is((calls[1]![2] as Record<string, string>).NODE_OPTIONS, '--max-old-space-size=38');
+  assert.equal(appliedV8Flags({}, ['--max-semi-space-size=1']).slice(0, 1), ['--max-semi-space-size=1']);
+});
+
 test.run();

@@ -22,6 +22,7 @@ import { AgentError, errorMessage } from '../../errors.ts';
 import { startDaemon, type DaemonHandle } from '../../daemon.ts';
 import type { DaemonPlugin } from '../../plugin.ts';
 import { parseTrustSpec } from '../../remote/trust.ts';
+import { startupMark } from '../../obs/startup-trace.ts';
 
 export const AGENT_FLAGS: FlagSpecs = {
   'node': 'string', 'bind': 'string', 'advertise': 'string', 'join': 'list', 'retry-join': 'list',
@@ -207,6 +208,7 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
         io.stderr(`${errorMessage(e).split('\n')[0]}\n`);
         return 1;
       }
+      startupMark('config parsed');
       if (opts.reexec) opts.reexec(config);
       // Signal handlers go in before the daemon starts: its RPC port answers
       // before startDaemon returns, and a SIGTERM/SIGINT in that window would
@@ -240,6 +242,7 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
       };
       try {
         if (opts.prepare) config = await opts.prepare(config);
+        startupMark('host defaults (interfaces, identity)');
         const plugins = typeof opts.plugins === 'function' ? opts.plugins(config) : opts.plugins ?? [];
         handle = await startDaemon({ ...config, plugins });
       } catch (e) {

@@ -86,6 +86,8 @@ export interface SerfInstance {
   limits: Limits;
   /** Loads the snapshot, witnesses its clocks, joins the seeds / starts the rejoiner. */
   start(): Promise<void>;
+  /** After start(): settles once the first join attempt is over (joined or not; at once with nothing to join). */
+  firstJoin(): Promise<void>;
   /** Shuts everything down (without a graceful leave: call serf.leave() first for that). */
   stop(): Promise<void>;
 }
@@ -181,6 +183,7 @@ export async function createSerf(cfg: CreateSerfConfig, deps: CreateSerfDeps): P
         await serf.join(seeds, !(cfg.replay ?? false));
       }
     },
+    firstJoin: () => rejoiner?.firstRound ?? Promise.resolve(),
     async stop() {
       unsub?.();
       rejoiner?.stop();

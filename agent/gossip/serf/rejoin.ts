@@ -72,6 +72,9 @@ export class Rejoiner {
   readonly delays: number[] = []; // last scheduled delays (bounded), for stats/tests
   private readonly random: () => number;
   private readonly backoff: RejoinBackoff;
+  private firstRoundSettled: () => void = () => {};
+  /** Settles when the first round after start() is over (joined or not), or on stop(). */
+  readonly firstRound: Promise<void> = new Promise((r) => { this.firstRoundSettled = r; });
 
   constructor(private readonly o: RejoinerOptions) {
     this.random = o.random ?? Math.random;
@@ -90,6 +93,7 @@ export class Rejoiner {
     this.timer?.cancel(); this.timer = null;
     this.reconcileTimer?.cancel(); this.reconcileTimer = null;
     this.running = false;
+    this.firstRoundSettled();
   }
 
   /** Whether the fast retry loop is active (the node is alone). */
@@ -105,7 +109,7 @@ export class Rejoiner {
 
   private kick(): void {
     if (this.stopped || this.running) return;
-    if (this.o.host.aliveOthers() > 0) return;
+    if (this.o.host.aliveOthers() > 0) { this.firstRoundSettled(); return; }
     this.running = true;
     this.attempt = 0;
     this.o.logger.info('alone: rejoin loop started');
@@ -154,6 +158,10 @@ export class Rejoiner {
   }
 
   private async round(): Promise<void> {
+    try { await this.roundOnce(); } finally { this.firstRoundSettled(); }
+  }
+
+  private async roundOnce(): Promise<void> {
     if (this.stopped) return;
     if (this.o.host.aliveOthers() > 0) { this.joined(); return; }
     const addrs = this.candidates();

@@ -36,6 +36,7 @@ import { answerKeyQuery, runKeyQuery } from './key-queries.ts';
 import { SERF_PROTOCOL_MAX, SERF_PROTOCOL_MIN, USER_EVENT_SIZE_LIMIT_MAX, type SerfDeps, type SerfOptions } from './config.ts';
 import { serfDelegates, type IntentMessage, type LeaveIntentMessage, type SerfDelegates, type UserEventMessage } from './delegate.ts';
 import { SerfQueries } from './query.ts';
+import { startupMark } from '../../obs/startup-trace.ts';
 
 /** serf QueueDepthWarning: queues deeper than this are logged at each check. */
 const QUEUE_DEPTH_WARNING = 128;
@@ -392,8 +393,10 @@ export class SerfNode implements Serf {
     const ml = this.memberlist();
     if (ignoreOld) this.eventJoinIgnore++;
     let n: number;
+    startupMark('join sent');
     try { n = await ml.join(addrs); } finally { if (ignoreOld) this.eventJoinIgnore--; }
     if (n > 0) {
+      startupMark('joined');
       this.broadcastJoin(this.clock.time());
       this.deps.snapshotter?.joined();
     }
