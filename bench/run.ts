@@ -6,7 +6,8 @@
 //   memory   one agent while a swarm grows the federation to 10, 100, 1,000, 10,000 nodes
 //   cluster  a steady 50-node cluster, serf-only and mixed (40 serf + 10 ours):
 //            CPU per agent, user-event dissemination, failure detection of a killed node
-//   startup  process start to joined, our executable vs serf
+//   startup  process start to joined, warm and cold, executable and bundle on Node 18/20 vs serf,
+//            with the start-up breakdown (bench/startup.ts; writes startup.{md,json} itself)
 // Writes <out>/bench.md (table), <out>/bench.json (raw data) and <out>/bench.log. --quick runs small
 // sizes for development and writes quick-bench.{md,json} instead.
 // Ours is dist/cloudy-agent when built (`make binary`), else the sources through tsx
@@ -19,7 +20,7 @@ import { type Row, fmt, ratioOf, renderMarkdown } from './lib/report.ts';
 import { median } from './lib/stats.ts';
 import { runMemory, type MemoryResult } from './scenarios/memory.ts';
 import { EVENT_DEADLINE_MS, SLOW_EVENT_MS, runCluster, type ClusterResult } from './scenarios/cluster.ts';
-import { runStartup, type StartupResult } from './scenarios/startup.ts';
+import { startupSection } from './startup.ts';
 import { runApiBench } from './api/api-bench.ts';
 import { failureSection } from './failure.ts';
 
@@ -36,7 +37,7 @@ interface Plan {
   apiSizes: number[];
 }
 
-const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 200, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 5, apiSizes: [1000, 10000] };
+const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 200, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 9, apiSizes: [1000, 10000] };
 const QUICK: Plan = { sizes: [10, 100, 300], settleS: 3, clusterSize: 8, oursInMixed: 2, cpuWindowS: 10, events: 5, mixedKills: ['ours', 'serf'], startupRepeats: 2, apiSizes: [100, 300] };
 /** Whole-run budget: scenarios that would start after it are reported "not run" (19 min + 8 per added section). */
 const BUDGET_MS = (19 + 8) * 60_000;
@@ -83,7 +84,6 @@ async function main(): Promise<void> {
 
   const memory: Partial<Record<AgentKind, MemoryResult>> = {};
   const clusters: { serfOnly?: ClusterResult; mixed?: ClusterResult } = {};
-  let startup: StartupResult | undefined;
   const notRun: Record<string, string> = {};
   /** Rows of the sections that write their own result files too. */
   const rows: Row[] = [];
@@ -128,13 +128,13 @@ async function main(): Promise<void> {
       rows.push(...await failureSection(reg, { quick: args.quick, out: args.out, log }));
     });
     await attempt('startup', async () => {
-      startup = await runStartup(reg, { kinds: ['ours', 'serf'], repeats: plan.startupRepeats, seedPort: 27000, seedRpcPort: 27001, portBase: 27010, rpcPortBase: 27100, log });
+      rows.push(...await startupSection(reg, { quick: args.quick, runs: plan.startupRepeats, coldRuns: args.quick ? 1 : 5, cold: 'all', only: null, out: args.out, log }));
     });
   } finally {
     await cleanup();
   }
 
-  rows.unshift(...buildRows(plan, memory, clusters, startup, notRun));
+  rows.unshift(...buildRows(plan, memory, clusters, notRun));
   const elapsedS = (Date.now() - started) / 1000;
   const preface = [
     `Run ${new Date().toISOString()}, ${elapsedS.toFixed(0)} s, ${cpus().length} CPUs (load ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end), all on loopback.`,
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     `CPU: utime+stime from /proc over ${plan.cpuWindowS} s of a steady cluster, starting 30 s after it converged (start-up work done in every process); ours = mean of our agents in the mixed cluster, serf = mean of the serf-only cluster.`,
     'Events: `event` (coalesce=false) sent over RPC to one node; time until every node\'s RPC `stream` delivered it to the bench process. Mixed cluster vs serf-only cluster of the same size; origins alternate between kinds. An event that some node had not delivered within 15 s is incomplete and counts as infinitely slow in median/p99 (the count is shown). With 200 events per cluster the p99 leaves out the two slowest; SWIM\'s random fan-out now and then misses a node in any cluster, which then gets the event from a later push/pull: those events are counted in their own row.',
     'Failure detection: SIGKILL of one node; time until every survivor\'s `stream` delivered member-failed for it (includes serf\'s 3 s member-event coalescing window on serf nodes). Both kinds killed in the mixed cluster; medians.',
-    'Start to joined: spawn with `-join` a serf seed until the seed lists the node alive (RPC polled every 20 ms).',
+    'Start to joined: spawn with `-join` a serf seed until the seed lists the node alive (RPC polled every 5 ms); the breakdown of our start-up is in startup.md (bench/startup.ts).',
     ...(['serf', 'ours'] as const).flatMap((k) => {
       const sw = memory[k]?.swarm;
       const udpOnly = sw?.['swarm.member.udp_only'] ?? 0;
@@ -160,13 +160,13 @@ async function main(): Promise<void> {
   mkdirSync(args.out, { recursive: true });
   const base = args.quick ? 'quick-bench' : 'bench';
   writeFileSync(join(args.out, `${base}.md`), renderMarkdown(title, preface, rows, notes));
-  writeFileSync(join(args.out, `${base}.json`), JSON.stringify({ date: new Date().toISOString(), elapsedS, ours: ours.how, plan, rows, memory, clusters, startup, notRun }, null, 2) + '\n');
+  writeFileSync(join(args.out, `${base}.json`), JSON.stringify({ date: new Date().toISOString(), elapsedS, ours: ours.how, plan, rows, memory, clusters, notRun }, null, 2) + '\n');
   writeFileSync(join(args.out, `${base}.log`), logLines.join('\n') + '\n');
   process.stdout.write(renderMarkdown(title, preface, rows, notes));
   log(`wrote ${join(args.out, base)}.{md,json,log}`);
 }
 
-function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>, clusters: { serfOnly?: ClusterResult; mixed?: ClusterResult }, startup: StartupResult | undefined, notRun: Record<string, string>): Row[] {
+function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>, clusters: { serfOnly?: ClusterResult; mixed?: ClusterResult }, notRun: Record<string, string>): Row[] {
   const rows: Row[] = [];
   const why = (key: string, fallback: string): string => `not run: ${notRun[key] ?? fallback}`;
 
@@ -299,15 +299,6 @@ function buildRows(plan: Plan, memory: Partial<Record<AgentKind, MemoryResult>>,
     rows.push({ figure: `All nodes mark a killed serf failed, serf-only ${n}-node cluster`, ours: '—', serf: fail(so, 'serf').text, ratio: null, target: '—', met: null });
   }
 
-  // --- startup
-  const st = (k: AgentKind): string => {
-    if (!startup) return why('startup', 'failed');
-    const xs = startup.attempts[k] ?? [];
-    if (!xs.some((x) => x !== null)) return `not run: ${startup.errors[k] ?? 'never joined'}`.slice(0, 200);
-    return `${fmt(startup.medianMs[k], 0)} ms (${xs.map((x) => (x === null ? 'fail' : x.toFixed(0))).join(', ')})`;
-  };
-  const sr = startup ? ratioOf(startup.medianMs.ours, startup.medianMs.serf) : null;
-  rows.push({ figure: 'Process start to joined (median)', ours: st('ours'), serf: st('serf'), ratio: sr, target: '— (reported)', met: null });
   return rows;
 }
 

