@@ -15,7 +15,8 @@ die() { echo "cloudy template error: $*" >&2; exit 1; }
 log() { echo "cloudy template: $*" >&2; }
 
 # Parses the arguments lxc-create passes plus ours. Sets LXC_PATH, LXC_NAME,
-# LXC_ROOTFS, RELEASE, MIRROR, EXTRA_PACKAGES, PACKAGE_SOURCE.
+# LXC_ROOTFS, RELEASE, MIRROR, EXTRA_PACKAGES, PACKAGE_SOURCE. A template with
+# options of its own defines template_option() before calling this.
 parse_template_args() {
   LXC_PATH=""; LXC_NAME=""; LXC_ROOTFS=""; RELEASE=""; MIRROR=""; EXTRA_PACKAGES=""; PACKAGE_SOURCE=""
   while [ $# -gt 0 ]; do
@@ -35,7 +36,10 @@ parse_template_args() {
       --package-source) PACKAGE_SOURCE="$val" ;;
       --mapped-uid|--mapped-gid) : ;;  # unprivileged containers: not supported by these templates
       -h|--help) usage_and_exit ;;
-      *) die "unknown option $opt" ;;
+      *)
+        # A template's own options: it defines template_option OPT VAL (0 = taken).
+        if command -v template_option >/dev/null 2>&1 && template_option "$opt" "$val"; then :
+        else die "unknown option $opt"; fi ;;
     esac
   done
   [ -n "$LXC_PATH" ] || die "--path is required (run me through lxc-create -t $0)"

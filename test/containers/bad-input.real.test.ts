@@ -65,9 +65,9 @@ test('invalid names, templates and limits are refused before anything is created
   assert.equal(await m.list().then((l) => l.filter((c) => c.managed)), []);
 });
 
-test('a template that fails early (tahoe without a package source) leaves no container behind', async () => {
+test('a template that fails early (a tahoe-lafs grid name avahi-ps cannot carry; peerstreamer) leaves no container behind', async () => {
   const m = agent.containers.manager;
-  await expectError(m.create({ name: 'cattest-bad2', template: 'tahoe' }), 'E_EXEC', /tahoe-lafs is not available from this host's Debian mirror; pass --package-source/);
+  await expectError(m.create({ name: 'cattest-bad2', template: 'tahoe-lafs', templateArgs: ['--grid-name', 'my grid'] }), 'E_EXEC', /--grid-name: letters, digits, _ \. - only/);
   await expectError(m.create({ name: 'cattest-bad3', template: 'peerstreamer' }), 'E_EXEC', /PeerStreamer is not packaged by Debian/);
   assert.not.ok((await lxcNames()).some((n) => n.startsWith('cattest-bad')));
   let exists = true;

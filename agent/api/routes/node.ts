@@ -25,8 +25,8 @@ export const TEMPLATES = [
   { name: 'dns', description: 'dnsservice: dnsmasq caching resolver (Debian)', service: 'dnsservice:53', options: [] },
   { name: 'snmp', description: 'snpservice: snmpd, read-only (Debian)', service: 'snpservice:161', options: [] },
   { name: 'debian', description: 'plain Debian minbase with tini', service: '', options: ['--packages a,b', '--release NAME'] },
-  { name: 'tahoe', description: 'tahoe-lafs (needs --package-source)', service: 'tahoe-lafs:3457', options: ['--package-source SRC'] },
-  { name: 'peerstreamer', description: 'peerstreamer (needs --package-source)', service: 'peerstreamer:6100', options: ['--package-source SRC'] },
+  { name: 'tahoe-lafs', description: 'tahoe-lafs: introducer + storage node (Debian trixie, minutes the first time)', service: 'tahoe-lafs:3457', options: ['--grid-name NAME', '--shares K/H/N', '--introducer-furl FURL'] },
+  { name: 'peerstreamer', description: 'peerstreamer (no package anywhere: needs --package-source)', service: 'peerstreamer:6100', options: ['--package-source SRC'] },
 ] as const;
 
 /** API field -> command argument, per command; errors naming an argument are mapped back. */
