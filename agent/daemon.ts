@@ -25,6 +25,7 @@ import { createSerf, type CreateSerfConfig, type SerfInstance } from './gossip/s
 import { HeapPacer } from './system/heap-pacer.ts';
 import { Keyring, keyToBase64 } from './gossip/wire/keyring.ts';
 import { CommandRegistry, defineCommand } from './commands/registry.ts';
+import { serfCommands } from './commands/serf-commands.ts';
 import { rpcVerbs } from './commands/rpc-verbs.ts';
 import { RpcServer, defaultStats } from './rpc/server.ts';
 import { parseHostPort, type HostPort } from './config/address.ts';
@@ -195,16 +196,17 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       for (const { name, h } of pluginHandles) if (h.stats) extra[name] = h.stats();
       return defaultStats(serf, eventHandlerStats(runner.currentScripts()), extra);
     };
+    const setTags = async (t: Record<string, string>): Promise<void> => {
+      await tagsFile?.write(t);
+      await serf.setTags(t);
+    };
     const rpc = new RpcServer({
       serf, extensions: rpcVerbs(registry), logger, counters, limits, addr: config.rpcAddr,
       ...(config.rpcAuth !== '' ? { authKey: config.rpcAuth } : {}),
       hooks: {
         leave: () => serf.leave(),
         shutdown: () => { void stop(); },
-        setTags: async (t) => {
-          await tagsFile?.write(t);
-          await serf.setTags(t);
-        },
+        setTags,
         stats: () => agentStats(),
       },
     });
@@ -215,6 +217,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
       args: {},
       handler: async () => new Map(Object.entries(agentStats()).map(([k, v]) => [k, new Map(Object.entries(v))])),
     }));
+    for (const c of serfCommands({ serf, setTags })) registry.register(c);
     const rpcAddress = await rpc.listen();
     startupMark('RPC listening');
     stops.push({ name: 'rpc', stop: () => rpc.close() });

@@ -63,7 +63,7 @@ export function createApi(d: ApiDeps): Api {
   });
   const decoder = new ServicesTagDecoder({ counters: d.counters, maxDecodedBytes: d.limits.servicesTagMaxDecoded, cacheEntries: d.limits.servicesDecodeCache });
   const jobs = new JobTable(MAX_JOBS, d.now);
-  const router = new ApiRouter(auth);
+  const router = new ApiRouter(auth, (name) => d.commands.roleOf(name));
   const self = (): { name: string; mode: string } => ({ name: d.serf.localMember().name, mode: d.mode });
   router.add(
     ...sessionRoutes(auth, self),

@@ -22,14 +22,20 @@ export interface RouteContext {
   json(): Record<string, unknown>;
 }
 
-export interface Route {
+interface RouteBase {
   method: Method;
   /** e.g. /api/v1/members/:name */
   path: string;
-  /** 'public': anybody (login, session state). */
-  role: Role | 'public';
   handle(ctx: RouteContext): Promise<unknown> | unknown;
 }
+
+/**
+ * A route's least role: its own (`role`; 'public': anybody, e.g. login) for
+ * routes that are not a registry command, or the role the command registry
+ * declares for the command it runs (`command`): one role table for RPC, the
+ * API and remote control.
+ */
+export type Route = RouteBase & ({ role: Role | 'public'; command?: undefined } | { command: string; role?: undefined });
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 
@@ -45,15 +51,23 @@ function compile(path: string): { re: RegExp; names: string[] } {
 export class ApiRouter {
   private readonly table: (Route & { re: RegExp; names: string[] })[] = [];
 
-  constructor(private readonly auth: Authenticator, private readonly prefix = '/api/') {}
+  /** `roleOf`: the command registry's role of a command (registry.roleOf). */
+  constructor(private readonly auth: Authenticator, private readonly roleOf: (command: string) => Role | undefined, private readonly prefix = '/api/') {}
 
   add(...routes: Route[]): this {
     for (const r of routes) this.table.push({ ...r, ...compile(r.path) });
     return this;
   }
 
-  routes(): { method: Method; path: string; role: Role | 'public' }[] {
-    return this.table.map(({ method, path, role }) => ({ method, path, role }));
+  /** Asked at each request: a command registered after the router was built still counts. */
+  private roleFor(r: Route): Role | 'public' {
+    if (r.command === undefined) return r.role;
+    // A command nobody registered: admin, the safe default (the registry then answers E_NOT_FOUND).
+    return this.roleOf(r.command) ?? 'admin';
+  }
+
+  routes(): { method: Method; path: string; role: Role | 'public'; command?: string }[] {
+    return this.table.map((r) => ({ method: r.method, path: r.path, role: this.roleFor(r), ...(r.command !== undefined ? { command: r.command } : {}) }));
   }
 
   /** The pipeline stage (http-server.ts RouteHandler): answers every path under the prefix. */
@@ -76,9 +90,10 @@ export class ApiRouter {
 
   private async run(r: Route, req: ApiRequest, params: Record<string, string>): Promise<ApiReply> {
     const principal = await this.auth.principal(req);
-    if (r.role !== 'public') {
+    const role = this.roleFor(r);
+    if (role !== 'public') {
       if (!principal) throw new HttpError(401, 'E_AUTH', 'log in or send an API token (Authorization: Bearer ...)');
-      if (!roleAllows(principal.role, r.role)) throw new HttpError(principal.via === 'guest' ? 401 : 403, principal.via === 'guest' ? 'E_AUTH' : 'E_FORBIDDEN', `${r.method} ${r.path} needs the ${r.role} role (you are ${principal.role})`);
+      if (!roleAllows(principal.role, role)) throw new HttpError(principal.via === 'guest' ? 401 : 403, principal.via === 'guest' ? 'E_AUTH' : 'E_FORBIDDEN', `${r.method} ${r.path} needs the ${role} role (you are ${principal.role})`);
     }
     if (principal?.via === 'session' && STATE_CHANGING.has(req.method) && !csrfMatches(principal.csrf!, header(req, 'x-csrf-token'))) {
       throw new HttpError(403, 'E_CSRF', 'missing or wrong X-CSRF-Token header');

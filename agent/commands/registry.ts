@@ -121,16 +121,25 @@ export class CommandRegistry {
       }));
   }
 
-  /** Checks availability, the caller's role and the arguments, then runs the handler. */
+  /**
+   * The role a command needs: the one place every transport (RPC, the HTTP
+   * API's routes, remote control) learns it. undefined for an unknown name.
+   */
+  roleOf(name: string): Role | undefined {
+    return this.entries.get(name)?.spec.role;
+  }
+
+  /** Checks the caller's role, availability and the arguments, then runs the handler. */
   async invoke(name: string, rawArgs: unknown, ctx: CommandContext): Promise<unknown> {
     const e = this.entries.get(name);
     if (!e) throw new AgentError('E_NOT_FOUND', `unknown command ${JSON.stringify(name)}`);
+    // The role first: a caller without it learns nothing about this node's configuration.
+    if (!roleAllows(ctx.role, e.spec.role)) {
+      throw new AgentError('E_FORBIDDEN', `${name} needs the ${e.spec.role} role (caller has ${ctx.role})`, { needed: e.spec.role });
+    }
     if (e.unavailable) {
       const { reason, fix } = e.unavailable;
       throw new AgentError('E_UNAVAILABLE', `${name} is unavailable: ${reason}; to enable it: ${fix}`, { reason, fix });
-    }
-    if (!roleAllows(ctx.role, e.spec.role)) {
-      throw new AgentError('E_FORBIDDEN', `${name} needs the ${e.spec.role} role (caller has ${ctx.role})`, { needed: e.spec.role });
     }
     const args = validateArgs(e.spec.args, rawArgs);
     return e.spec.handler(args, ctx);

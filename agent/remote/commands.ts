@@ -1,5 +1,6 @@
-// What a remote operator may run: a fixed allow-list, each entry with the
-// role it needs. Nothing here runs a shell. Most entries run the SAME CLI verb
+// What a remote operator may run: a fixed allow-list, each invocation mapped
+// to the registry command it amounts to (registryNameOf), whose role the
+// registry declares: no role table here. Nothing here runs a shell. Most entries run the SAME CLI verb
 // a local operator would (in-process, against this agent's own RPC), so the
 // requester prints exactly what the local command prints and exits with the
 // same code. `-rpc-*` arguments are refused (they could point a verb at
@@ -8,7 +9,6 @@ import type { CliCommand } from '../cli/command.ts';
 import { AgentError } from '../errors.ts';
 import type { LogRecord } from '../obs/log.ts';
 import type { CommandOutput, RemoteCommand } from './executor.ts';
-import type { Role } from './trust.ts';
 
 export interface ConfigAccess {
   /** Allow-listed settings and their current values (as strings). */
@@ -26,15 +26,55 @@ export interface RemoteCommandDeps {
   recentLog: () => readonly LogRecord[];
   config: ConfigAccess;
   maxOutputBytes: number;
-  /** The role the command registry (agent/commands/) declares for a command, when it has it: one source of truth for roles. */
-  registryRole?: (name: string) => Role | undefined;
 }
 
-const LXC_VIEW = new Set(['list', 'info', 'events']);
-const LXC_ADMIN = new Set(['create', 'start', 'stop', 'restart', 'destroy', 'config']);
+/** lxc subcommands allowed remotely (exec never: it would run a shell). */
+const LXC_ALLOWED = new Set(['list', 'info', 'events', 'create', 'start', 'stop', 'restart', 'destroy', 'config']);
 
 function noRpcFlags(args: readonly string[]): void {
   for (const a of args) if (/^--?rpc-/.test(a)) throw new AgentError('E_INVALID', `${a} is not allowed remotely`);
+}
+
+/**
+ * The registry command a remote invocation amounts to (its role is the
+ * registry's: registry.roleOf); E_INVALID for invocations never allowed.
+ */
+export function registryNameOf(command: string, args: readonly string[]): string {
+  noRpcFlags(args);
+  switch (command) {
+    case 'status': return 'info';
+    case 'members': case 'services': case 'publish': case 'unpublish': case 'join': case 'leave': return command;
+    case 'lxc': {
+      const sub = args[0] ?? '';
+      if (!LXC_ALLOWED.has(sub)) throw new AgentError('E_INVALID', `lxc ${sub} is not allowed remotely (allowed: ${[...LXC_ALLOWED].join(', ')})`);
+      return `lxc.${sub}`;
+    }
+    case 'tags':
+      if ((args[0] !== 'set' && args[0] !== 'delete') || args.length < 2) throw new AgentError('E_INVALID', 'usage: tags set KEY=VALUE... | tags delete KEY...');
+      return `tags.${args[0]}`;
+    case 'logs':
+      if (args.length > 0 && !(args.length === 2 && (args[0] === '-lines' || args[0] === '--lines') && /^\d+$/.test(args[1]!))) {
+        throw new AgentError('E_INVALID', 'usage: logs [-lines N]');
+      }
+      return 'logs';
+    case 'config':
+      if (args[0] === 'get' && args.length <= 2) return 'config.get';
+      if (args[0] === 'set' && args.length === 3) return 'config.set';
+      throw new AgentError('E_INVALID', 'usage: config get [NAME] | config set NAME VALUE');
+    default: throw new AgentError('E_INVALID', `${command} is not a remote command`);
+  }
+}
+
+/** One remote invocation that amounts to `registryName` (the inverse of registryNameOf; null: not offered remotely). */
+export function remoteInvocationOf(registryName: string): string[] | null {
+  const byName: Record<string, string[]> = {
+    info: ['status'], members: ['members'], services: ['services'], publish: ['publish', 'x', 'web', '8080'], unpublish: ['unpublish', 'web', '8080'],
+    join: ['join', '127.0.0.1:1'], leave: ['leave'], 'tags.set': ['tags', 'set', 'k=v'], 'tags.delete': ['tags', 'delete', 'k'],
+    logs: ['logs'], 'config.get': ['config', 'get'], 'config.set': ['config', 'set', 'log_level', 'info'],
+  };
+  if (byName[registryName]) return byName[registryName]!;
+  const m = /^lxc\.(\w+)$/.exec(registryName);
+  return m && LXC_ALLOWED.has(m[1]!) ? ['lxc', m[1]!, 'x'] : null;
 }
 
 export function remoteCommands(d: RemoteCommandDeps): Map<string, RemoteCommand> {
@@ -50,77 +90,33 @@ export function remoteCommands(d: RemoteCommandDeps): Map<string, RemoteCommand>
     });
     return { exit, stdout, stderr };
   };
-  const roleOf = (registryName: string | null, fallback: Role): Role => (registryName ? d.registryRole?.(registryName) : undefined) ?? fallback;
-  const simple = (name: string, role: Role, verbName = name, registryName: string | null = null): RemoteCommand => ({
-    name, role: (args) => { noRpcFlags(args); return roleOf(registryName, role); }, run: (args) => verb(verbName, args),
+  const cmd = (name: string, run: (args: readonly string[]) => Promise<CommandOutput>): RemoteCommand => ({
+    name, registryName: (args) => registryNameOf(name, args), run,
   });
   const list: RemoteCommand[] = [
-    simple('status', 'viewer', 'info', 'info'),
-    simple('members', 'viewer'),
-    simple('services', 'viewer', 'services', 'services'),
-    simple('publish', 'admin', 'publish', 'publish'),
-    simple('unpublish', 'admin', 'unpublish', 'unpublish'),
-    simple('join', 'admin'),
-    simple('leave', 'admin'),
-    {
-      name: 'lxc',
-      role(args) {
-        noRpcFlags(args);
-        const sub = args[0] ?? '';
-        if (LXC_VIEW.has(sub)) return roleOf(`lxc.${sub}`, 'viewer');
-        // `lxc config NAME` alone shows; with options it changes.
-        if (sub === 'config' && args.filter((a) => a.startsWith('-') && !a.startsWith('-format')).length === 0) return 'viewer';
-        if (LXC_ADMIN.has(sub)) return roleOf(`lxc.${sub}`, 'admin');
-        throw new AgentError('E_INVALID', `lxc ${sub} is not allowed remotely (allowed: ${[...LXC_VIEW, ...LXC_ADMIN].join(', ')})`);
-      },
-      run: (args) => verb('lxc', args),
-    },
-    {
-      name: 'tags',
-      role(args) {
-        noRpcFlags(args);
-        if ((args[0] !== 'set' && args[0] !== 'delete') || args.length < 2) throw new AgentError('E_INVALID', 'usage: tags set KEY=VALUE... | tags delete KEY...');
-        return 'admin';
-      },
-      run: (args) => verb('tags', args.slice(1).flatMap((a) => [args[0] === 'set' ? '-set' : '-delete', a])),
-    },
-    {
-      name: 'logs',
-      role(args) {
-        if (args.length > 0 && !(args.length === 2 && (args[0] === '-lines' || args[0] === '--lines') && /^\d+$/.test(args[1]!))) {
-          throw new AgentError('E_INVALID', 'usage: logs [-lines N]');
+    cmd('status', (args) => verb('info', args)),
+    ...['members', 'services', 'publish', 'unpublish', 'join', 'leave', 'lxc'].map((n) => cmd(n, (args) => verb(n, args))),
+    cmd('tags', (args) => verb('tags', args.slice(1).flatMap((a) => [args[0] === 'set' ? '-set' : '-delete', a]))),
+    cmd('logs', async (args) => {
+      const n = args.length === 2 ? Number(args[1]) : 100;
+      const lines = d.recentLog().slice(-Math.max(0, n)).map((r) => r.line);
+      // Keep the newest lines when the tail is larger than one answer.
+      let out = '';
+      for (let i = lines.length - 1; i >= 0 && out.length + lines[i]!.length < d.maxOutputBytes; i--) out = `${lines[i]}\n${out}`;
+      return { exit: 0, stdout: out, stderr: '' };
+    }),
+    cmd('config', async (args) => {
+      if (args[0] === 'set') {
+        try { return { exit: 0, stdout: `${args[1]} = ${await d.config.set(args[1]!, args[2]!)}\n`, stderr: '' }; } catch (e) {
+          return { exit: 1, stdout: '', stderr: `${(e as Error).message}\n` };
         }
-        return 'viewer';
-      },
-      async run(args) {
-        const n = args.length === 2 ? Number(args[1]) : 100;
-        const lines = d.recentLog().slice(-Math.max(0, n)).map((r) => r.line);
-        // Keep the newest lines when the tail is larger than one answer.
-        let out = '';
-        for (let i = lines.length - 1; i >= 0 && out.length + lines[i]!.length < d.maxOutputBytes; i--) out = `${lines[i]}\n${out}`;
-        return { exit: 0, stdout: out, stderr: '' };
-      },
-    },
-    {
-      name: 'config',
-      role(args) {
-        if (args[0] === 'get' && args.length <= 2) return 'viewer';
-        if (args[0] === 'set' && args.length === 3) return 'admin';
-        throw new AgentError('E_INVALID', 'usage: config get [NAME] | config set NAME VALUE');
-      },
-      async run(args) {
-        if (args[0] === 'set') {
-          try { return { exit: 0, stdout: `${args[1]} = ${await d.config.set(args[1]!, args[2]!)}\n`, stderr: '' }; } catch (e) {
-            return { exit: 1, stdout: '', stderr: `${(e as Error).message}\n` };
-          }
-        }
-        const all = d.config.get();
-        const names = args[1] !== undefined ? [args[1]] : Object.keys(all).sort();
-        const missing = names.filter((n) => !(n in all));
-        if (missing.length > 0) return { exit: 1, stdout: '', stderr: `unknown setting ${missing[0]} (known: ${Object.keys(all).sort().join(', ')})\n` };
-        return { exit: 0, stdout: names.map((n) => `${n} = ${all[n]}\n`).join(''), stderr: '' };
-      },
-    },
+      }
+      const all = d.config.get();
+      const names = args[1] !== undefined ? [args[1]] : Object.keys(all).sort();
+      const missing = names.filter((n) => !(n in all));
+      if (missing.length > 0) return { exit: 1, stdout: '', stderr: `unknown setting ${missing[0]} (known: ${Object.keys(all).sort().join(', ')})\n` };
+      return { exit: 0, stdout: names.map((n) => `${n} = ${all[n]}\n`).join(''), stderr: '' };
+    }),
   ];
   return new Map(list.map((c) => [c.name, c]));
 }

@@ -35,8 +35,8 @@ export interface CommandOutput { exit: number; stdout: string; stderr: string }
 /** One command a remote operator may run. */
 export interface RemoteCommand {
   name: string;
-  /** Role needed for these arguments, or an AgentError E_INVALID/E_FORBIDDEN-like refusal (thrown) for arguments never allowed. */
-  role(args: readonly string[]): Role;
+  /** The registry command these arguments amount to (its role is the registry's); throws E_INVALID for arguments never allowed. */
+  registryName(args: readonly string[]): string;
   run(args: readonly string[]): Promise<CommandOutput>;
 }
 
@@ -50,6 +50,8 @@ export interface ExecutorDeps {
   audit: AuditLog;
   counters: Counters;
   commands: ReadonlyMap<string, RemoteCommand>;
+  /** The role the command registry declares for a command (registry.roleOf): the one role table. */
+  roleOf(registryName: string): Role | undefined;
   maxAnswerBytes: number;
   maxConcurrent: number;
 }
@@ -111,8 +113,10 @@ export class RemoteExecutor {
     if (!verifyBytes(trusted.publicKey, signed, sig)) return refuse('signature', sig.length === 0 ? 'unsigned' : 'bad signature');
     const rc = this.d.commands.get(cmd.command);
     if (!rc) return refuse('invalid', `unknown command ${JSON.stringify(cmd.command)}`);
-    let need: Role;
-    try { need = rc.role(cmd.args); } catch (e) { return refuse('invalid', errorMessage(e)); }
+    let regName: string;
+    try { regName = rc.registryName(cmd.args); } catch (e) { return refuse('invalid', errorMessage(e)); }
+    const need = this.d.roleOf(regName);
+    if (need === undefined) return refuse('invalid', `${regName} is not a command of this node`);
     if (ROLE_RANK[trusted.role] < ROLE_RANK[need]) return refuse('role', `${[cmd.command, ...cmd.args.slice(0, 1)].join(' ')} needs the ${need} role, key ${trusted.id} is ${trusted.role}`);
     const stale = this.d.sequences.staleness(trusted.id, cmd.seq);
     if (stale) {

@@ -54,7 +54,7 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       const audit = new AuditLog(ctx.limits.remoteAuditRecords, log);
       const off = (why: string): PluginHandle => {
         log.info(`remote control off: ${why}`);
-        ctx.registry.registerUnavailable([...OPERATOR_SPECS, ...senderSpecs(unavailableHandler, unavailableHandler)], { reason: why, fix: 'give the agent a -data-dir' });
+        ctx.registry.registerUnavailable([...OPERATOR_SPECS, ...senderSpecs(unavailableHandler, unavailableHandler), ...settingsSpecs(null, () => [])], { reason: why, fix: 'give the agent a -data-dir' });
         registerAudit(ctx, audit);
         return { stop() {} };
       };
@@ -95,11 +95,11 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       const commands = remoteCommands({
         verbs: o.verbs(), rpcAddr: `${ctx.rpcAddress.host}:${ctx.rpcAddress.port}`, rpcAuth: ctx.config.rpcAuth,
         recentLog: () => ctx.logger.recent(), config, maxOutputBytes: ctx.limits.remoteAnswerMaxBytes,
-        registryRole: (name) => ctx.registry.list().find((c) => c.name === name)?.role,
       });
+      for (const c of settingsSpecs(config, () => ctx.logger.recent())) ctx.registry.register(c);
       const executor = new RemoteExecutor({
         nodeName: ctx.config.nodeName, tags: () => ctx.serf.localMember().tags, nodeKey, trust, sequences, rate, audit,
-        counters: ctx.counters, commands, maxAnswerBytes: ctx.limits.remoteAnswerMaxBytes, maxConcurrent: ctx.limits.remoteConcurrent,
+        counters: ctx.counters, commands, roleOf: (name) => ctx.registry.roleOf(name), maxAnswerBytes: ctx.limits.remoteAnswerMaxBytes, maxConcurrent: ctx.limits.remoteConcurrent,
       });
       const budget = responseBudget(1024, ctx.config.nodeName);
       const unsubscribe = ctx.serf.onEvent((e) => {
@@ -168,6 +168,32 @@ const OPERATOR_SPECS = [
   defineCommand({ name: 'remote.node-key', summary: "This node's answer-signing key", role: 'viewer', args: {}, handler: unavailableHandler }),
 ];
 
+/** logs, config.get, config.set: what remote `logs` and `config` amount to (their roles), also on RPC and the HTTP API. */
+function settingsSpecs(config: ConfigAccess | null, recent: () => readonly { line: string }[]) {
+  const cfg = (): ConfigAccess => { if (!config) throw new AgentError('E_UNAVAILABLE', 'remote control is off'); return config; };
+  return [
+    defineCommand({
+      name: 'logs', summary: "The newest lines of this agent's own log", role: 'viewer',
+      args: { Lines: { type: 'int', doc: 'how many (default 100)' } },
+      handler: async (a) => ({ Lines: recent().slice(-Math.max(0, a.Lines ?? 100)).map((r) => r.line) }),
+    }),
+    defineCommand({
+      name: 'config.get', summary: 'Settings a remote operator may read (node, mode, log_level, join, trusted_operators, limits)', role: 'viewer',
+      args: { Name: { type: 'string', doc: 'one setting (default: all)' } },
+      handler: async (a) => {
+        const all = cfg().get();
+        if (a.Name !== undefined && a.Name !== '' && !(a.Name in all)) throw new AgentError('E_NOT_FOUND', `unknown setting ${a.Name}`, { field: 'Name' });
+        return { Settings: new Map(Object.entries(all).filter(([k]) => a.Name === undefined || a.Name === '' || k === a.Name).sort(([x], [y]) => x.localeCompare(y))) };
+      },
+    }),
+    defineCommand({
+      name: 'config.set', summary: 'Changes one allow-listed setting (log_level, join, trust, untrust)', role: 'admin',
+      args: { Name: { type: 'string', required: true, doc: 'setting' }, Value: { type: 'string', required: true, doc: 'new value' } },
+      handler: async (a) => ({ Value: await cfg().set(a.Name, a.Value) }),
+    }),
+  ];
+}
+
 function registerAudit(ctx: DaemonContext, audit: AuditLog): void {
   ctx.registry.register(defineCommand({
     name: 'remote.log', summary: 'Remote commands received and sent (audit log)', role: 'viewer', args: {},
@@ -230,7 +256,9 @@ function registerSender(ctx: DaemonContext, dataDir: string, audit: AuditLog, co
     const args = (a.Args as string[] | undefined) ?? [];
     if (viewerOnly) {
       const spec = commands.get(command);
-      if (!spec || spec.role(args) !== 'viewer') throw new AgentError('E_FORBIDDEN', `${command} ${args[0] ?? ''} changes the node: it needs remote.run (admin)`.trim());
+      if (!spec) throw new AgentError('E_INVALID', `${command} is not a remote command`, { field: 'Command' });
+      // The registry's role of what the command amounts to (as the target checks it).
+      if (ctx.registry.roleOf(spec.registryName(args)) !== 'viewer') throw new AgentError('E_FORBIDDEN', `${command} ${args[0] ?? ''} changes the node: it needs remote.run (admin)`.trim());
     }
     const tag = a.Tag as string | undefined;
     const node = a.Node as string | undefined;

@@ -96,13 +96,16 @@ test('roles: a viewer reads but may not change state (E_FORBIDDEN); an admin doe
   assert.is(await registry.invoke('thing.get', undefined, ADMIN), 'value');
 });
 
-test('an unavailable command answers E_UNAVAILABLE with its reason and fix, before checking anything else', async () => {
+test('an unavailable command answers E_UNAVAILABLE with its reason and fix, before checking the arguments (but after the role)', async () => {
   const registry = new CommandRegistry();
   let ran = false;
   registry.registerUnavailable([defineCommand({
     name: 'lxc.create', summary: 'creates', role: 'admin', args: SCHEMA, handler: async () => { ran = true; },
   })], { reason: 'no -data-dir', fix: 'restart with -data-dir DIR' });
-  const e = await rejection(registry.invoke('lxc.create', {}, VIEWER));
+  assert.is((await rejection(registry.invoke('lxc.create', {}, VIEWER))).code, 'E_FORBIDDEN');
+  assert.is(registry.roleOf('lxc.create'), 'admin');
+  assert.is(registry.roleOf('nope'), undefined);
+  const e = await rejection(registry.invoke('lxc.create', {}, ADMIN));
   assert.is(e.code, 'E_UNAVAILABLE');
   assert.is(e.message, 'lxc.create is unavailable: no -data-dir; to enable it: restart with -data-dir DIR');
   assert.equal(e.details, { reason: 'no -data-dir', fix: 'restart with -data-dir DIR' });

@@ -27,17 +27,20 @@ const strangerKey = { privateKey: stranger.privateKey, raw: rawPublicKey(strange
 async function setup(o: { seqFile?: MemoryFile; burst?: number } = {}) {
   const ran: string[] = [];
   const counters = new Counters();
-  const cmd = (name: string, role: 'admin' | 'viewer'): RemoteCommand => ({
-    name, role: () => role, run: async (args) => { ran.push([name, ...args].join(' ')); return { exit: 0, stdout: `${name} done\n`, stderr: '' }; },
+  // Roles come from the registry's table (roleOf), as on a node.
+  const roles: Record<string, 'admin' | 'viewer'> = { 'reg.status': 'viewer', 'reg.lxc': 'admin', 'reg.big': 'viewer' };
+  const cmd = (name: string): RemoteCommand => ({
+    name, registryName: () => `reg.${name}`, run: async (args) => { ran.push([name, ...args].join(' ')); return { exit: 0, stdout: `${name} done\n`, stderr: '' }; },
   });
-  const big: RemoteCommand = { name: 'big', role: () => 'viewer', run: async () => ({ exit: 0, stdout: 'x'.repeat(70_000), stderr: '' }) };
+  const big: RemoteCommand = { name: 'big', registryName: () => 'reg.big', run: async () => ({ exit: 0, stdout: 'x'.repeat(70_000), stderr: '' }) };
+  const gone: RemoteCommand = { name: 'gone', registryName: () => 'reg.gone', run: async () => { ran.push('gone'); return { exit: 0, stdout: '', stderr: '' }; } };
   const trust = await TrustStore.load([formatPublicKey(adminKey.raw), `${formatPublicKey(viewerKey.raw)}@viewer`], new MemoryFile());
   const seqFile = o.seqFile ?? new MemoryFile();
   const sequences = await SequenceStore.load(seqFile);
   const ex = new RemoteExecutor({
     nodeName: 'edge1', tags: () => ({ mode: 'edge', zone: 'z1' }), nodeKey: { privateKey: node.privateKey, raw: rawPublicKey(node.publicKey) },
     trust, sequences, rate: new RateLimiter({ burst: o.burst ?? 100, perMinute: 1 }), audit: new AuditLog(16), counters,
-    commands: new Map([['status', cmd('status', 'viewer')], ['lxc', cmd('lxc', 'admin')], ['big', big]]), maxAnswerBytes: 1 << 20, maxConcurrent: 4,
+    commands: new Map([['status', cmd('status')], ['lxc', cmd('lxc')], ['big', big], ['gone', gone]]), roleOf: (n) => roles[n], maxAnswerBytes: 1 << 20, maxConcurrent: 4,
   });
   return { ex, ran, counters, seqFile, sequences };
 }
@@ -90,8 +93,9 @@ test('every refusal is counted, answered with its reason and runs nothing', asyn
   assert.is(await reason(packSigned(signed, flipped)), 'signature');
   // viewer doing an admin command
   assert.is(await reason(send(viewerKey, { command: 'lxc', args: ['destroy', 'web'] })), 'role');
-  // unknown command
+  // unknown command, and one the registry does not declare (no role: never runs)
   assert.is(await reason(send(adminKey, { command: 'shell', args: ['rm -rf /'] })), 'invalid');
+  assert.is(await reason(send(adminKey, { command: 'gone' })), 'invalid');
   assert.equal(ran, [], 'nothing ran');
   // replay: accepted once, refused the second time
   assert.is(await reason(good), 'ok');

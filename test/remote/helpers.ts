@@ -12,6 +12,7 @@ import type { DaemonPlugin } from '../../agent/plugin.ts';
 import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-config.ts';
 import { discoveryPlugin } from '../../agent/discovery/plugin.ts';
 import { remotePlugin } from '../../agent/remote/plugin.ts';
+import { containersPlugin } from '../../agent/containers/plugin.ts';
 import type { RemoteExecutor } from '../../agent/remote/executor.ts';
 import type { Limits } from '../../agent/config/limits.ts';
 import { COMMANDS } from '../../agent/cli/index.ts';
@@ -71,7 +72,8 @@ export async function startNode(o: NodeOpts): Promise<TestNode> {
   const h = await startDaemon({
     ...cfg,
     plugins: [
-      ...(o.plugins ?? [discoveryPlugin({ stateDir: o.dataDir })]),
+      // As the real agent with -containers=false: the lxc.* commands declared, unavailable.
+      ...(o.plugins ?? [discoveryPlugin({ stateDir: o.dataDir }), containersPlugin({ enabled: false, publisher: () => null })]),
       ...(o.extraPlugins ?? []),
       remotePlugin({ dataDir: o.dataDir, trustSpecs: cfg.trustedOperators, verbs: () => Object.fromEntries(COMMANDS.map((c) => [c.name, c])), onStarted: (r) => { executor = r.executor; } }),
     ],

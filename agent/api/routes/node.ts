@@ -15,6 +15,8 @@ import type { Principal } from '../auth/roles.ts';
 export interface CommandPort {
   list(): { name: string; summary: string; role: 'viewer' | 'admin'; args: unknown; unavailable?: { reason: string; fix: string } }[];
   invoke(name: string, args: unknown, ctx: { origin: 'http'; role: 'viewer' | 'admin' }): Promise<unknown>;
+  /** The role the registry declares for a command: the routes below that run one take theirs from here. */
+  roleOf(name: string): 'viewer' | 'admin' | undefined;
 }
 
 /** Templates offered by the GUI's create form (lxc-templates/README.md), with the options each takes. */
@@ -99,14 +101,14 @@ export function nodeRoutes(commands: CommandPort, jobs: JobTable): Route[] {
     return reply(jsonReply(202, job, { location: `/api/v1/jobs/${job.id}` }));
   };
   const containerAction = (action: 'start' | 'stop' | 'restart' | 'destroy'): Route => ({
-    method: 'POST', path: `/api/v1/node/containers/:name/${action}`, role: 'admin',
+    method: 'POST', path: `/api/v1/node/containers/:name/${action}`, command: `lxc.${action}`,
     handle: (ctx) => longOp(ctx, `lxc.${action}`, { Name: ctx.params.name }, { name: 'Name' },
       (r) => (action === 'destroy' ? { name: (r as { Name: string }).Name } : containerJson(r as WireContainer))),
   });
 
   return [
     {
-      method: 'GET', path: '/api/v1/node/services', role: 'viewer',
+      method: 'GET', path: '/api/v1/node/services', command: 'services',
       async handle(ctx) {
         const r = toJson(await invoke(ctx, 'services', {})) as { Services: Record<string, unknown>[] };
         return {
@@ -118,7 +120,7 @@ export function nodeRoutes(commands: CommandPort, jobs: JobTable): Route[] {
       },
     },
     {
-      method: 'POST', path: '/api/v1/node/services', role: 'admin',
+      method: 'POST', path: '/api/v1/node/services', command: 'publish',
       async handle(ctx) {
         const args = mapArgs(ctx.json(), PUBLISH_FIELDS);
         await invoke(ctx, 'publish', args, PUBLISH_FIELDS);
@@ -126,7 +128,7 @@ export function nodeRoutes(commands: CommandPort, jobs: JobTable): Route[] {
       },
     },
     {
-      method: 'DELETE', path: '/api/v1/node/services/:type/:port', role: 'admin',
+      method: 'DELETE', path: '/api/v1/node/services/:type/:port', command: 'unpublish',
       async handle(ctx) {
         const port = Number(ctx.params.port);
         if (!Number.isInteger(port) || port < 1 || port > 65535) throw new HttpError(400, 'E_INVALID', 'port: must be 1..65535', {}, 'port');
@@ -135,14 +137,14 @@ export function nodeRoutes(commands: CommandPort, jobs: JobTable): Route[] {
       },
     },
     {
-      method: 'GET', path: '/api/v1/node/containers', role: 'viewer',
+      method: 'GET', path: '/api/v1/node/containers', command: 'lxc.list',
       async handle(ctx) {
         const r = await invoke(ctx, 'lxc.list', {}) as { Containers: WireContainer[] };
         return { containers: r.Containers.map(containerJson) };
       },
     },
     {
-      method: 'POST', path: '/api/v1/node/containers', role: 'admin',
+      method: 'POST', path: '/api/v1/node/containers', command: 'lxc.create',
       handle(ctx) {
         const args = mapArgs(ctx.json(), CREATE_FIELDS);
         if (args.Name === undefined) throw new AgentError('E_INVALID', 'name: required', { field: 'name' });
