@@ -31,3 +31,22 @@ export async function freePortRange(count: number, lo = 28000, hi = 32700): Prom
   }
   throw new Error(`no ${count} consecutive free loopback ports in ${lo}-${hi}`);
 }
+
+/**
+ * Runs `start` with fresh port bases until it does not fail on a port taken in
+ * the meantime (EADDRINUSE; 3 tries). `cleanup` runs after a failed try (kills
+ * what that try started).
+ */
+export async function withFreshPorts<T>(counts: number[], start: (bases: number[]) => Promise<T>, cleanup: () => Promise<void>): Promise<T> {
+  const ranges: [number, number][] = [[28000, 30300], [30400, 32700]];
+  for (let attempt = 1; ; attempt++) {
+    const bases: number[] = [];
+    for (let i = 0; i < counts.length; i++) bases.push(await freePortRange(counts[i]!, ...(ranges[i % ranges.length]!)));
+    try {
+      return await start(bases);
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE|address already in use/.test((e as Error).message)) throw e;
+      await cleanup();
+    }
+  }
+}

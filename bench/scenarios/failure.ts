@@ -13,6 +13,7 @@
 import { type AgentKind, type ProcessRegistry, executableOf } from '../lib/agents.ts';
 import { Cluster, type ClusterNode } from '../lib/cluster.ts';
 import { dropPageCache } from '../lib/procfs.ts';
+import { withFreshPorts } from '../lib/ports.ts';
 import { median, sleep } from '../lib/stats.ts';
 
 export interface FailureOptions {
@@ -20,8 +21,6 @@ export interface FailureOptions {
   nodes: number;
   /** Pairs of kills (one ours + one serf each). */
   pairs: number;
-  portBase: number;
-  rpcPortBase: number;
   log: (line: string) => void;
   /** Settling time after convergence before the first kill (ms). */
   settleMs?: number;
@@ -61,7 +60,7 @@ export async function runFailure(reg: ProcessRegistry, o: FailureOptions): Promi
   const kinds = failureKinds(o.nodes);
   for (const k of new Set(kinds)) dropPageCache(executableOf(k));
   const t0 = Date.now();
-  const cluster = await Cluster.start(reg, { kinds, namePrefix: 'fpmfail', portBase: o.portBase, rpcPortBase: o.rpcPortBase });
+  const cluster = await withFreshPorts([o.nodes, o.nodes], ([portBase, rpcPortBase]) => Cluster.start(reg, { kinds, namePrefix: 'fpmfail', portBase: portBase!, rpcPortBase: rpcPortBase! }), () => reg.killAll());
   try {
     const converged = await cluster.waitConverged(o.nodes, 90_000);
     o.log(`failure: ${o.nodes} nodes started, converged=${converged} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
