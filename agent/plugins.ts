@@ -117,7 +117,8 @@ export function memoryGovernorPlugin(): DaemonPlugin {
     async start(ctx: DaemonContext): Promise<PluginHandle> {
       const g = new MemoryGovernor({
         checkIntervalMs: ctx.limits.memoryCheckIntervalMs, slackBytes: ctx.limits.memoryReclaimSlackBytes,
-        minGapMs: ctx.limits.memoryReclaimMinGapMs, counters: ctx.counters, logger: ctx.logger.child('memory'),
+        minGapMs: ctx.limits.memoryReclaimMinGapMs, settleAfterMs: ctx.limits.memorySettleReclaimAfterMs,
+        refreshIntervalMs: ctx.limits.memoryRefreshReclaimIntervalMs, counters: ctx.counters, logger: ctx.logger.child('memory'),
       });
       g.start();
       return { stop: async () => g.stop() };

@@ -112,6 +112,10 @@ export interface Limits {
   memoryReclaimSlackBytes: number;
   /** Least time between two reclaiming GCs (ms). */
   memoryReclaimMinGapMs: number;
+  /** A reclaiming GC this long after the governor starts: flushes the bytecode of start-up code (ms; 0 = off). */
+  memorySettleReclaimAfterMs: number;
+  /** A reclaiming GC when this long passed since the last one: flushes code that ran once since (ms; 0 = off). */
+  memoryRefreshReclaimIntervalMs: number;
   /** Heap growth during a burst (push/pull merge, gossip flood) after which a GC runs on the spot (bytes; 0 = off). */
   memoryPaceStepBytes: number;
   /** `-discover`: how often serf's mDNS poll runs (serf: 60 s; a new box is also found by its own first poll). */
@@ -223,6 +227,8 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   memoryCheckIntervalMs: 2_000,
   memoryReclaimSlackBytes: 3 * 1024 * 1024,
   memoryReclaimMinGapMs: 10_000,
+  memorySettleReclaimAfterMs: 20_000,
+  memoryRefreshReclaimIntervalMs: 5 * 60_000,
   memoryPaceStepBytes: 2 * 1024 * 1024,
   mdnsPollIntervalMs: 60_000,
   mdnsEntriesPerPoll: 64,

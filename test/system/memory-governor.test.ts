@@ -7,14 +7,14 @@ import { Logger } from '../../agent/obs/log.ts';
 
 const MB = 1024 * 1024;
 
-function rig(start: MemoryUsage) {
+function rig(start: MemoryUsage, extra: { settleAfterMs?: number; refreshIntervalMs?: number } = {}) {
   let usage = { ...start };
   let now = 0;
   let collects = 0;
   let afterCollect: MemoryUsage | null = null;
   const counters = new Counters();
   const g = new MemoryGovernor({
-    checkIntervalMs: 5000, slackBytes: 3 * MB, minGapMs: 20_000, counters, logger: Logger.silent(),
+    checkIntervalMs: 5000, slackBytes: 3 * MB, minGapMs: 20_000, counters, logger: Logger.silent(), ...extra,
     usage: () => usage, now: () => now,
     collect: () => { collects++; if (afterCollect) usage = afterCollect; },
     setInterval: () => ({ unref() {} }), clearInterval: () => {},
@@ -34,6 +34,40 @@ test('steady memory: no collection', () => {
   for (let i = 0; i < 20; i++) { r.advance(5000); assert.is(r.g.check(), false); }
   assert.is(r.collects, 0);
   assert.is(r.counters.get('memory.reclaim'), 0);
+});
+
+test('start-up settle: one reclaim once settleAfterMs passed, with no burst at all; then quiet', () => {
+  const r = rig({ rss: 60 * MB, heapTotal: 12 * MB, heapUsed: 11 * MB, external: 2 * MB }, { settleAfterMs: 20_000 });
+  r.afterCollect({ rss: 56 * MB, heapTotal: 10 * MB, heapUsed: 8 * MB, external: 2 * MB });
+  for (let i = 0; i < 3; i++) { r.advance(5000); assert.is(r.g.check(), false, `not yet at ${(i + 1) * 5} s`); }
+  r.advance(5000);
+  assert.is(r.g.check(), true, 'due at 20 s');
+  assert.is(r.counters.get('memory.reclaim.settle'), 1);
+  assert.is(r.counters.get('memory.reclaimed_kb'), 4 * 1024);
+  for (let i = 0; i < 50; i++) { r.advance(5000); assert.is(r.g.check(), false); }
+  assert.is(r.collects, 1, 'no refresh configured: the settle reclaim runs once');
+});
+
+test('refresh: a reclaim every refreshIntervalMs after the last one, whatever the slack', () => {
+  const r = rig({ rss: 60 * MB, heapTotal: 12 * MB, heapUsed: 11 * MB, external: 2 * MB }, { settleAfterMs: 20_000, refreshIntervalMs: 300_000 });
+  r.afterCollect({ rss: 56 * MB, heapTotal: 10 * MB, heapUsed: 8 * MB, external: 2 * MB });
+  r.advance(20_000);
+  assert.is(r.g.check(), true, 'settle');
+  r.advance(295_000);
+  assert.is(r.g.check(), false, 'refresh not due 295 s after the settle reclaim');
+  r.advance(5000);
+  assert.is(r.g.check(), true, 'refresh due 300 s after it');
+  assert.is(r.counters.get('memory.reclaim.refresh'), 1);
+  // A burst reclaim restarts the refresh period.
+  r.advance(100_000);
+  r.set({ rss: 70 * MB, heapTotal: 18 * MB, heapUsed: 11 * MB });
+  assert.is(r.g.check(), true, 'burst');
+  r.advance(250_000);
+  assert.is(r.g.check(), false, 'refresh counts from the burst reclaim');
+  r.advance(50_000);
+  assert.is(r.g.check(), true);
+  assert.is(r.counters.get('memory.reclaim.refresh'), 2);
+  assert.is(r.collects, 4);
 });
 
 test('after a burst: one reclaiming GC, counted with what it gave back; then rate-limited', () => {
