@@ -23,6 +23,8 @@ import { EVENT_DEADLINE_MS, SLOW_EVENT_MS, runCluster, type ClusterResult } from
 import { startupSection } from './startup.ts';
 import { runApiBench } from './api/api-bench.ts';
 import { failureSection } from './failure.ts';
+import { cpuSection } from './cpu.ts';
+import { floodSection } from './flood.ts';
 
 interface Plan {
   sizes: number[];
@@ -39,8 +41,8 @@ interface Plan {
 
 const FULL: Plan = { sizes: [10, 100, 1000, 10000], settleS: 8, clusterSize: 50, oursInMixed: 10, cpuWindowS: 60, events: 200, mixedKills: ['ours', 'serf', 'ours', 'serf'], startupRepeats: 9, apiSizes: [1000, 10000] };
 const QUICK: Plan = { sizes: [10, 100, 300], settleS: 3, clusterSize: 8, oursInMixed: 2, cpuWindowS: 10, events: 5, mixedKills: ['ours', 'serf'], startupRepeats: 2, apiSizes: [100, 300] };
-/** Whole-run budget: scenarios that would start after it are reported "not run" (19 min + 8 per added section). */
-const BUDGET_MS = (19 + 8) * 60_000;
+/** Whole-run budget: scenarios that would start after it are reported "not run" (19 min + 8 for each of failure, cpu, flood). */
+const BUDGET_MS = (19 + 3 * 8) * 60_000;
 
 const MB = 1024;
 const T_RSS_MB = 64;
@@ -51,7 +53,7 @@ const T_FAILURE = 1.1;
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<string>; out: string } {
   let quick = false;
-  let only = new Set(['memory', 'cluster', 'startup', 'api', 'failure']);
+  let only = new Set(['memory', 'cluster', 'startup', 'api', 'failure', 'cpu', 'flood']);
   let out = join(REPO_ROOT, 'bench/results');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -126,6 +128,13 @@ async function main(): Promise<void> {
     // Issue 17 point 5: ≥ 10 kills of each kind, in pairs; writes failure.{md,json} itself (bench/failure.ts).
     await attempt('failure', async () => {
       rows.push(...await failureSection(reg, { quick: args.quick, out: args.out, log }));
+    });
+    // Issue 17 points 4 and 3; each writes cpu.{md,json} / flood.{md,json} itself.
+    await attempt('cpu', async () => {
+      rows.push(...await cpuSection(reg, { quick: args.quick, out: args.out, log }));
+    });
+    await attempt('flood', async () => {
+      rows.push(...await floodSection(reg, { quick: args.quick, out: args.out, log }));
     });
     await attempt('startup', async () => {
       rows.push(...await startupSection(reg, { quick: args.quick, runs: plan.startupRepeats, coldRuns: args.quick ? 1 : 5, cold: 'all', only: null, out: args.out, log }));
