@@ -13,10 +13,18 @@ import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceCheck } from './publisher.ts';
 import { formatSearchJson, formatSearchTable, searchServices, ServicesTagDecoder, type SearchEntry } from './search.ts';
 import { Counters } from '../obs/counters.ts';
-import { decodeServicesTag, SERVICES_TAG } from './codec.ts';
 import type { Member } from '../gossip/serf/types.ts';
 import { formatFederationText } from './federation.ts';
 import { checkToWire, entryFromWire, sampleFromWire } from './commands.ts';
+import { FALLBACK_MAX_DECODED, isUnsupportedCommand, ownRecords, publishViaSerf, SERF_RPC_MODE, unpublishViaSerf } from './serf-rpc-fallback.ts';
+
+/** The help lines every discovery verb shows about the two modes. */
+const MODES_HELP = `
+Modes: against cloudy-agent the command runs in the agent (cloudy-agent RPC). Against a real
+\`serf agent\` (it answers "Unsupported command") it falls back to serf's standard RPC, as
+avahi-ps does: the services tag is read with \`stats\` (serf info), changed and written back
+with \`tags\` (serf tags -set/-delete), the cluster's services read with \`members\`. The mode
+used is printed on stderr: "(mode: serf standard RPC ...)".`;
 
 function flagStr(p: ParsedFlags, name: string, def = ''): string {
   const v = p.values.get(name);
@@ -36,8 +44,9 @@ export const publishCommand = rpcCommand({
   name: 'publish',
   summary: 'Announces a Cloudy service in the services tag (avahi-ps publish)',
   style: 'cloudy',
-  help: PUBLISH_USAGE,
+  help: `${PUBLISH_USAGE}\n\n  -microcloud NAME  the record's "e" in serf standard RPC mode (default: NETWORK_NAME of\n                    /etc/getinconf-client.conf, as avahi-ps; cloudy-agent itself uses its own -microcloud)\n${MODES_HELP}`,
   flags: {
+    microcloud: 'string',
     'check-tcp': 'bool', 'check-tcp-addr': 'string', 'check-http': 'string', 'check-exec': 'string',
     'check-interval': 'duration', 'check-timeout': 'duration', 'check-failures': 'int',
   },
@@ -49,9 +58,20 @@ export const publishCommand = rpcCommand({
     if (port === null) return env.usage(`Invalid port: ${portStr}`);
     let check: ServiceCheck | undefined;
     try { check = checkFromFlags(env.flags.parsed, port); } catch (e) { return env.usage(errorMessage(e)); }
-    await env.call('publish', {
-      Description: description, Type: type, Port: port, Txt: txt ?? '', Check: check ? checkToWire(check) : undefined,
-    });
+    try {
+      await env.call('publish', {
+        Description: description, Type: type, Port: port, Txt: txt ?? '', Check: check ? checkToWire(check) : undefined,
+      });
+    } catch (e) {
+      if (!isUnsupportedCommand(e)) throw e;
+      const c = await env.connect();
+      if (!c) return 1;
+      env.err(`(${SERF_RPC_MODE}; services tag read with serf info, written with serf tags)`);
+      const microcloud = env.flags.parsed.values.get('microcloud');
+      const { record, microcloud: mc } = await publishViaSerf(c, { description, type, port, ...(txt !== undefined ? { txt } : {}), ...(check ? { check } : {}) },
+        { microcloud: typeof microcloud === 'string' ? microcloud : null });
+      env.err(`(record: host ${record.m}, ip ${record.i} from serf's member entry, e ${JSON.stringify(record.e)} from ${mc.source})`);
+    }
     env.out(`Published ${type} on port ${port}`);
     return 0;
   },
@@ -91,7 +111,7 @@ export const unpublishCommand = rpcCommand({
   name: 'unpublish',
   summary: 'Withdraws a Cloudy service from the services tag (avahi-ps unpublish)',
   style: 'cloudy',
-  help: 'Usage: cloudy-agent unpublish <type> <port>',
+  help: `Usage: cloudy-agent unpublish <type> <port>\n${MODES_HELP}`,
   flags: {},
   async run(env) {
     const args = positional(env);
@@ -99,7 +119,15 @@ export const unpublishCommand = rpcCommand({
     const [type, portStr] = args as [string, string];
     const port = parsePort(portStr);
     if (port === null) return env.usage(`Invalid port: ${portStr}`);
-    await env.call('unpublish', { Type: type, Port: port });
+    try {
+      await env.call('unpublish', { Type: type, Port: port });
+    } catch (e) {
+      if (!isUnsupportedCommand(e)) throw e;
+      const c = await env.connect();
+      if (!c) return 1;
+      env.err(`(${SERF_RPC_MODE}; services tag read with serf info, written with serf tags)`);
+      await unpublishViaSerf(c, type, port);
+    }
     env.out(`Unpublished ${type} on port ${port}`);
     return 0;
   },
@@ -109,7 +137,7 @@ export const searchCommand = rpcCommand({
   name: 'search',
   summary: 'Lists the Cloudy services of every alive node (avahi-ps search)',
   style: 'cloudy',
-  help: 'Usage: cloudy-agent search [type] [host] [-format json|table] [-sort rtt|name]\n\n  -sort rtt: nearest provider first (Vivaldi RTT estimate from this node; the table shows it)\n  Against a real serf agent (answers "Unsupported command") it reads serf\'s members RPC instead and says so on stderr.',
+  help: `Usage: cloudy-agent search [type] [host] [-format json|table] [-sort rtt|name]\n\n  -sort rtt: nearest provider first (Vivaldi RTT estimate from this node; the table shows it; cloudy-agent mode only)\n${MODES_HELP}`,
   flags: { format: 'string', sort: 'string' },
   async run(env) {
     const format = env.flags.str('format', 'json');
@@ -126,14 +154,14 @@ export const searchCommand = rpcCommand({
       entries = (reply?.Entries ?? []).map(entryFromWire);
     } catch (e) {
       // A node still running the real serf: read the tags through serf's own `members` verb.
-      if (!errorMessage(e).includes('Unsupported command')) throw e;
+      if (!isUnsupportedCommand(e)) throw e;
       const c = await env.connect();
       if (!c) return 1;
       const members = (await c.members()) as unknown as Member[];
-      const res = searchServices(members, new ServicesTagDecoder({ counters: new Counters(), maxDecodedBytes: 64 * 1024, cacheEntries: 0 }), { type: type ?? '', host: host ?? '' });
+      const res = searchServices(members, new ServicesTagDecoder({ counters: new Counters(), maxDecodedBytes: FALLBACK_MAX_DECODED, cacheEntries: 0 }), { type: type ?? '', host: host ?? '' });
       entries = res.entries;
       reply = { Undecodable: res.undecodable };
-      env.err('(mode: serf standard RPC - the agent is not cloudy-agent; read with serf members)');
+      env.err(`(${SERF_RPC_MODE}; read with serf members)`);
     }
     const rtt = sort === 'rtt' && Array.isArray(reply?.RttMs) ? reply.RttMs.map((us) => (typeof us === 'number' && us >= 0 ? us / 1000 : null)) : undefined;
     env.io.stdout(format === 'json' ? formatSearchJson(entries) + '\n' : formatSearchTable(entries, rtt));
@@ -148,7 +176,7 @@ export const servicesCommand = rpcCommand({
   name: 'services',
   summary: "Lists this node's published Cloudy services and their checks",
   style: 'cloudy',
-  help: 'Usage: cloudy-agent services\n\n  Against a real serf agent (answers "Unsupported command") it decodes the services tag from serf\'s stats (serf info) and says so on stderr.',
+  help: `Usage: cloudy-agent services\n${MODES_HELP}`,
   flags: {},
   async run(env) {
     let list: Record<string, unknown>[];
@@ -156,12 +184,11 @@ export const servicesCommand = rpcCommand({
       const reply = (await env.call('services', undefined, true)) as { Services?: Record<string, unknown>[] };
       list = reply?.Services ?? [];
     } catch (e) {
-      if (!errorMessage(e).includes('Unsupported command')) throw e;
+      if (!isUnsupportedCommand(e)) throw e;
       const c = await env.connect();
       if (!c) return 1;
-      const tag = (await c.stats()).tags?.[SERVICES_TAG];
-      list = (tag ? decodeServicesTag(tag, 64 * 1024) : []).map((r) => ({ Type: r.s, Port: r.p, Description: r.d, Withdrawn: false }));
-      env.err('(mode: serf standard RPC - the agent is not cloudy-agent; read with serf info)');
+      list = (await ownRecords(c)).records.map((r) => ({ Type: r.s, Port: r.p, Description: r.d, Withdrawn: false }));
+      env.err(`(${SERF_RPC_MODE}; read with serf info)`);
     }
     if (list.length === 0) { env.out('No services published.'); return 0; }
     for (const s of list) {
