@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import type { CliCommand, CliIO } from '../cli/command.ts';
 import { Flags, FlagError, HelpRequested, parseFlags } from '../cli/flags.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
-import { errorMessage } from '../errors.ts';
+import { AgentError, errorMessage } from '../errors.ts';
 import { authFiles } from './auth/index.ts';
 import { PasswordFile } from './auth/password.ts';
 import { TokenStore } from './auth/tokens.ts';
@@ -29,10 +29,10 @@ export async function readSecretLine(prompt: string, stdin: NodeJS.ReadStream = 
       const onData = (d: Buffer): void => {
         for (const ch of d.toString('utf8')) {
           if (ch === '\n' || ch === '\r') { done(); resolve(buf); return; }
-          if (tty && ch === '\u0003') { done(); reject(new Error('interrupted')); return; }
+          if (tty && ch === '\u0003') { done(); reject(new AgentError('E_STATE', 'interrupted')); return; }
           if (tty && (ch === '\u007f' || ch === '\b')) { buf = buf.slice(0, -1); continue; }
           buf += ch;
-          if (buf.length > 4096) { done(); reject(new Error('password line too long')); return; }
+          if (buf.length > 4096) { done(); reject(new AgentError('E_TOO_LARGE', 'password line too long')); return; }
         }
       };
       const onEnd = (): void => { done(); resolve(buf); };

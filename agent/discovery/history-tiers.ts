@@ -11,6 +11,7 @@
 // Cloudy instances and services, then services of each type of Cloudy's
 // search page, with every other type summed into `other`.
 import type { FederationSample } from './federation.ts';
+import { AgentError } from '../errors.ts';
 
 export const HISTORY_TYPES = ['serf', 'syncthing', 'tahoe-lafs', 'proxy3', 'dnsservice', 'snpservice', 'peerstreamer', 'tincvpn', 'owp', 'Docker', 'ipfs'] as const;
 export const HISTORY_COLUMNS = ['alive_members', 'cloudy_instances', 'services', ...HISTORY_TYPES, 'other'] as const;
@@ -133,14 +134,14 @@ export function encodeHistory(h: TieredHistory): Uint8Array {
 /** Restores saved points into `h` (tiers matched by step; sizes may differ). Throws on a damaged file. */
 export function decodeHistoryInto(h: TieredHistory, data: Uint8Array): void {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (data.byteLength < 16 || dv.getUint32(0, true) !== MAGIC || dv.getUint32(4, true) !== 1) throw new Error('not a history file');
+  if (data.byteLength < 16 || dv.getUint32(0, true) !== MAGIC || dv.getUint32(4, true) !== 1) throw new AgentError('E_DECODE', 'not a history file');
   const ncol = dv.getUint32(8, true), ntiers = dv.getUint32(12, true);
-  if (ncol !== NCOL || ntiers > 16) throw new Error(`history file has ${ncol} columns, ${ntiers} tiers`);
+  if (ncol !== NCOL || ntiers > 16) throw new AgentError('E_DECODE', `history file has ${ncol} columns, ${ntiers} tiers`);
   const specs: TierSpec[] = [];
   for (let k = 0; k < ntiers; k++) specs.push({ stepMs: dv.getFloat64(16 + k * 16, true), points: dv.getUint32(24 + k * 16, true) });
   let o = 16 + ntiers * 16;
   const need = o + specs.reduce((n, s) => n + s.points * (8 + 4 * NCOL), 0);
-  if (data.byteLength !== need) throw new Error(`history file is ${data.byteLength} bytes, expected ${need}`);
+  if (data.byteLength !== need) throw new AgentError('E_DECODE', `history file is ${data.byteLength} bytes, expected ${need}`);
   for (const s of specs) {
     const copy = (n: number): Uint8Array => { const b = data.slice(o, o + n); o += n; return b; };
     const bucket = new Uint32Array(copy(s.points * 4).buffer);

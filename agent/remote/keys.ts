@@ -81,7 +81,7 @@ export async function readPrivateKey(path: string): Promise<KeyPair> {
   }
   try {
     const privateKey = createPrivateKey(pem);
-    if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 key');
+    if (privateKey.asymmetricKeyType !== 'ed25519') throw new AgentError('E_INVALID', 'not an Ed25519 key');
     return { privateKey, publicKey: createPublicKey(privateKey) };
   } catch (e) {
     throw new AgentError('E_INVALID', `key ${path}: ${errorMessage(e)}`);

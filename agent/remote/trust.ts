@@ -56,7 +56,7 @@ export class TrustStore {
     if (!bytes) return { trusted: [], revoked: [] };
     try {
       const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as TrustFile;
-      if (!Array.isArray(v.trusted) || !Array.isArray(v.revoked)) throw new Error('shape');
+      if (!Array.isArray(v.trusted) || !Array.isArray(v.revoked)) throw new AgentError('E_CONFIG', 'shape');
       return v;
     } catch {
       throw new AgentError('E_CONFIG', 'remote trust file is corrupt (fix or remove it)');
