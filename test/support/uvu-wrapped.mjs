@@ -1,7 +1,8 @@
 // uvu with visible hook errors (see uvu-hooks-visible.mjs).
 import * as uvu from 'uvu';
 
-function visible(kind, fn) {
+function visible(kind, fn0) {
+  const fn = times(`${kind} hook`, fn0);
   return async (state) => {
     try {
       await fn(state);
@@ -12,8 +13,16 @@ function visible(kind, fn) {
   };
 }
 
-function wrapSuite(t) {
-  const { before, after } = t;
+// TEST_TIMES=1: each test's and hook's wall time on stderr (finding what makes `make check` slow).
+const times = process.env.TEST_TIMES ? (label, fn) => async (...a) => {
+  const t0 = performance.now();
+  try { return await fn(...a); } finally { process.stderr.write(`[time] ${((performance.now() - t0) / 1000).toFixed(2)}s ${label}\n`); }
+} : (_label, fn) => fn;
+
+function wrapSuite(t0) {
+  const t = Object.assign((name, fn) => t0(name, times(name, fn)), t0);
+  t.only = (name, fn) => t0.only(name, times(name, fn));
+  const { before, after } = t0;
   const b = (fn) => before(visible('before', fn));
   b.each = (fn) => before.each(visible('before.each', fn));
   const a = (fn) => after(visible('after', fn));
