@@ -12,12 +12,12 @@
 //   node --import tsx bench/packages.ts [--out DIR]
 // Needs root (bridge, LXC), dist/cloudy-agent and dist/cloudy-agent.cjs.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ProcessRegistry, REPO_ROOT } from './lib/agents.ts';
 import { dropPageCache, readCpuSeconds, readMemory, type MemorySample } from './lib/procfs.ts';
 import { median } from './lib/stats.ts';
 import { DebianContainer, createBridge, debianRoot, deleteLink, run } from '../test/packages/debian-container.ts';
+import { freePort } from '../test/support/net.ts';
 
 const BRIDGE = 'pkbr2';
 const HOST_IP = '10.224.2.1';
@@ -32,14 +32,6 @@ interface Figures { kind: Kind; runtime: string; joinMs: number | null; memory: 
 const out = (() => { const i = process.argv.indexOf('--out'); return i > 0 ? process.argv[i + 1]! : join(REPO_ROOT, 'bench/results'); })();
 const started = Date.now();
 const log = (l: string) => process.stderr.write(`[bench-packages ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}\n`);
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

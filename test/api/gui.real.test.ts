@@ -9,7 +9,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -24,6 +23,7 @@ import { authFiles } from '../../agent/api/auth/index.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { TEMPLATES, createBridge, deleteLink, destroyContainers, removeDir } from '../containers/helpers.ts';
 import { waitFor } from '../support/wait.ts';
+import { freePort } from '../support/net.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const SHOTS = join(REPO, 'test-artifacts', 'gui');
@@ -39,15 +39,6 @@ let page: Page;
 let httpPort = 0;
 let serfRpc = '';
 let hostPort = 0;
-
-/** A TCP port free on 127.0.0.1 now (serf needs explicit ports). */
-function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
-}
 
 function serfMembers(): { name: string; status: string; tags: Record<string, string> }[] {
   const m = spawnSync('serf', ['members', `-rpc-addr=${serfRpc}`, '-format=json'], { encoding: 'utf8', timeout: 10_000 });

@@ -2,8 +2,8 @@
 // the real serf (which answers "Unsupported command") falls back to serf's
 // standard `members` RPC and says so.
 import { test } from 'uvu';
+import { freePort } from '../support/net.ts';
 import * as assert from 'uvu/assert';
-import { createServer } from 'node:net';
 import { searchCommand, servicesCommand } from '../../agent/discovery/cli.ts';
 import { encodeServicesTag } from '../../agent/discovery/codec.ts';
 import { serfCliAsync, startSerfAgent, type SerfAgent } from '../cli/helpers.ts';
@@ -12,16 +12,8 @@ const IP = '127.0.25.31';
 let real: SerfAgent | null = null;
 let rpc = '';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, IP, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 test.before(async () => {
-  const [g, r] = [await freePort(), await freePort()];
+  const [g, r] = [await freePort(IP), await freePort(IP)];
   real = await startSerfAgent({ name: 'fd-realsearch', bind: `${IP}:${g}`, rpc: `${IP}:${r}` });
   rpc = `-rpc-addr=${IP}:${r}`;
 });

@@ -14,10 +14,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DebianContainer, REPO, createBridge, debianRoot, deleteLink, run } from './debian-container.ts';
 import { SerfAgent } from '../support/real-serf.ts';
+import { freePort } from '../support/net.ts';
 import { decodeServicesTag } from '../../agent/discovery/codec.ts';
 
 const BRIDGE = 'pkbr1';
@@ -30,14 +30,6 @@ let share = '';
 let ct: DebianContainer | null = null;
 let serf: SerfAgent | null = null;
 let lintian: Promise<{ code: number | null; out: string }[]> | null = null;
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false | null | ''>, timeoutMs = 60_000, stepMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -2,8 +2,6 @@
 // with discovery and remote control on loopback addresses 127.22.0.x (this
 // suite's prefix `rc`) and ports probed at run time, operator keys, and our CLI
 // run in-process.
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,29 +15,13 @@ import type { RemoteExecutor } from '../../agent/remote/executor.ts';
 import type { Limits } from '../../agent/config/limits.ts';
 import { COMMANDS } from '../../agent/cli/index.ts';
 import { ours } from '../cli/helpers.ts';
+import { freePort } from '../support/net.ts';
 
 export { ours } from '../cli/helpers.ts';
+export { freePort };
 
 export function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `rc-${tag}-`));
-}
-
-/** A port free for both TCP and UDP on `host` (memberlist binds both). */
-export async function freePort(host: string): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, host, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-    });
-    const ok = await new Promise<boolean>((resolve) => {
-      const u = createSocket('udp4');
-      u.once('error', () => { u.close(); resolve(false); });
-      u.bind(port, host, () => u.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-  throw new Error(`no free port on ${host}`);
 }
 
 export interface NodeOpts {
