@@ -74,7 +74,8 @@ test('no password yet: the session says so and login is 503 E_NO_PASSWORD; `pass
   assert.is(l.status, 503);
   assert.is(l.json.error.code, 'E_NO_PASSWORD');
   const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const p = execFile(process.execPath, ['--import', 'tsx', 'agent/main.ts', 'passwd', '-data-dir', join(dir, 'full')], { cwd: REPO }, (e, stdout, stderr) => resolve({ code: e ? 1 : 0, stdout, stderr }));
+    // process.execArgv: the TypeScript loader this test runs under (tsx, or run-all's --precompiled one).
+    const p = execFile(process.execPath, [...process.execArgv, 'agent/main.ts', 'passwd', '-data-dir', join(dir, 'full')], { cwd: REPO }, (e, stdout, stderr) => resolve({ code: e ? 1 : 0, stdout, stderr }));
     p.stdin!.end(PASSWORD + '\n');
   });
   assert.is(out.code, 0, out.stderr);

@@ -114,7 +114,8 @@ test('memory budget scales member-bound limits down', () => {
 test('the executable: bad flag -> one stderr line naming it, exit 1', () => {
   const root = new URL('../..', import.meta.url).pathname;
   for (const args of [['agent', '-bogus'], ['agent', '-protocol=7'], ['members', '-nope'], ['nosuchcommand']]) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'agent/main.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    // process.execArgv: the TypeScript loader this test runs under (tsx, or run-all's --precompiled one).
+    const r = spawnSync(process.execPath, [...process.execArgv, 'agent/main.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
     const lines = r.stderr.trim().split('\n');
     assert.is(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);

@@ -48,7 +48,8 @@ test('a heap that shrank on its own lowers the base; step 0 never collects', () 
 });
 
 function burst(stepBytes: number): { paced: number; base: number; peak: number } {
-  const out = execFileSync(process.execPath, ['--max-semi-space-size=1', '--import', 'tsx', fixture], {
+  // process.execArgv: the TypeScript loader this test runs under (tsx, or run-all's --precompiled one).
+  const out = execFileSync(process.execPath, ['--max-semi-space-size=1', ...process.execArgv, fixture], {
     encoding: 'utf8', env: { ...process.env, PACER_STEP_BYTES: String(stepBytes) }, timeout: 60_000,
   });
   return JSON.parse(out.trim().split('\n').pop()!) as { paced: number; base: number; peak: number };
