@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { readCpuSeconds, readMemory } from '../../bench/lib/procfs.ts';
 import { median, percentile } from '../../bench/lib/stats.ts';
+import { waitFor } from '../support/wait.ts';
 
 test('readMemory reports VmRSS and RssAnon of another process, null once it is gone', async () => {
   // A child that allocates ~64 MB of anonymous memory and touches it.
@@ -27,14 +28,12 @@ test('readMemory reports VmRSS and RssAnon of another process, null once it is g
 });
 
 test('readCpuSeconds grows while a process burns CPU', async () => {
-  const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 5000; while (Date.now() < end) {}'], { stdio: 'ignore' });
+  // Burns CPU for up to 60 s, killed as soon as the reading has grown (a shared machine may give it little CPU).
+  const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 60000; while (Date.now() < end) {}'], { stdio: 'ignore' });
   try {
-    await new Promise((r) => setTimeout(r, 200));
-    const a = readCpuSeconds(child.pid!);
-    await new Promise((r) => setTimeout(r, 1500));
-    const b = readCpuSeconds(child.pid!);
-    assert.ok(a !== null && b !== null);
-    assert.ok(b! - a! >= 0.2, `CPU seconds advanced by ${b! - a!}`);
+    const a = await waitFor('a first reading', () => readCpuSeconds(child.pid!) ?? undefined, 10_000, 20);
+    const b = await waitFor('CPU seconds to advance by 0.2', () => { const v = readCpuSeconds(child.pid!); return v !== null && v - a >= 0.2 ? v : undefined; }, 50_000, 50);
+    assert.ok(b - a >= 0.2, `CPU seconds advanced by ${b - a}`);
   } finally {
     child.kill('SIGKILL');
   }
