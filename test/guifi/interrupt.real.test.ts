@@ -5,6 +5,8 @@
 // job: one cloudy device, one link, one service per type, and a state file
 // that names that device and holds no password. Each scenario has its own
 // guifi.net user (one token per user) and node, so they run side by side.
+// A *.real test: it builds the bundled executable and SIGKILLs real processes
+// (about 10 CPU-s), so it runs in `make test`, not in `make check`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
