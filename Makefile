@@ -56,11 +56,12 @@ test: deps-test typecheck binary
 
 # The quick loop (under a minute on an idle 2-core box): tsc remembers what it
 # checked (.cache/tsc-check.tsbuildinfo) and the tests run from TypeScript
-# compiled once per run (run-all --precompiled: .cache/ts-js/), not through tsx.
+# compiled once per run (run-all --precompiled: .cache/ts-js/), not through tsx;
+# the fuzz tests send a quarter of their inputs (FUZZ_SCALE; `make test`: all).
 CHECK_JOBS ?= 4
 check: deps
 	@npx tsc -p tsconfig.json --incremental --tsBuildInfoFile .cache/tsc-check.tsbuildinfo & tsc=$$!; \
-	$(NODE) test/run-all.mjs --fast --precompiled -j $(CHECK_JOBS) $(T); tests=$$?; \
+	FUZZ_SCALE=$${FUZZ_SCALE:-0.25} $(NODE) test/run-all.mjs --fast --precompiled -j $(CHECK_JOBS) $(T); tests=$$?; \
 	wait $$tsc; typecheck=$$?; \
 	if [ $$typecheck != 0 ]; then echo "make check: typecheck failed"; fi; \
 	[ $$tests = 0 ] && [ $$typecheck = 0 ]

@@ -13,8 +13,10 @@ import {
 import { allWireVectors, hex, toHex } from '../../support/vectors.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
-const PACKETS = Number(process.env.FUZZ_PACKETS ?? 100_000);
-const STREAMS = Number(process.env.FUZZ_STREAMS ?? 40_000);
+// FUZZ_SCALE (default 1): `make check` runs a quarter of the volume, `make test` all of it.
+const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
+const PACKETS = Number(process.env.FUZZ_PACKETS ?? Math.round(100_000 * SCALE));
+const STREAMS = Number(process.env.FUZZ_STREAMS ?? Math.round(40_000 * SCALE));
 const TIME_BUDGET_MS = 240_000; // generous: the whole run takes seconds on a normal machine
 const SLOW_INPUT_MS = 2_000; // a single input taking this long counts as a hang
 const HEAP_LIMIT = 768 * 1024 * 1024;
