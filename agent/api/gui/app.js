@@ -220,6 +220,60 @@
       }).catch(function (e) { facts.className = 'error'; facts.textContent = e.message; });
       refreshInfo();
     });
+    if (state.session && state.session.authenticated && (!state.info || state.info.name !== name)) manageRemote(box, name);
+  }
+
+  // --- another node, managed by remote control (remote.view / remote.run, signed with this
+  // node's operator key). Whatever the other node answers is shown as text, never as HTML.
+  function manageRemote(box, name) {
+    var sec = h('section', { id: 'remote' });
+    box.appendChild(sec);
+    var svcOut = h('pre', { id: 'remote-services', className: 'out' }), ctOut = h('pre', { id: 'remote-containers', className: 'out' });
+    var result = h('pre', { id: 'remote-result', className: 'out' });
+    function remote(cmdName, command, args) {
+      return api('POST', '/api/v1/commands/' + cmdName, { Node: name, Command: command, Args: args, TimeoutMs: 30000 }).then(function (r) {
+        var res = (r.result && r.result.Results) || [];
+        if (!res.length) throw new Error(t('remoteNoAnswer', name));
+        var x = res[0];
+        if (x.Status !== 'ok') throw new Error(t('remoteRefused', x.Reason || x.Status) + (x.Stderr ? ' — ' + x.Stderr : ''));
+        return x;
+      });
+    }
+    function show(el, command, args) {
+      return remote('remote.view', command, args).then(function (x) { el.className = 'out'; el.textContent = x.Stdout + x.Stderr; })
+        .catch(function (e) { el.className = 'out error'; el.textContent = e.message; });
+    }
+    function reload() { return Promise.all([show(svcOut, 'services', []), show(ctOut, 'lxc', ['list'])]); }
+    function act(args, command) {
+      result.className = 'out muted'; result.textContent = t('working', 0);
+      return remote('remote.run', command, args).then(function (x) {
+        result.className = x.Exit === 0 ? 'out ok' : 'out error';
+        result.textContent = (x.Exit === 0 ? t('done') + '\n' : t('failed', 'exit ' + x.Exit) + '\n') + x.Stdout + x.Stderr;
+        return reload();
+      }).catch(function (e) { result.className = 'out error'; result.textContent = e.message; });
+    }
+    var pd = h('input', { name: 'description', id: 'remote-pub-description', required: true }), pt = h('input', { name: 'type', id: 'remote-pub-type', required: true }),
+      pp = h('input', { name: 'port', id: 'remote-pub-port', type: 'number', min: 1, max: 65535, required: true });
+    var pubForm = h('form', { className: 'grid', id: 'remote-publish-form', onsubmit: function (ev) {
+      ev.preventDefault();
+      act([pd.value, pt.value, String(pp.value)], 'publish');
+    } }, h('label', null, t('fDescription'), pd), h('label', null, t('fType'), pt), h('label', null, t('fPort'), pp),
+      h('button', { className: 'primary', type: 'submit', text: t('publish') }));
+    var cn = h('input', { name: 'name', id: 'remote-create-name', required: true, pattern: '[a-z0-9][a-z0-9-]*' }),
+      ctpl = h('input', { name: 'template', id: 'remote-create-template', value: 'busybox', required: true }),
+      cstart = h('input', { type: 'checkbox', name: 'start', id: 'remote-create-start', checked: true });
+    var createForm = h('form', { className: 'grid', id: 'remote-create-form', onsubmit: function (ev) {
+      ev.preventDefault();
+      act(['create', cn.value, '-t', ctpl.value].concat(cstart.checked ? ['-start'] : []), 'lxc');
+    } }, h('label', null, t('fName'), cn), h('label', null, t('fTemplate'), ctpl), h('label', { className: 'check' }, cstart, t('fStart')),
+      h('button', { className: 'primary', type: 'submit', text: t('create') }));
+    sec.appendChild(h('h2', { text: t('remoteTitle') }));
+    sec.appendChild(h('p', { className: 'muted', text: t('remoteNote') }));
+    sec.appendChild(h('h2', { text: t('services') })); sec.appendChild(svcOut); sec.appendChild(pubForm);
+    sec.appendChild(h('h2', { text: t('containers') })); sec.appendChild(ctOut);
+    sec.appendChild(h('h2', { text: t('createTitle') })); sec.appendChild(createForm);
+    sec.appendChild(result);
+    reload();
   }
 
   // --- this node ----------------------------------------------------------------
