@@ -166,7 +166,9 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
   // Last, so the registry holds every command it serves (on in full mode, or with -http).
   // An edge node with -http serves no GUI: its port is the management proxy to the nearest full node.
   const http = httpAddrOf(cfg);
-  if (cfg.mode === 'edge' && http !== null) plugins.push(proxyPlugin(parseHostPort(http, 7000, '-http')));
+  // A box whose first-boot seed was malformed says so on the page its owner opens first.
+  const notices = (): string[] => (seed && !seed.ok ? [seed.message] : []);
+  if (cfg.mode === 'edge' && http !== null) plugins.push(proxyPlugin(parseHostPort(http, 7000, '-http'), notices));
   else plugins.push(apiPlugin());
   if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;

@@ -38,6 +38,9 @@ wants() { mkdir -p "$ROOT/etc/systemd/system/$1"; ln -sf "$2" "$ROOT/etc/systemd
 wants multi-user.target.wants /lib/systemd/system/cloudy-agent.service
 wants multi-user.target.wants /etc/systemd/system/cloudy-services.service
 wants sysinit.target.wants /etc/systemd/system/cloudy-firstboot.service
+wants sysinit.target.wants /etc/systemd/system/cloudy-grow-root.service
+wants multi-user.target.wants /etc/systemd/system/cloudy-ssh-keys.service
+wants multi-user.target.wants /etc/systemd/system/cloudy-boot-report.service
 wants multi-user.target.wants /lib/systemd/system/systemd-networkd.service
 wants sockets.target.wants /lib/systemd/system/systemd-networkd.socket
 wants network-online.target.wants /lib/systemd/system/systemd-networkd-wait-online.service
@@ -95,10 +98,13 @@ configfile (\$root)/boot/grub/grub.cfg
 CFG
 mkdir -p "$ROOT/boot/grub"
 # no_timer_check: an emulated or overcommitted machine can fail the early IO-APIC timer check and panic.
-CMDLINE="root=UUID=$ROOT_UUID ro rootwait console=tty0 console=ttyS0,115200n8 net.ifnames=0 no_timer_check"
+# quiet: the kernel's and systemd's chatter on a 115200-baud serial console costs boot time (errors still
+# show; first boot and the agent write their own lines to the console).
+CMDLINE="root=UUID=$ROOT_UUID ro rootwait console=tty0 console=ttyS0,115200n8 net.ifnames=0 no_timer_check quiet"
 cat > "$ROOT/boot/grub/grub.cfg" <<CFG
 # Static: boots the kernel symlinks Debian's kernel packages keep up to date.
-set timeout=${GRUB_TIMEOUT:-1}
+# No menu wait (a headless box); GRUB_TIMEOUT=N at build time brings the menu back.
+set timeout=${GRUB_TIMEOUT:-0}
 serial --unit=0 --speed=115200
 terminal_input console serial
 terminal_output console serial

@@ -49,6 +49,8 @@ export interface ProxyDeps {
   services?: () => Promise<{ type: string; port: number; description: string }[]>;
   /** This node's addresses for the fallback page (default: its gossip address). */
   addresses?: () => string[];
+  /** Problems this node wants its owner to see first on the fallback page (e.g. a malformed first-boot seed). */
+  notices?: () => string[];
   now?: () => number;
 }
 
@@ -192,10 +194,11 @@ export class ManagementProxy {
     const alive = this.d.serf.members().filter((m: Member) => m.status === 'alive').length;
     const addrs = this.d.addresses?.() ?? [`${self.addr}:${self.port}`];
     const svcs = await this.d.services?.().catch(() => []) ?? [];
+    const notices = this.d.notices?.() ?? [];
     if (res.destroyed) return;
     const html = `<!doctype html><html><head><meta charset="utf-8"><title>${esc(self.name)}</title></head><body>
 <h1>${esc(self.name)}</h1>
-<p id="no-full-node"><strong>No full node reachable.</strong> This edge node serves no management pages of its own; they come from a full node of the community cloud.</p>
+${notices.length ? `<div id="notices">${notices.map((n) => `<pre class="notice">${esc(n)}</pre>`).join('')}</div>\n` : ''}<p id="no-full-node"><strong>No full node reachable.</strong> This edge node serves no management pages of its own; they come from a full node of the community cloud.</p>
 <h2>Addresses</h2><ul>${addrs.map((a) => `<li>${esc(a)}</li>`).join('')}</ul>
 <p>Members alive: <span id="members-alive">${alive}</span></p>
 <h2>Services</h2><ul id="services">${svcs.map((s) => `<li>${esc(s.type)} ${s.port} ${esc(s.description)}</li>`).join('') || '<li>none</li>'}</ul>
@@ -221,14 +224,14 @@ function esc(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
-/** The proxy as a daemon plug-in (edge mode with -http ADDR). */
-export function proxyPlugin(addr: { host: string; port: number }): import('../plugin.ts').DaemonPlugin {
+/** The proxy as a daemon plug-in (edge mode with -http ADDR); `notices`: shown on its fallback page. */
+export function proxyPlugin(addr: { host: string; port: number }, notices: () => string[] = () => []): import('../plugin.ts').DaemonPlugin {
   return {
     name: 'proxy',
     async start(ctx) {
       const log = ctx.logger.child('proxy');
       const proxy = new ManagementProxy({
-        serf: ctx.serf, limits: ctx.limits, logger: log, counters: ctx.counters,
+        serf: ctx.serf, limits: ctx.limits, logger: log, counters: ctx.counters, notices,
         services: async () => {
           const r = await ctx.registry.invoke('services', {}, { origin: 'http', role: 'viewer' }) as { Services?: { Type: string; Port: number; Description: string; Withdrawn: boolean }[] };
           return (r.Services ?? []).filter((x) => !x.Withdrawn).map((x) => ({ type: x.Type, port: x.Port, description: x.Description }));

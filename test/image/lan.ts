@@ -6,9 +6,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 
-export function sh(cmd: string, allowFail = false): string {
-  const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0 && !allowFail) throw new Error(`${cmd}: exit ${r.status}: ${r.stderr}`);
+/** Runs a shell command (60 s at most unless `timeoutMs` says otherwise); throws on failure unless `allowFail`. */
+export function sh(cmd: string, allowFail = false, timeoutMs = 60_000): string {
+  const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0 && !allowFail) throw new Error(`${cmd}: exit ${r.status}${r.signal ? ` (${r.signal}${r.error ? `: ${r.error.message}` : ''})` : ''}: ${r.stderr}`);
   return r.stdout ?? '';
 }
 
