@@ -66,7 +66,9 @@ export function watchdogPlugin(notifier: Notifier): DaemonPlugin {
         last = now;
         const stats = ctx.serf.stats();
         const healthy = ctx.serf.state() === 'alive' && Number(stats.health_score ?? 0) < 8 && !late;
-        if (healthy) { pings++; void notifier.notify('WATCHDOG=1'); } else { withheld++; log.warn(`gossip unhealthy (state ${ctx.serf.state()}, health ${stats.health_score}, timer late ${late}): watchdog ping withheld`); }
+        // READY=1 again with the first pings: systemd can miss a message from a short-lived sender, and a
+        // Type=notify unit (the image's) would then stay "activating" until its start timeout.
+        if (healthy) { pings++; if (pings <= 2) void notifier.notify('READY=1'); void notifier.notify('WATCHDOG=1'); } else { withheld++; log.warn(`gossip unhealthy (state ${ctx.serf.state()}, health ${stats.health_score}, timer late ${late}): watchdog ping withheld`); }
       }, every);
       timer?.unref();
       return {
