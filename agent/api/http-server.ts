@@ -11,12 +11,16 @@
 // the body is read when Content-Length says so, else as soon as it overflows),
 // requests in flight (429, never queued), open connections, time to receive a
 // request, keep-alive time.
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import type { AddressInfo } from 'node:net';
 import type { Limits } from '../config/limits.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Logger } from '../obs/log.ts';
 import { errorBody, HttpError, toHttpError } from './http-error.ts';
+
+// node:http when a server is made, not at start (system/lazy-builtin.ts).
+const http = lazyBuiltin('node:http');
 
 export interface ApiRequest {
   method: string;
@@ -67,7 +71,7 @@ export class HttpServer {
 
   constructor(private readonly opts: HttpServerOptions) {
     const l = opts.limits;
-    this.server = createServer({ requestTimeout: l.httpRequestTimeoutMs, headersTimeout: Math.min(l.httpRequestTimeoutMs, 20_000), keepAliveTimeout: l.httpKeepAliveMs }, (req, res) => {
+    this.server = http().createServer({ requestTimeout: l.httpRequestTimeoutMs, headersTimeout: Math.min(l.httpRequestTimeoutMs, 20_000), keepAliveTimeout: l.httpKeepAliveMs }, (req, res) => {
       void this.handle(req, res);
     });
     this.server.maxConnections = l.httpMaxConnections;

@@ -3,9 +3,12 @@
 // polls GET /api/v1/jobs/:id for its state, elapsed time and outcome. At most
 // `maxJobs` are kept (finished ones dropped oldest first; when all are running
 // a new one is refused with E_LIMIT).
-import { randomBytes } from 'node:crypto';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import { AgentError } from '../errors.ts';
 import { toHttpError } from './http-error.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 export interface JobView {
   id: string;
@@ -28,7 +31,7 @@ export class JobTable {
       if (!oldest) throw new AgentError('E_LIMIT', `${this.maxJobs} operations are already running`);
       this.jobs.delete(oldest.id);
     }
-    const job: JobView = { id: randomBytes(9).toString('base64url'), command, state: 'running', started: this.now(), finished: null, result: null, error: null };
+    const job: JobView = { id: nodeCrypto().randomBytes(9).toString('base64url'), command, state: 'running', started: this.now(), finished: null, result: null, error: null };
     this.jobs.set(job.id, job);
     run().then(
       (r) => { job.state = 'done'; job.result = r ?? null; job.finished = this.now(); },

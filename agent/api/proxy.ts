@@ -15,7 +15,8 @@
 // overflows), time per request end to end (headers, body, answer), plus
 // node:http's own header size limit and request timeout for clients that never
 // finish their request.
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import type { AddressInfo } from 'node:net';
 import type { Coordinate, Member, Serf } from '../gossip/serf/types.ts';
 import { distance } from '../gossip/coordinate/vivaldi.ts';
@@ -23,6 +24,9 @@ import type { Limits } from '../config/limits.ts';
 import type { Counters } from '../obs/counters.ts';
 import type { Logger } from '../obs/log.ts';
 import { errorMessage } from '../errors.ts';
+
+// node:http when the proxy starts, not at start-up (system/lazy-builtin.ts).
+const http = lazyBuiltin('node:http');
 
 /** Tags a full node announces (part of the cluster's conventions). */
 export const FULL_MODE_TAG = 'mode';
@@ -80,7 +84,7 @@ export class ManagementProxy {
   }
 
   async listen(host: string, port: number): Promise<AddressInfo> {
-    const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: this.d.limits.proxyTimeoutMs, headersTimeout: Math.min(this.d.limits.proxyTimeoutMs, 10_000), keepAliveTimeout: 5_000 },
+    const server = http().createServer({ maxHeaderSize: 16 * 1024, requestTimeout: this.d.limits.proxyTimeoutMs, headersTimeout: Math.min(this.d.limits.proxyTimeoutMs, 10_000), keepAliveTimeout: 5_000 },
       (req, res) => this.handle(req, res));
     server.maxConnections = this.d.limits.proxyConcurrent * 4;
     await new Promise<void>((resolve, reject) => {
@@ -144,7 +148,7 @@ export class ManagementProxy {
     headers['x-forwarded-for'] = [headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
     headers['x-cloudy-edge'] = self.name;
     let connected = false;
-    const upReq = httpRequest({ host: up.host, port: up.port, method: req.method, path: req.url, headers, agent: false, timeout: this.d.limits.proxyTimeoutMs });
+    const upReq = http().request({ host: up.host, port: up.port, method: req.method, path: req.url, headers, agent: false, timeout: this.d.limits.proxyTimeoutMs });
     upReq.once('socket', (s) => {
       const go = (): void => {
         connected = true;

@@ -25,7 +25,9 @@ export function parseHostPort(s: string, defaultPort: number, what = 'address'):
       if (!rest.startsWith(':')) throw new AgentError('E_CONFIG', `${what}: bad address ${JSON.stringify(s)}`);
       portStr = rest.slice(1);
     }
-  } else if (isIP(v) === 6) {
+  } else if (v.indexOf(':') !== v.lastIndexOf(':') && isIP(v) === 6) {
+    // (Two colons at least before asking isIP: Node's IPv6 pattern is costly to
+    // compile, and start-up parses several host:port values.)
     host = v;
   } else {
     const i = v.lastIndexOf(':');

@@ -6,12 +6,15 @@
 // marker. A malformed seed is not applied at all: the box boots with defaults
 // (DHCP, -discover cloudy) and the status says what was wrong.
 // Growing the root partition is a shell mechanism (image/overlay .../cloudy-grow-root).
-import { createHash } from 'node:crypto';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   agentConfigJson, defaultSeed, formatSeedErrors, networkdUnit, parseSeed, redactSeed, type Seed, type SeedError,
 } from './seed.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 export const SEED_PATHS = {
   seed: '/boot/efi/cloudy.conf',
@@ -51,7 +54,7 @@ export function defaultHostname(machineId: string): string {
 
 /** Cloudy's HostID (32 hex), here derived from machine-id so it follows the box, not the image. */
 export function hostIdFromMachineId(machineId: string): string {
-  return createHash('md5').update(`cloudy-agent:${machineId.trim()}`).digest('hex');
+  return nodeCrypto().createHash('md5').update(`cloudy-agent:${machineId.trim()}`).digest('hex');
 }
 
 export interface ApplyOptions {

@@ -1,10 +1,13 @@
 // The OS side of service checks: TCP connect, HTTP GET, command run. Each
 // probe resolves to pass/fail with a reason and never throws.
 import { connect } from 'node:net';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Exec } from '../system/exec.ts';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import type { ServiceProbe } from './publisher.ts';
+
+// On first check, not at start (system/lazy-builtin.ts).
+const http = lazyBuiltin('node:http');
+const https = lazyBuiltin('node:https');
 
 export interface ProbeResult { ok: boolean; detail: string }
 
@@ -55,7 +58,7 @@ export function httpProbe(url: string, timeoutMs: number): Promise<ProbeResult> 
       resolve(r);
     };
     const u = new URL(url);
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'GET', agent: false, rejectUnauthorized: false }, (res) => {
+    const req = (u.protocol === 'https:' ? https().request : http().request)(u, { method: 'GET', agent: false, rejectUnauthorized: false }, (res) => {
       const code = res.statusCode ?? 0;
       res.resume();
       finish({ ok: code >= 200 && code < 400, detail: `GET ${url}: ${code}` });

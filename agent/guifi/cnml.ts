@@ -41,14 +41,16 @@ export interface CnmlNode {
 
 type El = Record<string, unknown>;
 
-const parser = new XMLParser({
+// Made on the first CNML read, not at start.
+let parserMade: XMLParser | null = null;
+const parser = (): XMLParser => (parserMade ??= new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@',
   parseAttributeValue: false,
   parseTagValue: false,
   // Every element as a list, so one device and many devices read the same way.
   isArray: (_name, _path, _leaf, isAttribute) => !isAttribute,
-});
+}));
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -126,7 +128,7 @@ function findNode(el: El, id: number, depth = 0): El | null {
 export function parseCnmlNode(xml: string, nodeId: number): CnmlNode {
   let doc: El;
   try {
-    doc = parser.parse(xml, true) as El;
+    doc = parser().parse(xml, true) as El;
   } catch (e) {
     throw new AgentError('E_DECODE', `CNML of node ${nodeId} is not well-formed XML: ${errorMessage(e)}`);
   }

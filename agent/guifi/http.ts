@@ -2,7 +2,7 @@
 // variables and headers, through tiny-json-http (the project's HTTP client),
 // bounded in time and size. The body is taken raw: guifi.net's Drupal may
 // label its JSON text/html, so the client decides how to read it.
-import tiny, { type TinyError } from 'tiny-json-http';
+import type { TinyError } from 'tiny-json-http';
 import { AgentError, errorMessage } from '../errors.ts';
 
 export interface HttpReply {
@@ -31,6 +31,8 @@ export const tinyHttpGet: HttpGet = async (url, o) => {
     onAbort = () => rej(new AgentError('E_STATE', 'request cancelled'));
     o.signal?.addEventListener('abort', onAbort, { once: true });
   });
+  // Loaded on the first request (it pulls in node:https and tls), not at start.
+  const tiny = (await import('tiny-json-http')).default;
   const req = tiny.get({
     url,
     ...(o.query && Object.keys(o.query).length ? { data: o.query } : {}),

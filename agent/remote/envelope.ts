@@ -21,10 +21,13 @@
 //
 // Everything here is part of the wire format: changing it breaks peers.
 import { decode, encode } from 'cbor-x';
-import { createHash, randomBytes } from 'node:crypto';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import type { KeyObject } from 'node:crypto';
 import { AgentError } from '../errors.ts';
 import { KEY_ID_BYTES, keyId, signBytes } from './keys.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 export const ENVELOPE_VERSION = 1;
 export const NONCE_BYTES = 16;
@@ -65,7 +68,7 @@ export function signCommand(
 ): Uint8Array {
   const signed = encodeCommand({
     version: ENVELOPE_VERSION, target: fields.target, keyId: keyId(key.raw), seq: fields.seq,
-    nonce: new Uint8Array(randomBytes(NONCE_BYTES)), command: fields.command, args: fields.args, reply: fields.reply ?? null,
+    nonce: new Uint8Array(nodeCrypto().randomBytes(NONCE_BYTES)), command: fields.command, args: fields.args, reply: fields.reply ?? null,
   });
   return packSigned(signed, signBytes(key.privateKey, signed));
 }
@@ -107,7 +110,7 @@ export function decodeCommand(signed: Uint8Array): Command | { version: number }
 }
 
 export function requestId(signed: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(signed).digest().subarray(0, REQUEST_ID_BYTES));
+  return new Uint8Array(nodeCrypto().createHash('sha256').update(signed).digest().subarray(0, REQUEST_ID_BYTES));
 }
 
 export interface Answer {

@@ -5,12 +5,16 @@
 // (what an envelope carries) is the first 8 bytes of SHA-256 over those raw
 // bytes. A private key is stored as PKCS#8 PEM (mode 0600) so standard tools
 // read it too.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import { readFile, writeFile, mkdir, unlink } from 'node:fs/promises';
 import { AtomicFile } from '../state/atomic-file.ts';
 import type { StateHealth } from '../state/state-health.ts';
 import { dirname } from 'node:path';
 import { AgentError, errorMessage } from '../errors.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 export const PUBLIC_KEY_PREFIX = 'ed25519:';
 /** Length of a key id in bytes (part of the envelope format). */
@@ -23,7 +27,7 @@ const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 export interface KeyPair { privateKey: KeyObject; publicKey: KeyObject }
 
 export function generateKeyPair(): KeyPair {
-  return generateKeyPairSync('ed25519');
+  return nodeCrypto().generateKeyPairSync('ed25519');
 }
 
 export function rawPublicKey(k: KeyObject): Uint8Array {
@@ -33,11 +37,11 @@ export function rawPublicKey(k: KeyObject): Uint8Array {
 
 export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new AgentError('E_INVALID', 'an Ed25519 public key has 32 bytes');
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  return nodeCrypto().createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
 export function keyId(raw: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(raw).digest().subarray(0, KEY_ID_BYTES));
+  return new Uint8Array(nodeCrypto().createHash('sha256').update(raw).digest().subarray(0, KEY_ID_BYTES));
 }
 
 export function keyIdHex(raw: Uint8Array): string {
@@ -57,12 +61,12 @@ export function parsePublicKey(s: string): Uint8Array {
 }
 
 export function signBytes(k: KeyObject, data: Uint8Array): Uint8Array {
-  return new Uint8Array(sign(null, data, k));
+  return new Uint8Array(nodeCrypto().sign(null, data, k));
 }
 
 export function verifyBytes(k: KeyObject, data: Uint8Array, sig: Uint8Array): boolean {
   if (sig.length !== SIGNATURE_BYTES) return false;
-  try { return verify(null, data, k, sig); } catch { return false; }
+  try { return nodeCrypto().verify(null, data, k, sig); } catch { return false; }
 }
 
 export async function writePrivateKey(path: string, k: KeyObject): Promise<void> {
@@ -80,9 +84,9 @@ export async function readPrivateKey(path: string): Promise<KeyPair> {
     throw new AgentError((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO', `read key ${path}: ${errorMessage(e)}`);
   }
   try {
-    const privateKey = createPrivateKey(pem);
+    const privateKey = nodeCrypto().createPrivateKey(pem);
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new AgentError('E_INVALID', 'not an Ed25519 key');
-    return { privateKey, publicKey: createPublicKey(privateKey) };
+    return { privateKey, publicKey: nodeCrypto().createPublicKey(privateKey) };
   } catch (e) {
     throw new AgentError('E_INVALID', `key ${path}: ${errorMessage(e)}`);
   }

@@ -12,7 +12,8 @@
 // forged. Weakness: a node that impersonates the target on the very first
 // contact gets pinned instead (pin explicitly with `remote -pin NODE=KEY`,
 // the key that `cloudy-agent operator show -node` prints on the edge).
-import { randomBytes, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { FileStore } from '../state/atomic-file.ts';
 import { withFileLock } from '../state/file-lock.ts';
@@ -23,6 +24,9 @@ import {
 import { formatPublicKey, parsePublicKey, publicKeyFromRaw, verifyBytes } from './keys.ts';
 import { LargeAnswerListener } from './large-answer.ts';
 import type { AuditLog } from './audit.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 export interface QueryTransport {
   /** Sends a query; `onResponse` gets every response; resolves at the query's end (or when `signal` aborts). */
@@ -133,7 +137,7 @@ export class RemoteClient {
       this.listener = new LargeAnswerListener({ host: this.d.replyHost, maxBytes: this.d.maxAnswerBytes + 4096, maxConnections: 64, stallMs: 30_000 });
       await this.listener.listen();
     }
-    return { addr: this.d.replyHost, port: this.listener.port, token: new Uint8Array(randomBytes(TOKEN_BYTES)) };
+    return { addr: this.d.replyHost, port: this.listener.port, token: new Uint8Array(nodeCrypto().randomBytes(TOKEN_BYTES)) };
   }
 
   async close(): Promise<void> { await this.listener?.close(); this.listener = null; }

@@ -7,16 +7,19 @@
 // one (like Cloudy) when any of them changes.
 //
 // Which community IPv4 goes into the name is decided in config/host-defaults.ts.
-import { createHash, randomBytes } from 'node:crypto';
+import { lazyBuiltin } from '../system/lazy-builtin.ts';
 import { join } from 'node:path';
 import { AgentError, errorMessage } from '../errors.ts';
 import { AtomicFile } from './atomic-file.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 const HOST_ID_RE = /^[0-9a-f]{32}$/;
 
 /** A fresh HostID: md5 hex of random bytes (the form Cloudy stores). */
 export function newHostId(random: Uint8Array): string {
-  return createHash('md5').update(random).digest('hex');
+  return nodeCrypto().createHash('md5').update(random).digest('hex');
 }
 
 /** `hostname -s`: the host name up to the first dot. */
@@ -46,7 +49,7 @@ export async function loadIdentity(
   p: { hostname: string; ip: string; port: number },
   gen: { random?: () => Uint8Array; epochNanos?: () => bigint } = {},
 ): Promise<NodeIdentity> {
-  const random = gen.random ?? (() => randomBytes(32));
+  const random = gen.random ?? (() => nodeCrypto().randomBytes(32));
   const epochNanos = gen.epochNanos ?? (() => BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n);
   const idFile = new AtomicFile(join(stateDir, 'HostID'));
   let hostId = '';

@@ -2,12 +2,17 @@
 // the data dir (`<data-dir>/api/admin.passwd`), set by `cloudy-agent passwd`.
 // There is no default password: until the file exists, nobody logs in.
 // The file is read at each check, so a `passwd` run takes effect at once.
-import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { lazyBuiltin } from '../../system/lazy-builtin.ts';
 import { promisify } from 'node:util';
 import { AgentError } from '../../errors.ts';
 import type { FileStore } from '../../state/atomic-file.ts';
 
-const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, keylen: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
+
+type Scrypt = (pw: string | Buffer, salt: Buffer, keylen: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+let scryptAsync: Scrypt | null = null;
+const scrypt: Scrypt = (...a) => (scryptAsync ??= promisify(nodeCrypto().scrypt) as Scrypt)(...a);
 
 /** scrypt cost: N=2^15, r=8 (32 MiB, ~100 ms on an Atom): a stolen file is slow to brute-force. */
 const PARAMS = { N: 1 << 15, r: 8, p: 1 };
@@ -26,7 +31,7 @@ async function derive(pw: string, salt: Buffer, p: { N: number; r: number; p: nu
 
 /** `scrypt$N$r$p$<salt b64>$<hash b64>` */
 export async function hashPassword(pw: string): Promise<string> {
-  const salt = randomBytes(16);
+  const salt = nodeCrypto().randomBytes(16);
   const h = await derive(pw, salt, PARAMS);
   return `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${salt.toString('base64')}$${h.toString('base64')}`;
 }
@@ -39,7 +44,7 @@ export async function verifyPassword(pw: string, encoded: string): Promise<boole
   if (pw.length > MAX_PASSWORD_LENGTH) return false;
   const want = Buffer.from(parts[5]!, 'base64');
   const got = await derive(pw, Buffer.from(parts[4]!, 'base64'), { N, r, p });
-  return want.length === got.length && timingSafeEqual(want, got);
+  return want.length === got.length && nodeCrypto().timingSafeEqual(want, got);
 }
 
 export class PasswordFile {

@@ -3,7 +3,10 @@
 // state-changing request, expiry after limits.httpSessionIdleMs without use.
 // At most limits.httpSessions live at once (the least recently used goes).
 // Only SHA-256 of the id is kept, so a heap dump does not hand out sessions.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { lazyBuiltin } from '../../system/lazy-builtin.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 export const SESSION_COOKIE = 'cloudy_session';
 
@@ -12,7 +15,7 @@ interface Session { csrf: string; lastSeen: number }
 export interface SessionLimits { maxSessions: number; idleMs: number }
 
 function key(id: string): string {
-  return createHash('sha256').update(id).digest('base64');
+  return nodeCrypto().createHash('sha256').update(id).digest('base64');
 }
 
 export class SessionTable {
@@ -21,8 +24,8 @@ export class SessionTable {
   constructor(private readonly limits: SessionLimits, private readonly now: () => number = Date.now) {}
 
   create(): { id: string; csrf: string } {
-    const id = randomBytes(32).toString('base64url');
-    const csrf = randomBytes(24).toString('base64url');
+    const id = nodeCrypto().randomBytes(32).toString('base64url');
+    const csrf = nodeCrypto().randomBytes(24).toString('base64url');
     while (this.byKey.size >= this.limits.maxSessions) this.byKey.delete(this.byKey.keys().next().value!);
     this.byKey.set(key(id), { csrf, lastSeen: this.now() });
     return { id, csrf };
@@ -53,7 +56,7 @@ export class SessionTable {
 export function csrfMatches(expected: string, got: string | undefined): boolean {
   if (got === undefined) return false;
   const a = Buffer.from(expected), b = Buffer.from(got);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === b.length && nodeCrypto().timingSafeEqual(a, b);
 }
 
 export function readCookie(header: string | undefined, name: string): string | undefined {

@@ -4,11 +4,14 @@
 // its SHA-256 (a random 256-bit secret needs no slow hash). The running agent
 // re-reads the file when its modification time changes, so tokens created or
 // revoked by the CLI apply without a restart.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { lazyBuiltin } from '../../system/lazy-builtin.ts';
 import { statSync } from 'node:fs';
 import { AgentError } from '../../errors.ts';
 import type { AtomicFile } from '../../state/atomic-file.ts';
 import type { Role } from './roles.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 export interface TokenEntry {
   name: string;
@@ -23,7 +26,7 @@ const TOKEN_PREFIX = 'cat_';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
+  return nodeCrypto().createHash('sha256').update(s).digest('hex');
 }
 
 export class TokenStore {
@@ -62,7 +65,7 @@ export class TokenStore {
     const entries = [...await this.list()];
     if (entries.some((t) => t.name === name)) throw new AgentError('E_EXISTS', `token ${name} exists (revoke it first)`, { field: 'name' });
     if (entries.length >= this.maxTokens) throw new AgentError('E_LIMIT', `at most ${this.maxTokens} tokens (limits.apiTokens)`);
-    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const token = TOKEN_PREFIX + nodeCrypto().randomBytes(32).toString('base64url');
     entries.push({ name, role, hash: sha256(token), created: now });
     await this.save(entries);
     return token;
@@ -79,7 +82,7 @@ export class TokenStore {
     const h = Buffer.from(sha256(token), 'hex');
     for (const t of await this.list()) {
       const want = Buffer.from(t.hash, 'hex');
-      if (want.length === h.length && timingSafeEqual(want, h)) return t;
+      if (want.length === h.length && nodeCrypto().timingSafeEqual(want, h)) return t;
     }
     return null;
   }

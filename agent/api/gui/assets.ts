@@ -1,12 +1,15 @@
 // The GUI's static files (index.html, app.js, app.css, strings.js), served
 // from memory under /gui/ (and / for index.html), with an ETag so a phone on a
 // slow link fetches them once.
-import { createHash } from 'node:crypto';
+import { lazyBuiltin } from '../../system/lazy-builtin.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, extname, join } from 'node:path';
 import { EMBEDDED } from './embedded.ts';
 import type { RouteHandler } from '../http-server.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 
 const TYPES: Record<string, string> = {
@@ -28,7 +31,7 @@ export function loadGuiAssets(files: Record<string, string> = EMBEDDED ?? readSo
   const out = new Map<string, Asset>();
   for (const [name, text] of Object.entries(files)) {
     const body = Buffer.from(text);
-    out.set(name, { type: TYPES[extname(name)] ?? 'application/octet-stream', body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+    out.set(name, { type: TYPES[extname(name)] ?? 'application/octet-stream', body, etag: `"${nodeCrypto().createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
   }
   return out;
 }

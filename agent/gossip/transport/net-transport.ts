@@ -112,7 +112,8 @@ export class NetTransport implements Transport {
 
   private async bind(): Promise<void> {
     const { bindAddr, bindPort } = this.opts;
-    const family = net.isIPv6(bindAddr) ? 'udp6' : 'udp4';
+    // (A colon first: Node's IPv6 pattern is costly to compile at start.)
+    const family = bindAddr.includes(':') && net.isIPv6(bindAddr) ? 'udp6' : 'udp4';
     let lastErr: unknown = null;
     // With port 0 the TCP port the kernel picks may be taken for UDP: retry a few times.
     for (let attempt = 0; attempt < (bindPort === 0 ? 10 : 1); attempt++) {

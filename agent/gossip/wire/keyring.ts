@@ -6,8 +6,11 @@
 // padded to the AES block size before sealing.
 // Key sizes 16/24/32 select AES-128/192/256-GCM. The first key is the primary,
 // used for every message we send; decryption tries every key in order.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { lazyBuiltin } from '../../system/lazy-builtin.ts';
 import { AgentError } from '../../errors.ts';
+
+// node:crypto on first use, not at start (system/lazy-builtin.ts).
+const nodeCrypto = lazyBuiltin('node:crypto');
 
 const VERSION_SIZE = 1;
 const NONCE_SIZE = 12; // GCM standard nonce
@@ -146,8 +149,8 @@ export class Keyring {
 }
 
 function sealWith(key: Uint8Array, plain: Uint8Array, aad: Uint8Array, version: EncryptionVersion): Uint8Array {
-  const nonce = randomBytes(NONCE_SIZE);
-  const cipher = createCipheriv(cipherName(key), key, nonce, { authTagLength: TAG_SIZE });
+  const nonce = nodeCrypto().randomBytes(NONCE_SIZE);
+  const cipher = nodeCrypto().createCipheriv(cipherName(key), key, nonce, { authTagLength: TAG_SIZE });
   cipher.setAAD(aad);
   const body = version === 0 ? pkcs7Pad(plain) : plain;
   const ct = cipher.update(body);
@@ -167,7 +170,7 @@ function openWith(key: Uint8Array, blob: Uint8Array, aad: Uint8Array): Uint8Arra
   const ct = blob.subarray(VERSION_SIZE + NONCE_SIZE, blob.length - TAG_SIZE);
   const tag = blob.subarray(blob.length - TAG_SIZE);
   try {
-    const d = createDecipheriv(cipherName(key), key, nonce, { authTagLength: TAG_SIZE });
+    const d = nodeCrypto().createDecipheriv(cipherName(key), key, nonce, { authTagLength: TAG_SIZE });
     d.setAAD(aad);
     d.setAuthTag(tag);
     const a = d.update(ct);
