@@ -228,7 +228,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   memoryReclaimSlackBytes: 3 * 1024 * 1024,
   memoryReclaimMinGapMs: 10_000,
   memorySettleReclaimAfterMs: 20_000,
-  memoryRefreshReclaimIntervalMs: 5 * 60_000,
+  memoryRefreshReclaimIntervalMs: 10 * 60_000,
   memoryPaceStepBytes: 2 * 1024 * 1024,
   mdnsPollIntervalMs: 60_000,
   mdnsEntriesPerPoll: 64,
