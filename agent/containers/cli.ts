@@ -83,6 +83,7 @@ function viewText(v: Wire): string {
     ['CPU limit', Number(v.MilliCPUs) ? String(Number(v.MilliCPUs) / 1000) : '-'], ['Autostart', `${v.Autostart ? 'yes' : 'no'} (order ${String(v.StartOrder)}, delay ${String(v.StartDelay)}s)`],
     ['Restart', v.Restart || '-'], ['Service', serviceText(v)],
   ];
+  if (v.AddressError) lines.splice(6, 0, ['Address error', v.AddressError]);
   if (v.MemoryUse !== undefined) lines.push(['Memory use', String(v.MemoryUse)], ['CPU use (ns)', String(v.CPUNanos)]);
   return lines.map(([k, x]) => `${String(k).padEnd(14)}${String(x)}`).join('\n');
 }
@@ -125,7 +126,7 @@ const SUBCOMMANDS: RpcCommandDef[] = [
       const list = r.Containers ?? [];
       print(env, list, () => table([
         ['NAME', 'STATE', 'DESIRED', 'IPV4', 'MEMORY', 'CPUS', 'RESTART', 'SERVICE'],
-        ...list.map((v) => [String(v.Name), String(v.State), String(v.Desired || '-'), String(v.IPv4 || '-'), humanBytes(Number(v.MemoryBytes)),
+        ...list.map((v) => [String(v.Name), String(v.State), String(v.Desired || '-'), String(v.IPv4 || '-') + (v.AddressError ? ' (ERROR: not on the container)' : ''), humanBytes(Number(v.MemoryBytes)),
           Number(v.MilliCPUs) ? String(Number(v.MilliCPUs) / 1000) : '-', String(v.Restart || '-'), serviceText(v)]),
       ]));
       return 0;

@@ -23,6 +23,7 @@ export function viewToWire(v: ContainerView): Record<string, unknown> {
     Desired: v.desired,
     PID: v.pid,
     IPv4: v.ipv4,
+    AddressError: v.addressError,
     Template: v.template,
     MemoryBytes: v.memoryBytes,
     MilliCPUs: Math.round(v.cpus * 1000),

@@ -2,6 +2,7 @@
 // manager and the health checks need from LXC. lxc-driver.ts implements it with
 // the lxc-* tools; tests implement it in memory.
 import type { ContainerInfo, ObservedContainer } from './types.ts';
+import type { StaticAddress } from './rootfs-network.ts';
 
 export interface AttachResult { exitCode: number; stdout: string; stderr: string; timedOut: boolean }
 
@@ -20,6 +21,13 @@ export interface ContainerDriver {
   cgroupSet(name: string, key: string, value: string): Promise<void>;
   cgroupGet(name: string, key: string): Promise<string>;
   readConfig(name: string): Promise<string>;
+  /**
+   * Makes the container's root filesystem keep LXC's static address (no DHCP
+   * client on eth0, see rootfs-network.ts); returns the files changed.
+   */
+  pinAddress(name: string, a: StaticAddress): Promise<string[]>;
+  /** The IPv4 addresses every container of the LXC path has in its config (lxc.net.N.ipv4.address), the agent's or not. */
+  configuredAddresses(): Promise<{ name: string; ipv4: string[] }[]>;
   writeConfig(name: string, text: string): Promise<void>;
   /** The container's cloudy-service.json text, or null. */
   readServiceFile(name: string): Promise<string | null>;

@@ -12,9 +12,10 @@ import { AgentError, isAgentError } from '../errors.ts';
 import { check, type Exec, type ExecResult } from '../system/exec.ts';
 import type { Logger } from '../obs/log.ts';
 import { validateName, validateTemplateName, validateTemplateArgs } from './validate.ts';
-import { LXC_LOG_FILE, LXC_LS_FIELDS, parseExitCause, parseLxcInfo, parseLxcLsFancy } from './lxc-output.ts';
+import { LXC_LOG_FILE, LXC_LS_FIELDS, configAddresses, parseExitCause, parseLxcInfo, parseLxcLsFancy } from './lxc-output.ts';
 import type { ContainerInfo, ObservedContainer } from './types.ts';
 import type { AttachResult, ContainerDriver } from './driver.ts';
+import { pinStaticAddress, rootfsDir, type StaticAddress } from './rootfs-network.ts';
 
 export interface LxcDriverOptions {
   exec: Exec;
@@ -188,6 +189,31 @@ export class LxcDriver implements ContainerDriver {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new AgentError('E_NOT_FOUND', `container ${name} does not exist`);
       throw new AgentError('E_IO', `read ${p}: ${(e as Error).message}`);
     }
+  }
+
+  async pinAddress(name: string, a: StaticAddress): Promise<string[]> {
+    const dir = await this.file(name, 'rootfs');
+    const rootfs = rootfsDir(await this.readConfig(name), dir);
+    if (rootfs === null) {
+      this.o.logger.warn(`${name}: root filesystem is not a directory; cannot check it for a DHCP client`);
+      return [];
+    }
+    return pinStaticAddress(rootfs, a);
+  }
+
+  async configuredAddresses(): Promise<{ name: string; ipv4: string[] }[]> {
+    const dir = await this.lxcPath();
+    let names: string[];
+    try { names = await readdir(dir); } catch { return []; }
+    const out: { name: string; ipv4: string[] }[] = [];
+    for (const n of names) {
+      if (n.startsWith('.')) continue;
+      let text: string;
+      try { text = await readFile(join(dir, n, 'config'), 'utf8'); } catch { continue; }
+      const ipv4 = configAddresses(text);
+      if (ipv4.length) out.push({ name: n, ipv4 });
+    }
+    return out;
   }
 
   async writeConfig(name: string, text: string): Promise<void> {

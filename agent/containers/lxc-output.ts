@@ -13,10 +13,10 @@ export function toState(s: string): LxcState {
 }
 
 /** Columns requested from lxc-ls; the order does not matter to the parser. */
-export const LXC_LS_FIELDS = ['NAME', 'STATE', 'PID', 'AUTOSTART'] as const;
+export const LXC_LS_FIELDS = ['NAME', 'STATE', 'PID', 'AUTOSTART', 'IPV4'] as const;
 
 /**
- * Parses `lxc-ls -f -F NAME,STATE,PID,AUTOSTART`. Columns are cut at the header
+ * Parses `lxc-ls -f -F NAME,STATE,PID,AUTOSTART,IPV4`. Columns are cut at the header
  * offsets (lxc-ls left-aligns each value under its header), which stays right
  * even for values holding spaces (IPV4 lists "a, b"). "-" means empty.
  */
@@ -44,6 +44,7 @@ export function parseLxcLsFancy(out: string): ObservedContainer[] {
       state: toState(row.STATE ?? ''),
       pid: Number.isInteger(pid) && pid > 0 ? pid : 0,
       autostart: row.AUTOSTART === '1' || row.AUTOSTART?.toUpperCase() === 'YES',
+      ...(row.IPV4 !== undefined ? { ipv4: row.IPV4.split(/[,\s]+/).filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)) } : {}),
     });
   }
   return result;
@@ -103,4 +104,17 @@ export function parseExitCause(log: string): 'clean' | 'failure' | 'unknown' {
   const err = /ended on error \((\d+)\)/.exec(after);
   if (err) return [0, 143].includes(Number(err[1])) ? 'clean' : 'failure';
   return 'clean';
+}
+
+/**
+ * Static IPv4 addresses in a container's LXC config: `lxc.net.N.ipv4.address = a.b.c.d/p`
+ * (LXC 3+) and the old `lxc.network.ipv4 = a.b.c.d/p [broadcast]` (LXC 2), every line of them.
+ */
+export function configAddresses(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*lxc\.net(?:work)?(?:\.\d+)?\.ipv4(?:\.address)?\s*=\s*(\d+\.\d+\.\d+\.\d+)/.exec(line);
+    if (m) out.push(m[1]!);
+  }
+  return out;
 }

@@ -60,6 +60,8 @@ export interface ContainerManagerOptions {
   tuning?: RestartTuning;
   /** Whether the bridge exists (default: assume it does; the plug-in checks /sys/class/net). */
   bridgeExists?: (bridge: string) => Promise<boolean>;
+  /** IPv4 neighbours seen on the bridge (hosts the agent did not configure; default: none). */
+  bridgeNeighbours?: (bridge: string) => Promise<string[]>;
   onEvent?: (e: ContainerEvent) => void;
 }
 
@@ -100,6 +102,16 @@ export interface ContainerView {
   startDelaySec: number;
   restart: string;
   service: (ServiceSpec & { published: boolean; hostIp: string }) | null;
+  /** Non-empty when the running container does not hold the address the agent gave it (a DHCP client in it, a hand change). */
+  addressError: string;
+}
+
+/** Why a running container's addresses do not include the one the agent assigned; '' when they do or it is not known. */
+export function addressProblem(assigned: string, obs: ObservedContainer | undefined): string {
+  if (!assigned || obs?.state !== 'RUNNING' || obs.ipv4 === undefined || obs.ipv4.includes(assigned)) return '';
+  return obs.ipv4.length === 0
+    ? `address ${assigned} missing: the container has no IPv4 (a DHCP client in it dropped it?); port forwards and its service point nowhere`
+    : `address ${assigned} missing: the container has ${obs.ipv4.join(', ')} instead; port forwards and its service point to ${assigned}`;
 }
 
 const MAX_ORDER = 10_000;
@@ -123,6 +135,7 @@ export class ContainerManager {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly tuning: RestartTuning;
   private readonly events: ContainerEvent[] = [];
+  private readonly addressProblems = new Map<string, string>();
 
   constructor(private readonly o: ContainerManagerOptions) {
     this.now = o.now ?? Date.now;
@@ -273,6 +286,7 @@ export class ContainerManager {
       startDelaySec: s?.startDelaySec ?? 0,
       restart: s?.restart ?? '',
       service: s?.service ? { ...s.service, published: this.published.has(name), hostIp: this.o.communityIp } : null,
+      addressError: s ? addressProblem(s.ipv4, obs) : '',
     };
   }
 
@@ -310,7 +324,7 @@ export class ContainerManager {
       }
       const hostPortWanted = svcOverride.hostPort ?? svcOverride.port;
       if (hostPortWanted !== undefined) this.checkHostPortFree(hostPortWanted, name);
-      const ipv4 = allocateIpv4(this.o.network, [...this.specs.values()].map((s) => s.ipv4).concat([...this.creating.values()]));
+      const ipv4 = allocateIpv4(this.o.network, await this.addressesInUse(existing));
       this.creating.set(name, ipv4);
       const lxcDir = await this.o.driver.lxcPath();
       // Write-ahead: a kill during the template run leaves this mark, and the next start rolls the create back.
@@ -339,6 +353,13 @@ export class ContainerManager {
     }
     // Phase 3 (serialised): adopt it.
     return this.serial(async () => {
+      let pinned: string[] = [];
+      try {
+        pinned = await this.o.driver.pinAddress(name, { address: prep.ipv4, prefix: parseCidr(this.o.network.cidr).prefix, gateway: this.o.network.gateway });
+        if (pinned.length) this.o.logger.info(`${name}: template ${template} configures DHCP; edited ${pinned.join(', ')} so the container keeps ${prep.ipv4}`);
+      } catch (e) {
+        this.o.logger.warn(`${name}: cannot check the root filesystem for a DHCP client: ${errorMessage(e)}`);
+      }
       let service: ServiceSpec | null;
       try {
         service = this.serviceFor(name, await this.o.driver.readServiceFile(name), svcOverride);
@@ -358,10 +379,28 @@ export class ContainerManager {
       this.specs.set(name, spec);
       await this.save();
       await this.applyForwards();
-      this.emit(name, 'created', `template ${template}, ${prep.ipv4}, ${this.now() - started} ms`);
+      this.emit(name, 'created', `template ${template}, ${prep.ipv4}${pinned.length ? ` (DHCP turned off in ${pinned.join(', ')})` : ''}, ${this.now() - started} ms`);
       if (req.start === true || req.start === 'true') await this.startLocked(spec);
       return this.view(name, (await this.o.driver.list()).find((c) => c.name === name));
     });
+  }
+
+  /**
+   * Every address taken on the bridge, not only the agent's records: its own
+   * containers and reservations, every container's config in the LXC path
+   * (made by hand or by another tool), what running containers hold now, and
+   * the bridge's resolved neighbours (hosts in another LXC path or agent).
+   */
+  private async addressesInUse(observed: readonly ObservedContainer[]): Promise<string[]> {
+    const taken = [...this.specs.values()].map((s) => s.ipv4).concat([...this.creating.values()]);
+    const foreign: string[] = [];
+    for (const c of await this.o.driver.configuredAddresses()) if (!this.specs.has(c.name)) foreign.push(...c.ipv4);
+    for (const c of observed) if (!this.specs.has(c.name)) foreign.push(...(c.ipv4 ?? []));
+    if (this.o.bridgeNeighbours) foreign.push(...(await this.o.bridgeNeighbours(this.o.network.bridge)));
+    const own = new Set(taken);
+    const others = [...new Set(foreign)].filter((a) => !own.has(a));
+    if (others.length) this.o.logger.info(`addresses in use on ${this.o.network.bridge} outside the agent's records: ${others.join(' ')}`);
+    return taken.concat(others);
   }
 
   private checkHostPortFree(port: number, self: string, protocol: ServiceProtocol = 'tcp'): void {
@@ -613,6 +652,21 @@ export class ContainerManager {
 
   // ---- reconciler -----------------------------------------------------------
 
+  /** Logs (once per change) a running container that lost or changed the agent's address, and when it has it again. */
+  private noteAddress(name: string, problem: string): void {
+    const before = this.addressProblems.get(name) ?? '';
+    if (problem === before) return;
+    if (problem) {
+      this.addressProblems.set(name, problem);
+      this.o.counters.inc('containers.address_mismatch');
+      this.o.logger.error(`${name}: ${problem}`);
+      this.emit(name, 'address-mismatch', problem);
+    } else {
+      this.addressProblems.delete(name);
+      this.o.logger.info(`${name}: holds its address again`);
+    }
+  }
+
   /** One reconciler pass: observe, decide (pure), act. */
   tick(): Promise<Action[]> {
     return this.serial(async () => {
@@ -621,6 +675,7 @@ export class ContainerManager {
       const exitCause = new Map<string, ExitCause>();
       for (const s of this.specs.values()) {
         const obs = observed.get(s.name);
+        this.noteAddress(s.name, addressProblem(s.ipv4, obs));
         if (obs?.state === 'RUNNING' && s.service) healthy.set(s.name, await this.o.checker.check(s.name, s.ipv4, s.service));
         if (obs?.state === 'STOPPED' && s.desired === 'running') exitCause.set(s.name, await this.o.driver.lastExit(s.name));
       }

@@ -71,6 +71,8 @@ export interface ObservedContainer {
   /** Init PID seen from the host, or 0. */
   pid: number;
   autostart: boolean;
+  /** Addresses on its interfaces while it runs (lxc-ls IPV4 column); absent when not asked. */
+  ipv4?: string[];
 }
 
 export interface ContainerInfo extends ObservedContainer {
@@ -85,7 +87,8 @@ export type ContainerEventKind =
   | 'created' | 'destroyed' | 'started' | 'stopped'
   | 'stopped-unexpectedly' | 'started-by-hand' | 'vanished'
   | 'restarting' | 'restart-failed' | 'gave-up'
-  | 'service-published' | 'service-withdrawn' | 'service-check-failed';
+  | 'service-published' | 'service-withdrawn' | 'service-check-failed'
+  | 'address-mismatch';
 
 export interface ContainerEvent {
   kind: ContainerEventKind;

@@ -24,3 +24,25 @@ export async function enableIpv4Forwarding(): Promise<void> {
     throw new AgentError('E_IO', `cannot enable IPv4 forwarding: ${(e as Error).message}`);
   }
 }
+
+/**
+ * IPv4 neighbours the kernel has resolved on this interface (/proc/net/arp,
+ * complete entries only): hosts that answered on the bridge, whoever configured them.
+ */
+export async function bridgeNeighbours(dev: string): Promise<string[]> {
+  let text: string;
+  try { text = await readFile('/proc/net/arp', 'utf8'); } catch { return []; }
+  return parseProcNetArp(text, dev);
+}
+
+/** Lines "IP  HWtype  Flags  HWaddress  Mask  Device"; flag 0x2 = complete (ATF_COM). */
+export function parseProcNetArp(text: string, dev: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6 || f[5] !== dev) continue;
+    if ((Number.parseInt(f[2]!, 16) & 0x2) === 0) continue;
+    out.push(f[0]!);
+  }
+  return out;
+}

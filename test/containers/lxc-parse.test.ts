@@ -19,7 +19,7 @@ test('lxc-ls -f -F NAME,STATE,PID,AUTOSTART', () => {
 test('lxc-ls columns with spaces inside values (IPV4 list) are cut at header offsets', () => {
   const r = parseLxcLsFancy(fx('lxc-ls-fancy-ipv4.txt'));
   assert.is(r.length, 2);
-  assert.equal(r[1], { name: 'catfix1', state: 'RUNNING', pid: 30770, autostart: true });
+  assert.equal(r[1], { name: 'catfix1', state: 'RUNNING', pid: 30770, autostart: true, ipv4: ['10.213.0.51', '10.213.0.52'] });
 });
 
 test('lxc-ls with no containers prints nothing', () => {

@@ -35,12 +35,15 @@ class FakeDriver implements ContainerDriver {
   async cgroupSet() {}
   async cgroupGet() { return ''; }
   async readConfig(name: string) { return this.boxes.get(name)!.config; }
+  foreignConfigs: { name: string; ipv4: string[] }[] = [];
+  async pinAddress() { return []; }
+  async configuredAddresses() { return this.foreignConfigs; }
   async writeConfig(name: string, t: string) { this.boxes.get(name)!.config = t; }
   async readServiceFile(name: string) { return this.boxes.get(name)?.service ?? null; }
   async lastExit() { return 'failure' as const; }
 }
 
-function setup(o: { publishError?: AgentError } = {}) {
+function setup(o: { publishError?: AgentError; neighbours?: string[] } = {}) {
   const driver = new FakeDriver();
   let now = 1_000_000;
   const saved: ContainersState[] = [];
@@ -59,9 +62,21 @@ function setup(o: { publishError?: AgentError } = {}) {
     logger: Logger.silent(), counters, limits: defaultLimits(),
     network: { bridge: 'br', cidr: '10.9.0.0/24', gateway: '10.9.0.1' }, communityIp: '10.1.1.1',
     cgroupLayout: { memory: 2, cpu: 2 }, hostCpus: 4, bootId: 'boot', now: () => now,
+    ...(o.neighbours ? { bridgeNeighbours: async () => o.neighbours! } : {}),
   });
   return { m, driver, saved, forwards, publishes, counters, advance: (ms: number) => { now += ms; } };
 }
+
+test('IPAM skips every address in use on the bridge: other containers\' configs, running containers, neighbours (issue 13 point 8)', async () => {
+  const { m, driver } = setup({ neighbours: ['10.9.0.5', '192.168.1.1'] });
+  await m.init();
+  driver.foreignConfigs = [{ name: 'byhand', ipv4: ['10.9.0.2'] }];
+  driver.boxes.set('other', { name: 'other', state: 'RUNNING', pid: 7, autostart: false, config: '', service: null });
+  const list = driver.list.bind(driver);
+  driver.list = async () => (await list()).map((c) => (c.name === 'other' ? { ...c, ipv4: ['10.9.0.3', '10.9.0.4'] } : c));
+  assert.is((await m.create({ name: 'c1', template: 'busybox' })).ipv4, '10.9.0.6');
+  assert.is((await m.create({ name: 'c2', template: 'busybox', hostPort: 8081 })).ipv4, '10.9.0.7');
+});
 
 test('create writes network, limits (cgroup v2 keys), autostart and log keys into the initial config', async () => {
   const { m, driver, saved, forwards } = setup();
