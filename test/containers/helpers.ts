@@ -88,7 +88,7 @@ export interface TestAgent {
   stop(): Promise<void>;
 }
 
-export async function startTestAgent(o: { network: BridgeNetwork; communityIp: string; stateDir?: string; intervalMs?: number; backend?: 'nftables' | 'iptables' }): Promise<TestAgent> {
+export async function startTestAgent(o: { network: BridgeNetwork; communityIp: string; stateDir?: string; intervalMs?: number; backend?: 'nftables' | 'iptables'; templateDirs?: string[]; firewallTable?: string }): Promise<TestAgent> {
   const logger = Logger.root({ level: process.env.TEST_VERBOSE ? 'DEBUG' : 'ERR' });
   const counters = new Counters();
   const limits = defaultLimits();
@@ -103,9 +103,10 @@ export async function startTestAgent(o: { network: BridgeNetwork; communityIp: s
   const events: ContainerEvent[] = [];
   const containers = await startContainers({
     registry, publisher: announcer, exec, logger, counters, limits, stateDir, communityIp: o.communityIp,
-    network: o.network, templateDirs: [TEMPLATES], intervalMs: o.intervalMs ?? 300,
+    network: o.network, templateDirs: o.templateDirs ?? [TEMPLATES], intervalMs: o.intervalMs ?? 300,
     tuning: { backoffBaseMs: 300, backoffMaxMs: 2_000, onFailureMaxRetries: 3, stableAfterMs: 60_000 },
     ...(o.backend ? { firewallBackend: o.backend } : {}),
+    ...(o.firewallTable ? { firewallTable: o.firewallTable } : {}),
     onEvent: (e) => events.push(e),
   });
   const server = new RpcServer({ serf: {} as Serf, extensions: rpcVerbs(registry), logger, counters, limits, addr: '127.0.0.1:0' });
