@@ -4,7 +4,7 @@
 // (No top-level await: the binary build bundles this file as CommonJS.)
 import { startupMark } from './obs/startup-trace.ts';
 import { COMMANDS, findCommand, usage } from './cli/index.ts';
-import type { CliIO } from './cli/command.ts';
+import type { CliIO } from './cli-kit/command.ts';
 import { errorMessage } from './errors.ts';
 
 export async function main(argv: string[], io: CliIO): Promise<number> {

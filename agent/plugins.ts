@@ -19,7 +19,7 @@ import type { AgentConfig } from './config/agent-config.ts';
 import { applyHostDefaults } from './config/host-defaults.ts';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from './plugin.ts';
 import type { AgentCommandOptions } from './cli/commands/agent.ts';
-import type { CliCommand } from './cli/command.ts';
+import type { CliCommand } from './cli-kit/command.ts';
 import { discoveryPlugin } from './discovery/plugin.ts';
 import type { Discovery } from './discovery/index.ts';
 import { containersPlugin, type ContainersHandle } from './containers/plugin.ts';

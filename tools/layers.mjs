@@ -13,7 +13,8 @@
 //   5  gossip/memberlist/
 //   6  gossip/serf/
 //   7  rpc/                             serf's agent RPC
-//   8  commands/, agent/plugin.ts       the command registry and the plug-in contract
+//   8  commands/, cli-kit/, plugin.ts  the command registry, the CLI scaffold its verbs are
+//                                      built on (flags, one error style), the plug-in contract
 //   9  discovery/, containers/, event-handlers/, api/, remote/, guifi/
 //  10  cli/, daemon.ts, main.ts, plugins.ts, anything else at agent/'s top
 //
@@ -45,7 +46,7 @@ const FLOORS = [
   ['gossip/serf/', 6],
   ['gossip/', 3], // files directly in gossip/ (after its sub-folders in this list)
   ['rpc/', 7],
-  ['commands/', 8], ['plugin.ts', 8],
+  ['commands/', 8], ['cli-kit/', 8], ['plugin.ts', 8],
   ['discovery/', 9], ['containers/', 9], ['event-handlers/', 9], ['handlers/', 9], // handlers/: its name before 2026-12-07
   ['api/', 9], ['remote/', 9], ['guifi/', 9],
   ['cli/', 10],

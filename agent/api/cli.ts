@@ -4,8 +4,8 @@
 // at the next request). The password is read from a tty without echo, or as
 // the first line of stdin; it is never printed or logged.
 import { homedir } from 'node:os';
-import type { CliCommand, CliIO } from '../cli/command.ts';
-import { Flags, FlagError, HelpRequested, parseFlags } from '../cli/flags.ts';
+import type { CliCommand, CliIO } from '../cli-kit/command.ts';
+import { Flags, FlagError, HelpRequested, parseFlags } from '../cli-kit/flags.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import { authFiles } from './auth/index.ts';

@@ -1,6 +1,6 @@
 // Every subcommand of the `cloudy-agent` executable, in help order.
 // To add one: import it and append it to COMMANDS (keep this a plain list).
-import type { CliCommand } from './command.ts';
+import type { CliCommand } from '../cli-kit/command.ts';
 import { makeAgentCommand } from './commands/agent.ts';
 import { realAgent } from '../plugins.ts';
 import { membersCommand } from './commands/members.ts';

@@ -8,8 +8,8 @@
 //   lxc exec NAME [-timeout 60s] -- COMMAND ARGS...
 //   lxc config NAME [-memory M] [-cpus C] [-autostart=true|false] [-start-order N] [-start-delay S] [-restart P]
 // Every form takes -rpc-addr / -rpc-auth (SERF_RPC_ADDR / SERF_RPC_AUTH) and -format text|json.
-import { rpcCommandGroup, type RpcCommandDef, type RpcCommandEnv } from '../cli/rpc-command.ts';
-import type { FlagSpecs } from '../cli/flags.ts';
+import { rpcCommandGroup, type RpcCommandDef, type RpcCommandEnv } from '../cli-kit/rpc-command.ts';
+import type { FlagSpecs } from '../cli-kit/flags.ts';
 import { DEFAULT_RPC_ADDR } from '../config/agent-config.ts';
 import { isoTime } from '../obs/iso-time.ts';
 

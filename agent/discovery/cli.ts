@@ -1,13 +1,13 @@
 // CLI subcommands of discovery, with avahi-ps's argument order, reaching the
 // running agent over RPC (-rpc-addr / -rpc-auth like every client command),
-// built on the one CLI scaffold (cli/rpc-command.ts, 'cloudy' style):
+// built on the one CLI scaffold (cli-kit/rpc-command.ts, 'cloudy' style):
 //   publish <description> <type> <port> [txt] [-check-tcp [-check-tcp-addr host:port] | -check-http URL | -check-exec 'cmd args'] ...
 //   unpublish <type> <port>
 //   search [type] [host] [-format json|table]      (json: avahi-ps's one-line array)
 //   services                                       (this node's list, withdrawn ones marked)
 //   stats [-format text|json]                      (federation counts and history)
-import { rpcCommand, type RpcCommandEnv } from '../cli/rpc-command.ts';
-import type { ParsedFlags } from '../cli/flags.ts';
+import { rpcCommand, type RpcCommandEnv } from '../cli-kit/rpc-command.ts';
+import type { ParsedFlags } from '../cli-kit/flags.ts';
 import { parseGoDuration } from '../config/go-values.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import type { ServiceCheck } from './publisher.ts';

@@ -9,8 +9,8 @@
 // agent's). A token guifi.net refuses (502) makes the command ask for the
 // password once (file or stdin) and try again; a second refusal is an error.
 import { homedir } from 'node:os';
-import type { CliCommand, CliIO } from '../cli/command.ts';
-import { Flags, HelpRequested, parseFlagsAnywhere, type FlagSpecs } from '../cli/flags.ts';
+import type { CliCommand, CliIO } from '../cli-kit/command.ts';
+import { Flags, HelpRequested, parseFlagsAnywhere, type FlagSpecs } from '../cli-kit/flags.ts';
 import { defaultLimits, type Limits } from '../config/limits.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
 import { AgentError, errorMessage, isAgentError } from '../errors.ts';
@@ -126,7 +126,7 @@ export function makeGuifiCommand(deps: GuifiCliDeps = {}): CliCommand {
         return verb === undefined ? 1 : 0;
       }
       const specs = VERBS[verb];
-      // Our verbs' one error style (cli/rpc-command.ts 'cloudy'): one line on stderr, status 1.
+      // Our verbs' one error style (cli-kit/rpc-command.ts 'cloudy'): one line on stderr, status 1.
       const fail = (e: unknown): number => {
         io.stderr(`Error: ${isAgentError(e) && e.code !== 'E_CONFIG' ? `${e.code}: ` : ''}guifi ${verb}: ${errorMessage(e)}\n`);
         return 1;

@@ -7,8 +7,8 @@
 //   remote-log [-format text|json]
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { CliCommand, CliIO } from '../cli/command.ts';
-import { FlagError, Flags, HelpRequested, parseFlags, type FlagSpecs } from '../cli/flags.ts';
+import type { CliCommand, CliIO } from '../cli-kit/command.ts';
+import { FlagError, Flags, HelpRequested, parseFlags, type FlagSpecs } from '../cli-kit/flags.ts';
 import { RpcClient } from '../rpc/client.ts';
 import { DEFAULT_RPC_ADDR } from '../config/agent-config.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';

@@ -5,7 +5,7 @@
 // requester prints exactly what the local command prints and exits with the
 // same code. `-rpc-*` arguments are refused (they could point a verb at
 // another agent), and so is `lxc exec`.
-import type { CliCommand } from '../cli/command.ts';
+import type { CliCommand } from '../cli-kit/command.ts';
 import { AgentError } from '../errors.ts';
 import type { LogRecord } from '../obs/log.ts';
 import type { CommandOutput, RemoteCommand } from './executor.ts';

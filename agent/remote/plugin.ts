@@ -9,7 +9,7 @@
 // data dir there is no remote control: replay protection must survive reboots.
 import { join } from 'node:path';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
-import type { CliCommand } from '../cli/command.ts';
+import type { CliCommand } from '../cli-kit/command.ts';
 import { AtomicFile } from '../state/atomic-file.ts';
 import { AgentError, errorMessage } from '../errors.ts';
 import { parseLogLevel } from '../obs/log.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { configFromArgv } from '../../agent/cli/commands/agent.ts';
 import { effectiveLimits } from '../../agent/config/agent-config.ts';
 import { defaultLimits, FULL_LIMITS } from '../../agent/config/limits.ts';
-import { parseFlags } from '../../agent/cli/flags.ts';
+import { parseFlags } from '../../agent/cli-kit/flags.ts';
 import { parseGoDuration } from '../../agent/config/go-values.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'agent-config-'));

@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { publishCommand, searchCommand, servicesCommand, unpublishCommand } from '../../agent/discovery/cli.ts';
 import { decodeServicesTag, SERVICES_TAG } from '../../agent/discovery/codec.ts';
-import type { CliCommand } from '../../agent/cli/command.ts';
+import type { CliCommand } from '../../agent/cli-kit/command.ts';
 import { serfCliAsync, startSerfAgent, type SerfAgent } from '../cli/helpers.ts';
 import { freePort } from '../support/net.ts';
 import { waitFor } from '../support/wait.ts';

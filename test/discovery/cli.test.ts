@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkFromFlags, publishCommand, searchCommand, unpublishCommand } from '../../agent/discovery/cli.ts';
-import { parseFlagsAnywhere as parseAnywhere } from '../../agent/cli/flags.ts';
+import { parseFlagsAnywhere as parseAnywhere } from '../../agent/cli-kit/flags.ts';
 
 const specs = { 'rpc-addr': 'string', format: 'string', 'check-tcp': 'bool', 'check-tcp-addr': 'string', 'check-http': 'string', 'check-exec': 'string', 'check-interval': 'duration', 'check-timeout': 'duration', 'check-failures': 'int' } as const;
 

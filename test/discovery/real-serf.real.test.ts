@@ -20,7 +20,7 @@ import { RpcServer } from '../../agent/rpc/server.ts';
 import { createSerf, type SerfInstance } from '../../agent/gossip/serf/create.ts';
 import { startDiscovery, type Discovery } from '../../agent/discovery/index.ts';
 import { publishCommand, searchCommand, statsCommand, unpublishCommand } from '../../agent/discovery/cli.ts';
-import type { CliIO } from '../../agent/cli/command.ts';
+import type { CliIO } from '../../agent/cli-kit/command.ts';
 import { waitFor } from '../support/wait.ts';
 import { SerfAgent, SERF_BIN } from '../support/real-serf.ts';
 

@@ -7,8 +7,8 @@
 // log level and event handlers.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CliCommand, CliIO } from '../command.ts';
-import { Flags, FlagError, HelpRequested, parseFlags, unmarshalTags, type FlagSpecs } from '../flags.ts';
+import type { CliCommand, CliIO } from '../../cli-kit/command.ts';
+import { Flags, FlagError, HelpRequested, parseFlags, unmarshalTags, type FlagSpecs } from '../../cli-kit/flags.ts';
 import {
   checkKey, defaultAgentConfig, mergeLayers, parseLevel, parseLimitOverride, parseSize, validateConfig,
   type AgentConfig, type ConfigLayer, type ProfileName,

@@ -1,5 +1,5 @@
 // `event`: dispatches a custom user event (serf event).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { errorMessage } from '../../errors.ts';
 
 const HELP = `Usage: cloudy-agent event [options] name [payload]

@@ -1,5 +1,5 @@
 // `force-leave`: moves a failed member to "left" (or prunes it) (serf force-leave).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { errorMessage } from '../../errors.ts';
 
 const HELP = `Usage: cloudy-agent force-leave [options] name

@@ -1,5 +1,5 @@
 // `info`: the agent's stats sections (serf info).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { formatOutput, GoMap } from '../output.ts';
 import { errorMessage } from '../../errors.ts';
 

@@ -1,5 +1,5 @@
 // `join`: asks the running agent to join existing members (serf join).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { errorMessage } from '../../errors.ts';
 
 const HELP = `Usage: cloudy-agent join [options] address ...

@@ -1,5 +1,5 @@
 // `keys`: cluster-wide keyring operations (serf keys -install/-use/-remove/-list).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { columnize } from '../output.ts';
 import { errorMessage } from '../../errors.ts';
 import { RpcRemoteError, type RpcKeyResponse } from '../../rpc/client.ts';

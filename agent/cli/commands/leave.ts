@@ -1,5 +1,5 @@
 // `leave`: graceful leave of the running agent, which then shuts down (serf leave).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { errorMessage } from '../../errors.ts';
 
 export const leaveCommand = rpcCommand({

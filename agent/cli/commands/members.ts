@@ -1,6 +1,6 @@
 // `members`: the member list, in serf's text table or JSON (serf members).
-import { rpcCommand } from '../rpc-command.ts';
-import { marshalTags, unmarshalTags } from '../flags.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
+import { marshalTags, unmarshalTags } from '../../cli-kit/flags.ts';
 import { columnize, formatOutput, GoMap, GoStruct, type JsonValue } from '../output.ts';
 import { formatHostPort } from '../../config/address.ts';
 import { errorMessage } from '../../errors.ts';

@@ -1,5 +1,5 @@
 // `monitor`: streams the agent's log lines and events until interrupted (serf monitor).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { errorMessage } from '../../errors.ts';
 
 /** Approximates Go's %#v of a value decoded from msgpack into interface{}. */

@@ -1,6 +1,6 @@
 // `query`: sends a query and prints acks and responses as they arrive (serf query).
-import { rpcCommand } from '../rpc-command.ts';
-import { unmarshalTags } from '../flags.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
+import { unmarshalTags } from '../../cli-kit/flags.ts';
 import { formatOutput, GoMap, GoStruct } from '../output.ts';
 import { errorMessage } from '../../errors.ts';
 

@@ -1,6 +1,6 @@
 // `rtt`: estimated round trip time between two nodes from their Vivaldi
 // coordinates (serf rtt; distance as serf/coordinate DistanceTo).
-import { rpcCommand } from '../rpc-command.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
 import { AgentError, errorMessage } from '../../errors.ts';
 import type { RpcCoordinate } from '../../rpc/client.ts';
 

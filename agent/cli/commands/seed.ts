@@ -7,8 +7,8 @@
 // get/set use mtools at the partition's offset: nothing is mounted.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CliCommand, CliIO } from '../command.ts';
-import { Flags, FlagError, HelpRequested, parseFlags } from '../flags.ts';
+import type { CliCommand, CliIO } from '../../cli-kit/command.ts';
+import { Flags, FlagError, HelpRequested, parseFlags } from '../../cli-kit/flags.ts';
 import { formatSeedErrors, parseSeed } from '../../config/seed.ts';
 import { applySeed, readSeedStatus } from '../../config/seed-apply.ts';
 import { BootPartition } from '../../system/boot-partition.ts';

@@ -1,6 +1,6 @@
 // `tags`: sets or deletes tags of the running agent (serf tags).
-import { rpcCommand } from '../rpc-command.ts';
-import { unmarshalTags } from '../flags.ts';
+import { rpcCommand } from '../../cli-kit/rpc-command.ts';
+import { unmarshalTags } from '../../cli-kit/flags.ts';
 import { errorMessage } from '../../errors.ts';
 
 const HELP = `Usage: cloudy-agent tags [options] ...

@@ -1,11 +1,11 @@
-// The one CLI scaffold (cli/rpc-command.ts): serf's style (flags end at the
+// The one CLI scaffold (cli-kit/rpc-command.ts): serf's style (flags end at the
 // first argument, every line on stdout) beside ours (flags anywhere, "--" ends
 // them, errors on stderr), and subcommand groups. No agent needed: every path
 // here ends before a connection, or at a refused one.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rpcCommand, rpcCommandGroup, type RpcCommandDef } from '../../agent/cli/rpc-command.ts';
-import type { CliCommand } from '../../agent/cli/command.ts';
+import { rpcCommand, rpcCommandGroup, type RpcCommandDef } from '../../agent/cli-kit/rpc-command.ts';
+import type { CliCommand } from '../../agent/cli-kit/command.ts';
 
 const DOWN = '127.0.0.1:1';
 
