@@ -62,6 +62,8 @@ export interface ContainerManagerOptions {
   bridgeExists?: (bridge: string) => Promise<boolean>;
   /** IPv4 neighbours seen on the bridge (hosts the agent did not configure; default: none). */
   bridgeNeighbours?: (bridge: string) => Promise<string[]>;
+  /** Whether a silent host on the bridge answers for this address (ARP); default: not asked. */
+  probeAddress?: (ip: string, bridge: string) => Promise<boolean>;
   onEvent?: (e: ContainerEvent) => void;
 }
 
@@ -118,6 +120,8 @@ const MAX_ORDER = 10_000;
 /** Pause before publishing again a service the publisher refused (e.g. the 512-byte tags are full). */
 const PUBLISH_RETRY_MS = 60_000;
 const MAX_DELAY_SEC = 3_600;
+/** Candidate addresses ARP-probed per create before taking the next one unprobed. */
+const MAX_ADDRESS_PROBES = 16;
 
 export class ContainerManager {
   private specs = new Map<string, ContainerSpec>();
@@ -324,7 +328,7 @@ export class ContainerManager {
       }
       const hostPortWanted = svcOverride.hostPort ?? svcOverride.port;
       if (hostPortWanted !== undefined) this.checkHostPortFree(hostPortWanted, name);
-      const ipv4 = allocateIpv4(this.o.network, await this.addressesInUse(existing));
+      const ipv4 = await this.freeAddress(existing);
       this.creating.set(name, ipv4);
       const lxcDir = await this.o.driver.lxcPath();
       // Write-ahead: a kill during the template run leaves this mark, and the next start rolls the create back.
@@ -353,13 +357,7 @@ export class ContainerManager {
     }
     // Phase 3 (serialised): adopt it.
     return this.serial(async () => {
-      let pinned: string[] = [];
-      try {
-        pinned = await this.o.driver.pinAddress(name, { address: prep.ipv4, prefix: parseCidr(this.o.network.cidr).prefix, gateway: this.o.network.gateway });
-        if (pinned.length) this.o.logger.info(`${name}: template ${template} configures DHCP; edited ${pinned.join(', ')} so the container keeps ${prep.ipv4}`);
-      } catch (e) {
-        this.o.logger.warn(`${name}: cannot check the root filesystem for a DHCP client: ${errorMessage(e)}`);
-      }
+      const pinned = await this.pinAddress(name, prep.ipv4);
       let service: ServiceSpec | null;
       try {
         service = this.serviceFor(name, await this.o.driver.readServiceFile(name), svcOverride);
@@ -401,6 +399,17 @@ export class ContainerManager {
     const others = [...new Set(foreign)].filter((a) => !own.has(a));
     if (others.length) this.o.logger.info(`addresses in use on ${this.o.network.bridge} outside the agent's records: ${others.join(' ')}`);
     return taken.concat(others);
+  }
+
+  /** The lowest address in use nowhere; a candidate some silent host answers for (ARP) is skipped. */
+  private async freeAddress(observed: readonly ObservedContainer[]): Promise<string> {
+    const taken = await this.addressesInUse(observed);
+    for (let tries = 0; ; tries++) {
+      const ip = allocateIpv4(this.o.network, taken);
+      if (!this.o.probeAddress || tries >= MAX_ADDRESS_PROBES || !(await this.o.probeAddress(ip, this.o.network.bridge))) return ip;
+      this.o.logger.info(`${ip} answers on ${this.o.network.bridge} (a host the agent does not know): skipped`);
+      taken.push(ip);
+    }
   }
 
   private checkHostPortFree(port: number, self: string, protocol: ServiceProtocol = 'tcp'): void {
@@ -484,11 +493,31 @@ export class ContainerManager {
     });
   }
 
+  /**
+   * Turns off a DHCP client the container's root filesystem would start (LXC's
+   * stock templates), so it keeps the agent's address; returns the files
+   * changed. Done after create and again before every start (a container made
+   * by an older agent, or a DHCP line put back by hand).
+   */
+  private async pinAddress(name: string, ipv4: string): Promise<string[]> {
+    try {
+      const changed = await this.o.driver.pinAddress(name, { address: ipv4, prefix: parseCidr(this.o.network.cidr).prefix, gateway: this.o.network.gateway });
+      if (changed.length) this.o.logger.info(`${name}: its root filesystem starts a DHCP client; edited ${changed.join(', ')} so the container keeps ${ipv4}`);
+      return changed;
+    } catch (e) {
+      this.o.logger.warn(`${name}: cannot check the root filesystem for a DHCP client: ${errorMessage(e)}`);
+      return [];
+    }
+  }
+
   private async startLocked(s: ContainerSpec): Promise<void> {
     s.desired = 'running';
     await this.save();
     const obs = await this.observe(s.name);
-    if (obs?.state !== 'RUNNING') await this.o.driver.start(s.name);
+    if (obs?.state !== 'RUNNING') {
+      await this.pinAddress(s.name, s.ipv4);
+      await this.o.driver.start(s.name);
+    }
     const rt = this.runtime.get(s.name);
     if (rt) { rt.attempts = 0; rt.nextRestartAt = 0; }
     this.emit(s.name, 'started', '');
@@ -713,6 +742,7 @@ export class ContainerManager {
           case 'start':
             this.emit(a.name, 'restarting', a.reason === 'autostart' ? `autostart (order ${s.startOrder})` : `attempt ${this.runtime.get(a.name)?.attempts ?? 1}`);
             try {
+              await this.pinAddress(a.name, s.ipv4);
               await this.o.driver.start(a.name);
               this.o.counters.inc('containers.restarts');
             } catch (e) {

@@ -18,7 +18,7 @@ import type { ContainerDriver } from './driver.ts';
 import { PortForwarder, type FirewallBackend } from './port-forward.ts';
 import { ContainerManager } from './manager.ts';
 import { ContainerStateStore } from './state-store.ts';
-import { readBootId, bridgeExists, bridgeNeighbours } from '../system/host.ts';
+import { readBootId, bridgeExists, bridgeNeighbours, neighbourAnswers } from '../system/host.ts';
 import { createContainerHealth, tcpProbe, type TcpProbe } from './container-health.ts';
 import { readCgroupLayout } from '../system/cgroup.ts';
 import type { BridgeNetwork } from './ipam.ts';
@@ -97,6 +97,7 @@ export async function startContainers(ctx: ContainersContext): Promise<Container
     bootId: await readBootId(),
     bridgeExists,
     bridgeNeighbours,
+    probeAddress: neighbourAnswers,
     ...(ctx.tuning ? { tuning: ctx.tuning } : {}),
     ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}),
   });

@@ -1,5 +1,6 @@
 // Small facts about the host the agent runs on, read from /proc and /sys.
 import { readFile, writeFile, access } from 'node:fs/promises';
+import { createSocket } from 'node:dgram';
 import { AgentError } from '../errors.ts';
 
 /** The kernel's id of the current boot (changes on every reboot); '' when unreadable. */
@@ -45,4 +46,24 @@ export function parseProcNetArp(text: string, dev: string): string[] {
     out.push(f[0]!);
   }
   return out;
+}
+
+/**
+ * Whether a host on `dev` owns `ip` though it never talked to us: one empty
+ * UDP datagram to it (port 9, discard) makes the kernel ask by ARP; an answer
+ * turns the neighbour entry complete. Waits up to `waitMs`.
+ */
+export async function neighbourAnswers(ip: string, dev: string, waitMs = 1_500): Promise<boolean> {
+  const s = createSocket('udp4');
+  try {
+    await new Promise<void>((resolve) => { s.once('error', () => resolve()); s.send(Buffer.alloc(0), 9, ip, () => resolve()); });
+  } finally {
+    s.close();
+  }
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if ((await bridgeNeighbours(dev)).includes(ip)) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

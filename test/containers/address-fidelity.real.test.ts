@@ -20,6 +20,7 @@ const BR = 'fdbr1';
 const NET = { bridge: BR, cidr: '10.225.1.0/24', gateway: '10.225.1.1' };
 const PREFIX = 'fdaddr';
 const NS = 'fdn1';
+const NS2 = 'fdn2';
 const TABLE = 'fd_agent';
 let agent: TestAgent | undefined;
 let stockAgent: TestAgent | undefined;
@@ -33,6 +34,8 @@ async function cleanup(): Promise<void> {
   for (const n of names) await sh('lxc-destroy', ['-f', '-n', n], true);
   await sh('ip', ['netns', 'del', NS], true);
   await sh('ip', ['link', 'del', 'fdv1'], true);
+  await sh('ip', ['netns', 'del', NS2], true);
+  await sh('ip', ['link', 'del', 'fdv2'], true);
   await new PortForwarder({ exec, logger: Logger.silent(), table: TABLE, enableForwarding: async () => {} }).clear().catch(() => {});
 }
 
@@ -79,12 +82,20 @@ test('point 8: addresses held by a hand-made container, a running container and 
     await sh('ip', ['netns', 'exec', NS, 'busybox', 'ping', '-c', '1', '-W', '2', '10.225.1.1'], true);
     return (await readFile('/proc/net/arp', 'utf8')).split('\n').some((l) => l.startsWith('10.225.1.4 ') && l.includes(BR) && !/0x0\s/.test(l));
   }, 60_000, 500);
+  // 4. a silent host at .5 (never sent a packet): found by ARP when the agent asks.
+  await sh('ip', ['netns', 'add', NS2]);
+  await sh('ip', ['link', 'add', 'fdv2', 'type', 'veth', 'peer', 'name', 'fdv2p']);
+  await sh('ip', ['link', 'set', 'fdv2p', 'netns', NS2]);
+  await sh('ip', ['link', 'set', 'fdv2', 'master', BR, 'up']);
+  await sh('ip', ['netns', 'exec', NS2, 'ip', 'addr', 'add', '10.225.1.5/24', 'dev', 'fdv2p']);
+  await sh('ip', ['netns', 'exec', NS2, 'ip', 'link', 'set', 'fdv2p', 'up']);
+  assert.not.ok((await readFile('/proc/net/arp', 'utf8')).split('\n').some((l) => l.startsWith('10.225.1.5 ') && !/0x0\s/.test(l)), 'silent so far');
 
   agent = await startTestAgent({ network: NET, communityIp: '10.225.1.1', firewallTable: TABLE });
   const created = await call(agent, 'lxc-create', { Name: `${PREFIX}-a1`, Template: 'busybox', HostPort: 18181 });
-  assert.is(created.IPv4, '10.225.1.5', 'not .2 (config), .3 (running), .4 (neighbour)');
+  assert.is(created.IPv4, '10.225.1.6', 'not .2 (config), .3 (running), .4 (neighbour), .5 (silent host, ARP)');
   const cfgText = await readFile(`/var/lib/lxc/${PREFIX}-a1/config`, 'utf8').catch(async () => readFile(join((await sh('lxc-config', ['lxc.lxcpath'])).trim(), `${PREFIX}-a1`, 'config'), 'utf8'));
-  assert.match(cfgText, /lxc\.net\.0\.ipv4\.address = 10\.225\.1\.5\/24/);
+  assert.match(cfgText, /lxc\.net\.0\.ipv4\.address = 10\.225\.1\.6\/24/);
   await sh('lxc-stop', ['-k', '-n', `${PREFIX}-hand2`], true);
 });
 
