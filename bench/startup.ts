@@ -57,7 +57,17 @@ interface Variant {
   ours: boolean;
 }
 
-interface Attempt { cold: boolean; ms: number | null; trace: { ms: number; phase: string }[]; error?: string }
+interface Attempt { cold: boolean; ms: number | null; cpuMs: number | null; trace: { ms: number; phase: string }[]; error?: string }
+
+/** CPU time (ms) a process and its waited-for children used so far (/proc/PID/stat utime+stime+cutime+cstime, 10 ms ticks). */
+function cpuMsOf(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) * 10;
+  } catch { return null; }
+}
 
 export interface StartupOptions { quick: boolean; runs: number; coldRuns: number; cold: 'all' | 'files'; only: Set<string> | null; out: string; log: (l: string) => void }
 
@@ -172,16 +182,17 @@ export async function startupSection(reg: ProcessRegistry, args: StartupOptions)
     let exited = false;
     child.on('exit', () => { exited = true; });
     let ms: number | null = null;
+    let cpuMs: number | null = null;
     while (performance.now() - t0 < JOIN_DEADLINE_MS && !exited) {
       const alive = await rpc!.membersFiltered({}, 'alive', name).catch(() => []);
-      if (alive.length > 0) { ms = performance.now() - t0; break; }
+      if (alive.length > 0) { ms = performance.now() - t0; cpuMs = cpuMsOf(child.pid); break; }
       await sleep(POLL_MS);
     }
     // Let the trace's last lines (the plug-ins start after the join) arrive, then stop it.
     for (let i = 0; ms !== null && v.ours && i < 60 && !exited && !stderr.includes(' daemon started'); i++) await sleep(25);
     child.kill('SIGKILL');
     await new Promise<void>((r) => { if (exited) r(); else { child.once('exit', () => r()); setTimeout(r, 3000); } });
-    const a: Attempt = { cold, ms, trace: parseStartupTrace(stderr) };
+    const a: Attempt = { cold, ms, cpuMs, trace: parseStartupTrace(stderr) };
     if (ms === null) a.error = (exited ? 'exited: ' : 'not joined: ') + stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300);
     // Give the seed time to notice and forget nothing: names are unique, so a dead one does not matter.
     return a;
@@ -215,7 +226,11 @@ export async function startupSection(reg: ProcessRegistry, args: StartupOptions)
     const m = med(name, cold);
     return m === null ? (results[name] ? `not joined (${(results[name]!.find((x) => x.error)?.error ?? '').slice(0, 120)})` : 'not run') : `${m.toFixed(0)} ms (${runsOf(name, cold)})`;
   };
-  const rows: string[] = ['| start to joined (median, runs) | warm page cache | cold page cache | / serf (warm) | / serf (cold) | target ≤ 100 ms |', '|---|---:|---:|---:|---:|:---:|'];
+  const cpuMed = (name: string): string => {
+    const xs = (results[name] ?? []).filter((x) => !x.cold && x.cpuMs !== null).map((x) => x.cpuMs!);
+    return xs.length ? `${median(xs).toFixed(0)} ms` : 'n/a';
+  };
+  const rows: string[] = ['| start to joined (median, runs) | warm page cache | cold page cache | / serf (warm) | / serf (cold) | CPU used until joined (warm, median) | target ≤ 100 ms |', '|---|---:|---:|---:|---:|---:|:---:|'];
   for (const v of selected) {
     const w = med(v.name, false);
     const c = med(v.name, true);
@@ -223,33 +238,24 @@ export async function startupSection(reg: ProcessRegistry, args: StartupOptions)
     const sc = med('serf', true);
     const ratio = (a: number | null, b: number | null): string => (a !== null && b !== null && b > 0 ? (a / b).toFixed(1) : '—');
     const target = v.name === 'exe' ? (w !== null && c !== null ? (w <= TARGET_MS && c <= TARGET_MS ? 'met' : `**not met**`) : 'n/a') : v.ours ? (w !== null && w <= TARGET_MS ? 'warm met' : '—') : '—';
-    rows.push(`| ${v.name}: ${v.what} | ${cell(v.name, false)} | ${cell(v.name, true)} | ${v.ours ? ratio(w, sw) : '—'} | ${v.ours ? ratio(c, sc) : '—'} | ${target} |`);
+    rows.push(`| ${v.name}: ${v.what} | ${cell(v.name, false)} | ${cell(v.name, true)} | ${v.ours ? ratio(w, sw) : '—'} | ${v.ours ? ratio(c, sc) : '—'} | ${cpuMed(v.name)} | ${target} |`);
   }
 
   // Breakdown: per phase, the median of its time since process start over the runs where it appeared.
   const ours = selected.filter((v) => v.ours && results[v.name]);
-  // Phases in the order they happen: each trace inserts the phases it adds right after its previous one.
-  const phases: string[] = [];
-  for (const v of ours) {
-    for (const a of results[v.name]!) {
-      let at = -1;
-      for (const t of a.trace) {
-        const i = phases.indexOf(t.phase);
-        if (i >= 0) { at = i; continue; }
-        phases.splice(at + 1, 0, t.phase);
-        at++;
-      }
-    }
-  }
+  // One table per variant, phases in the order they happen (the order of its longest trace).
   const phaseMed = (name: string, cold: boolean, phase: string): string => {
     const xs = (results[name] ?? []).filter((a) => a.cold === cold).map((a) => a.trace.find((t) => t.phase === phase)?.ms).filter((x): x is number => x !== undefined);
     return xs.length ? median(xs).toFixed(1) : '';
   };
-  const bd: string[] = [
-    `| phase (ms since process start, medians) | ${ours.flatMap((v) => [`${v.name} warm`, `${v.name} cold`]).join(' | ')} |`,
-    `|---|${ours.map(() => '---:|---:').join('|')}|`,
-    ...phases.map((p) => `| ${p} | ${ours.flatMap((v) => [phaseMed(v.name, false, p), phaseMed(v.name, true, p)]).join(' | ')} |`),
-  ];
+  const bd: string[] = [];
+  for (const v of ours) {
+    const longest = [...results[v.name]!].sort((x, y) => y.trace.length - x.trace.length)[0]?.trace ?? [];
+    if (longest.length === 0) continue;
+    bd.push(`### ${v.name}: ${v.what}`, '', '| phase | ms since process start, warm | cold |', '|---|---:|---:|');
+    for (const t of longest) bd.push(`| ${t.phase} | ${phaseMed(v.name, false, t.phase)} | ${phaseMed(v.name, true, t.phase)} |`);
+    bd.push('');
+  }
 
   const elapsedS = (Date.now() - started) / 1000;
   const md = [
