@@ -14,7 +14,11 @@
 //            and env.call() runs a registry command by its name (`lxc.create`).
 //
 // A family of subcommands (`lxc list|create|...`) is rpcCommandGroup(): each
-// subcommand is an RpcCommandDef of its own.
+// subcommand is an RpcCommandDef of its own. A verb that works on local files
+// only (operator keygen, passwd, token, guifi) says `rpc: false` and gets no
+// RPC flags; one whose trailing arguments belong to something else (`remote
+// NODE COMMAND ARGS...`) says `flagsAnywhere: false`: its flags end at the
+// first argument, with the 'cloudy' error style.
 import type { CliCommand, CliIO } from './command.ts';
 import { FlagError, Flags, HelpRequested, parseFlagsAnywhere, parseFlags, type FlagSpecs, type ParsedFlags } from './flags.ts';
 import { RpcClient } from '../rpc/client.ts';
@@ -48,6 +52,10 @@ export interface RpcCommandDef {
   help: string;
   flags: FlagSpecs;
   style?: 'serf' | 'cloudy';
+  /** false: no -rpc-addr / -rpc-auth (the verb never talks to the agent). Default true. */
+  rpc?: boolean;
+  /** 'cloudy' style only: false ends the flags at the first argument. Default true. */
+  flagsAnywhere?: boolean;
   run(env: RpcCommandEnv): Promise<number>;
 }
 
@@ -61,10 +69,10 @@ export function rpcCommand(def: RpcCommandDef): CliCommand {
     name: def.name,
     summary: def.summary,
     async run(argv: string[], io: CliIO): Promise<number> {
-      const specs: FlagSpecs = { ...def.flags, 'rpc-addr': 'string', 'rpc-auth': 'string' };
+      const specs: FlagSpecs = def.rpc === false ? def.flags : { ...def.flags, 'rpc-addr': 'string', 'rpc-auth': 'string' };
       let parsed: ParsedFlags & { rest: string[] };
       try {
-        parsed = cloudy ? parseFlagsAnywhere(argv, specs) : { ...parseFlags(argv, specs), rest: [] };
+        parsed = cloudy && def.flagsAnywhere !== false ? parseFlagsAnywhere(argv, specs) : { ...parseFlags(argv, specs), rest: [] };
       } catch (e) {
         if (e instanceof HelpRequested) { io.stdout(`${def.help.trim()}\n`); return 1; }
         if (e instanceof FlagError) { io.stderr(`${e.message}\n`); return 1; }

@@ -5,21 +5,20 @@
 //   remote [-key FILE] [-tag KEY=REGEXP] [-timeout 30s] [-relay-factor N] [-format text|json] [-pin NODE=KEY]
 //          NODE COMMAND [ARGS...]        (with -tag there is no NODE)
 //   remote-log [-format text|json]
+// Built on the one CLI scaffold (cli-kit/rpc-command.ts, our verbs' style: flags anywhere,
+// except after `remote NODE COMMAND`, one error line on stderr).
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { CliCommand, CliIO } from '../cli-kit/command.ts';
-import { FlagError, Flags, HelpRequested, parseFlags, type FlagSpecs } from '../cli-kit/flags.ts';
-import { RpcClient } from '../rpc/client.ts';
-import { DEFAULT_RPC_ADDR } from '../config/agent-config.ts';
+import { rpcCommand, rpcCommandGroup, type RpcCommandDef, type RpcCommandEnv } from '../cli-kit/rpc-command.ts';
+import type { CliIO } from '../cli-kit/command.ts';
+import type { Flags, FlagSpecs } from '../cli-kit/flags.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
 import { AtomicFile } from '../state/atomic-file.ts';
 import { compileRe2 } from '../gossip/serf/filters.ts';
-import { errorMessage } from '../errors.ts';
 import { formatPublicKey, generateKeyPair, keyIdHex, rawPublicKey, readPrivateKey, writePrivateKey } from './keys.ts';
 import { NodePins, OperatorSequence, RemoteClient, type RemoteResult, type RemoteTarget } from './sender.ts';
 import { rpcTransport } from './transports.ts';
 
-const RPC: FlagSpecs = { 'rpc-addr': 'string', 'rpc-auth': 'string' };
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Largest answer the CLI accepts (the edge's own cap is limits.remoteAnswerMaxBytes). */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
@@ -27,34 +26,6 @@ const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 function defaultKeyPath(f: Flags, io: CliIO): string {
   const dir = f.str('data-dir', '') || io.env.CLOUDY_DATA_DIR || defaultDataDir({ isRoot: process.getuid?.() === 0, home: io.env.HOME || homedir() });
   return join(dir, 'operator.key');
-}
-
-/** Flags before or after the positional arguments (operator verbs); `interleaved` false stops at the first positional (remote). */
-function parse(argv: string[], specs: FlagSpecs, io: CliIO, help: string, interleaved = true): Flags | number {
-  try {
-    if (!interleaved) return new Flags(parseFlags(argv, specs));
-    const values = new Map<string, string | boolean | string[]>();
-    const args: string[] = [];
-    let rest = argv;
-    for (let guard = 0; guard <= argv.length; guard++) {
-      const p = parseFlags(rest, specs);
-      for (const [k, v] of p.values) values.set(k, Array.isArray(v) ? [...((values.get(k) as string[] | undefined) ?? []), ...v] : v);
-      if (p.args.length === 0) break;
-      args.push(p.args[0]!);
-      rest = p.args.slice(1);
-    }
-    return new Flags({ values, args });
-  } catch (e) {
-    if (e instanceof HelpRequested) { io.stdout(help); return 1; }
-    if (e instanceof FlagError) { io.stderr(`${e.message}\n`); return 1; }
-    throw e;
-  }
-}
-
-async function connect(f: Flags, io: CliIO): Promise<RpcClient> {
-  const addr = f.str('rpc-addr', io.env.SERF_RPC_ADDR || DEFAULT_RPC_ADDR);
-  const auth = f.str('rpc-auth', io.env.SERF_RPC_AUTH || '');
-  return RpcClient.connect(addr, auth ? { authKey: auth } : {});
 }
 
 const s = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : String(v ?? ''));
@@ -71,60 +42,73 @@ const OPERATOR_HELP = `Usage: cloudy-agent operator <keygen|show|trust|untrust|l
 Options: -data-dir DIR, -rpc-addr, -rpc-auth
 `;
 
-export const operatorCommand: CliCommand = {
+const DATA_DIR: FlagSpecs = { 'data-dir': 'string' };
+
+/** An `operator` subcommand: flags anywhere, usage = OPERATOR_HELP. */
+function operatorSub(name: string, def: Pick<RpcCommandDef, 'flags' | 'rpc' | 'run'>): RpcCommandDef {
+  return { name, summary: '', help: OPERATOR_HELP, ...def, flags: { ...DATA_DIR, ...def.flags } };
+}
+
+/** A trust-store subcommand with `want` positional arguments. */
+const wants = (env: RpcCommandEnv, want: number): boolean => env.flags.args.length === want;
+
+export const operatorCommand = rpcCommandGroup({
   name: 'operator',
   summary: 'Operator keys for remote control: keygen, show, trust, untrust, list',
-  async run(argv, io) {
-    const [sub, ...rest] = argv;
-    const f = parse(rest, { ...RPC, out: 'string', key: 'string', 'data-dir': 'string', role: 'string', node: 'bool' }, io, OPERATOR_HELP);
-    if (typeof f === 'number') return f;
-    try {
-      switch (sub) {
-        case 'keygen': {
-          const out = f.str('out', '') || defaultKeyPath(f, io);
-          const kp = generateKeyPair();
-          await writePrivateKey(out, kp.privateKey);
-          const raw = rawPublicKey(kp.publicKey);
-          io.stdout(`Operator key written to ${out} (id ${keyIdHex(raw)})\nPublic key: ${formatPublicKey(raw)}\n`);
+  usage: OPERATOR_HELP,
+  subcommands: [
+    operatorSub('keygen', {
+      flags: { out: 'string' },
+      rpc: false,
+      async run(env) {
+        const out = env.flags.str('out', '') || defaultKeyPath(env.flags, env.io);
+        const kp = generateKeyPair();
+        await writePrivateKey(out, kp.privateKey);
+        const raw = rawPublicKey(kp.publicKey);
+        env.out(`Operator key written to ${out} (id ${keyIdHex(raw)})\nPublic key: ${formatPublicKey(raw)}`);
+        return 0;
+      },
+    }),
+    operatorSub('show', {
+      flags: { key: 'string', node: 'bool' },
+      async run(env) {
+        if (env.flags.bool('node')) {
+          env.out(s(rec(await env.call('remote.node-key', undefined, true)).Key));
           return 0;
         }
-        case 'show': {
-          if (f.bool('node')) {
-            const c = await connect(f, io);
-            try { io.stdout(`${s(rec(await c.call('remote-node-key', undefined, 'on-success')).Key)}\n`); } finally { c.close(); }
-            return 0;
-          }
-          const kp = await readPrivateKey(f.str('key', '') || defaultKeyPath(f, io));
-          io.stdout(`${formatPublicKey(rawPublicKey(kp.publicKey))}\n`);
-          return 0;
-        }
-        case 'trust': case 'untrust': case 'list': {
-          if (sub !== 'list' && f.args.length !== 1) { io.stderr(OPERATOR_HELP); return 1; }
-          const c = await connect(f, io);
-          try {
-            if (sub === 'trust') {
-              const r = rec(await c.call('operator-trust', { Key: f.args[0]!, Role: f.str('role', 'admin') }, 'on-success'));
-              io.stdout(`Trusted ${s(r.ID)} as ${s(r.Role)}\n`);
-            } else if (sub === 'untrust') {
-              const r = rec(await c.call('operator-untrust', { Key: f.args[0]! }, 'on-success'));
-              io.stdout(r.Removed ? 'Removed\n' : 'Was not trusted (now refused even if a flag or the config names it)\n');
-            } else {
-              const keys = (rec(await c.call('operator-list', undefined, 'on-success')).Keys ?? []) as unknown[];
-              for (const k of keys.map(rec)) io.stdout(`${s(k.ID)}  ${s(k.Role).padEnd(6)}  ${s(k.Key)}  (${s(k.Source)})\n`);
-            }
-          } finally { c.close(); }
-          return 0;
-        }
-        default:
-          io.stderr(OPERATOR_HELP);
-          return 1;
-      }
-    } catch (e) {
-      io.stderr(`Error: ${errorMessage(e)}\n`);
-      return 1;
-    }
-  },
-};
+        const kp = await readPrivateKey(env.flags.str('key', '') || defaultKeyPath(env.flags, env.io));
+        env.out(formatPublicKey(rawPublicKey(kp.publicKey)));
+        return 0;
+      },
+    }),
+    operatorSub('trust', {
+      flags: { role: 'string' },
+      async run(env) {
+        if (!wants(env, 1)) return env.usage(OPERATOR_HELP);
+        const r = rec(await env.call('operator.trust', { Key: env.flags.args[0]!, Role: env.flags.str('role', 'admin') }, true));
+        env.out(`Trusted ${s(r.ID)} as ${s(r.Role)}`);
+        return 0;
+      },
+    }),
+    operatorSub('untrust', {
+      flags: {},
+      async run(env) {
+        if (!wants(env, 1)) return env.usage(OPERATOR_HELP);
+        const r = rec(await env.call('operator.untrust', { Key: env.flags.args[0]! }, true));
+        env.out(r.Removed ? 'Removed' : 'Was not trusted (now refused even if a flag or the config names it)');
+        return 0;
+      },
+    }),
+    operatorSub('list', {
+      flags: {},
+      async run(env) {
+        const keys = (rec(await env.call('operator.list', undefined, true)).Keys ?? []) as unknown[];
+        for (const k of keys.map(rec)) env.out(`${s(k.ID)}  ${s(k.Role).padEnd(6)}  ${s(k.Key)}  (${s(k.Source)})`);
+        return 0;
+      },
+    }),
+  ],
+});
 
 const REMOTE_HELP = `Usage: cloudy-agent remote [options] NODE COMMAND [ARGS...]
        cloudy-agent remote [options] -tag KEY=REGEXP COMMAND [ARGS...]
@@ -144,14 +128,19 @@ Options:
   -rpc-addr, -rpc-auth, -data-dir
 `;
 
-export const remoteCommand: CliCommand = {
+export const remoteCommand = rpcCommand({
   name: 'remote',
   summary: 'Run a command on another node (signed, over serf queries)',
-  async run(argv, io) {
-    const f = parse(argv, { ...RPC, key: 'string', tag: 'string', timeout: 'duration', 'relay-factor': 'int', format: 'string', pin: 'list', 'data-dir': 'string' }, io, REMOTE_HELP, false);
-    if (typeof f === 'number') return f;
+  style: 'cloudy',
+  // The arguments after NODE COMMAND are the remote command's own (`logs -lines 50`), as with ssh.
+  flagsAnywhere: false,
+  help: REMOTE_HELP,
+  flags: { key: 'string', tag: 'string', timeout: 'duration', 'relay-factor': 'int', format: 'string', pin: 'list', 'data-dir': 'string' },
+  async run(env) {
+    const f = env.flags;
+    const io = env.io;
     const format = f.str('format', 'text');
-    if (format !== 'text' && format !== 'json') { io.stderr(`Invalid format: ${format}\n`); return 1; }
+    if (format !== 'text' && format !== 'json') return env.usage(`Invalid format: ${format}`);
     const tag = f.str('tag', '');
     const pos = f.args;
     let target: RemoteTarget;
@@ -159,20 +148,19 @@ export const remoteCommand: CliCommand = {
     let args: string[];
     if (tag !== '') {
       const eq = tag.indexOf('=');
-      if (eq <= 0) { io.stderr('-tag must be KEY=REGEXP\n'); return 1; }
-      if (compileRe2(tag.slice(eq + 1)) === null) { io.stderr(`-tag: bad regular expression ${tag.slice(eq + 1)}\n`); return 1; }
+      if (eq <= 0) return env.usage('-tag must be KEY=REGEXP');
+      if (compileRe2(tag.slice(eq + 1)) === null) return env.usage(`-tag: bad regular expression ${tag.slice(eq + 1)}`);
       target = { tag: tag.slice(0, eq), expr: tag.slice(eq + 1) };
       [command, ...args] = pos;
     } else {
       const [node, c, ...a] = pos;
-      if (node === undefined) { io.stderr(REMOTE_HELP); return 1; }
+      if (node === undefined) return env.usage(REMOTE_HELP);
       target = { node };
       command = c; args = a;
     }
-    if (command === undefined) { io.stderr(REMOTE_HELP); return 1; }
+    if (command === undefined) return env.usage(REMOTE_HELP);
     const keyPath = f.str('key', '') || defaultKeyPath(f, io);
     const timeoutMs = f.durationMs('timeout', DEFAULT_TIMEOUT_MS);
-    let c: RpcClient | null = null;
     let client: RemoteClient | null = null;
     try {
       const kp = await readPrivateKey(keyPath);
@@ -180,10 +168,11 @@ export const remoteCommand: CliCommand = {
       const pins = await NodePins.load(new AtomicFile(join(dirname(keyPath), 'known-nodes.json')));
       for (const p of f.list('pin')) {
         const eq = p.indexOf('=');
-        if (eq <= 0) { io.stderr('-pin must be NODE=KEY\n'); return 1; }
+        if (eq <= 0) return env.usage('-pin must be NODE=KEY');
         await pins.pin(p.slice(0, eq), p.slice(eq + 1));
       }
-      c = await connect(f, io);
+      const c = await env.connect();
+      if (!c) return 1;
       const selfName = (await c.stats()).agent?.name ?? '';
       const members = await c.members();
       const self = members.find((m) => m.name === selfName);
@@ -191,25 +180,21 @@ export const remoteCommand: CliCommand = {
         ? members.filter((m) => m.status === 'alive' && compileRe2((target as { expr: string }).expr)!.test(m.tags[(target as { tag: string }).tag] ?? '')).map((m) => m.name)
         : undefined;
       client = new RemoteClient({
-        transport: rpcTransport(c), key: { privateKey: kp.privateKey, raw }, sequence: new OperatorSequence(new AtomicFile(`${keyPath}.seq`), Date.now, `${keyPath}.seq.lock`),
+        transport: rpcTransport(c), key: { privateKey: kp.privateKey, raw }, sequence: new OperatorSequence(new AtomicFile(`${keyPath}.seq`)),
         pins, replyHost: self?.addr ?? '', maxAnswerBytes: MAX_ANSWER_BYTES,
       });
       const r = await client.run(target, command, args, { timeoutMs, relayFactor: f.int('relay-factor', 0), ...(expected ? { expected } : {}) });
-      for (const x of r.results) {
-        await c.call('remote-audit', { Peer: x.node, KeyID: keyIdHex(raw), Seq: 0, Command: [command, ...args].join(' '), Outcome: outcomeOf(x) }, 'on-success').catch(() => {});
-      }
-      for (const m of r.missing) await c.call('remote-audit', { Peer: m, KeyID: keyIdHex(raw), Seq: 0, Command: [command, ...args].join(' '), Outcome: 'no answer' }, 'on-success').catch(() => {});
+      const audit = (peer: string, outcome: string) =>
+        env.call('remote.audit', { Peer: peer, KeyID: keyIdHex(raw), Seq: 0, Command: [command, ...args].join(' '), Outcome: outcome }, true).catch(() => {});
+      for (const x of r.results) await audit(x.node, outcomeOf(x));
+      for (const m of r.missing) await audit(m, 'no answer');
       for (const x of r.rejected) io.stderr(`Warning: rejected an answer claiming to come from ${x.node}: ${x.reason}\n`);
       return print(io, format, 'node' in target, r.results, r.missing, timeoutMs);
-    } catch (e) {
-      io.stderr(`Error: ${errorMessage(e)}\n`);
-      return 1;
     } finally {
       await client?.close();
-      c?.close();
     }
   },
-};
+});
 
 function outcomeOf(r: RemoteResult): string {
   return r.status === 'ok' ? (r.exit === 0 ? 'ok' : `exit ${r.exit}`) : `${r.status} ${r.reason ?? ''}`.trim();
@@ -232,24 +217,17 @@ function print(io: CliIO, format: string, single: boolean, results: RemoteResult
   return missing.length === 0 && results.every((r) => r.status === 'ok' && r.exit === 0) ? 0 : 1;
 }
 
-export const remoteLogCommand: CliCommand = {
+export const remoteLogCommand = rpcCommand({
   name: 'remote-log',
   summary: 'Remote commands this node received and sent (audit log)',
-  async run(argv, io) {
-    const f = parse(argv, { ...RPC, format: 'string' }, io, 'Usage: cloudy-agent remote-log [-format text|json] [-rpc-addr ADDR]\n');
-    if (typeof f === 'number') return f;
-    try {
-      const c = await connect(f, io);
-      try {
-        const recs = ((rec(await c.call('remote-log', undefined, 'on-success')).Records ?? []) as unknown[]).map(rec);
-        const rows = recs.map((r) => ({ time: s(r.Time), direction: s(r.Direction), peer: s(r.Peer), keyId: s(r.KeyID), seq: Number(r.Seq ?? 0), command: s(r.Command), outcome: s(r.Outcome) }));
-        if (f.str('format', 'text') === 'json') io.stdout(JSON.stringify(rows, null, 2) + '\n');
-        else for (const r of rows) io.stdout(`${r.time}  ${r.direction === 'in' ? 'from' : 'to  '} ${r.peer}  key ${r.keyId}  ${r.command}  -> ${r.outcome}\n`);
-      } finally { c.close(); }
-      return 0;
-    } catch (e) {
-      io.stderr(`Error: ${errorMessage(e)}\n`);
-      return 1;
-    }
+  style: 'cloudy',
+  help: 'Usage: cloudy-agent remote-log [-format text|json] [-rpc-addr ADDR]',
+  flags: { format: 'string' },
+  async run(env) {
+    const recs = ((rec(await env.call('remote.log', undefined, true)).Records ?? []) as unknown[]).map(rec);
+    const rows = recs.map((r) => ({ time: s(r.Time), direction: s(r.Direction), peer: s(r.Peer), keyId: s(r.KeyID), seq: Number(r.Seq ?? 0), command: s(r.Command), outcome: s(r.Outcome) }));
+    if (env.flags.str('format', 'text') === 'json') env.out(JSON.stringify(rows, null, 2));
+    else for (const r of rows) env.out(`${r.time}  ${r.direction === 'in' ? 'from' : 'to  '} ${r.peer}  key ${r.keyId}  ${r.command}  -> ${r.outcome}`);
+    return 0;
   },
-};
+});

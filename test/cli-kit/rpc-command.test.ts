@@ -36,6 +36,15 @@ test('cloudy style: flags anywhere, "--" ends them and the rest stays whole', as
   assert.equal(seen, [{ args: ['a', 'b'], rest: ['-x', 'y'], n: 3 }]);
 });
 
+test('cloudy style with flagsAnywhere false (remote NODE COMMAND ARGS): flags end at the first argument; rpc false: no RPC flags', async () => {
+  const seen: unknown[] = [];
+  const r = await run(rpcCommand({ ...probe('cloudy', seen), flagsAnywhere: false }), ['-n', '3', 'node', 'logs', '-n', '4']);
+  assert.is(r.code, 0, r.err);
+  assert.equal(seen, [{ args: ['node', 'logs', '-n', '4'], rest: [], n: 3 }]);
+  const local = await run(rpcCommand({ ...probe('cloudy', []), rpc: false }), [`-rpc-addr=${DOWN}`]);
+  assert.equal([local.code, local.err], [1, 'flag provided but not defined: -rpc-addr\n']);
+});
+
 test('serf style: flags end at the first argument, like Go flag', async () => {
   const seen: unknown[] = [];
   const r = await run(rpcCommand(probe('serf', seen)), ['-n', '3', 'a', '-n', '4']);
