@@ -222,7 +222,7 @@ function chooseTables(syms: readonly number[], alphaSize: number, referenceOnly:
 }
 
 /** Inputs up to this many MTF symbols (a few KB of text) get the candidate search; larger ones bzip2's choice only. */
-const SEARCH_MAX_SYMBOLS = 20_000;
+const SEARCH_MAX_SYMBOLS = 5_000;
 /** Refinement passes tried per table count in the search. */
 const MAX_PASSES = 10;
 
