@@ -20,7 +20,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lxcCommand } from '../../agent/containers/cli.ts';
-import { createBridge, deleteLink, removeDir, sh, startTestAgent, TEMPLATES, type TestAgent } from './helpers.ts';
+import { createBridge, deleteLink, exec, removeDir, sh, startTestAgent, TEMPLATES, type TestAgent } from './helpers.ts';
 import { freePort } from '../support/net.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -52,8 +52,12 @@ async function filesUnder(dir: string): Promise<number> {
 // Only our own containers and bridges: the shared helper's destroyContainers also
 // clears the agent's nat table, which other engineers' tests may be using.
 async function cleanup(): Promise<void> {
-  for (const n of (await sh('lxc-ls', ['-1'], true)).split(/\s+/)) {
-    if (n === GRID || n === CLIENT) await sh('lxc-destroy', ['-f', '-n', n], true);
+  for (const n of [GRID, CLIENT]) {
+    for (let i = 0; i < 3 && (await sh('lxc-ls', ['-1'], true)).split(/\s+/).includes(n); i++) {
+      await sh('lxc-stop', ['-k', '-n', n], true);
+      const r = await exec.run('lxc-destroy', ['-f', '-n', n], { timeoutMs: 120_000 });
+      if (r.exitCode !== 0) console.error(`lxc-destroy ${n}: ${r.stderr.trim()}`);
+    }
   }
   for (const b of [BR, CBR]) await deleteLink(b);
 }
