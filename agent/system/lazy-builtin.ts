@@ -8,8 +8,8 @@
 //   const http = lazyBuiltin('node:http');   ...   http().createServer(...)
 //
 // process.getBuiltinModule (Node >= 20.16 / 22.3) needs no loader; Node 18
-// (Debian 12's nodejs) falls back to require through createRequire.
-import { createRequire } from 'node:module';
+// (Debian 12's nodejs) runs the CommonJS bundle, whose require() is at hand.
+// (Not node:module's createRequire: importing it loads the ESM loader at start.)
 
 interface Builtins {
   'node:http': typeof import('node:http');
@@ -22,7 +22,7 @@ export function lazyBuiltin<K extends keyof Builtins>(name: K): () => Builtins[K
   return () => {
     if (m === undefined) {
       const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
-      m = (typeof get === 'function' ? get.call(process, name) : createRequire(import.meta.url)(name)) as Builtins[K];
+      m = (typeof get === 'function' ? get.call(process, name) : require(name)) as Builtins[K];
     }
     return m;
   };

@@ -29,7 +29,6 @@
 //                             executable's text (measured with /proc/PID/pagemap
 //                             against the binary's symbols) and its zones
 //                             allocate more, for no measurable CPU gain here.
-import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { startupMark, startupTraceEnv } from '../obs/startup-trace.ts';
 /** The part of the agent's config the V8 settings follow (AgentConfig's fields; system/ does not import config/). */
@@ -130,8 +129,9 @@ export function reexecWithV8Flags(flags: string[], proc: NodeJS.Process = proces
   // A single executable gets its user arguments after argv[0] (it puts its own
   // path in argv[1]) and its execArgv from itself; plain node needs its flags
   // and the script path back. node:sea is loaded only here: it does not exist
-  // before Node 20.12, and execve (Node >= 22.15) implies it does.
-  const { isSea } = createRequire(import.meta.url)('node:sea') as typeof import('node:sea');
+  // before Node 20.12, and execve (Node >= 22.15) implies it does, and
+  // process.getBuiltinModule (>= 22.3) with it.
+  const { isSea } = (process as unknown as { getBuiltinModule(id: 'node:sea'): typeof import('node:sea') }).getBuiltinModule('node:sea');
   const args = isSea() ? proc.argv.slice(2) : [...proc.execArgv, ...proc.argv.slice(1)];
   startupMark('re-exec');
   execve.call(proc, proc.execPath, [proc.execPath, ...args], {
