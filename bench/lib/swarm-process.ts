@@ -16,6 +16,8 @@ export interface SwarmProcessOptions {
   durationS: number;
   /** Members the swarm may reach (sizes the descriptor limit). */
   maxMembers: number;
+  /** Operator keys (`KEY[@role]`) the members trust: they answer remote-control queries. */
+  trustOperators?: string[];
 }
 
 function openFilesLimits(): { soft: number; hard: number } {
@@ -48,7 +50,7 @@ export class SwarmProcess {
     const args = [
       join(REPO_ROOT, 'bench/swarm/main.ts'), '-count', '0', '-base', String(o.base), '-port', String(o.port),
       '-prefix', o.prefix, '-duration', String(o.durationS), '-max-members', String(o.maxMembers),
-      ...o.join.flatMap((j) => ['-join', j]),
+      ...o.join.flatMap((j) => ['-join', j]), ...(o.trustOperators ?? []).flatMap((k) => ['-trust-operator', k]),
     ];
     // Two descriptors per member. Raise the soft limit as far as allowed: up to the
     // need when the hard limit may be raised (CAP_SYS_RESOURCE), else to the hard limit.

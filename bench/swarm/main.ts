@@ -3,7 +3,8 @@
 // Flags: -count N (initial members), -base O (second address octet, 10..20),
 // -port P (port of every member), -prefix NAME, -join HOST:PORT (repeatable),
 // -duration S (stops by itself; default 600, max 3600), -max-members N (sizes the
-// descriptor budget; default 20000), -log-level LEVEL.
+// descriptor budget; default 20000), -log-level LEVEL, -trust-operator KEY[@role]
+// (repeatable: members answer remote-control queries signed by it, remote.ts).
 // stdin control (one command a line): `grow <total>`, `pushpull` (one push/pull with
 // every known agent now), `stats`, `stop`; closing stdin stops the swarm too.
 // stdout: `ready <members>` after each growth (sockets bound, join push/pull done),
@@ -19,10 +20,10 @@ import { Swarm } from './swarm.ts';
 /** Hard ceiling on a swarm's lifetime, whatever -duration says. */
 const MAX_DURATION_S = 3600;
 
-interface Args { maxMembers: number; count: number; base: number; port: number; prefix: string; join: { host: string; port: number }[]; duration: number; level: string }
+interface Args { trust: string[]; maxMembers: number; count: number; base: number; port: number; prefix: string; join: { host: string; port: number }[]; duration: number; level: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { maxMembers: 20_000, count: 10, base: 10, port: 23000, prefix: 'swarm', join: [], duration: 600, level: 'WARN' };
+  const a: Args = { trust: [], maxMembers: 20_000, count: 10, base: 10, port: 23000, prefix: 'swarm', join: [], duration: 600, level: 'WARN' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!.replace(/^--?/, '');
     const [name, inline] = flag.split('=', 2) as [string, string | undefined];
@@ -44,6 +45,7 @@ function parseArgs(argv: string[]): Args {
         break;
       }
       case 'duration': a.duration = Number(val()); break;
+      case 'trust-operator': a.trust.push(val()); break;
       case 'log-level': a.level = val(); break;
       default: throw new Error(`unknown flag -${name}`);
     }
@@ -75,7 +77,8 @@ async function main(): Promise<void> {
     log.warn(`descriptor limit ${nofile}: TCP listeners for the first ${maxTcpListeners} of up to ${args.maxMembers} members, the rest UDP-only`);
   }
   const maxMembers = Math.min(args.maxMembers, Math.max(0, nofile - reserve));
-  const swarm = new Swarm({ baseOctet: args.base, port: args.port, namePrefix: args.prefix, seeds: args.join, maxMembers, maxTcpListeners, log, counters });
+  const swarm = new Swarm({ baseOctet: args.base, port: args.port, namePrefix: args.prefix, seeds: args.join, maxMembers, maxTcpListeners, log, counters,
+    ...(args.trust.length > 0 ? { remote: { trustSpecs: args.trust } } : {}) });
   let exiting = false;
   const exit = async (why: string): Promise<void> => {
     if (exiting) return;
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void exit('SIGTERM'));
   process.on('SIGINT', () => void exit('SIGINT'));
 
-  swarm.start();
+  await swarm.start();
   await swarm.grow(args.count);
   process.stdout.write(`ready ${swarm.members.length}\n`);
 

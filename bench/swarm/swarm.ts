@@ -12,7 +12,8 @@
 // probe each other (that traffic would only load this process, not the agent),
 // they do not suspect the agents, do not gossip other nodes' messages onward and
 // do not run serf's event/query machinery (serf user messages are counted, not
-// processed).
+// processed) - except, with the `remote` option, remote-control queries, which
+// they re-gossip and answer through agent/remote's executor (remote.ts).
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../../agent/obs/log.ts';
@@ -22,6 +23,7 @@ import {
   encodePushPull, encodeSerfPushPullState, encodeTags, gossipPacket, parseStream, serfAckPayload,
 } from './codec.ts';
 import { memberAddress, ipBytes, ipString } from './addresses.ts';
+import { SwarmRemote, type SwarmRemoteOptions } from './remote.ts';
 
 export interface SwarmOptions {
   /** Second octet of the first member address (127.<base>.0.1); members take consecutive addresses. */
@@ -49,6 +51,8 @@ export interface SwarmOptions {
    * TCP port is unreachable. Default: every member.
    */
   maxTcpListeners?: number;
+  /** Members answer remote-control queries through agent/remote's executor (remote.ts). */
+  remote?: SwarmRemoteOptions;
   log: Logger;
   counters: Counters;
 }
@@ -107,6 +111,7 @@ export class Swarm {
   private readonly aliveRatePerSec: number;
   private readonly maxMembers: number;
   private nextPushPullAt = 0;
+  private readonly remote: SwarmRemote | null;
 
   constructor(private readonly o: SwarmOptions) {
     this.meta = encodeTags(o.tags ?? { role: 'swarm' });
@@ -114,10 +119,15 @@ export class Swarm {
     this.pushPullIntervalMs = o.pushPullIntervalMs ?? 30_000;
     this.aliveRatePerSec = o.aliveRatePerSec ?? 2000;
     this.maxMembers = o.maxMembers ?? DEFAULT_MAX_MEMBERS;
+    this.remote = o.remote ? new SwarmRemote(o.remote, {
+      members: () => this.members, tags: o.tags ?? { role: 'swarm' }, port: o.port, counters: o.counters,
+      send: (from, buf, addr, port) => this.send(from as Member, buf, addr, port),
+    }) : null;
   }
 
-  /** Starts the periodic probe / push-pull / alive pacing loops. */
-  start(): void {
+  /** Starts the periodic probe / push-pull / alive pacing loops (and remote control, when on). */
+  async start(): Promise<void> {
+    await this.remote?.start();
     this.timers.push(setInterval(() => this.probeRound(), this.probeIntervalMs));
     this.timers.push(setInterval(() => this.pushPullRound(), 1000));
     // Alive announcements are paced in 100 ms slices.
@@ -150,6 +160,7 @@ export class Swarm {
       external: this.external.size,
       pendingIndirect: this.pendingIndirect.size,
       aliveQueued: this.aliveQueue.length,
+      ...(this.remote?.stats() ?? {}),
       ...this.o.counters.snapshot('swarm.'),
     };
   }
@@ -158,6 +169,7 @@ export class Swarm {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.remote?.stop();
     for (const p of this.pendingIndirect.values()) clearTimeout(p.timer);
     this.pendingIndirect.clear();
     await Promise.all(this.members.map((m) => new Promise<void>((resolve) => {
@@ -245,7 +257,7 @@ export class Swarm {
         case 'alive': this.learn({ name: msg.node, addr: msg.addr, port: msg.port, incarnation: msg.incarnation, meta: msg.meta, state: STATE.alive, vsn: msg.vsn }); break;
         case 'suspect':
         case 'dead': this.onAccusation(msg.node, msg.incarnation, msg.type === 'dead', msg.from, rinfo); break;
-        case 'user': this.o.counters.inc('swarm.serf.user_msg'); break;
+        case 'user': this.o.counters.inc('swarm.serf.user_msg'); this.remote?.onUserMessage(m, msg.payload); break;
         default: this.o.counters.inc('swarm.udp.other_type');
       }
     }
