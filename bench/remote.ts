@@ -75,8 +75,9 @@ async function roundTrips(): Promise<Record<string, number[]>> {
     const edge = await startNode({ name: 'rc-bedge', host: HOST, dataDir: join(tmp, 'edge'), join: [serfs[1 % serfs.length]!.gossip], trust: [formatPublicKey(raw)],
       limits: { remoteRateBurst: 1_000_000, remoteRatePerMinute: 1_000_000 } });
     nodes.push(full, edge);
-    await waitFor(`${N} alive members`, () => full.h.serf.members().filter((m) => m.status === 'alive').length >= N
-      && edge.h.serf.members().filter((m) => m.status === 'alive').length >= N, 120_000);
+    const alive = (n: TestNode): number => n.h.serf.members().filter((m) => m.status === 'alive').length;
+    await waitFor(`${N} alive members`, () => alive(full) >= N && alive(edge) >= N, 120_000)
+      .catch((e) => { throw new Error(`${(e as Error).message} (full sees ${alive(full)}, edge ${alive(edge)})`); });
     await sleep(3000);
     const client = new RemoteClient({ transport: serfTransport(full.h.serf), key: { privateKey: kp.privateKey, raw }, sequence: new OperatorSequence(null),
       pins: await NodePins.load(null), replyHost: HOST, maxAnswerBytes: 1 << 20 });

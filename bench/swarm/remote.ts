@@ -22,6 +22,7 @@ import { decodeFilter, decodeSerfMessage, encodeSerfMessage, type SerfMessage } 
 import { encodeMessage } from '../../agent/gossip/wire/memberlist-messages.ts';
 import { filtersMatch } from '../../agent/gossip/serf/filters.ts';
 import { CommandRegistry, defineCommand } from '../../agent/commands/registry.ts';
+import { serfCommands } from '../../agent/commands/serf-commands.ts';
 import { MemoryFile } from '../../agent/state/atomic-file.ts';
 import { REMOTE_QUERY_NAME } from '../../agent/remote/envelope.ts';
 import { RemoteExecutor, type RemoteCommand } from '../../agent/remote/executor.ts';
@@ -69,8 +70,11 @@ export class SwarmRemote {
   private readonly limits = defaultLimits('edge');
 
   constructor(private readonly o: SwarmRemoteOptions, private readonly d: SwarmRemoteDeps) {
-    // The roles come from a registry, as on a node: `status` amounts to `info` (viewer).
+    // The roles come from a registry, as on a node: `status` amounts to `info` (viewer); serf's verbs are
+    // declared as the agent declares them (commands/serf-commands.ts), their handlers never run here.
     this.registry.register(defineCommand({ name: 'info', summary: 'member facts', role: 'viewer', args: {}, handler: async () => null }));
+    const unsupported = async (): Promise<never> => { throw new Error('not on a swarm member'); };
+    for (const c of serfCommands({ serf: { members: () => [], join: unsupported, leave: unsupported, localMember: () => { throw new Error('not on a swarm member'); } }, setTags: unsupported })) this.registry.register(c);
   }
 
   async start(): Promise<void> {
@@ -133,11 +137,13 @@ export class SwarmRemote {
           name: 'status', registryName: (args) => registryNameOf('status', args),
           run: async () => ({ exit: 0, stdout: `agent:\n\tname = ${m.name}\n\tmode = swarm\nserf:\n\tmembers = ${this.d.members().length}\n`, stderr: '' }),
         };
+        // Offered, with the agent's argument checks and registry roles; a swarm member does not act on them.
+        const noop = (name: string): RemoteCommand => ({ name, registryName: (args) => registryNameOf(name, args), run: async () => ({ exit: 1, stdout: '', stderr: `${name}: not on a swarm member\n` }) });
         return new RemoteExecutor({
           nodeName: m.name, tags: () => this.d.tags, nodeKey: { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) },
           trust: this.trust!, sequences: await SequenceStore.load(new MemoryFile(), this.limits.remoteReplayWindow),
           rate: new RateLimiter({ burst: this.limits.remoteRateBurst, perMinute: this.limits.remoteRatePerMinute }),
-          audit: new AuditLog(8), counters: this.d.counters, commands: new Map([['status', status]]),
+          audit: new AuditLog(8), counters: this.d.counters, commands: new Map([['status', status], ...['members', 'join', 'leave', 'tags'].map((n) => [n, noop(n)] as const)]),
           roleOf: (n) => this.registry.roleOf(n), maxAnswerBytes: this.limits.remoteAnswerMaxBytes, maxConcurrent: this.limits.remoteConcurrent,
         });
       })();
