@@ -76,7 +76,7 @@ async function roundTrips(): Promise<Record<string, number[]>> {
       limits: { remoteRateBurst: 1_000_000, remoteRatePerMinute: 1_000_000 } });
     nodes.push(full, edge);
     const alive = (n: TestNode): number => n.h.serf.members().filter((m) => m.status === 'alive').length;
-    await waitFor(`${N} alive members`, () => alive(full) >= N && alive(edge) >= N, 120_000)
+    await waitFor(`${N} alive members`, () => alive(full) >= N && alive(edge) >= N, 180_000)
       .catch((e) => { throw new Error(`${(e as Error).message} (full sees ${alive(full)}, edge ${alive(edge)})`); });
     await sleep(3000);
     const client = new RemoteClient({ transport: serfTransport(full.h.serf), key: { privateKey: kp.privateKey, raw }, sequence: new OperatorSequence(null),
