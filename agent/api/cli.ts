@@ -3,11 +3,13 @@
 // `serf keygen`, they need no running agent; a running agent sees the change
 // at the next request). The password is read from a tty without echo, or as
 // the first line of stdin; it is never printed or logged.
+// Built on the one CLI scaffold (cli-kit/rpc-command.ts) with `rpc: false`: no RPC flags.
 import { homedir } from 'node:os';
-import type { CliCommand, CliIO } from '../cli-kit/command.ts';
-import { Flags, FlagError, HelpRequested, parseFlags } from '../cli-kit/flags.ts';
+import type { CliCommand } from '../cli-kit/command.ts';
+import type { Flags } from '../cli-kit/flags.ts';
+import { rpcCommand, rpcCommandGroup, type RpcCommandDef, type RpcCommandEnv } from '../cli-kit/rpc-command.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
-import { AgentError, errorMessage } from '../errors.ts';
+import { AgentError } from '../errors.ts';
 import { authFiles } from './auth/index.ts';
 import { PasswordFile } from './auth/password.ts';
 import { TokenStore } from './auth/tokens.ts';
@@ -58,32 +60,24 @@ Options:
   -data-dir=DIR  Agent data dir (default /var/lib/cloudy-agent as root).`;
 
 export function passwdCommand(read: (prompt: string) => Promise<string> = (p) => readSecretLine(p)): CliCommand {
-  return {
+  return rpcCommand({
     name: 'passwd',
     summary: 'Sets the admin password of the web GUI and API',
-    async run(argv: string[], io: CliIO): Promise<number> {
-      let f: Flags;
-      try {
-        f = new Flags(parseFlags(argv, { 'data-dir': 'string' }));
-        if (f.args.length) throw new FlagError(`unexpected argument: ${f.args[0]}`);
-      } catch (e) {
-        if (e instanceof HelpRequested) { io.stdout(PASSWD_HELP + '\n'); return 0; }
-        io.stderr(`${errorMessage(e)}\n`); return 1;
-      }
+    style: 'cloudy',
+    rpc: false,
+    help: PASSWD_HELP,
+    flags: { 'data-dir': 'string' },
+    async run(env) {
+      if (env.flags.args.length) return env.usage(`unexpected argument: ${env.flags.args[0]}`);
       const tty = process.stdin.isTTY === true;
-      try {
-        const pw = await read('New password: ');
-        if (tty && (await read('Again: ')) !== pw) { io.stderr('Passwords differ; nothing changed.\n'); return 1; }
-        const dir = dataDirOf(f);
-        await new PasswordFile(authFiles(dir).password).set(pw);
-        io.stdout(`Admin password set (${authFiles(dir).password.path}).\n`);
-        return 0;
-      } catch (e) {
-        io.stderr(`Error: ${errorMessage(e)}\n`);
-        return 1;
-      }
+      const pw = await read('New password: ');
+      if (tty && (await read('Again: ')) !== pw) return env.usage('Passwords differ; nothing changed.');
+      const dir = dataDirOf(env.flags);
+      await new PasswordFile(authFiles(dir).password).set(pw);
+      env.out(`Admin password set (${authFiles(dir).password.path}).`);
+      return 0;
     },
-  };
+  });
 }
 
 const TOKEN_HELP = `Usage: cloudy-agent token create NAME [-role admin|viewer] [-data-dir DIR]
@@ -94,47 +88,39 @@ const TOKEN_HELP = `Usage: cloudy-agent token create NAME [-role admin|viewer] [
   create prints the token once, on its last line (only its hash is kept).
   viewer (default) may read; admin may also act (containers, services).`;
 
-export const tokenCommand: CliCommand = {
+/** A `token` subcommand: local files only, flags anywhere. */
+function tokenSub(name: string, want: number, run: (env: RpcCommandEnv, store: TokenStore, name: string) => Promise<number>): RpcCommandDef {
+  return {
+    name, summary: '', help: TOKEN_HELP, rpc: false, flags: { 'data-dir': 'string', ...(name === 'create' ? { role: 'string' } : {}) },
+    async run(env) {
+      if (env.flags.args.length !== want) return env.usage(TOKEN_HELP);
+      return run(env, new TokenStore(authFiles(dataDirOf(env.flags)).tokens, defaultLimits().apiTokens), env.flags.args[0] ?? '');
+    },
+  };
+}
+
+export const tokenCommand = rpcCommandGroup({
   name: 'token',
   summary: 'Creates, lists and revokes API tokens',
-  async run(argv: string[], io: CliIO): Promise<number> {
-    let f: Flags;
-    // `token VERB [NAME] [flags]`: flags come after the words (Go's flag package stops at the first word).
-    const words: string[] = [];
-    while (words.length < 2 && argv[words.length] !== undefined && !argv[words.length]!.startsWith('-')) words.push(argv[words.length]!);
-    try {
-      f = new Flags(parseFlags(argv.slice(words.length), { 'data-dir': 'string', role: 'string' }));
-    } catch (e) {
-      if (e instanceof HelpRequested) { io.stdout(TOKEN_HELP + '\n'); return 0; }
-      io.stderr(`${errorMessage(e)}\n`); return 1;
-    }
-    const [verb, name] = words;
-    const extra = f.args;
-    const store = new TokenStore(authFiles(dataDirOf(f)).tokens, defaultLimits().apiTokens);
-    try {
-      if (verb === 'create' && name !== undefined && extra.length === 0) {
-        const role = f.has('role') ? f.str('role') : 'viewer';
-        const token = await store.create(name, role);
-        io.stdout(`Token ${name} (${role}) created. It is shown only now:\n${token}\n`);
-        return 0;
-      }
-      if (verb === 'list' && name === undefined) {
-        const list = await store.list();
-        if (list.length === 0) { io.stdout('No tokens.\n'); return 0; }
-        const w = Math.max(4, ...list.map((t) => t.name.length));
-        io.stdout(`${'NAME'.padEnd(w)}  ROLE    CREATED\n` + list.map((t) => `${t.name.padEnd(w)}  ${t.role.padEnd(6)}  ${isoTime(t.created)}`).join('\n') + '\n');
-        return 0;
-      }
-      if (verb === 'revoke' && name !== undefined && extra.length === 0) {
-        await store.revoke(name);
-        io.stdout(`Token ${name} revoked.\n`);
-        return 0;
-      }
-      io.stderr(TOKEN_HELP + '\n');
-      return 1;
-    } catch (e) {
-      io.stderr(`Error: ${errorMessage(e)}\n`);
-      return 1;
-    }
-  },
-};
+  usage: `${TOKEN_HELP}\n`,
+  subcommands: [
+    tokenSub('create', 1, async (env, store, name) => {
+      const role = env.flags.has('role') ? env.flags.str('role') : 'viewer';
+      const token = await store.create(name, role);
+      env.out(`Token ${name} (${role}) created. It is shown only now:\n${token}`);
+      return 0;
+    }),
+    tokenSub('list', 0, async (env, store) => {
+      const list = await store.list();
+      if (list.length === 0) { env.out('No tokens.'); return 0; }
+      const w = Math.max(4, ...list.map((t) => t.name.length));
+      env.out(`${'NAME'.padEnd(w)}  ROLE    CREATED\n` + list.map((t) => `${t.name.padEnd(w)}  ${t.role.padEnd(6)}  ${isoTime(t.created)}`).join('\n'));
+      return 0;
+    }),
+    tokenSub('revoke', 1, async (env, store, name) => {
+      await store.revoke(name);
+      env.out(`Token ${name} revoked.`);
+      return 0;
+    }),
+  ],
+});
