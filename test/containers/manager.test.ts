@@ -43,7 +43,7 @@ class FakeDriver implements ContainerDriver {
   async lastExit() { return 'failure' as const; }
 }
 
-function setup(o: { publishError?: AgentError; neighbours?: string[] } = {}) {
+function setup(o: { publishError?: AgentError; neighbours?: string[]; answering?: string[] } = {}) {
   const driver = new FakeDriver();
   let now = 1_000_000;
   const saved: ContainersState[] = [];
@@ -63,6 +63,7 @@ function setup(o: { publishError?: AgentError; neighbours?: string[] } = {}) {
     network: { bridge: 'br', cidr: '10.9.0.0/24', gateway: '10.9.0.1' }, communityIp: '10.1.1.1',
     cgroupLayout: { memory: 2, cpu: 2 }, hostCpus: 4, bootId: 'boot', now: () => now,
     ...(o.neighbours ? { bridgeNeighbours: async () => o.neighbours! } : {}),
+    ...(o.answering ? { probeAddress: async (ip: string) => o.answering!.includes(ip) } : {}),
   });
   return { m, driver, saved, forwards, publishes, counters, advance: (ms: number) => { now += ms; } };
 }
@@ -76,6 +77,27 @@ test('IPAM skips every address in use on the bridge: other containers\' configs,
   driver.list = async () => (await list()).map((c) => (c.name === 'other' ? { ...c, ipv4: ['10.9.0.3', '10.9.0.4'] } : c));
   assert.is((await m.create({ name: 'c1', template: 'busybox' })).ipv4, '10.9.0.6');
   assert.is((await m.create({ name: 'c2', template: 'busybox', hostPort: 8081 })).ipv4, '10.9.0.7');
+});
+
+test('IPAM skips a candidate a silent host answers for (ARP probe); a running container without its address is reported once (issue 13 points 7, 8)', async () => {
+  const { m, driver, counters } = setup({ answering: ['10.9.0.2', '10.9.0.3'] });
+  await m.init();
+  const v = await m.create({ name: 'c1', template: 'busybox', start: true });
+  assert.is(v.ipv4, '10.9.0.4');
+  const list = driver.list.bind(driver);
+  let held = ['10.9.0.4'];
+  driver.list = async () => (await list()).map((c) => ({ ...c, ipv4: held }));
+  await m.tick();
+  assert.is((await m.list())[0]!.addressError, '');
+  held = [];
+  await m.tick();
+  await m.tick();
+  assert.match((await m.list())[0]!.addressError, /10\.9\.0\.4 missing: the container has no IPv4/);
+  assert.is(m.recentEvents().filter((e) => e.kind === 'address-mismatch').length, 1, 'reported once per change');
+  assert.is(counters.get('containers.address_mismatch'), 1);
+  held = ['10.9.0.4'];
+  await m.tick();
+  assert.is((await m.list())[0]!.addressError, '');
 });
 
 test('create writes network, limits (cgroup v2 keys), autostart and log keys into the initial config', async () => {
