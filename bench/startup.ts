@@ -41,6 +41,9 @@ const JOIN_DEADLINE_MS = 15_000;
 const POLL_MS = 5;
 const TARGET_MS = 100;
 const NODE18_DIR = '/var/cache/cloudy-agent/node18';
+// The executable as it was before issue 17's start-up work (pkg 6.23 SEA, no code cache, a re-exec, plug-ins
+// before the join), kept on this machine as the "before" row: a copy of a `make binary` from before 2026-12-07 19:50 (main at 4df80fd).
+const BEFORE_EXE = '/var/cache/cloudy-agent/fps-before/cloudy-agent';
 const UNIT = join(REPO_ROOT, 'image/overlay/etc/systemd/system/cloudy-agent.service');
 const EXE = join(REPO_ROOT, 'dist/cloudy-agent');
 const BUNDLE = join(REPO_ROOT, 'dist/cloudy-agent.cjs');
@@ -140,6 +143,7 @@ export async function startupSection(reg: ProcessRegistry, args: StartupOptions)
   if (serfBin) variants.push({ name: 'serf', what: 'Debian `serf agent` 0.9.4', file: serfBin, args: ['agent'], env: {}, files: [serfBin], ours: false });
   if (existsSync(EXE)) {
     variants.push({ name: 'exe', what: '`dist/cloudy-agent` as the systemd unit starts it (its Environment=)', file: EXE, args: ['agent'], env: { ...unitEnv, ...trace }, files: [EXE], ours: true });
+    if (existsSync(BEFORE_EXE)) variants.push({ name: 'exe-before', what: `the executable before this work (${BEFORE_EXE}: pkg SEA, no code cache, re-exec, plug-ins before the join)`, file: BEFORE_EXE, args: ['agent'], env: trace, files: [BEFORE_EXE], ours: true });
     variants.push({ name: 'exe-by-hand', what: '`dist/cloudy-agent` from a shell (re-executes once for the malloc settings)', file: EXE, args: ['agent'], env: trace, files: [EXE], ours: true });
   }
   const nodeVersion = (bin: string): string => execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
