@@ -8,9 +8,12 @@
 // Each takes -api URL (default https://guifi.net/api) and -data-dir DIR (the
 // agent's). A token guifi.net refuses (502) makes the command ask for the
 // password once (file or stdin) and try again; a second refusal is an error.
+// Built on the one CLI scaffold (cli-kit/rpc-command.ts: a group of rpc:false
+// verbs, flags anywhere); errors name the verb and the code.
 import { homedir } from 'node:os';
 import type { CliCommand, CliIO } from '../cli-kit/command.ts';
-import { Flags, HelpRequested, parseFlagsAnywhere, type FlagSpecs } from '../cli-kit/flags.ts';
+import type { Flags, FlagSpecs } from '../cli-kit/flags.ts';
+import { rpcCommandGroup, type RpcCommandDef } from '../cli-kit/rpc-command.ts';
 import { defaultLimits, type Limits } from '../config/limits.ts';
 import { defaultDataDir } from '../config/host-defaults.ts';
 import { AgentError, errorMessage, isAgentError } from '../errors.ts';
@@ -116,38 +119,26 @@ function positive(f: Flags, name: string): number | undefined {
 
 export function makeGuifiCommand(deps: GuifiCliDeps = {}): CliCommand {
   const limits = deps.limits ?? defaultLimits('edge');
-  return {
-    name: 'guifi',
-    summary: "Registers this box in guifi.net's database (login, register, service-add, unregister, status)",
-    async run(argv: string[], io: CliIO): Promise<number> {
-      const [verb, ...rest] = argv;
-      if (verb === undefined || verb === 'help' || verb === '-h' || verb === '-help' || verb === '--help') {
-        io.stdout(GUIFI_USAGE);
-        return verb === undefined ? 1 : 0;
-      }
-      const specs = VERBS[verb];
-      // Our verbs' one error style (cli-kit/rpc-command.ts 'cloudy'): one line on stderr, status 1.
-      const fail = (e: unknown): number => {
-        io.stderr(`Error: ${isAgentError(e) && e.code !== 'E_CONFIG' ? `${e.code}: ` : ''}guifi ${verb}: ${errorMessage(e)}\n`);
+  const verb = (name: string): RpcCommandDef => ({
+    name, summary: '', help: GUIFI_USAGE, style: 'cloudy', rpc: false, flags: VERBS[name]!,
+    async run(env) {
+      // The scaffold's one line on stderr, status 1, with the verb and the code: `Error: E_AUTH: guifi register: ...`.
+      try {
+        const extra = env.flags.args[0] ?? env.rest[0];
+        if (extra !== undefined) throw new AgentError('E_CONFIG', `unexpected argument: ${extra}`);
+        return await runVerb(name, env.flags, env.io, deps, limits);
+      } catch (e) {
+        env.err(`Error: ${isAgentError(e) && e.code !== 'E_CONFIG' ? `${e.code}: ` : ''}guifi ${name}: ${errorMessage(e)}`);
         return 1;
-      };
-      if (!specs) { io.stderr(`Error: unknown guifi subcommand ${JSON.stringify(verb)} (see 'cloudy-agent guifi help')\n`); return 1; }
-      let f: Flags;
-      try {
-        const p = parseFlagsAnywhere(rest, specs);
-        if (p.args.length || p.rest.length) throw new AgentError('E_CONFIG', `unexpected argument: ${p.args[0] ?? p.rest[0]}`);
-        f = new Flags(p);
-      } catch (e) {
-        if (e instanceof HelpRequested) { io.stdout(GUIFI_USAGE); return 1; }
-        return fail(e);
-      }
-      try {
-        return await runVerb(verb, f, io, deps, limits);
-      } catch (e) {
-        return fail(e);
       }
     },
-  };
+  });
+  return rpcCommandGroup({
+    name: 'guifi',
+    summary: "Registers this box in guifi.net's database (login, register, service-add, unregister, status)",
+    usage: GUIFI_USAGE,
+    subcommands: Object.keys(VERBS).map(verb),
+  });
 }
 
 async function runVerb(verb: string, f: Flags, io: CliIO, deps: GuifiCliDeps, limits: Limits): Promise<number> {
