@@ -22,7 +22,7 @@
 // the swarm on 127.19.x.y (prefix rc). `--only roundtrips|rss|fanout` runs one part.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile, median, round } from './lib/stats.ts';
 import { REPO_ROOT } from './lib/agents.ts';
@@ -205,7 +205,8 @@ async function fanout(): Promise<{ members: number; rounds: FanoutRound[]; swarm
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const want = (part: string): boolean => ONLY === '' || ONLY === part;
-  const md: string[] = [`# Remote control bench (${new Date().toISOString()})`, ''];
+  const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' / ');
+  const md: string[] = [`# Remote control bench (${new Date().toISOString()})`, '', `Load average (1/5/15 min) at the start: ${load()}, on ${cpus().length} CPUs.`, ''];
   const json: Record<string, unknown> = { date: new Date().toISOString() };
   if (want('roundtrips')) {
     const rt = await roundTrips();
@@ -236,6 +237,7 @@ async function main(): Promise<void> {
       + 'the swarm runs in its own process on the same machine.', '');
     json.fanout = f;
   }
+  md.push(`Load average at the end: ${load()}.`, '');
   writeFileSync(join(OUT, ONLY === '' ? 'remote-bench.md' : `remote-bench-${ONLY}.md`), md.join('\n'));
   writeFileSync(join(OUT, ONLY === '' ? 'remote-bench.json' : `remote-bench-${ONLY}.json`), JSON.stringify(json, null, 2) + '\n');
   process.stdout.write(md.join('\n'));
