@@ -227,7 +227,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   memoryCheckIntervalMs: 2_000,
   memoryReclaimSlackBytes: 3 * 1024 * 1024,
   memoryReclaimMinGapMs: 10_000,
-  memorySettleReclaimAfterMs: 20_000,
+  memorySettleReclaimAfterMs: 10_000,
   memoryRefreshReclaimIntervalMs: 10 * 60_000,
   memoryPaceStepBytes: 2 * 1024 * 1024,
   mdnsPollIntervalMs: 60_000,
