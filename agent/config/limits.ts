@@ -225,7 +225,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   guifiRetryMaxMs: 15 * 60_000,
   guifiRetryJitterPct: 50,
   memoryCheckIntervalMs: 2_000,
-  memoryReclaimSlackBytes: 3 * 1024 * 1024,
+  memoryReclaimSlackBytes: 2 * 1024 * 1024,
   memoryReclaimMinGapMs: 10_000,
   memorySettleReclaimAfterMs: 10_000,
   memoryRefreshReclaimIntervalMs: 10 * 60_000,

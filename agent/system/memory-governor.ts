@@ -24,7 +24,8 @@
 // GC flushes bytecode that is not running (it is compiled again, lazily, if
 // the function ever runs again) and compacts: measured on the idle executable,
 // RssAnon 18.7 -> 14.4 MB. So one reclaim runs `settleAfterMs` after start
-// (start-up done), and another every `refreshIntervalMs` after the last one
+// (start-up done) and again that long after each burst reclaim (the burst's
+// code), and another every `refreshIntervalMs` after the last one
 // (what one-off commands and the recompiled hot paths left behind; 10 min by
 // default: one such GC costs 30-120 ms of CPU on a 2-core box, 2-10 % of an
 // idle agent's CPU at that rate).
@@ -141,6 +142,9 @@ export class MemoryGovernor {
     this.o.counters.inc('memory.reclaim');
     if (settle) this.o.counters.inc('memory.reclaim.settle');
     else if (stale) this.o.counters.inc('memory.reclaim.refresh');
+    // A burst: the code it ran (push/pull merge, alive handling) is flushed by one
+    // more reclaim once it is over, as after start-up.
+    else if ((this.o.settleAfterMs ?? 0) > 0) this.settleAt = now + this.o.settleAfterMs!;
     this.o.counters.inc('memory.reclaimed_kb', freedKb);
     this.o.logger.debug(`reclaimed ${freedKb} kB in ${this.now() - now} ms (heap ${mb(u.heapUsed)}/${mb(u.heapTotal)} MB before, ${mb(after.heapUsed)}/${mb(after.heapTotal)} MB after)`);
     return true;

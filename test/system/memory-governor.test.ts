@@ -48,6 +48,25 @@ test('start-up settle: one reclaim once settleAfterMs passed, with no burst at a
   assert.is(r.collects, 1, 'no refresh configured: the settle reclaim runs once');
 });
 
+test('after a burst reclaim, one settle reclaim once the burst is over (settleAfterMs later)', () => {
+  const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB }, { settleAfterMs: 10_000 });
+  r.afterCollect({ rss: 52 * MB, heapTotal: 10 * MB, heapUsed: 9 * MB, external: 2 * MB });
+  r.advance(10_000);
+  assert.is(r.g.check(), true, 'start-up settle');
+  r.advance(60_000);
+  r.set({ rss: 60 * MB, heapTotal: 17 * MB, heapUsed: 11 * MB });
+  r.afterCollect({ rss: 56 * MB, heapTotal: 12 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  assert.is(r.g.check(), true, 'burst');
+  r.afterCollect({ rss: 53 * MB, heapTotal: 10 * MB, heapUsed: 9 * MB, external: 2 * MB });
+  r.advance(5000);
+  assert.is(r.g.check(), false, 'not yet');
+  r.advance(5000);
+  assert.is(r.g.check(), true, 'the burst is over: settle');
+  assert.is(r.counters.get('memory.reclaim.settle'), 2);
+  for (let i = 0; i < 20; i++) { r.advance(5000); assert.is(r.g.check(), false); }
+  assert.is(r.collects, 3);
+});
+
 test('refresh: a reclaim every refreshIntervalMs after the last one, whatever the slack', () => {
   const r = rig({ rss: 60 * MB, heapTotal: 12 * MB, heapUsed: 11 * MB, external: 2 * MB }, { settleAfterMs: 20_000, refreshIntervalMs: 300_000 });
   r.afterCollect({ rss: 56 * MB, heapTotal: 10 * MB, heapUsed: 8 * MB, external: 2 * MB });
@@ -58,16 +77,18 @@ test('refresh: a reclaim every refreshIntervalMs after the last one, whatever th
   r.advance(5000);
   assert.is(r.g.check(), true, 'refresh due 300 s after it');
   assert.is(r.counters.get('memory.reclaim.refresh'), 1);
-  // A burst reclaim restarts the refresh period.
+  // A burst reclaim (and the settle reclaim after it) restarts the refresh period.
   r.advance(100_000);
   r.set({ rss: 70 * MB, heapTotal: 18 * MB, heapUsed: 11 * MB });
   assert.is(r.g.check(), true, 'burst');
+  r.advance(20_000);
+  assert.is(r.g.check(), true, 'settle after the burst');
   r.advance(250_000);
-  assert.is(r.g.check(), false, 'refresh counts from the burst reclaim');
+  assert.is(r.g.check(), false, 'refresh counts from the last reclaim');
   r.advance(50_000);
   assert.is(r.g.check(), true);
   assert.is(r.counters.get('memory.reclaim.refresh'), 2);
-  assert.is(r.collects, 4);
+  assert.is(r.collects, 5);
 });
 
 test('after a burst: one reclaiming GC, counted with what it gave back; then rate-limited', () => {
