@@ -26,12 +26,13 @@ export function record(values: Record<string, unknown>): void {
  * Runs `make image` (image/build.sh) unless IMAGE_TEST_REUSE=1 and the images exist; returns
  * seconds and whether the Debian root came from the cache (warm).
  */
-export function buildImages(): { seconds: number; warm: boolean; log: string } {
-  if (process.env.IMAGE_TEST_REUSE === '1' && existsSync(IMG) && existsSync(LXC_ROOTFS)) return { seconds: 0, warm: true, log: 'reused' };
+export function buildImages(o: { lxc?: boolean } = {}): { seconds: number; warm: boolean; log: string } {
+  const lxc = o.lxc ?? true;
+  if (process.env.IMAGE_TEST_REUSE === '1' && existsSync(IMG) && (!lxc || existsSync(LXC_ROOTFS))) return { seconds: 0, warm: true, log: 'reused' };
   const t0 = Date.now();
   // the raw image's .xz is for distribution, not needed here (it is slow on a busy machine)
   // A warm build takes half a minute on an idle machine, several under load; a cold one (Debian root) far longer.
-  const log = sh(`cd ${REPO} && SKIP_XZ=1 XZ_LEVEL=0 bash image/build.sh 2>&1`, false, 90 * 60_000);
+  const log = sh(`cd ${REPO} && SKIP_XZ=1 XZ_LEVEL=0 ${lxc ? '' : 'SKIP_LXC=1 '}bash image/build.sh 2>&1`, false, 90 * 60_000);
   return { seconds: (Date.now() - t0) / 1000, warm: !/debian root \(mmdebstrap\)/.test(log), log };
 }
 
