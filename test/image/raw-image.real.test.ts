@@ -67,7 +67,7 @@ function httpGet(url: string): { status: number; headers: string; body: string }
 /** The guest's own boot report (cloudy-boot-report.service: systemd-analyze on the console). */
 function bootReport(consoleText: string): Record<string, string | string[]> {
   const m = /Startup finished in ([^\n]+?)\s*$/m.exec(consoleText);
-  const blame = [...consoleText.matchAll(/^\s*(\d+(?:\.\d+)?(?:ms|s|min [\d.]+s)) ([\w@.\\-]+\.(?:service|mount|device|socket))\s*$/gm)].slice(0, 8).map((x) => `${x[1]} ${x[2]}`);
+  const blame = [...consoleText.matchAll(/^(?:\[\s*[\d.]+\] \S+\[\d+\]: )?\s*((?:\d+min )?\d+(?:\.\d+)?(?:ms|s)) ([\w@.\\-]+\.(?:service|mount|device|socket))\s*$/gm)].slice(0, 8).map((x) => `${x[1]} ${x[2]}`);
   return m ? { startup: m[1]!.replace(/\x1b\[[0-9;]*m/g, ''), blame } : {};
 }
 let serfNs = '';

@@ -52,7 +52,12 @@ export interface Guest {
   console(): string;
 }
 
-export function bootGuest(o: { lan: Lan; tap: string; disk: string; mac: string; firmware: 'bios' | 'uefi'; name: string; memMb?: number }): Guest {
+/**
+ * `smp` defaults to 1: on a small host shared with other work (two guests at a time here), a second
+ * vCPU thread that the host does not schedule stalls the other in IPIs and RCU (seen: RCU stall
+ * warnings, 11-minute boots); one vCPU per guest lets two guests use the host's two cores.
+ */
+export function bootGuest(o: { lan: Lan; tap: string; disk: string; mac: string; firmware: 'bios' | 'uefi'; name: string; memMb?: number; smp?: number }): Guest {
   mkdirSync(ARTIFACTS, { recursive: true });
   sh(`ip -n ${o.lan.hub} link del ${o.tap}`, true);
   sh(`ip -n ${o.lan.hub} tuntap add ${o.tap} mode tap && ip -n ${o.lan.hub} link set ${o.tap} master ${o.lan.bridge} && ip -n ${o.lan.hub} link set ${o.tap} up`);
@@ -63,7 +68,7 @@ export function bootGuest(o: { lan: Lan; tap: string; disk: string; mac: string;
     copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
     fw.push('-machine', 'q35', '-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${vars}`);
   }
-  const args = ['netns', 'exec', o.lan.hub, 'qemu-system-x86_64', '-name', `img-${o.name}`, '-nodefaults', '-accel', 'tcg', '-cpu', 'max', '-smp', '2',
+  const args = ['netns', 'exec', o.lan.hub, 'qemu-system-x86_64', '-name', `img-${o.name}`, '-nodefaults', '-accel', 'tcg', '-cpu', 'max', '-smp', String(o.smp ?? 1),
     '-m', String(o.memMb ?? 512), '-display', 'none', '-serial', `file:${serial}`, '-monitor', 'none', '-no-reboot', ...fw,
     '-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=0',
     '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${o.mac}`];
