@@ -287,7 +287,7 @@ test('malformed seed: boots with defaults, found by mDNS; its seed-error tag and
     qemu_tcg: times, qemu_tcg_note: 'guests boot two at a time (seeded BIOS + seedless OVMF, then the reboot + malformed seed)',
     guest_systemd_analyze: boots, raw_image_test_file_s: Math.round((Date.now() - T0) / 1000),
     loadavg_at_end: sh('cat /proc/loadavg').trim(), measured_at: new Date().toISOString(),
-    image_bytes: Number(sh(`stat -c %s ${IMG}`).trim()), image_xz_bytes: Number(sh(`stat -c %s ${IMG}.xz 2>/dev/null || echo 0`).trim()),
+    image_raw_bytes: Number(sh(`stat -c %s ${IMG}`).trim()),
   });
 });
 
