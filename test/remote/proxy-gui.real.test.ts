@@ -144,9 +144,21 @@ test('a browser on the edge port logs in and publishes a service on the edge nod
   await page.waitForSelector('#remote-services:has-text("Edge browser")', { timeout: 30_000 });
   await page.screenshot({ path: join(ART, 'proxy-gui-remote-publish.png'), fullPage: true });
   assert.match(await edgeServices(), /tahoe:3456:Edge browser/);
+  // And withdrawn again from the same page.
+  await page.fill('#remote-unpub-type', 'tahoe');
+  await page.fill('#remote-unpub-port', '3456');
+  await page.click('#remote-unpublish-form button[type=submit]');
+  await page.waitForSelector('#remote-result:has-text("Done.")', { timeout: 60_000 });
+  await waitFor('the service withdrawn on the edge', async () => !/tahoe:3456/.test(await edgeServices()), 30_000);
+  await page.waitForFunction(() => !(document.querySelector('#remote-services')?.textContent ?? '').includes('Edge browser'), undefined, { timeout: 30_000 });
+  // A container action reaches the edge's registry (containers are off on this edge: its refusal, as text).
+  await page.fill('#remote-action-name', 'rcweb');
+  await page.selectOption('#remote-action', 'start');
+  await page.click('#remote-action-form button[type=submit]');
+  await page.waitForSelector('#remote-result:has-text("unavailable")', { timeout: 60_000 });
   const run = posts.filter((p) => p.url.endsWith('/api/v1/commands/remote.run'));
-  assert.is(run.length, 1);
-  assert.ok(run[0]!.url.startsWith(proxyUrl) && run[0]!.status === 200 && run[0]!.csrf);
+  assert.is(run.length, 3);
+  assert.ok(run.every((r) => r.url.startsWith(proxyUrl) && r.status === 200 && r.csrf));
   await page.close();
 });
 

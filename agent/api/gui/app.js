@@ -267,10 +267,24 @@
       act(['create', cn.value, '-t', ctpl.value].concat(cstart.checked ? ['-start'] : []), 'lxc');
     } }, h('label', null, t('fName'), cn), h('label', null, t('fTemplate'), ctpl), h('label', { className: 'check' }, cstart, t('fStart')),
       h('button', { className: 'primary', type: 'submit', text: t('create') }));
+    var ut = h('input', { name: 'type', id: 'remote-unpub-type', required: true }),
+      up = h('input', { name: 'port', id: 'remote-unpub-port', type: 'number', min: 1, max: 65535, required: true });
+    var unpubForm = h('form', { className: 'grid', id: 'remote-unpublish-form', onsubmit: function (ev) {
+      ev.preventDefault();
+      act([ut.value, String(up.value)], 'unpublish');
+    } }, h('label', null, t('fType'), ut), h('label', null, t('fPort'), up), h('button', { type: 'submit', text: t('unpublish') }));
+    var an = h('input', { name: 'name', id: 'remote-action-name', required: true, pattern: '[a-z0-9][a-z0-9-]*' });
+    var asel = h('select', { name: 'action', id: 'remote-action' });
+    ['start', 'stop', 'restart', 'destroy'].forEach(function (a) { asel.appendChild(h('option', { value: a, text: t(a) })); });
+    var actionForm = h('form', { className: 'grid', id: 'remote-action-form', onsubmit: function (ev) {
+      ev.preventDefault();
+      if (asel.value === 'destroy' && !confirm(t('confirmDestroy', an.value))) return;
+      act([asel.value, an.value], 'lxc');
+    } }, h('label', null, t('fName'), an), h('label', null, t('colActions'), asel), h('button', { type: 'submit', text: t('remoteApply') }));
     sec.appendChild(h('h2', { text: t('remoteTitle') }));
     sec.appendChild(h('p', { className: 'muted', text: t('remoteNote') }));
-    sec.appendChild(h('h2', { text: t('services') })); sec.appendChild(svcOut); sec.appendChild(pubForm);
-    sec.appendChild(h('h2', { text: t('containers') })); sec.appendChild(ctOut);
+    sec.appendChild(h('h2', { text: t('services') })); sec.appendChild(svcOut); sec.appendChild(pubForm); sec.appendChild(unpubForm);
+    sec.appendChild(h('h2', { text: t('containers') })); sec.appendChild(ctOut); sec.appendChild(actionForm);
     sec.appendChild(h('h2', { text: t('createTitle') })); sec.appendChild(createForm);
     sec.appendChild(result);
     reload();

@@ -46,6 +46,7 @@ window.CLOUDY_STRINGS = {
     remoteNote: 'Through remote control: commands signed with this full node\'s operator key, checked and run by that node.',
     remoteNoAnswer: '%s did not answer.',
     remoteRefused: 'Refused: %s',
+    remoteApply: 'Apply',
     failed: 'Failed: %s',
     noContainers: 'Container management is not available on this node: %s',
     statsTitle: 'Federation over time',
