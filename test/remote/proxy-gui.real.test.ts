@@ -150,7 +150,7 @@ test('a browser on the edge port logs in and publishes a service on the edge nod
   await page.click('#remote-unpublish-form button[type=submit]');
   await page.waitForSelector('#remote-result:has-text("Done.")', { timeout: 60_000 });
   await waitFor('the service withdrawn on the edge', async () => !/tahoe:3456/.test(await edgeServices()), 30_000);
-  await page.waitForFunction(() => !(document.querySelector('#remote-services')?.textContent ?? '').includes('Edge browser'), undefined, { timeout: 30_000 });
+  await waitFor('the page shows it gone', async () => !((await page.textContent('#remote-services')) ?? '').includes('Edge browser'), 30_000);
   // A container action reaches the edge's registry (containers are off on this edge: its refusal, as text).
   await page.fill('#remote-action-name', 'rcweb');
   await page.selectOption('#remote-action', 'start');
