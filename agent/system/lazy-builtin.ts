@@ -15,6 +15,7 @@ interface Builtins {
   'node:http': typeof import('node:http');
   'node:https': typeof import('node:https');
   'node:crypto': typeof import('node:crypto');
+  'node:zlib': typeof import('node:zlib');
 }
 
 export function lazyBuiltin<K extends keyof Builtins>(name: K): () => Builtins[K] {

@@ -1,10 +1,17 @@
 // CRC-32/IEEE (zlib/Ethernet: reflected polynomial 0xEDB88320, init and final
 // xor 0xFFFFFFFF), as memberlist's hasCrc header uses it (SERF-PROTOCOL.md §2.5).
 // node:zlib has a native crc32 from Node 20.15 / 22.2 on; older runtimes use the
-// table below. Pure module: node:zlib is a computation library, not I/O.
-import * as zlib from 'node:zlib';
+// table below. Pure module: node:zlib is a computation library, not I/O. It is
+// loaded on the first checksum, not at start (system/lazy-builtin.ts).
+import { lazyBuiltin } from '../../system/lazy-builtin.ts';
 
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+const zlib = lazyBuiltin('node:zlib');
+type Crc32 = (data: Uint8Array, value?: number) => number;
+let native: Crc32 | null | undefined;
+function nativeCrc32(): Crc32 | null {
+  if (native === undefined) native = (zlib() as { crc32?: Crc32 }).crc32 ?? null;
+  return native;
+}
 
 let table: Uint32Array | undefined;
 
@@ -29,5 +36,6 @@ export function crc32Portable(data: Uint8Array): number {
 
 /** CRC-32/IEEE of `data` as an unsigned 32-bit number. */
 export function crc32(data: Uint8Array): number {
-  return nativeCrc32 ? nativeCrc32(data) >>> 0 : crc32Portable(data);
+  const n = nativeCrc32();
+  return n ? n(data) >>> 0 : crc32Portable(data);
 }
