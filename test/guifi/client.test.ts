@@ -40,8 +40,10 @@ test('every guifi.net error code comes out as a GuifiApiError with that code', a
     [500, c.addDevice({ nodeId: 987654, mac: MAC_A, nick: 'nowhere' }), 'E_NOT_FOUND'],
     [502, w.client({ token: 'bm90LWEtdG9rZW4=' }).clearCnml(), 'E_AUTH'],
   ];
-  for (const [code, p, agentCode] of cases) {
-    const e = await rejects(p);
+  // Every call is already in flight: catch each now, or one that fails while an earlier one is awaited is an unhandled rejection.
+  const caught = cases.map(([code, p, agentCode]) => [code, rejects(p), agentCode] as const);
+  for (const [code, p, agentCode] of caught) {
+    const e = await p;
     assert.ok(isGuifiError(e, code), `code ${code}: ${String(e)}`);
     assert.is((e as GuifiApiError).code, agentCode, `AgentError code for ${code}`);
     assert.not.ok(isTransient(e));
