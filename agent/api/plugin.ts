@@ -56,6 +56,10 @@ export function apiPlugin(opts: ApiPluginOptions = {}): DaemonPlugin {
         dataDir: c.dataDir, stateHealth: ctx.stateHealth, guest: c.httpGuest, history: recorder?.history ?? null,
         ...(opts.pluginStats ? { pluginStats: opts.pluginStats } : {}),
       });
+      if (c.dataDir !== '') {
+        await api.auth.passwords.checkOnStart((m) => log.warn(m));
+        await api.auth.tokens.checkOnStart((m) => log.warn(m));
+      }
       if (c.dataDir === '') log.warn('no -data-dir: no admin password or API token can be set, so nobody can log in');
       else if (!(await api.auth.passwords.isSet())) log.warn('no admin password yet: run `cloudy-agent passwd` to log in to the web GUI');
       const server = new HttpServer({ handlers: api.handlers, limits: ctx.limits, logger: log, counters: ctx.counters });

@@ -47,6 +47,8 @@ export class LxcDriver implements ContainerDriver {
 
   private async run(tool: string, args: string[], timeoutMs?: number, input?: string): Promise<ExecResult> {
     try {
+      // A configured LXC path (config key lxc.path) applies to every lxc-* tool, not only to the files read here.
+      if (this.o.lxcPath && tool !== 'lxc-config' && !(args.length === 1 && args[0] === '--version')) args = ['-P', this.o.lxcPath, ...args];
       return await this.o.exec.run(tool, args, {
         timeoutMs: timeoutMs ?? this.o.commandTimeoutMs ?? 60_000,
         maxOutputBytes: this.o.maxOutputBytes,

@@ -27,11 +27,12 @@ export class FederationHistoryFile {
 
   async load(): Promise<FederationSample[]> {
     try {
-      const raw = await this.file.read();
-      if (!raw) return [];
-      const doc = JSON.parse(new TextDecoder().decode(raw)) as { version?: number; samples?: unknown[] };
-      if (doc.version !== FORMAT_VERSION || !Array.isArray(doc.samples)) throw new AgentError('E_DECODE', `unknown format ${String(doc.version)}`);
-      return doc.samples.filter(isSample);
+      const samples = await this.file.readOrMoveAside((raw) => {
+        const doc = JSON.parse(new TextDecoder().decode(raw)) as { version?: number; samples?: unknown[] } | null;
+        if (doc?.version !== FORMAT_VERSION || !Array.isArray(doc.samples)) throw new AgentError('E_DECODE', `not a version ${FORMAT_VERSION} history (version ${String(doc?.version)})`);
+        return doc.samples.filter(isSample);
+      }, 'starting with an empty federation history', (m) => this.logger.warn(m));
+      return samples ?? [];
     } catch (e) {
       this.counters.inc('discovery.federation_history_load_error');
       this.logger.warn(`federation history not restored: ${(e as Error).message}`);

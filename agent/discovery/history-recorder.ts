@@ -47,6 +47,10 @@ export class HistoryRecorder {
   async restore(): Promise<void> {
     if (!this.o.file) return;
     try {
+      if (this.o.file.readOrMoveAside) {
+        await this.o.file.readOrMoveAside((raw) => decodeHistoryInto(this.o.history, raw), 'starting with an empty history', (m) => this.o.logger.warn(m));
+        return;
+      }
       const raw = await this.o.file.read();
       if (raw) decodeHistoryInto(this.o.history, raw);
     } catch (e) {

@@ -67,7 +67,7 @@ export class ServiceAnnouncer implements ServicePublisher {
     await this.serialize(async () => {
       let saved: ServiceAnnouncement[] = [];
       try {
-        saved = await this.opts.store.load();
+        saved = await this.opts.store.load((m) => this.opts.logger.warn(m));
       } catch (e) {
         this.opts.counters.inc('discovery.store_load_error');
         this.opts.logger.error(`cannot restore published services, starting empty: ${(e as Error).message}`);

@@ -1,7 +1,6 @@
 // Published services kept across restarts: one JSON file in the state dir,
 // replaced atomically (temp file + fsync + rename + fsync of the directory),
 // so a power cut on a home gateway leaves the old or the new list, never half.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile } from '../state/atomic-file.ts';
 import type { StateHealth } from '../state/state-health.ts';
@@ -11,7 +10,7 @@ import type { ServiceAnnouncement } from './publisher.ts';
 const FORMAT_VERSION = 1;
 
 export interface ServiceStore {
-  load(): Promise<ServiceAnnouncement[]>;
+  load(said?: (msg: string) => void): Promise<ServiceAnnouncement[]>;
   save(services: readonly ServiceAnnouncement[]): Promise<void>;
 }
 
@@ -23,30 +22,31 @@ export class FileServiceStore implements ServiceStore {
     this.file = new AtomicFile(this.path, health);
   }
 
-  async load(): Promise<ServiceAnnouncement[]> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new AgentError('E_IO', `cannot read ${this.path}: ${errorMessage(e)}`);
-    }
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (e) {
-      throw new AgentError('E_DECODE', `${this.path} is not JSON: ${errorMessage(e)}`);
-    }
-    const d = doc as { version?: unknown; services?: unknown };
-    if (d?.version !== FORMAT_VERSION || !Array.isArray(d.services)) {
-      throw new AgentError('E_DECODE', `${this.path}: unknown format (version ${String(d?.version)})`);
-    }
-    return d.services as ServiceAnnouncement[];
+  /**
+   * The saved list ([] when none). A file that is not a version-1 list (torn,
+   * garbage, a future version) is moved aside and said: no published services.
+   */
+  async load(said?: (msg: string) => void): Promise<ServiceAnnouncement[]> {
+    return (await this.file.readOrMoveAside(parseServices, 'starting with no published services', said)) ?? [];
   }
 
   async save(services: readonly ServiceAnnouncement[]): Promise<void> {
     await this.file.write(new TextEncoder().encode(JSON.stringify({ version: FORMAT_VERSION, services }, null, 1) + '\n'));
   }
+}
+
+function parseServices(bytes: Uint8Array): ServiceAnnouncement[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new AgentError('E_DECODE', `not JSON: ${errorMessage(e)}`);
+  }
+  const d = doc as { version?: unknown; services?: unknown } | null;
+  if (d?.version !== FORMAT_VERSION || !Array.isArray(d.services)) {
+    throw new AgentError('E_DECODE', `not a version ${FORMAT_VERSION} services list (version ${String(d?.version)})`);
+  }
+  return d.services as ServiceAnnouncement[];
 }
 
 /** In-memory store (tests, or a node run without a state dir). */

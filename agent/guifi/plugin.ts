@@ -54,6 +54,7 @@ export function guifiPlugin(o: GuifiPluginOptions): DaemonPlugin {
         ...(cfg.communityInterface ? { iface: cfg.communityInterface } : {}), ...(communityIp ? { ip: communityIp } : {}),
       }));
       const store = GuifiStateStore.inDir(cfg.dataDir, ctx.stateHealth);
+      await store.checkOnStart((m) => log.warn(m));
       const registrar = new GuifiRegistrar({
         settings, store, limits: ctx.limits, logger: ctx.logger, mac,
         ...(o.localServiceTypes ? { localServiceTypes: o.localServiceTypes } : {}),

@@ -102,6 +102,11 @@ export class GuifiStateStore {
     return (await this.readParsed()).state;
   }
 
+  /** At agent start: a file that does not parse is moved aside (not registered: registration starts again). */
+  async checkOnStart(said?: (msg: string) => void): Promise<void> {
+    await this.file.readOrMoveAside?.((b) => parseState(new TextDecoder('utf-8', { fatal: true }).decode(b)), 'not registered: registration is retried', said);
+  }
+
   private async readParsed(): Promise<ParsedState> {
     const bytes = await this.file.read();
     return bytes === null ? { state: { ...EMPTY_STATE }, otherLines: [] } : parseState(new TextDecoder().decode(bytes));

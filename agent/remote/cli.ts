@@ -31,7 +31,7 @@ function defaultKeyPath(f: Flags, io: CliIO): string {
 const s = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : String(v ?? ''));
 const rec = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? v as Record<string, unknown> : {});
 
-const OPERATOR_HELP = `Usage: cloudy-agent operator <keygen|show|trust|untrust|list> [options]
+const OPERATOR_HELP = `Usage: cloudy-agent operator <keygen|show|trust|untrust|list|unlock> [options]
 
     keygen [-out FILE]              make an Ed25519 operator key (default <data-dir>/operator.key)
     show [-key FILE]                print its public key (one line, for -trust-operator)
@@ -39,6 +39,8 @@ const OPERATOR_HELP = `Usage: cloudy-agent operator <keygen|show|trust|untrust|l
     trust KEY [-role admin|viewer]  trust an operator key on the running agent (local RPC)
     untrust KEY|ID                  stop trusting it
     list                            the trusted keys
+    unlock KEY|ID -floor N          after a lost sequence file: let KEY run numbers above N
+                                    (N = the operator's counter, in its <key>.seq; 0 for a new key)
 Options: -data-dir DIR, -rpc-addr, -rpc-auth
 `;
 
@@ -96,6 +98,16 @@ export const operatorCommand = rpcCommandGroup({
         if (!wants(env, 1)) return env.usage(OPERATOR_HELP);
         const r = rec(await env.call('operator.untrust', { Key: env.flags.args[0]! }, true));
         env.out(r.Removed ? 'Removed' : 'Was not trusted (now refused even if a flag or the config names it)');
+        return 0;
+      },
+    }),
+    operatorSub('unlock', {
+      flags: { floor: 'string' },
+      async run(env) {
+        const floor = Number(env.flags.str('floor', ''));
+        if (!wants(env, 1) || !Number.isSafeInteger(floor) || floor < 0) return env.usage(OPERATOR_HELP);
+        const r = rec(await env.call('operator.unlock', { Key: env.flags.args[0]!, Floor: floor }, true));
+        env.out(`Unlocked ${s(r.ID)} above ${s(r.Floor)}`);
         return 0;
       },
     }),

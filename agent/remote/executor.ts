@@ -121,7 +121,9 @@ export class RemoteExecutor {
     const stale = this.d.sequences.staleness(trusted.id, cmd.seq);
     if (stale) {
       this.d.counters.inc(`remote.replay.${stale}`);
-      return refuse('replay', stale === 'duplicate' ? `sequence ${cmd.seq} was accepted before` : `sequence ${cmd.seq} is older than the replay window (${this.d.sequences.windowSize} below ${this.d.sequences.lastAccepted(trusted.id)})`);
+      return refuse('replay', stale === 'duplicate' ? `sequence ${cmd.seq} was accepted before`
+        : stale === 'state-lost' ? `this node lost its record of the sequence numbers it ran (corrupt file moved aside): key ${trusted.id} is refused until an operator runs \`cloudy-agent operator unlock ${trusted.id} -floor N\` on it`
+          : `sequence ${cmd.seq} is older than the replay window (${this.d.sequences.windowSize} below ${this.d.sequences.lastAccepted(trusted.id)})`);
     }
     if (!this.d.rate.take(trusted.id)) return refuse('rate', `key ${trusted.id} is over its rate limit`);
     // Commands sent at once (the GUI, a script) wait for a free slot; beyond the queue they are refused.

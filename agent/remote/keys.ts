@@ -95,7 +95,13 @@ export async function readPrivateKey(path: string): Promise<KeyPair> {
 /** The key at `path`, made (and written) on first use: a node's own answer-signing key. */
 export async function loadOrCreateKey(path: string, health: StateHealth | null = null): Promise<KeyPair> {
   try { return await readPrivateKey(path); } catch (e) {
-    if (!(e instanceof AgentError) || e.code !== 'E_NOT_FOUND') throw e;
+    if (!(e instanceof AgentError) || (e.code !== 'E_NOT_FOUND' && !(e.code === 'E_INVALID' && health))) throw e;
+    if (e.code === 'E_INVALID') {
+      // Unreadable (torn, garbage): moved aside and a new key made; requesters that pinned the old one
+      // see a changed node key and must pin again (`remote` says so), which is the honest outcome.
+      const to = await new AtomicFile(path, health).moveAside(errorMessage(e));
+      health!.movedAside(path, to, errorMessage(e), 'a new node key is made (requesters must pin it again)');
+    }
   }
   const kp = generateKeyPair();
   // Atomic (never an empty key file after a cut) and, in the agent, a full or

@@ -63,7 +63,7 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       const kp = await loadOrCreateKey(join(o.dataDir, NODE_KEY_FILE), ctx.stateHealth);
       const nodeKey = { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) };
       const trust = await TrustStore.load(o.trustSpecs, new AtomicFile(join(dir, 'trust.json'), ctx.stateHealth));
-      const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor'), ctx.stateHealth), ctx.limits.remoteReplayWindow);
+      const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor'), ctx.stateHealth, true), ctx.limits.remoteReplayWindow);
       const rate = new RateLimiter({ burst: ctx.limits.remoteRateBurst, perMinute: ctx.limits.remoteRatePerMinute });
       const config: ConfigAccess = {
         get: () => ({
@@ -139,6 +139,20 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
           return { Removed: had };
         },
       }));
+      if (sequences.lost) log.warn('remote sequence numbers lost (file moved aside): every trusted key is refused until `cloudy-agent operator unlock KEY -floor N` is run here');
+      ctx.registry.register(defineCommand({
+        name: 'operator.unlock',
+        summary: 'After the sequence file was lost: lets a key run commands numbered above FLOOR (its operator\'s counter; 0 for a new key)',
+        role: 'admin',
+        args: { Key: { type: 'string', required: true, doc: 'public key or its 16-hex-digit id' }, Floor: { type: 'int', required: true, doc: 'numbers up to this one stay refused' } },
+        handler: async (a) => {
+          const id = /^[0-9a-f]{16}$/.test(a.Key) ? a.Key : trust.list().find((k) => k.key === a.Key)?.id;
+          if (!id || !trust.byId(id)) throw new AgentError('E_NOT_FOUND', `key ${a.Key} is not trusted here`);
+          await sequences.unlock(id, a.Floor);
+          log.info(`operator key ${id} unlocked above sequence ${a.Floor}`);
+          return { ID: id, Floor: a.Floor };
+        },
+      }));
       ctx.registry.register(defineCommand({
         name: 'operator.list', summary: 'Operator keys trusted for remote control', role: 'viewer', args: {},
         handler: async () => ({ Keys: trust.list().map((k) => ({ ID: k.id, Key: k.key, Role: k.role, Source: k.source })) }),
@@ -153,7 +167,10 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       if (trust.size === 0) log.info('no trusted operator keys: remote commands are refused');
       return {
         async stop() { unsubscribe(); await closeSender(); },
-        stats: () => ({ trusted_keys: String(trust.size), sequence_writes: String(sequences.writes) }),
+        stats: () => ({
+          trusted_keys: String(trust.size), sequence_writes: String(sequences.writes),
+          ...(sequences.lost ? { sequences: 'lost at start (file moved aside): keys refused until `operator unlock KEY -floor N`' } : {}),
+        }),
       };
     },
   };

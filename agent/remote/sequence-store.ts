@@ -37,7 +37,7 @@ import type { FileStore } from '../state/atomic-file.ts';
 interface Window { top: number; bits: bigint }
 
 /** Why a number is not fresh. */
-export type Staleness = 'duplicate' | 'too-old';
+export type Staleness = 'duplicate' | 'too-old' | 'state-lost';
 
 export class SequenceStore {
   /** Window per key id (includes reservations not yet durable). */
@@ -47,6 +47,13 @@ export class SequenceStore {
   private dirty = false;
   private waiters: { resolve(): void; reject(e: unknown): void }[] = [];
   writes = 0;
+  /**
+   * The file was unreadable at start (moved aside): which numbers already ran
+   * is unknown, so no key that had a window may run anything (a replay of an
+   * old command would pass) until a local operator unlocks it with a floor
+   * (unlock(): numbers up to the floor stay refused). See agent/state/README.md.
+   */
+  lost = false;
 
   private constructor(private readonly file: FileStore, readonly windowSize: number) {
     this.mask = (1n << BigInt(windowSize)) - 1n;
@@ -55,12 +62,25 @@ export class SequenceStore {
   static async load(file: FileStore, windowSize = 256): Promise<SequenceStore> {
     if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > 4096) throw new AgentError('E_INVALID', `replay window ${windowSize}: 1..4096`);
     const s = new SequenceStore(file, windowSize);
-    const bytes = await file.read();
-    if (bytes) {
-      let v: unknown;
-      try { v = decode(bytes); } catch { v = null; }
-      // A corrupt file cannot be trusted to protect against replays: refuse to start remote control.
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AgentError('E_STATE', 'remote sequence file is corrupt');
+    let v: unknown;
+    if (file.readOrMoveAside) {
+      // A corrupt file is moved aside and remote control stays up, but locked (see `lost`).
+      v = await file.readOrMoveAside((b) => {
+        const d = decode(b) as unknown;
+        if (d === null || typeof d !== 'object' || Array.isArray(d) || d instanceof Uint8Array) throw new AgentError('E_DECODE', 'not a sequence map');
+        for (const e of Object.values(d as Record<string, unknown>)) {
+          if (!(typeof e === 'number' || (Array.isArray(e) && typeof e[0] === 'number' && e[1] instanceof Uint8Array))) throw new AgentError('E_DECODE', 'not a sequence map');
+        }
+        return d;
+      }, 'remote commands from every key are refused until `cloudy-agent operator unlock KEY -floor N` is run here', () => {}, () => { s.lost = true; });
+    } else {
+      const bytes = await file.read();
+      if (bytes) {
+        try { v = decode(bytes); } catch { v = null; }
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AgentError('E_STATE', 'remote sequence file is corrupt');
+      }
+    }
+    if (v) {
       for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
         if (typeof e === 'number') s.windows.set(k, { top: e, bits: s.mask });
         else if (Array.isArray(e) && typeof e[0] === 'number' && e[1] instanceof Uint8Array) {
@@ -75,9 +95,26 @@ export class SequenceStore {
 
   lastAccepted(keyId: string): number { return this.windows.get(keyId)?.top ?? 0; }
 
+  /**
+   * A local operator's decision after `lost`: `keyId` may run numbers above
+   * `floor` (the operator's own counter, `cloudy-agent operator ...` shows it;
+   * a key made after the loss has no history: floor 0). Durable before it returns.
+   */
+  async unlock(keyId: string, floor: number): Promise<void> {
+    if (!Number.isSafeInteger(floor) || floor < 0) throw new AgentError('E_INVALID', `floor ${floor}: a sequence number >= 0`);
+    const w = this.windows.get(keyId);
+    if (w && w.top >= floor) return;
+    this.windows.set(keyId, { top: floor, bits: this.mask });
+    this.dirty = true;
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.writing ??= this.flushLoop();
+    await done;
+  }
+
   /** null when `seq` may run, else why not. */
   staleness(keyId: string, seq: number): Staleness | null {
     const w = this.windows.get(keyId);
+    if (!w && this.lost) return 'state-lost';
     if (!w || seq > w.top) return null;
     const age = w.top - seq;
     if (age >= this.windowSize) return 'too-old';

@@ -52,6 +52,19 @@ export class TrustStore {
   }
 
   private async readFile(): Promise<TrustFile> {
+    if (this.file?.readOrMoveAside) {
+      // Unreadable: moved aside; the configured keys (-trust-operator, trusted_operators) are trusted, the
+      // changes made at run time (operator trust/untrust) are lost and logged so an operator redoes them.
+      return (await this.file.readOrMoveAside((b) => {
+        const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b)) as TrustFile | null;
+        if (!v || !Array.isArray(v.trusted) || !Array.isArray(v.revoked)
+          || !v.trusted.every((e) => e && typeof e.key === 'string' && typeof e.role === 'string') || !v.revoked.every((r) => typeof r === 'string')) {
+          throw new AgentError('E_DECODE', 'not a trust file');
+        }
+        for (const e of v.trusted) parseTrustSpec(e.key);
+        return v;
+      }, 'trusting the configured operator keys only: redo the `operator trust/untrust` changes')) ?? { trusted: [], revoked: [] };
+    }
     const bytes = await this.file?.read();
     if (!bytes) return { trusted: [], revoked: [] };
     try {

@@ -16,6 +16,8 @@ export interface FileStore {
   write(data: Uint8Array): Promise<void>;
   /** Renames an unreadable file aside (name.corrupt-<time>) and returns the new path. */
   moveAside?(): Promise<string>;
+  /** The parsed file (null: none); one that does not parse is moved aside and said (see AtomicFile). */
+  readOrMoveAside?<T>(parse: (bytes: Uint8Array) => T, instead: string, said?: (msg: string) => void, onMoved?: () => void): Promise<T | null>;
 }
 
 /** `path.corrupt-2026-12-07T18-22-00.123Z`: kept for a person to look at, never read again. */
@@ -36,13 +38,46 @@ export class AtomicFile implements FileStore {
    * it to every state writer through DaemonContext.stateHealth). Without one
    * (CLI commands, unit tests) a failed write throws.
    */
-  constructor(readonly path: string, private readonly health: StateHealth | null = null) {}
+  constructor(
+    readonly path: string,
+    private readonly health: StateHealth | null = null,
+    /** true: a storage error is recorded in `health` but still thrown (the caller must not go on without the write). */
+    private readonly mustPersist = false,
+  ) {}
 
   private tmpPath(): string {
     return join(dirname(this.path), `.${basename(this.path)}.tmp`);
   }
 
-  moveAside(): Promise<string> { return moveAside(this.path); }
+  /** Renames the file aside; with a StateHealth, `info` lists it (the caller says what it does instead). */
+  async moveAside(why = 'unreadable'): Promise<string> {
+    const to = await moveAside(this.path);
+    this.health?.recordAside(this.path, to, why);
+    return to;
+  }
+
+  /**
+   * The file parsed by `parse`, or null when it does not exist. A file that
+   * does not parse (torn by hand, garbage after a bad card, written by a
+   * future version: `parse` throws) never stops the agent: it is renamed
+   * aside (NAME.corrupt-<time>), logged with `instead` (what the agent does
+   * without it) and listed in `info` (section state), and null is returned.
+   */
+  async readOrMoveAside<T>(parse: (bytes: Uint8Array) => T, instead: string, said?: (msg: string) => void, onMoved?: () => void): Promise<T | null> {
+    const bytes = await this.read();
+    if (bytes === null) return null;
+    try {
+      return parse(bytes);
+    } catch (e) {
+      const why = errorMessage(e);
+      let to: string;
+      try { to = await moveAside(this.path); } catch (m) { to = `(not moved: ${errorMessage(m)})`; }
+      if (this.health) this.health.movedAside(this.path, to, why, instead);
+      else said?.(`${this.path}: ${why}: moved it to ${to}; ${instead}`);
+      onMoved?.();
+      return null;
+    }
+  }
 
   async read(): Promise<Uint8Array | null> {
     try {
@@ -80,7 +115,8 @@ export class AtomicFile implements FileStore {
       h?.succeeded(this.path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (!h || !code || !STORAGE_ERRORS.has(code)) throw new AgentError('E_IO', `write ${this.path}: ${errorMessage(e)}`, { errno: code });
+      if (h && code && STORAGE_ERRORS.has(code) && this.mustPersist) h.refused(this.path, e);
+      if (!h || !code || !STORAGE_ERRORS.has(code) || this.mustPersist) throw new AgentError('E_IO', `write ${this.path}: ${errorMessage(e)}`, { errno: code });
       h.failed(this.path, e, () => (n === this.issued ? this.serial(() => this.attempt(data, n)) : Promise.resolve()));
     }
   }

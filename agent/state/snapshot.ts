@@ -130,8 +130,19 @@ export class Snapshotter {
     this.now = o.now ?? Date.now;
   }
 
-  /** Reads the stored snapshot (null if none or unreadable - counted and logged, never fatal). */
-  async load(): Promise<SnapshotData | null> {
+  /**
+   * Reads the stored snapshot (null if none or unreadable - counted and logged,
+   * never fatal). What was recorded before (the node starts its plug-ins before
+   * it loads the snapshot) is kept: peers seen since win, clocks take the max.
+   */
+  load(): Promise<SnapshotData | null> {
+    this.loading ??= this.loadOnce();
+    return this.loading;
+  }
+  /** Set by the first load(); a write never comes before it (it would replace the saved peers unread). */
+  private loading: Promise<SnapshotData | null> | null = null;
+
+  private async loadOnce(): Promise<SnapshotData | null> {
     let buf: Uint8Array | null;
     try { buf = await this.o.store.read(); } catch (e) {
       this.o.counters.inc('snapshot.read_errors');
@@ -146,12 +157,18 @@ export class Snapshotter {
       if (this.o.store.moveAside) {
         what = await this.o.store.moveAside().then((to) => `moved it to ${to}`, (m: unknown) => `ignoring it (${errorMessage(m)})`);
       }
-      this.o.logger.warn(`corrupt snapshot: ${errorMessage(e)}; ${what}, starting without peers from it`);
+      const path = (this.o.store as { path?: string }).path;
+      this.o.logger.warn(`${path ? `${path}: ` : ''}corrupt snapshot: ${errorMessage(e)}; ${what}, starting without peers from it`);
       return null;
     }
-    this.data = { ...s, node: this.o.node };
-    this.peers.clear();
-    for (const p of s.peers) if (p.name !== this.o.node) this.peers.set(p.name, p);
+    const seen = this.data;
+    this.data = {
+      ...s, node: this.o.node,
+      clock: Math.max(s.clock, seen.clock), eventClock: Math.max(s.eventClock, seen.eventClock), queryClock: Math.max(s.queryClock, seen.queryClock),
+      left: s.left,
+    };
+    for (const p of s.peers) if (p.name !== this.o.node && !this.peers.has(p.name)) this.peers.set(p.name, p);
+    this.trim();
     return s;
   }
 
@@ -236,6 +253,7 @@ export class Snapshotter {
 
   /** Writes now if anything changed since the last write. */
   async flush(): Promise<void> {
+    await this.load();
     if (this.writing) await this.writing;
     if (!this.dirty) return;
     this.dirty = false;

@@ -26,6 +26,8 @@ export interface StateHealthOptions {
 
 export class StateHealth {
   private readonly files = new Map<string, FileHealth>();
+  /** Bad files found on start and renamed aside: path -> "new name (why)". */
+  private readonly aside = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
   private retrying = false;
   readOnly = false;
@@ -52,17 +54,47 @@ export class StateHealth {
     this.arm();
   }
 
+  /**
+   * A write of `path` failed with a storage error and the caller refuses to go
+   * on without it (remote sequence numbers: a command runs only once its
+   * number is durable). Logged once, counted; nothing to retry.
+   */
+  refused(path: string, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    let f = this.files.get(path);
+    if (!f) { f = { failures: 0, lastReason: '', pending: null }; this.files.set(path, f); }
+    if (f.failures === 0 || f.lastReason === '') this.o.log.warn(`cannot write ${path}: ${errorMessage(err)} (what needs it is refused until it can be written)`);
+    f.failures++;
+    f.lastReason = code || errorMessage(err);
+    if (code === 'EROFS' && !this.readOnly) {
+      this.readOnly = true;
+      this.o.log.warn('data filesystem is read-only: state is kept in memory only');
+    }
+  }
+
   /** A write of `path` succeeded: the file is clean again. */
   succeeded(path: string): void {
     const f = this.files.get(path);
-    if (f?.pending) {
+    if (f?.pending || (f && f.lastReason !== '')) {
       f.pending = null;
+      f.lastReason = '';
       this.o.log.info(`${path} written again`);
     }
     if (this.readOnly && ![...this.files.values()].some((x) => x.pending)) {
       this.readOnly = false;
       this.o.log.info('data filesystem writable again');
     }
+  }
+
+  /** A file that could not be read was renamed aside (`to`); `said` is what the agent does instead (logged). */
+  movedAside(path: string, to: string, why: string, said: string): void {
+    this.recordAside(path, to, why);
+    this.o.log.warn(`${path}: ${why}: moved it to ${to}; ${said}`);
+  }
+
+  /** Same, for a caller that logs it itself. */
+  recordAside(path: string, to: string, why: string): void {
+    this.aside.set(path, `${to} (${why})`);
   }
 
   dirtyCount(): number { return [...this.files.values()].filter((f) => f.pending).length; }
@@ -101,7 +133,8 @@ export class StateHealth {
       dirty_files: String(this.dirtyCount()),
       retries: String(this.retries),
     };
-    for (const [p, f] of this.files) out[`failures ${p}`] = `${f.failures} (${f.lastReason})${f.pending ? ' dirty' : ''}`;
+    for (const [p, f] of this.files) out[`failures ${p}`] = `${f.failures}${f.lastReason ? ` (${f.lastReason})` : ''}${f.pending ? ' dirty' : ''}`;
+    for (const [p, a] of this.aside) out[`moved_aside ${p}`] = a;
     return out;
   }
 }

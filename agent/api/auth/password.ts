@@ -47,8 +47,22 @@ export async function verifyPassword(pw: string, encoded: string): Promise<boole
   return want.length === got.length && nodeCrypto().timingSafeEqual(want, got);
 }
 
+/** Throws unless `encoded` has the shape hashPassword writes (a torn or foreign file). */
+export function checkPasswordHash(encoded: string): void {
+  const parts = encoded.trim().split('$');
+  const nums = parts.slice(1, 4).map(Number);
+  if (parts.length !== 6 || parts[0] !== 'scrypt' || !nums.every((x) => Number.isInteger(x) && x > 0) || Buffer.from(parts[5]!, 'base64').length !== KEYLEN) {
+    throw new AgentError('E_DECODE', 'not an scrypt password hash');
+  }
+}
+
 export class PasswordFile {
   constructor(private readonly file: FileStore) {}
+
+  /** At agent start: a hash that cannot be checked is moved aside (then no password is set: `cloudy-agent passwd` sets one). */
+  async checkOnStart(said?: (msg: string) => void): Promise<void> {
+    await this.file.readOrMoveAside?.((b) => checkPasswordHash(new TextDecoder('utf-8', { fatal: true }).decode(b)), 'no admin password is set (run `cloudy-agent passwd`)', said);
+  }
 
   async isSet(): Promise<boolean> {
     const raw = await this.file.read();

@@ -35,6 +35,15 @@ export class TokenStore {
 
   constructor(private readonly file: AtomicFile, private readonly maxTokens: number) {}
 
+  /** At agent start: a token file that does not parse is moved aside (no tokens: make them again). */
+  async checkOnStart(said?: (msg: string) => void): Promise<void> {
+    await this.file.readOrMoveAside((b) => {
+      const doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b)) as { tokens?: unknown } | null;
+      if (!doc || typeof doc !== 'object' || !Array.isArray(doc.tokens)) throw new AgentError('E_DECODE', 'not a token list');
+    }, 'no API tokens (make them again with `cloudy-agent token create`)', said);
+    this.cacheMtime = -1;
+  }
+
   private mtime(): number {
     try { return statSync(this.file.path).mtimeMs; } catch { return 0; }
   }
