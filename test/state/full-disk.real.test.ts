@@ -6,7 +6,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { RpcClient } from '../../agent/rpc/client.ts';
+import { formatPublicKey, rawPublicKey } from '../../agent/remote/keys.ts';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerfAgent } from '../support/real-serf.ts';
@@ -31,10 +34,12 @@ test.after(async () => {
   if (agent && agent.exitCode === null) agent.kill('SIGKILL');
   await serf?.stop(); serf?.cleanup();
   spawnSync('umount', ['-l', mnt]);
+  spawnSync('nft', ['delete', 'table', 'ip', 'cr_disk']);
   rmSync(work, { recursive: true, force: true });
 });
 
 const KEY = 'HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=';
+const OP_KEY = formatPublicKey(rawPublicKey(generateKeyPairSync('ed25519').publicKey));
 
 test('disk full at start, while running, then read-only: the agent keeps going and writes again', async () => {
   sh(`mount -t tmpfs -o size=256k cr-disk ${mnt}`);
@@ -45,8 +50,11 @@ test('disk full at start, while running, then read-only: the agent keeps going a
   const rpc = `127.0.0.1:${ar}`;
   const logFile = join(work, 'agent.log');
   const fd = openSync(logFile, 'w');
+  // Containers on (containers.json is one of the writers), with our own nft table and lxc path.
+  writeFileSync(join(work, 'agent.json'), JSON.stringify({ lxc: { nft_table: 'cr_disk', path: join(work, 'lxc') } }));
+  mkdirSync(join(work, 'lxc'), { recursive: true });
   agent = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', 'agent', '-node=cr-a', `-bind=127.0.0.1:${ap}`, `-rpc-addr=${rpc}`,
-    `-data-dir=${mnt}`, `-keyring-file=${mnt}/keyring.json`, `-tags-file=${mnt}/tags.json`, `-encrypt=${KEY}`, '-tag', 'role=edge',
+    `-config-file=${join(work, 'agent.json')}`, `-data-dir=${mnt}`, `-keyring-file=${mnt}/keyring.json`, `-tags-file=${mnt}/tags.json`, `-encrypt=${KEY}`, '-tag', 'role=edge',
     `-join=127.0.0.1:${sp}`, '-limit', 'stateRetryMs=500', '-log-level=debug'], { cwd: root, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const log = (): string => readFileSync(logFile, 'utf8');
@@ -67,8 +75,15 @@ test('disk full at start, while running, then read-only: the agent keeps going a
   assert.ok(Object.values(st).some((v) => v.includes('ENOSPC')), JSON.stringify(st));
   assert.is(st.read_only, 'false');
 
-  // Still running on a full disk: tags change in memory and gossip, logged once per file.
+  // Still running on a full disk: tags, services and operator trust change in memory (and gossip), logged once per file.
   assert.is(serfCli(['tags', '-set', 'svc=web', `-rpc-addr=${rpc}`]).code, 0);
+  const c = await RpcClient.connect(rpc);
+  await c.call('cloudy-publish', { Description: 'cr_web', Type: 'web', Port: 8080 } as never, false);
+  await c.call('operator-trust', { Key: OP_KEY, Role: 'viewer' } as never, 'on-success');
+  c.close();
+  for (const f of ['discovery/services.json', 'remote/trust.json', 'containers/containers.json', 'remote/node.key']) {
+    await waitFor(`${f} failing in info`, () => Object.keys(info().state!).includes(`failures ${join(mnt, f)}`), 30_000);
+  }
   await waitFor('serf sees the new tag', async () => (await serf!.member('cr-a'))?.tags.svc === 'web', 30_000);
   await new Promise((r) => setTimeout(r, 1500)); // a few retries fail meanwhile
   const tagLines = log().split('\n').filter((l) => l.includes('cannot write') && l.includes('tags.json'));
@@ -83,6 +98,13 @@ test('disk full at start, while running, then read-only: the agent keeps going a
   assert.equal([tags().role, tags().svc], ['edge', 'web']);
   assert.equal(JSON.parse(readFileSync(join(mnt, 'keyring.json'), 'utf8')), [KEY]);
   assert.match(log(), /tags\.json written again/);
+  const services = JSON.parse(readFileSync(join(mnt, 'discovery/services.json'), 'utf8')) as { services: { type: string }[] };
+  assert.ok(services.services.some((x) => x.type === 'web'), 'published service written once space came back');
+  assert.match(readFileSync(join(mnt, 'remote/trust.json'), 'utf8'), new RegExp(OP_KEY.replace(/[+/]/g, '.')));
+  assert.ok(existsSync(join(mnt, 'containers/containers.json')) && existsSync(join(mnt, 'remote/node.key')));
+  for (const f of ['discovery/services.json', 'remote/trust.json']) {
+    assert.is(log().split('\n').filter((l) => l.includes('cannot write') && l.includes(join(mnt, f))).length, 1, `${f} logged once`);
+  }
   assert.equal(readdirSync(mnt).filter((f) => f.endsWith('.tmp')), []);
 
   // Read-only storage: runs from memory, says so, no crash-loop.

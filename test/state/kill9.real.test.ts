@@ -43,7 +43,7 @@ test(`kill -9 at random moments (${KILLS} kills, ${BUDGET_MS / 1000} s bound): s
     const fd = openSync(logFile, 'a');
     const p = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', 'agent', '-node=cr-k', `-bind=127.0.0.1:${ap}`, `-rpc-addr=${rpc}`,
       `-data-dir=${data}`, `-keyring-file=${data}/keyring.json`, `-tags-file=${data}/tags.json`, `-encrypt=${KEY}`,
-      `-join=127.0.0.1:${sp}`], { cwd: root, stdio: ['ignore', fd, fd] });
+      `-join=127.0.0.1:${sp}`, '-containers=false'], { cwd: root, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     return p;
   };
