@@ -31,7 +31,7 @@ export class FederationHistoryFile {
         const doc = JSON.parse(new TextDecoder().decode(raw)) as { version?: number; samples?: unknown[] } | null;
         if (doc?.version !== FORMAT_VERSION || !Array.isArray(doc.samples)) throw new AgentError('E_DECODE', `not a version ${FORMAT_VERSION} history (version ${String(doc?.version)})`);
         return doc.samples.filter(isSample);
-      }, 'starting with an empty federation history', (m) => this.logger.warn(m));
+      }, 'starting with an empty federation history', (m) => this.logger.warn(m), () => this.counters.inc('discovery.federation_history_load_error'));
       return samples ?? [];
     } catch (e) {
       this.counters.inc('discovery.federation_history_load_error');

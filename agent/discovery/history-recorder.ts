@@ -48,7 +48,7 @@ export class HistoryRecorder {
     if (!this.o.file) return;
     try {
       if (this.o.file.readOrMoveAside) {
-        await this.o.file.readOrMoveAside((raw) => decodeHistoryInto(this.o.history, raw), 'starting with an empty history', (m) => this.o.logger.warn(m));
+        await this.o.file.readOrMoveAside((raw) => decodeHistoryInto(this.o.history, raw), 'starting with an empty history', (m) => this.o.logger.warn(m), () => this.o.counters.inc('discovery.history_load_error'));
         return;
       }
       const raw = await this.o.file.read();
