@@ -575,17 +575,21 @@ export class SerfNode implements Serf {
       } : null));
     });
     for (const name of [QUERY_INSTALL_KEY, QUERY_USE_KEY, QUERY_REMOVE_KEY, QUERY_LIST_KEYS]) {
-      this.queries.handle(name, (q) => reply(q, this.handleKeyQuery(q.name, q.payload)));
+      this.queries.handle(name, (q) => { void this.handleKeyQuery(q.name, q.payload).then((r) => reply(q, r)); });
     }
   }
 
-  private handleKeyQuery(name: string, payload: Uint8Array): Uint8Array {
+  /**
+   * Answers once the keyring file holds the change (as serf writes it before
+   * answering): an acknowledged `keys -use` is never lost to a crash right after.
+   */
+  private async handleKeyQuery(name: string, payload: Uint8Array): Promise<Uint8Array> {
     const kr = this.deps.keyring;
     const { response, changed } = answerKeyQuery(name, payload, kr, this.opts.queryResponseSizeLimit);
     if (changed && kr) {
       this.log.info(`keyring: ${name.slice(INTERNAL_QUERY_PREFIX.length)} done`);
       if (this.deps.onKeyringChange) {
-        Promise.resolve(this.deps.onKeyringChange(kr)).catch((e) => this.log.warn(`keyring persist: ${errorMessage(e)}`));
+        try { await this.deps.onKeyringChange(kr); } catch (e) { this.log.warn(`keyring persist: ${errorMessage(e)}`); }
       }
     }
     return response;
