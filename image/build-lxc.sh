@@ -22,10 +22,15 @@ echo "Cloudy node container: put a cloudy.conf in its /boot/efi/ before the firs
 tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner -C "$META" -cJf "$DEST/cloudy-lxc-x86_64.meta.tar.xz" .
 [ "${META_ONLY:-0}" = 1 ] && exit 0
 cp -a "$ROOT/etc/hostname" "$WORK/hostname.keep"; cp -a "$ROOT/etc/hosts" "$WORK/hosts.keep"
+# The raw image's Type=notify (a slow first boot under TCG) is not the container's: there the agent
+# keeps the .deb unit's Type=simple, as before.
+DROPIN=$ROOT/etc/systemd/system/cloudy-agent.service.d/10-image.conf
+cp -a "$DROPIN" "$WORK/dropin.keep"
+sed -i '/^Type=notify$/d; /^TimeoutStartSec=/d' "$DROPIN"
 echo LXC_NAME > "$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tLXC_NAME\n' > "$ROOT/etc/hosts"
 tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --clamp-mtime --numeric-owner -C "$ROOT" \
   --exclude=./boot/vmlinuz\* --exclude=./boot/initrd.img\* --exclude=./boot/System.map\* --exclude=./boot/config-\* \
   --exclude=./usr/lib/modules --exclude=./vmlinuz\* --exclude=./initrd.img\* --exclude=./usr/lib/firmware \
   -cf - . | xz -T0 "-${XZ_LEVEL:-1}" > "$DEST/cloudy-lxc-x86_64.tar.xz"
-cp -a "$WORK/hostname.keep" "$ROOT/etc/hostname"; cp -a "$WORK/hosts.keep" "$ROOT/etc/hosts"
+cp -a "$WORK/hostname.keep" "$ROOT/etc/hostname"; cp -a "$WORK/hosts.keep" "$ROOT/etc/hosts"; cp -a "$WORK/dropin.keep" "$DROPIN"
