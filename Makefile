@@ -50,8 +50,8 @@ run: deps-run
 
 # The serf-CLI interop test runs against the built executable (CLOUDY_AGENT_BIN).
 # The image tests here include the raw image's qemu boots (test/image/raw-image: two guests at a
-# time, its own 14-minute deadline; passed end to end in 12 min at load 12-25, about 5 min expected
-# on a quiet machine); `make test-image` runs the image tests alone.
+# time, its own 14-minute deadline; passed end to end in 12 min at load 12-25 and in
+# 5.2 min at load 3-10, plus a warm build); `make test-image` runs the image tests alone.
 test: deps-test typecheck binary
 	CLOUDY_AGENT_BIN=dist/cloudy-agent $(NODE) test/run-all.mjs $(T)
 

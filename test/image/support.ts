@@ -2,7 +2,7 @@
 // times), guests in qemu (TCG: this machine's KVM is unusable) on a tap in a
 // test-made bridge, and reading a guest's disk afterwards without mounting.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lan, sh, sleep } from './lan.ts';
 
@@ -62,6 +62,7 @@ export function bootGuest(o: { lan: Lan; tap: string; disk: string; mac: string;
   sh(`ip -n ${o.lan.hub} link del ${o.tap}`, true);
   sh(`ip -n ${o.lan.hub} tuntap add ${o.tap} mode tap && ip -n ${o.lan.hub} link set ${o.tap} master ${o.lan.bridge} && ip -n ${o.lan.hub} link set ${o.tap} up`);
   const serial = join(ARTIFACTS, `${o.name}.serial.log`);
+  rmSync(serial, { force: true }); // an earlier run's console must not be read as this boot's before qemu opens the file
   const fw: string[] = [];
   if (o.firmware === 'uefi') {
     const vars = `${o.disk}.vars.fd`;
