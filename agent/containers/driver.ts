@@ -17,6 +17,8 @@ export interface ContainerDriver {
   start(name: string): Promise<void>;
   stop(name: string, opts?: { timeoutSec?: number; kill?: boolean }): Promise<void>;
   destroy(name: string): Promise<void>;
+  /** Removes what an lxc-create killed mid-way left (its directory with LXC's `partial` mark), which LXC neither lists nor destroys. */
+  removePartial?(name: string): Promise<boolean>;
   attach(name: string, argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<AttachResult>;
   cgroupSet(name: string, key: string, value: string): Promise<void>;
   cgroupGet(name: string, key: string): Promise<string>;

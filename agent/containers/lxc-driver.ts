@@ -5,7 +5,7 @@
 // and is validated again (defence in depth: a name starting with '-' would be
 // read as an option). Tool failures become AgentError E_EXEC with exit code and
 // stderr; a host without LXC gives E_UNAVAILABLE.
-import { readFile, writeFile, rename, access, readdir, unlink, open, stat, truncate } from 'node:fs/promises';
+import { readFile, writeFile, rename, access, readdir, unlink, open, stat, truncate, rm } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError, isAgentError } from '../errors.ts';
@@ -148,6 +148,14 @@ export class LxcDriver implements ContainerDriver {
     // Exit 2 = already stopped: stopping is idempotent.
     if (r.exitCode === 2 || /not running/.test(r.stderr)) return;
     check(r);
+  }
+
+  async removePartial(name: string): Promise<boolean> {
+    validateName(name);
+    const dir = join(await this.lxcPath(), name);
+    try { await access(join(dir, 'partial')); } catch { return false; }
+    await rm(dir, { recursive: true, force: true });
+    return true;
   }
 
   async destroy(name: string): Promise<void> {

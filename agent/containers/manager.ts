@@ -183,6 +183,8 @@ export class ContainerManager {
       const what = c.pending === 'create' ? 'create' : 'destroy';
       try {
         if (inLxc.has(c.name)) await this.o.driver.destroy(c.name);
+        // An lxc-create killed mid-way leaves a directory marked partial that LXC neither lists nor destroys, and that blocks the name.
+        else if (await this.o.driver.removePartial?.(c.name)) this.o.logger.info(`${c.name}: removed the partial container directory`);
         this.o.counters.inc(`containers.cut_${what}_finished`);
         this.o.logger.warn(`${c.name}: the agent stopped during its ${what}: ${what === 'create' ? 'rolled back (half-made container destroyed)' : 'destroy finished'}`);
       } catch (e) {
