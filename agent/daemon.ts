@@ -18,6 +18,7 @@ import { Logger, type LogLevel } from './obs/log.ts';
 import { Counters } from './obs/counters.ts';
 import { createExec, type Exec } from './system/exec.ts';
 import type { Limits } from './config/limits.ts';
+import { LIMITS_FILE_INSTEAD, readLimitsFile } from './config/limit-overrides-file.ts';
 import { effectiveLimits, type AgentConfig } from './config/agent-config.ts';
 import { AgentError, errorMessage } from './errors.ts';
 import type { Serf } from './gossip/serf/types.ts';
@@ -112,7 +113,9 @@ async function settledOrAfter(p: Promise<unknown>, ms: number): Promise<void> {
 }
 
 export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): Promise<DaemonHandle> {
-  const limits = effectiveLimits(config);
+  // Remote `config set limit.*` changes (config/limit-overrides-file.ts): read before anything is sized.
+  const remoteLimits = config.dataDir !== '' ? await readLimitsFile(config.dataDir) : { overrides: {}, aside: null };
+  const limits = effectiveLimits(config, remoteLimits.overrides);
   const logger = deps.logger ?? Logger.root({ level: config.logLevel, ringSize: limits.logRing, ...(deps.writeLog !== undefined ? { write: deps.writeLog } : {}) });
   const log = logger.child('agent');
   const counters = deps.counters ?? new Counters();
@@ -130,6 +133,7 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   // A full or read-only data filesystem is logged, counted and retried, never fatal (state/state-health.ts).
   const stateHealth = new StateHealth({ log: logger.child('state'), retryMs: limits.stateRetryMs });
   stops.push({ name: 'state health', stop: () => stateHealth.stop() });
+  if (remoteLimits.aside) stateHealth.movedAside(remoteLimits.aside.path, remoteLimits.aside.to, remoteLimits.aside.why, LIMITS_FILE_INSTEAD);
   // serf options this agent accepts (so serf configs load) but does not apply.
   if (config.retryMaxAttempts > 0) log.warn(`retry_max_attempts=${config.retryMaxAttempts} ignored: joins are retried until one succeeds`);
   const tagsFile = config.tagsFile !== '' ? new TagsFile(config.tagsFile, stateHealth) : null;

@@ -52,6 +52,8 @@ export interface AgentConfig {
   memoryBudget: number | null;
   /** Explicit limit overrides (config `limits` object and -limit flags). */
   limitOverrides: Partial<Limits>;
+  /** The -limit flags alone (also in limitOverrides): they win over <data-dir>/remote/limits.json (config/limit-overrides-file.ts). */
+  limitFlags: Partial<Limits>;
   /**
    * Where the agent keeps its state (HostID and node name, published services,
    * containers' desired state, default snapshot). '' = the host default
@@ -149,6 +151,7 @@ export function defaultAgentConfig(): AgentConfig {
     mode: 'edge',
     memoryBudget: null,
     limitOverrides: {},
+    limitFlags: {},
     guifi: {},
     dataDir: '',
     communityInterface: '',
@@ -169,14 +172,14 @@ export function defaultAgentConfig(): AgentConfig {
 export type ConfigLayer = Partial<AgentConfig>;
 
 export function mergeLayers(base: AgentConfig, ...layers: ConfigLayer[]): AgentConfig {
-  const out: AgentConfig = { ...base, tags: { ...base.tags }, join: [...base.join], eventHandlers: [...base.eventHandlers], trustedOperators: [...base.trustedOperators], limitOverrides: { ...base.limitOverrides }, guifi: { ...base.guifi } };
+  const out: AgentConfig = { ...base, tags: { ...base.tags }, join: [...base.join], eventHandlers: [...base.eventHandlers], trustedOperators: [...base.trustedOperators], limitOverrides: { ...base.limitOverrides }, limitFlags: { ...base.limitFlags }, guifi: { ...base.guifi } };
   for (const l of layers) {
     for (const [k, v] of Object.entries(l) as [keyof AgentConfig, unknown][]) {
       if (v === undefined) continue;
       if (k === 'nodeName') out.autoNodeName = false;
       if (k === 'tags') Object.assign(out.tags, v);
       else if (k === 'join' || k === 'eventHandlers' || k === 'trustedOperators') (out[k] as string[]).push(...(v as string[]));
-      else if (k === 'limitOverrides') Object.assign(out.limitOverrides, v);
+      else if (k === 'limitOverrides' || k === 'limitFlags') Object.assign(out[k], v);
       else if (k === 'guifi') Object.assign(out.guifi, v);
       else (out as unknown as Record<string, unknown>)[k] = v;
     }
@@ -241,9 +244,10 @@ export const MIN_MEMORY_BUDGET = 48 * 1024 * 1024;
 /**
  * Effective limits: the mode's defaults, scaled down to the memory budget
  * (a quarter of what remains after the runtime goes to member-bound tables),
- * then explicit overrides, which always win.
+ * then explicit overrides, which always win: config files, then `remote`
+ * (the data dir's limits.json, set by `config set limit.*`), then -limit flags.
  */
-export function effectiveLimits(c: AgentConfig): Limits {
+export function effectiveLimits(c: AgentConfig, remote: Partial<Limits> = {}): Limits {
   const l = defaultLimits(c.mode);
   if (c.memoryBudget !== null) {
     // A quarter of what the runtime leaves goes to member-bound tables; the
@@ -257,7 +261,7 @@ export function effectiveLimits(c: AgentConfig): Limits {
     // Only an encrypted state is held whole (plain and compressed ones stream through).
     l.maxHeldStreamBytes = Math.min(l.maxHeldStreamBytes, Math.max(256 * 1024, Math.floor(tableBytes / 4)));
   }
-  Object.assign(l, c.limitOverrides);
+  Object.assign(l, c.limitOverrides, remote, c.limitFlags);
   return l;
 }
 

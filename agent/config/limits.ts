@@ -3,8 +3,9 @@
 // The agent is made for small devices: "edge" mode is the default and keeps
 // every table, queue and buffer bounded so memory stays flat however large the
 // federation grows. "full" mode (a richer peer) lifts the member cap.
-// Each limit can be overridden from the config file (`limits: {name: value}`)
-// and by flag (`-limit name=value`); every drop or eviction caused by a limit
+// Each limit can be overridden from the config file (`limits: {name: value}`),
+// by a remote admin (`config set limit.NAME VALUE`: <data-dir>/remote/limits.json,
+// applied at the next start) and by flag (`-limit name=value`), in that order of precedence; every drop or eviction caused by a limit
 // increments a counter named `drop.<reason>` / `evict.<reason>` shown in stats.
 //
 // Protocol constants that peers rely on (512-byte tag limit, UDP buffer size,

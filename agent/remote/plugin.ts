@@ -5,7 +5,8 @@
 // registry (on the agent RPC: operator-trust, remote-log, ...).
 //
 // State in <data-dir>/remote/: node.key (this node's answer-signing key),
-// trust.json (trust changes), sequences.cbor (replay protection). Without a
+// trust.json (trust changes), sequences.cbor (replay protection), limits.json
+// (`config set limit.*`, read by daemon.ts at the next start). Without a
 // data dir there is no remote control: replay protection must survive reboots.
 import { join } from 'node:path';
 import type { DaemonContext, DaemonPlugin, PluginHandle } from '../plugin.ts';
@@ -28,6 +29,8 @@ import { NodePins, OperatorSequence, RemoteClient } from './sender.ts';
 import { serfTransport } from './transports.ts';
 import { compileRe2 } from '../gossip/serf/filters.ts';
 import type { RemoteCommand } from './executor.ts';
+import { limitsFilePath } from '../config/limit-overrides-file.ts';
+import { RemoteLimits } from './remote-limits.ts';
 
 export const NODE_KEY_FILE = 'remote/node.key';
 
@@ -65,13 +68,16 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
       const trust = await TrustStore.load(o.trustSpecs, new AtomicFile(join(dir, 'trust.json'), ctx.stateHealth));
       const sequences = await SequenceStore.load(new AtomicFile(join(dir, 'sequences.cbor'), ctx.stateHealth, true), ctx.limits.remoteReplayWindow);
       const rate = new RateLimiter({ burst: ctx.limits.remoteRateBurst, perMinute: ctx.limits.remoteRatePerMinute });
+      const limitSets = await RemoteLimits.load(ctx.config, new AtomicFile(limitsFilePath(o.dataDir), ctx.stateHealth));
       const config: ConfigAccess = {
         get: () => ({
           node: ctx.config.nodeName, mode: ctx.config.mode, log_level: ctx.logger.level, join: ctx.config.join.join(','),
           trusted_operators: trust.list().map((k) => `${k.key}@${k.role}`).join(','),
           ...Object.fromEntries(Object.entries(ctx.limits).map(([k, v]) => [`limit.${k}`, String(v)])),
+          ...limitSets.pendingSettings(),
         }),
         async set(name, value) {
+          if (name.startsWith('limit.')) return limitSets.set(name.slice('limit.'.length), value);
           if (name === 'log_level') {
             const l = parseLogLevel(value);
             if (!l) throw new AgentError('E_INVALID', `log_level: ${value} is not a level`);
@@ -89,7 +95,7 @@ export function remotePlugin(o: RemotePluginOptions): DaemonPlugin {
             return `${k.key}@${k.role}`;
           }
           if (name === 'untrust') return (await trust.untrust(value)) ? 'removed' : 'was not trusted';
-          throw new AgentError('E_INVALID', `${name} cannot be set remotely (settable: log_level, join, trust, untrust)`);
+          throw new AgentError('E_INVALID', `${name} cannot be set remotely (settable: log_level, join, trust, untrust, limit.NAME)`);
         },
       };
       const commands = remoteCommands({
@@ -195,7 +201,7 @@ function settingsSpecs(config: ConfigAccess | null, recent: () => readonly { lin
       handler: async (a) => ({ Lines: recent().slice(-Math.max(0, a.Lines ?? 100)).map((r) => r.line) }),
     }),
     defineCommand({
-      name: 'config.get', summary: 'Settings a remote operator may read (node, mode, log_level, join, trusted_operators, limits)', role: 'viewer',
+      name: 'config.get', summary: 'Settings a remote operator may read (node, mode, log_level, join, trusted_operators, limits and pending limit changes)', role: 'viewer',
       args: { Name: { type: 'string', doc: 'one setting (default: all)' } },
       handler: async (a) => {
         const all = cfg().get();
@@ -204,7 +210,7 @@ function settingsSpecs(config: ConfigAccess | null, recent: () => readonly { lin
       },
     }),
     defineCommand({
-      name: 'config.set', summary: 'Changes one allow-listed setting (log_level, join, trust, untrust)', role: 'admin',
+      name: 'config.set', summary: 'Changes one allow-listed setting (log_level, join, trust, untrust; limit.NAME VALUE|default at next restart)', role: 'admin',
       args: { Name: { type: 'string', required: true, doc: 'setting' }, Value: { type: 'string', required: true, doc: 'new value' } },
       handler: async (a) => ({ Value: await cfg().set(a.Name, a.Value) }),
     }),

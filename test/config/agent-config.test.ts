@@ -94,6 +94,11 @@ test('config file (serf keys + ours), precedence file < flags, lists appended', 
   assert.is(l.maxMembers, 300, 'explicit override wins over mode and budget');
   assert.is(l.handlerQueue, 20, 'flag wins over file');
   assert.is(l.maxTcpStreams, FULL_LIMITS.maxTcpStreams);
+  // <data-dir>/remote/limits.json (remote `config set limit.*`) sits above config files, below -limit flags.
+  assert.equal(c.limitFlags, { handlerQueue: 20 });
+  const withRemote = effectiveLimits(c, { maxMembers: 250, handlerQueue: 5 });
+  assert.is(withRemote.maxMembers, 250, 'remote override wins over the config file');
+  assert.is(withRemote.handlerQueue, 20, 'flag wins over the remote override');
 
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, JSON.stringify({ node_nme: 'typo' }));

@@ -38,6 +38,8 @@ export interface NodeOpts {
   gossipPort?: number;
   rpcPort?: number;
   limits?: Partial<Limits>;
+  /** As -limit flags (win over <data-dir>/remote/limits.json). */
+  limitFlags?: Partial<Limits> | undefined;
 }
 
 export interface TestNode { h: DaemonHandle; gossip: string; rpc: string; opts: NodeOpts; executor: () => RemoteExecutor }
@@ -49,7 +51,7 @@ export async function startNode(o: NodeOpts): Promise<TestNode> {
   const cfg: AgentConfig = {
     ...defaultAgentConfig(), profile: 'lan', logLevel: 'INFO', nodeName: o.name, bind: `${o.host}:${gport}`, rpcAddr: `${o.host}:${rport}`,
     dataDir: o.dataDir, join: o.join ?? [], retryIntervalMs: 200, tags: o.tags ?? {}, mode: o.mode ?? 'edge', trustedOperators: o.trust ?? [],
-    containers: false, limitOverrides: o.limits ?? {},
+    containers: false, limitOverrides: { ...o.limits, ...o.limitFlags }, limitFlags: o.limitFlags ?? {},
   };
   const h = await startDaemon({
     ...cfg,

@@ -162,6 +162,7 @@ export function layerFromFlags(f: Flags): ConfigLayer {
     const over: Partial<Limits> = {};
     for (const s of limits) { const [k, v] = parseLimitOverride(s, '-limit'); over[k] = v; }
     l.limitOverrides = over;
+    l.limitFlags = { ...over };
   }
   return l;
 }
