@@ -112,6 +112,8 @@ test('a corrupt limits file is moved aside and the agent starts with its configu
   assert.is(edge.h.limits.maxMembers, EDGE_LIMITS.maxMembers);
   assert.not.ok(existsSync(file));
   assert.ok(readdirSync(join(edgeDir, 'remote')).some((n) => n.startsWith('limits.json.corrupt-')));
+  const info = await ours(['info', '-rpc-addr', edge.rpc]);
+  assert.ok(info.stdout.includes(`moved_aside ${file}`), info.stdout);
   // Remote control still works and can write a fresh file.
   const s = await remote(['rc-lim-edge', 'config', 'set', 'limit.logRing', '400']);
   assert.is(s.code, 0, s.stderr);
