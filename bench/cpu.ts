@@ -9,14 +9,14 @@
 // moment. CPU = utime + stime from /proc/PID/stat over the window, which starts
 // STEADY_S after convergence (Node's start-up compilation and tier-up are done).
 // Writes <out>/cpu.{md,json} (quick: quick-cpu.*). Bounded: ≤ 8 minutes.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { runStandalone, writeSectionResults } from './lib/standalone.ts';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { type AgentKind, ProcessRegistry, REPO_ROOT, executableOf, oursCommand } from './lib/agents.ts';
+import { type AgentKind, ProcessRegistry, executableOf, oursCommand } from './lib/agents.ts';
 import { Cluster } from './lib/cluster.ts';
 import { withFreshPorts } from './lib/ports.ts';
 import { dropPageCache, readCpuSeconds } from './lib/procfs.ts';
-import { type Row, fmt, renderMarkdown } from './lib/report.ts';
+import { type Row, fmt } from './lib/report.ts';
 import { mean, median, sleep } from './lib/stats.ts';
 
 /** Target of issue 17 point 4. */
@@ -88,25 +88,10 @@ export async function cpuSection(reg: ProcessRegistry, o: { quick: boolean; out:
     `Each run: a fresh cluster, ${STEADY_S} s of steady state after convergence, then a ${windowS} s window; CPU = utime+stime of each process from /proc, per minute; the mean over the agents of each kind. The median row is the run with the median ratio.`,
     ...results.map((r) => `run ${r.run}: ours ${fmt(r.ours, 3)} s/min, serf ${fmt(r.serf, 3)} s/min, ×${fmt(r.ratio, 2)} (window ${r.windowS.toFixed(0)} s, converged=${r.converged})`),
   ];
-  const base = o.quick ? 'quick-cpu' : 'cpu';
-  mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, `${base}.md`), renderMarkdown('CPU per agent in a steady cluster: ours vs serf', preface, rows, notes));
-  writeFileSync(join(o.out, `${base}.json`), JSON.stringify({ date: new Date().toISOString(), ours: oursCommand().how, nodes, runs: results }, null, 2) + '\n');
-  o.log(`cpu: wrote ${join(o.out, base)}.{md,json}`);
+  writeSectionResults(o, 'cpu', 'CPU per agent in a steady cluster: ours vs serf', preface, rows, notes, { ours: oursCommand().how, nodes, runs: results });
   return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const argv = process.argv.slice(2);
-  const val = (k: string): string | undefined => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
-  const reg = new ProcessRegistry();
-  const t0 = Date.now();
-  const log = (l: string): void => { process.stderr.write(`[cpu ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`); };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void reg.killAll().then(() => process.exit(130)); });
-  const num = (k: string): number | undefined => (val(k) ? Number(val(k)) : undefined);
-  cpuSection(reg, { quick: argv.includes('--quick'), out: val('--out') ?? join(REPO_ROOT, 'bench/results'), nodes: num('--nodes'), runs: num('--runs'), windowS: num('--window'), log })
-    .then(async (rows) => {
-      await reg.killAll();
-      for (const r of rows) process.stdout.write(`${r.figure}: ours ${r.ours} | serf ${r.serf} | ratio ${r.ratio?.toFixed(2) ?? '—'}\n`);
-    }).catch(async (e: Error) => { await reg.killAll(); process.stderr.write(`${e.stack}\n`); process.exit(1); });
+  runStandalone('cpu', (a) => cpuSection(a.reg, { quick: a.quick, out: a.out, nodes: a.num('--nodes'), runs: a.num('--runs'), windowS: a.num('--window'), log: a.log }));
 }

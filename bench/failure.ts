@@ -4,11 +4,11 @@
 //   npx tsx bench/failure.ts [--quick] [--nodes 50] [--pairs 12] [--out DIR]
 //
 // Writes <out>/failure.{md,json} (quick: quick-failure.*). Bounded: ≤ 8 minutes.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { runStandalone, writeSectionResults } from './lib/standalone.ts';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { ProcessRegistry, REPO_ROOT, oursCommand } from './lib/agents.ts';
-import { type Row, fmt, ratioOf, renderMarkdown } from './lib/report.ts';
+import { ProcessRegistry, oursCommand } from './lib/agents.ts';
+import { type Row, fmt, ratioOf } from './lib/report.ts';
 import { median } from './lib/stats.ts';
 import { T_FAILURE_RATIO, pairedDifferences, runFailure, summarizeFailure } from './scenarios/failure.ts';
 
@@ -44,26 +44,10 @@ export async function failureSection(reg: ProcessRegistry, o: { quick: boolean; 
     'The paired difference cancels the machine\'s load, which changes from pair to pair: a positive median means ours is detected later.',
     ...r.kills.map((k) => `pair ${k.pair} ${k.node}: first ${fmt((k.firstMs ?? NaN) / 1000, 1)} s, median ${fmt((k.medianMs ?? NaN) / 1000, 1)} s, all ${fmt((k.allMs ?? NaN) / 1000, 1)} s (last serf survivor ${fmt((k.allSerfSurvivorsMs ?? NaN) / 1000, 1)}, last of ours ${fmt((k.allOursSurvivorsMs ?? NaN) / 1000, 1)}; ${k.reported}/${k.expected})`),
   ];
-  const base = o.quick ? 'quick-failure' : 'failure';
-  mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, `${base}.md`), renderMarkdown('Failure detection: killed node of ours vs killed serf node', preface, rows, notes));
-  writeFileSync(join(o.out, `${base}.json`), JSON.stringify({ date: new Date().toISOString(), ours: oursCommand().how, result: r, summary: { ours: so, serf: ss, pairedDiffs: diffs } }, null, 2) + '\n');
-  o.log(`failure: wrote ${join(o.out, base)}.{md,json}`);
+  writeSectionResults(o, 'failure', 'Failure detection: killed node of ours vs killed serf node', preface, rows, notes, { ours: oursCommand().how, result: r, summary: { ours: so, serf: ss, pairedDiffs: diffs } });
   return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const argv = process.argv.slice(2);
-  const val = (k: string): string | undefined => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
-  const reg = new ProcessRegistry();
-  const t0 = Date.now();
-  const log = (l: string): void => { process.stderr.write(`[failure ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`); };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void reg.killAll().then(() => process.exit(130)); });
-  failureSection(reg, {
-    quick: argv.includes('--quick'), out: val('--out') ?? join(REPO_ROOT, 'bench/results'),
-    nodes: val('--nodes') ? Number(val('--nodes')) : undefined, pairs: val('--pairs') ? Number(val('--pairs')) : undefined, log,
-  }).then(async (rows) => {
-    await reg.killAll();
-    for (const r of rows) process.stdout.write(`${r.figure}: ours ${r.ours} | serf ${r.serf} | ratio ${r.ratio?.toFixed(2) ?? '—'}\n`);
-  }).catch(async (e: Error) => { await reg.killAll(); process.stderr.write(`${e.stack}\n`); process.exit(1); });
+  runStandalone('failure', (a) => failureSection(a.reg, { quick: a.quick, out: a.out, nodes: a.num('--nodes'), pairs: a.num('--pairs'), log: a.log }));
 }

@@ -9,15 +9,15 @@
 //   npx tsx bench/flood.ts [--quick] [--runs 3] [--out DIR]
 //
 // Writes <out>/flood.{md,json} (quick: quick-flood.*). Bounded: ≤ 8 minutes.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { runStandalone, writeSectionResults } from './lib/standalone.ts';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { RpcClient } from '../agent/rpc/client.ts';
-import { type AgentKind, ProcessRegistry, REPO_ROOT, executableOf, oursCommand, waitRpc } from './lib/agents.ts';
+import { type AgentKind, ProcessRegistry, executableOf, oursCommand, waitRpc } from './lib/agents.ts';
 import { fakePushPull, floodAlives, sendPushPull } from './lib/flood-driver.ts';
 import { freePortRange } from './lib/ports.ts';
 import { dropPageCache, readMemory } from './lib/procfs.ts';
-import { type Row, fmt, ratioOf, renderMarkdown } from './lib/report.ts';
+import { type Row, fmt, ratioOf } from './lib/report.ts';
 import { median, pollUntil, sleep } from './lib/stats.ts';
 
 /** Target of issue 17 point 3 (MB). */
@@ -166,24 +166,10 @@ export async function floodSection(reg: ProcessRegistry, o: { quick: boolean; ou
     ...results.map((r) => `${r.kind} run ${r.run}: peak ${fmt(r.peakVmRssKb / 1024)} MB (RssAnon ${fmt(r.peakRssAnonKb / 1024)}), baseline ${fmt(r.baselineVmRssKb / 1024)}, end ${fmt(r.endVmRssKb / 1024)}; push/pull ${fmt(r.pushPullMs, 0)} ms, ${r.alivesSent} alives in ${fmt(r.alivesMs / 1000, 1)} s; watcher ${JSON.stringify(r.watcherStatuses)}, member-failed ${r.watcherFailed}; alive members at the end ${r.aliveAtEnd}`),
     ...errors.map((e) => `not complete: ${e}`),
   ];
-  const baseName = o.quick ? 'quick-flood' : 'flood';
-  mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, `${baseName}.md`), renderMarkdown('Combined flood: peak memory, ours vs serf', preface, rows, notes));
-  writeFileSync(join(o.out, `${baseName}.json`), JSON.stringify({ date: new Date().toISOString(), ours: oursCommand().how, plan, runs: results }, null, 2) + '\n');
-  o.log(`flood: wrote ${join(o.out, baseName)}.{md,json}`);
+  writeSectionResults(o, 'flood', 'Combined flood: peak memory, ours vs serf', preface, rows, notes, { ours: oursCommand().how, plan, runs: results });
   return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const argv = process.argv.slice(2);
-  const val = (k: string): string | undefined => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
-  const reg = new ProcessRegistry();
-  const t0 = Date.now();
-  const log = (l: string): void => { process.stderr.write(`[flood ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`); };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void reg.killAll().then(() => process.exit(130)); });
-  floodSection(reg, { quick: argv.includes('--quick'), out: val('--out') ?? join(REPO_ROOT, 'bench/results'), runs: val('--runs') ? Number(val('--runs')) : undefined, log })
-    .then(async (rows) => {
-      await reg.killAll();
-      for (const r of rows) process.stdout.write(`${r.figure}: ours ${r.ours} | serf ${r.serf} | ratio ${r.ratio?.toFixed(2) ?? '—'}\n`);
-    }).catch(async (e: Error) => { await reg.killAll(); process.stderr.write(`${e.stack}\n`); process.exit(1); });
+  runStandalone('flood', (a) => floodSection(a.reg, { quick: a.quick, out: a.out, runs: a.num('--runs'), log: a.log }));
 }
