@@ -133,7 +133,8 @@ publish, unpublish, tags set|delete, logs [-lines N], join ADDR, leave, config g
 Options:
   -key FILE            operator key (default <data-dir>/operator.key)
   -tag KEY=REGEXP      every node whose tag matches (unanchored, like serf query -tag)
-  -timeout 30s         how long to wait for answers
+  -timeout 30s         how long to wait for answers (-tag: stops early once every
+                       alive member that matches has answered)
   -relay-factor N      serf relay factor for the answers (0..5)
   -format text|json
   -pin NODE=KEY        pin a node's key (else the first answer pins it, like ssh)

@@ -144,8 +144,10 @@ export class RemoteClient {
 
   /**
    * Runs `command args` on the target. A node target finishes as soon as that
-   * node's (verified) answer is complete; a tag target waits for the timeout
-   * and reports `expected` members that did not answer.
+   * node's (verified) answer is complete. A tag target finishes once every
+   * `expected` member's verified answer is complete (the caller's view of the
+   * matching alive members), else at the timeout, and reports the expected
+   * members that did not answer; without `expected` it waits for the timeout.
    */
   async run(target: RemoteTarget, command: string, args: string[], o: { timeoutMs: number; relayFactor?: number; expected?: string[] }): Promise<RunResult> {
     const reply = await this.replyTo();
@@ -156,7 +158,10 @@ export class RemoteClient {
     const results = new Map<string, RemoteResult>();
     const pendingLarge = new Map<string, number>();
     const ac = new AbortController();
-    const finishIfDone = (): void => { if ('node' in target && results.has(target.node) && !pendingLarge.has(target.node)) ac.abort(); };
+    const waitingFor = 'node' in target ? [target.node] : (o.expected ?? []);
+    // A forged answer does not count: the node's real one may still come.
+    const complete = (n: string): boolean => { const st = results.get(n)?.status; return (st === 'ok' || st === 'refused') && !pendingLarge.has(n); };
+    const finishIfDone = (): void => { if (waitingFor.length > 0 && waitingFor.every(complete) && pendingLarge.size === 0) ac.abort(); };
     const rejected: { node: string; reason: string }[] = [];
     const forged = (node: string, why: string): void => {
       if (rejected.length < 64) rejected.push({ node, reason: why });
@@ -214,7 +219,6 @@ export class RemoteClient {
     }
     for (const [node] of pendingLarge) if (!results.has(node)) results.set(node, { node, status: 'forged', reason: 'large answer never arrived', exit: 1, stdout: '', stderr: `${node}: the large answer did not arrive\n` });
     const answered = new Set(results.keys());
-    const expected = 'node' in target ? [target.node] : (o.expected ?? []);
-    return { results: [...results.values()].sort((a, b) => a.node.localeCompare(b.node)), missing: expected.filter((n) => !answered.has(n)).sort(), rejected };
+    return { results: [...results.values()].sort((a, b) => a.node.localeCompare(b.node)), missing: waitingFor.filter((n) => !answered.has(n)).sort(), rejected };
   }
 }

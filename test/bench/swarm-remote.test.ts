@@ -82,10 +82,14 @@ test('refusals: an untrusted key, a viewer\'s admin command; nothing runs, each 
 
 test('a replayed command (the same signed bytes in a new serf query) is refused by every member', async () => {
   const payload = signCommand(viewerKey, { target: 'tag:role=^swarm$', seq: Date.now() * 1000 + 7, command: 'status', args: [] });
+  // Ends when every member has answered (serf keeps one response per node), else at the query's timeout.
   const send = () => new Promise<string[]>((resolve) => {
     const out: string[] = [];
-    void full.h.serf.query(REMOTE_QUERY_NAME, payload, { filterTags: { role: '^swarm$' }, timeoutMs: 6000 }, {
-      onResponse: (_f, p) => { out.push(decodeAnswer(unpackSigned(p).signed).status); },
+    const q = full.h.serf.query(REMOTE_QUERY_NAME, payload, { filterTags: { role: '^swarm$' }, timeoutMs: 8000 }, {
+      onResponse: (_f, p) => {
+        out.push(decodeAnswer(unpackSigned(p).signed).status);
+        if (out.length === N) void q.then((h) => h.close());
+      },
       onDone: () => resolve(out),
     });
   });

@@ -63,18 +63,37 @@ test('remote status and members print what the local command prints, with its ex
   assert.is(bad.stderr, badLocal.stderr);
 });
 
-test('fan-out by tag: one result per node; a non-answering node is listed', async () => {
+test('fan-out by tag: one result per node; a refusal counts as an answer', async () => {
   const r = await remote(['-tag', 'mode=edge', '-format', 'json', 'status']);
   const j = JSON.parse(r.stdout) as { results: { node: string; status: string; exit: number }[]; missing: string[] };
   assert.equal(j.results.map((x) => x.node), ['rc-edge1', 'rc-edge2']);
   assert.ok(j.results.every((x) => x.status === 'ok' && x.exit === 0));
   assert.equal(j.missing, []);
   assert.is(r.code, 0);
-  // The full node matches mode=.* but trusts nobody: it answers with a refusal; a node
-  // that matches the tag but never answers (its remote control has no handler) is listed.
+  // The full node matches mode=.* but trusts nobody: it answers with a refusal (exit 1).
   const all = await remote(['-tag', 'mode=.*', '-timeout', '3s', 'status']);
   assert.is(all.code, 1);
   assert.match(all.stdout, /==> rc-full: refused untrusted/);
+});
+
+test('fan-out by tag ends once every expected member has answered; an expected member that never answers is listed after the timeout', async () => {
+  const kp = await readPrivateKey(adminFile);
+  const inner = serfTransport(full.h.serf);
+  const endedEarly: boolean[] = [];
+  const watched: QueryTransport = { async query(p, onResponse, signal) { await inner.query(p, onResponse, signal); endedEarly.push(signal.aborted); } };
+  const c = new RemoteClient({
+    transport: watched, key: { privateKey: kp.privateKey, raw: rawPublicKey(kp.publicKey) }, pins: await NodePins.load(new MemoryFile()),
+    sequence: new OperatorSequence(new AtomicFile(`${adminFile}.seq`), Date.now, `${adminFile}.seq.lock`), replyHost: '127.22.0.1', maxAnswerBytes: 1 << 20,
+  });
+  try {
+    const all = await c.run({ tag: 'mode', expr: '^edge$' }, 'status', [], { timeoutMs: 30_000, expected: ['rc-edge1', 'rc-edge2'] });
+    assert.equal(all.results.map((x) => [x.node, x.status]), [['rc-edge1', 'ok'], ['rc-edge2', 'ok']]);
+    assert.equal(all.missing, []);
+    const ghost = await c.run({ tag: 'mode', expr: '^edge$' }, 'status', [], { timeoutMs: 1500, expected: ['rc-edge1', 'rc-edge2', 'rc-ghost'] });
+    assert.equal(ghost.results.map((x) => x.node), ['rc-edge1', 'rc-edge2']);
+    assert.equal(ghost.missing, ['rc-ghost']);
+    assert.equal(endedEarly, [true, false], 'the first run stopped when both had answered; the second ran to its timeout');
+  } finally { await c.close(); }
 });
 
 test('a viewer may look but not act: refused with reason role, counted, nothing run', async () => {
