@@ -17,12 +17,15 @@ import { HistoryRecorder, historyTierSpecs } from '../discovery/history-recorder
 import { HttpServer } from './http-server.ts';
 import { createApi, type Api } from './index.ts';
 import { announceFullNode } from './proxy.ts';
+import type { Clock } from '../gossip/clock.ts';
 
 export interface ApiPluginOptions {
   /** Called once the server listens (tests read the port chosen for :0). */
   onListening?: (addr: AddressInfo, api: Api) => void;
   /** Stats sections of the other plug-ins, for /api/v1/info. */
   pluginStats?: () => Record<string, Record<string, string>>;
+  /** Time of sessions, jobs and the login slow-down (default: the system's); tests pass one they advance. */
+  clock?: Pick<Clock, 'now' | 'sleep'>;
 }
 
 export function apiPlugin(opts: ApiPluginOptions = {}): DaemonPlugin {
@@ -55,6 +58,7 @@ export function apiPlugin(opts: ApiPluginOptions = {}): DaemonPlugin {
         serf: ctx.serf, commands: ctx.registry, counters: ctx.counters, limits: ctx.limits, logger: log, mode: c.mode,
         dataDir: c.dataDir, stateHealth: ctx.stateHealth, guest: c.httpGuest, history: recorder?.history ?? null,
         ...(opts.pluginStats ? { pluginStats: opts.pluginStats } : {}),
+        ...(opts.clock ? { now: () => opts.clock!.now(), sleep: (ms: number) => opts.clock!.sleep(ms) } : {}),
       });
       if (c.dataDir !== '') {
         await api.auth.passwords.checkOnStart((m) => log.warn(m));

@@ -162,6 +162,12 @@ export interface Limits {
   loginThrottleEntries: number;
   /** Failed logins from one address before each further attempt waits (and, at 4x, is refused with 429). */
   loginFreeFailures: number;
+  /** Wait (ms) before answering the first attempt past loginFreeFailures; doubled for each further failure. */
+  loginDelayBaseMs: number;
+  /** Longest such wait (ms). */
+  loginDelayMaxMs: number;
+  /** Milliseconds after an address's last failed login until its failures are forgotten (and a 429 lifted). */
+  loginFailureMemoryMs: number;
   /** API tokens kept (token create beyond it fails with E_LIMIT). */
   apiTokens: number;
   /**
@@ -251,6 +257,9 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   httpSessionIdleMs: 30 * 60_000,
   loginThrottleEntries: 1024,
   loginFreeFailures: 3,
+  loginDelayBaseMs: 250,
+  loginDelayMaxMs: 8_000,
+  loginFailureMemoryMs: 15 * 60_000,
   apiTokens: 64,
   startupJoinWaitMs: 500,
   historySampleMs: 60_000,

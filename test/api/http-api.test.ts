@@ -8,55 +8,37 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, type DaemonHandle } from '../../agent/daemon.ts';
-import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-config.ts';
-import { Logger } from '../../agent/obs/log.ts';
-import { agentPlugins } from '../../agent/plugins.ts';
-import { apiPlugin } from '../../agent/api/plugin.ts';
+import type { DaemonHandle } from '../../agent/daemon.ts';
 import type { Api } from '../../agent/api/index.ts';
-import { findCommand } from '../../agent/cli/index.ts';
 import type { Limits } from '../../agent/config/limits.ts';
+import { agentConfig as cfg, InProcessAgents } from '../support/agents.ts';
+import { SteppedClock } from '../support/fakes.ts';
+import { ours as cli } from '../cli/helpers.ts';
 import { Browser, call, waitFor } from './helpers.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const PASSWORD = 'fn correct horse battery';
 let dir = '';
-const daemons: DaemonHandle[] = [];
+const agents = new InProcessAgents();
 let full: DaemonHandle, edge: DaemonHandle;
 let port = 0, guestPort = 0;
 let api: Api;
+// The full node's API time (sessions, the login slow-down): moved forward by the tests, never waited for.
+const clock = new SteppedClock();
 
 const LIMITS: Partial<Limits> = { httpSessionIdleMs: 2_500, loginFreeFailures: 2, httpMaxBodyBytes: 4096, historySampleMs: 500 };
 
-function cfg(name: string, over: Partial<AgentConfig>): AgentConfig {
-  return { ...defaultAgentConfig(), nodeName: name, bind: '127.0.0.1:0', rpcAddr: '127.0.0.1:0', profile: 'lan', containers: false, ...over };
-}
-
-async function start(c: AgentConfig, onListening?: (p: number, a: Api) => void): Promise<DaemonHandle> {
-  // agentPlugins with LXC "not installed": discovery, the lxc.* commands unavailable, and the API.
-  const plugins = agentPlugins(c, false).map((p) => (typeof p !== 'function' && p.name === 'api' && onListening ? apiPlugin({ onListening: (a, x) => onListening(a.port, x) }) : p));
-  const d = await startDaemon({ ...c, plugins }, { logger: Logger.silent() });
-  daemons.push(d);
-  return d;
-}
-
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [name, ...rest] = args;
-  let out = '', err = '';
-  return findCommand(name!)!.run(rest, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {} }).then((code) => ({ code, out, err }));
-}
-
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fn-api-'));
-  full = await start(cfg('fn-full', { mode: 'full', http: '127.0.0.1:0', dataDir: join(dir, 'full'), limitOverrides: LIMITS }), (p, a) => { port = p; api = a; });
+  full = await agents.start(cfg('fn-full', { mode: 'full', http: '127.0.0.1:0', dataDir: join(dir, 'full'), limitOverrides: LIMITS }), { onListening: (p, a) => { port = p; api = a; }, clock });
   const seed = `127.0.0.1:${full.serf.localMember().port}`;
-  edge = await start(cfg('fn-edge', { mode: 'edge', join: [seed] }));
-  await start(cfg('fn-guest', { mode: 'full', http: '127.0.0.1:0', httpGuest: true, join: [seed], dataDir: join(dir, 'guest') }), (p) => { guestPort = p; });
+  edge = await agents.start(cfg('fn-edge', { mode: 'edge', join: [seed] }));
+  await agents.start(cfg('fn-guest', { mode: 'full', http: '127.0.0.1:0', httpGuest: true, join: [seed], dataDir: join(dir, 'guest') }), { onListening: (p) => { guestPort = p; } });
   assert.ok(port > 0 && guestPort > 0);
 });
 
 test.after(async () => {
-  for (const d of daemons.reverse()) { try { await d.stop(); } catch { /* ignore */ } }
+  await agents.stopAll();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -145,13 +127,13 @@ test('services: the registry search with type/host filters, nearest first; 400 o
 test('`cloudy-agent search -sort rtt` (the same registry option): nearest first, RTT column in the table', async () => {
   const rpc = `-rpc-addr=${full.rpcAddress.host}:${full.rpcAddress.port}`;
   const t = await cli(['search', 'serf', '-sort', 'rtt', '-format', 'table', rpc]);
-  assert.is(t.code, 0, t.err);
-  const rows = t.out.trim().split('\n').slice(2);
-  assert.match(t.out, /RTT\s+NODE/);
+  assert.is(t.code, 0, t.stderr);
+  const rows = t.stdout.trim().split('\n').slice(2);
+  assert.match(t.stdout, /RTT\s+NODE/);
   assert.is(rows.length, 3);
   assert.match(rows[0]!, /0\.0ms\s+fn-full$/);
   const j = await cli(['search', '-sort', 'rtt', rpc]);
-  assert.is(JSON.parse(j.out)[0].node_id, 'fn-full', 'JSON keeps avahi-ps entries, in RTT order');
+  assert.is(JSON.parse(j.stdout)[0].node_id, 'fn-full', 'JSON keeps avahi-ps entries, in RTT order');
   assert.is((await cli(['search', '-sort', 'far', rpc])).code, 1);
 });
 
@@ -182,11 +164,11 @@ test('this node: publish/unpublish through the registry, CSRF required on every 
 test('tokens from the CLI: viewer reads but cannot create containers (403); admin reaches the registry (503 containers off); bad and revoked tokens 401', async () => {
   const dd = join(dir, 'full');
   const v = await cli(['token', 'create', 'fn-viewer', '-data-dir', dd]);
-  assert.is(v.code, 0, v.err);
-  const viewer = v.out.trim().split('\n').pop()!;
+  assert.is(v.code, 0, v.stderr);
+  const viewer = v.stdout.trim().split('\n').pop()!;
   const a = await cli(['token', 'create', 'fn-admin', '-role', 'admin', '-data-dir', dd]);
-  const admin = a.out.trim().split('\n').pop()!;
-  assert.match((await cli(['token', 'list', '-data-dir', dd])).out, /fn-admin\s+admin/);
+  const admin = a.stdout.trim().split('\n').pop()!;
+  assert.match((await cli(['token', 'list', '-data-dir', dd])).stdout, /fn-admin\s+admin/);
   const asV = { authorization: `Bearer ${viewer}` }, asA = { authorization: `Bearer ${admin}` };
   assert.is((await call(port, 'GET', '/api/v1/node/services', { headers: asV })).status, 200);
   assert.is((await call(port, 'GET', '/api/v1/counters', { headers: asV })).status, 200);
@@ -256,7 +238,7 @@ test('sessions expire when idle; logout ends one', async () => {
   const b = new Browser(port);
   await b.login(PASSWORD);
   assert.is((await b.req('GET', '/api/v1/members')).status, 200);
-  await new Promise((r) => setTimeout(r, 3_000));
+  clock.advance(3_000);
   assert.is((await b.req('GET', '/api/v1/members')).status, 401, 'idle past httpSessionIdleMs');
   await b.login(PASSWORD);
   const out = await b.req('DELETE', '/api/v1/session');
@@ -265,19 +247,26 @@ test('sessions expire when idle; logout ends one', async () => {
   assert.is((await b.req('GET', '/api/v1/members')).status, 401);
 });
 
-test('failed logins from one address are slowed, then refused with 429 and Retry-After; other addresses are not', async () => {
+test('failed logins from one address are slowed, then refused with 429 and Retry-After until they age out; other addresses are not', async () => {
   const from = new Browser(port, '127.0.0.2');
+  clock.slept.length = 0;
   for (let i = 0; i < 2; i++) assert.is((await from.login('wrong password ' + i)).status, 401);
-  const t0 = Date.now();
-  assert.is((await from.login('wrong password 2')).status, 401);
-  assert.ok(Date.now() - t0 >= 250, 'the third failure waited at least 250 ms');
-  assert.is(api.auth.throttle.failures('127.0.0.2'), 3);
-  for (let i = 3; i < 8; i++) await from.login('wrong password ' + i);
+  assert.equal(clock.slept, [], 'the free failures (loginFreeFailures) are answered at once');
+  for (let i = 2; i < 8; i++) assert.is((await from.login('wrong password ' + i)).status, 401);
+  assert.equal(clock.slept, [250, 500, 1000, 2000, 4000, 8000], 'each further failure waits twice as long, up to loginDelayMaxMs');
+  assert.is(api.auth.throttle.failures('127.0.0.2'), 8);
   const refused = await from.login(PASSWORD);
   assert.is(refused.status, 429, 'refused even with the right password');
   assert.is(refused.json.error.code, 'E_RATE');
-  assert.ok(Number(refused.headers['retry-after']) > 0);
+  const retryS = Number(refused.headers['retry-after']);
+  assert.ok(retryS > 15 * 60 - 60 && retryS <= 15 * 60, `Retry-After ${retryS}: loginFailureMemoryMs after the last failure`);
+  assert.is(clock.slept.length, 6, 'a refusal is not slowed');
   assert.is((await new Browser(port, '127.0.0.3').login(PASSWORD)).status, 200);
+  clock.advance((retryS - 30) * 1000);
+  assert.is((await from.login(PASSWORD)).status, 429, 'still refused before Retry-After');
+  clock.advance(31_000);
+  assert.is((await from.login(PASSWORD)).status, 200, 'after Retry-After the failures are forgotten');
+  assert.is(api.auth.throttle.failures('127.0.0.2'), 0);
   assert.ok(full.counters.get('api.login_failures') >= 8);
 });
 

@@ -11,7 +11,7 @@ import { HistoryRecorder, historyTierSpecs } from '../../agent/discovery/history
 import { Counters } from '../../agent/obs/counters.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { defaultLimits } from '../../agent/config/limits.ts';
-import { LoginThrottle, FAILURE_MEMORY_MS } from '../../agent/api/auth/throttle.ts';
+import { LoginThrottle } from '../../agent/api/auth/throttle.ts';
 import { SessionTable } from '../../agent/api/auth/sessions.ts';
 import { PasswordFile, hashPassword, verifyPassword } from '../../agent/api/auth/password.ts';
 import { TokenStore } from '../../agent/api/auth/tokens.ts';
@@ -107,15 +107,17 @@ test('history recorder: samples on its timer, saves atomically at most every sav
 
 test('login throttle: free failures, then growing waits, then refusal until failures age out; bounded memory', () => {
   let now = 1_000_000;
-  const th = new LoginThrottle({ maxEntries: 3, freeFailures: 2 }, () => now);
+  const th = new LoginThrottle({ maxEntries: 3, freeFailures: 2, delayBaseMs: 250, delayMaxMs: 8000, failureMemoryMs: 15 * 60_000 }, () => now);
   th.failed('a'); th.failed('a');
   assert.equal(th.check('a'), { delayMs: 250 });
   th.failed('a');
   assert.equal(th.check('a'), { delayMs: 500 });
   for (let i = 0; i < 5; i++) th.failed('a');
   const v = th.check('a');
-  assert.ok('refuseForS' in v && v.refuseForS > 0);
-  now += FAILURE_MEMORY_MS + 1;
+  assert.equal(v, { refuseForS: 15 * 60 });
+  now += 60_000;
+  assert.equal(th.check('a'), { refuseForS: 14 * 60 }, 'Retry-After counts down from the last failure');
+  now += 14 * 60_000 + 1;
   assert.equal(th.check('a'), { delayMs: 0 });
   for (const addr of ['b', 'c', 'd', 'e']) th.failed(addr);
   assert.is(th.size(), 3);

@@ -14,56 +14,37 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, type DaemonHandle } from '../../agent/daemon.ts';
-import { defaultAgentConfig, type AgentConfig } from '../../agent/config/agent-config.ts';
-import { Logger } from '../../agent/obs/log.ts';
-import { agentPlugins } from '../../agent/plugins.ts';
-import { apiPlugin } from '../../agent/api/plugin.ts';
+import type { DaemonHandle } from '../../agent/daemon.ts';
 import type { Api } from '../../agent/api/index.ts';
-import { findCommand } from '../../agent/cli/index.ts';
 import { registryNameOf, remoteInvocationOf } from '../../agent/remote/commands.ts';
+import { agentConfig, InProcessAgents } from '../support/agents.ts';
+import { ours as cli } from '../cli/helpers.ts';
 import { call, waitFor } from '../api/helpers.ts';
 
 let dir = '';
-const daemons: DaemonHandle[] = [];
+const agents = new InProcessAgents();
 let full: DaemonHandle, edge: DaemonHandle;
 let port = 0;
 let api: Api;
 let viewerToken = '';
-
-function cfg(name: string, over: Partial<AgentConfig>): AgentConfig {
-  return { ...defaultAgentConfig(), nodeName: name, bind: '127.22.9.1:0', rpcAddr: '127.22.9.1:0', profile: 'lan', containers: false, ...over };
-}
-
-async function start(c: AgentConfig, onListening?: (p: number, a: Api) => void): Promise<DaemonHandle> {
-  const plugins = agentPlugins(c, false).map((p) => (typeof p !== 'function' && p.name === 'api' && onListening ? apiPlugin({ onListening: (a, x) => onListening(a.port, x) }) : p));
-  const d = await startDaemon({ ...c, plugins }, { logger: Logger.silent() });
-  daemons.push(d);
-  return d;
-}
-
-function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [name, ...rest] = args;
-  let out = '', err = '';
-  return findCommand(name!)!.run(rest, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {} }).then((code) => ({ code, out, err }));
-}
+const cfg = (name: string, over: Parameters<typeof agentConfig>[1]) => agentConfig(name, over, '127.22.9.1');
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rc-roles-'));
   // The full node signs with <data-dir>/operator.key; the edge trusts that key as a viewer only.
   const kg = await cli(['operator', 'keygen', '-out', join(dir, 'full', 'operator.key')]);
-  assert.is(kg.code, 0, kg.err);
-  const pub = kg.out.split('\n').find((l) => l.startsWith('ed25519:'))?.trim() ?? /ed25519:\S+/.exec(kg.out)![0];
-  full = await start(cfg('rc-rfull', { mode: 'full', http: '127.0.0.1:0', dataDir: join(dir, 'full') }), (p, a) => { port = p; api = a; });
-  edge = await start(cfg('rc-redge', { mode: 'edge', dataDir: join(dir, 'edge'), trustedOperators: [`${pub}@viewer`], join: [`127.22.9.1:${full.serf.localMember().port}`] }));
+  assert.is(kg.code, 0, kg.stderr);
+  const pub = kg.stdout.split('\n').find((l) => l.startsWith('ed25519:'))?.trim() ?? /ed25519:\S+/.exec(kg.stdout)![0];
+  full = await agents.start(cfg('rc-rfull', { mode: 'full', http: '127.0.0.1:0', dataDir: join(dir, 'full') }), { onListening: (p, a) => { port = p; api = a; } });
+  edge = await agents.start(cfg('rc-redge', { mode: 'edge', dataDir: join(dir, 'edge'), trustedOperators: [`${pub}@viewer`], join: [`127.22.9.1:${full.serf.localMember().port}`] }));
   await waitFor('both alive', () => full.serf.members().filter((m) => m.status === 'alive').length === 2 && edge.serf.members().filter((m) => m.status === 'alive').length === 2);
   const v = await cli(['token', 'create', 'rc-viewer', '-data-dir', join(dir, 'full')]);
-  assert.is(v.code, 0, v.err);
-  viewerToken = v.out.trim().split('\n').pop()!;
+  assert.is(v.code, 0, v.stderr);
+  viewerToken = v.stdout.trim().split('\n').pop()!;
 });
 
 test.after(async () => {
-  for (const d of daemons.reverse()) { try { await d.stop(); } catch { /* ignore */ } }
+  await agents.stopAll();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -9,20 +9,12 @@ import { startDaemon, type DaemonHandle } from '../../agent/daemon.ts';
 import { defaultAgentConfig } from '../../agent/config/agent-config.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { agentPlugins } from '../../agent/plugins.ts';
-import { findCommand } from '../../agent/cli/index.ts';
+import { ours as cli } from '../cli/helpers.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 
 let d: DaemonHandle | null = null;
 
 test.after(async () => { await d?.stop(); });
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [name, ...rest] = args;
-  let out = '';
-  let err = '';
-  const code = await findCommand(name!)!.run(rest, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {} });
-  return { code, out, err };
-}
 
 test('containers off (no -data-dir): every lxc command answers E_UNAVAILABLE with reason and fix', async () => {
   const cfg = { ...defaultAgentConfig(), nodeName: 'sc-off', bind: '127.0.0.1:0', rpcAddr: '127.0.0.1:0', profile: 'lan' as const, dataDir: '' };
@@ -45,8 +37,8 @@ test('containers off (no -data-dir): every lxc command answers E_UNAVAILABLE wit
 
   const r = await cli(['lxc', 'create', 'sc-x', '-t', 'busybox', `-rpc-addr=${addr}`]);
   assert.is(r.code, 1);
-  assert.not.match(r.err, /Unsupported command/);
-  assert.match(r.err, /E_UNAVAILABLE: lxc\.create is unavailable: no -data-dir.*to enable it: restart the agent with -data-dir DIR/);
+  assert.not.match(r.stderr, /Unsupported command/);
+  assert.match(r.stderr, /E_UNAVAILABLE: lxc\.create is unavailable: no -data-dir.*to enable it: restart the agent with -data-dir DIR/);
 });
 
 test.run();

@@ -12,7 +12,7 @@ import { resolveMicrocloud } from '../../agent/discovery/getinconf.ts';
 import { startDaemon, type DaemonHandle } from '../../agent/daemon.ts';
 import { defaultAgentConfig } from '../../agent/config/agent-config.ts';
 import { Logger } from '../../agent/obs/log.ts';
-import { findCommand } from '../../agent/cli/index.ts';
+import { ours as cli } from '../cli/helpers.ts';
 import { discoveryPlugin } from '../../agent/discovery/plugin.ts';
 import { freePort } from '../support/net.ts';
 
@@ -49,14 +49,6 @@ test('every getinconf file gives the DEVICE_NAME avahi-ps computes from it', asy
 });
 
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [name, ...rest] = args;
-  let out = '';
-  let err = '';
-  const code = await findCommand(name!)!.run(rest, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {} });
-  return { code, out, err };
-}
-
 async function agent(ip: string, plugin: Parameters<typeof discoveryPlugin>[0]): Promise<string> {
   const gossip = await freePort(ip);
   const rpc = await freePort(ip);
@@ -71,17 +63,17 @@ test('a cloudynitzar node publishes e="" and info says where it came from; -micr
   const file = join(dir, 'cloudynitzar.conf');
   const rpc = await agent('127.0.25.1', { getinconfFile: file, announceSelf: false });
   assert.is((await cli(['publish', 'Web', 'http', '8080', rpc])).code, 0);
-  const found = JSON.parse((await cli(['search', rpc])).out) as Record<string, string>[];
+  const found = JSON.parse((await cli(['search', rpc])).stdout) as Record<string, string>[];
   assert.is(found.find((r) => r.s === 'http')!.e, '');
-  const info = JSON.parse((await cli(['info', '-format=json', rpc])).out) as Record<string, Record<string, string>>;
+  const info = JSON.parse((await cli(['info', '-format=json', rpc])).stdout) as Record<string, Record<string, string>>;
   assert.is(info.discovery!.microcloud, '');
   assert.is(info.discovery!.microcloud_source, `${file} (no NETWORK_NAME)`);
 
   const rpc2 = await agent('127.0.25.2', { getinconfFile: file, microcloud: 'mc1', announceSelf: false });
   assert.is((await cli(['publish', 'Web', 'http', '8080', rpc2])).code, 0);
-  const found2 = JSON.parse((await cli(['search', rpc2])).out) as Record<string, string>[];
+  const found2 = JSON.parse((await cli(['search', rpc2])).stdout) as Record<string, string>[];
   assert.is(found2.find((r) => r.s === 'http')!.e, 'mc1');
-  const info2 = JSON.parse((await cli(['info', '-format=json', rpc2])).out) as Record<string, Record<string, string>>;
+  const info2 = JSON.parse((await cli(['info', '-format=json', rpc2])).stdout) as Record<string, Record<string, string>>;
   assert.is(info2.discovery!.microcloud_source, 'config (-microcloud)');
 });
 

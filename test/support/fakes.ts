@@ -1,6 +1,6 @@
 // The test doubles, one of each: a serf member, a gossip profile fast enough
 // for in-process clusters, a scripted Serf facade (FakeSerf) and a serf that
-// only holds tags (TagHolder).
+// only holds tags (TagHolder), a clock the test moves forward (SteppedClock).
 import type {
   Coordinate, IncomingQuery, KeyManager, KeyResponse, Member, QueryHandle, QueryHandlers, QueryParams, Serf, SerfEvent, SerfState,
 } from '../../agent/gossip/serf/types.ts';
@@ -125,4 +125,17 @@ export class TagHolder {
     this.tags = { ...tags };
     if (this.timeoutAfterSet) throw new AgentError('E_TIMEOUT', 'timeout waiting for update broadcast');
   }
+}
+
+/**
+ * The system clock moved forward by the test: now() is Date.now() plus what
+ * was advanced, and sleep(ms) advances at once and records ms, so code that
+ * waits on its clock (the login slow-down) is checked without the wait.
+ */
+export class SteppedClock {
+  private ahead = 0;
+  readonly slept: number[] = [];
+  now = (): number => Date.now() + this.ahead;
+  sleep = async (ms: number): Promise<void> => { this.slept.push(ms); this.ahead += ms; };
+  advance(ms: number): void { this.ahead += ms; }
 }

@@ -24,7 +24,7 @@ export interface AuthOptions {
   dataDir: string;
   /** The daemon's storage health (a full or read-only disk is retried, not thrown). */
   stateHealth?: StateHealth | null;
-  limits: Pick<Limits, 'httpSessions' | 'httpSessionIdleMs' | 'loginThrottleEntries' | 'loginFreeFailures' | 'apiTokens'>;
+  limits: Pick<Limits, 'httpSessions' | 'httpSessionIdleMs' | 'loginThrottleEntries' | 'loginFreeFailures' | 'loginDelayBaseMs' | 'loginDelayMaxMs' | 'loginFailureMemoryMs' | 'apiTokens'>;
   /** -http-guest: unauthenticated requests get the guest role instead of 401. */
   guest: boolean;
   counters: Counters;
@@ -46,7 +46,10 @@ export class Authenticator {
     this.passwords = new PasswordFile(files.password);
     this.tokens = new TokenStore(files.tokens, opts.limits.apiTokens);
     this.sessions = new SessionTable({ maxSessions: opts.limits.httpSessions, idleMs: opts.limits.httpSessionIdleMs }, now);
-    this.throttle = new LoginThrottle({ maxEntries: opts.limits.loginThrottleEntries, freeFailures: opts.limits.loginFreeFailures }, now);
+    const l = opts.limits;
+    this.throttle = new LoginThrottle({
+      maxEntries: l.loginThrottleEntries, freeFailures: l.loginFreeFailures, delayBaseMs: l.loginDelayBaseMs, delayMaxMs: l.loginDelayMaxMs, failureMemoryMs: l.loginFailureMemoryMs,
+    }, now);
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 

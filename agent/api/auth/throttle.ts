@@ -1,16 +1,14 @@
 // Failed logins per source address. After limits.loginFreeFailures failures an
-// address waits before each answer (doubling from 250 ms up to 8 s); at four
-// times that many it is refused (429 with Retry-After) until its failures age
-// out. Memory is bounded: at most limits.loginThrottleEntries addresses are
-// remembered, the least recently failed forgotten first (an attacker with many
-// addresses only gets the free attempts of each, which scrypt keeps slow).
-export interface ThrottleLimits { maxEntries: number; freeFailures: number }
+// address waits before each answer (limits.loginDelayBaseMs, doubling up to
+// limits.loginDelayMaxMs); at four times that many it is refused (429 with
+// Retry-After) until its failures age out (limits.loginFailureMemoryMs after
+// the last one). Memory is bounded: at most limits.loginThrottleEntries
+// addresses are remembered, the least recently failed forgotten first (an
+// attacker with many addresses only gets the free attempts of each, which
+// scrypt keeps slow). Time comes from the injected clock.
+export interface ThrottleLimits { maxEntries: number; freeFailures: number; delayBaseMs: number; delayMaxMs: number; failureMemoryMs: number }
 
 interface Entry { failures: number; last: number }
-
-/** Failures are forgotten this long after the last one. */
-export const FAILURE_MEMORY_MS = 15 * 60_000;
-const MAX_DELAY_MS = 8_000;
 
 export class LoginThrottle {
   private readonly byAddr = new Map<string, Entry>();
@@ -19,7 +17,7 @@ export class LoginThrottle {
 
   private entry(addr: string): Entry | undefined {
     const e = this.byAddr.get(addr);
-    if (e && this.now() - e.last > FAILURE_MEMORY_MS) { this.byAddr.delete(addr); return undefined; }
+    if (e && this.now() - e.last > this.limits.failureMemoryMs) { this.byAddr.delete(addr); return undefined; }
     return e;
   }
 
@@ -27,9 +25,9 @@ export class LoginThrottle {
   check(addr: string): { refuseForS: number } | { delayMs: number } {
     const e = this.entry(addr);
     const f = e?.failures ?? 0;
-    if (e && f >= this.limits.freeFailures * 4) return { refuseForS: Math.ceil((FAILURE_MEMORY_MS - (this.now() - e.last)) / 1000) };
+    if (e && f >= this.limits.freeFailures * 4) return { refuseForS: Math.ceil((this.limits.failureMemoryMs - (this.now() - e.last)) / 1000) };
     if (f < this.limits.freeFailures) return { delayMs: 0 };
-    return { delayMs: Math.min(MAX_DELAY_MS, 250 * 2 ** (f - this.limits.freeFailures)) };
+    return { delayMs: Math.min(this.limits.delayMaxMs, this.limits.delayBaseMs * 2 ** (f - this.limits.freeFailures)) };
   }
 
   failed(addr: string): number {
