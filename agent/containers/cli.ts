@@ -73,7 +73,8 @@ function table(rows: string[][]): string {
 function serviceText(v: Wire): string {
   const svc = v.Service as Wire | null | undefined;
   if (!svc) return '-';
-  return `${String(svc.Type)} ${String(svc.HostIP)}:${String(svc.HostPort)}->${String(svc.Port)}/${String(svc.Protocol)}${svc.Published ? ' published' : ''}`;
+  const extra = ((svc.Forwards ?? []) as Wire[]).map((f) => `, ${String(f.Name)} ${String(svc.HostIP)}:${String(f.HostPort)}->${String(f.Port)}/${String(f.Protocol)}`);
+  return `${String(svc.Type)} ${String(svc.HostIP)}:${String(svc.HostPort)}->${String(svc.Port)}/${String(svc.Protocol)}${svc.Published ? ' published' : ''}${extra.join('')}`;
 }
 
 function viewText(v: Wire): string {

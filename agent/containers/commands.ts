@@ -36,6 +36,8 @@ export function viewToWire(v: ContainerView): Record<string, unknown> {
           Type: v.service.type, Port: v.service.port, HostPort: v.service.hostPort, HostIP: v.service.hostIp,
           Protocol: v.service.protocol, Description: v.service.description, Txt: v.service.txt,
           Check: v.service.check.kind, Published: v.service.published,
+          // Ports forwarded beside the announced one, not announced (e.g. Tahoe's storage node).
+          Forwards: (v.service.forwards ?? []).map((f) => ({ Name: f.name, Port: f.port, HostPort: f.hostPort, Protocol: f.protocol })),
         }
       : null,
   };

@@ -31,6 +31,11 @@ export interface ContainerDriver {
   /** The IPv4 addresses every container of the LXC path has in its config (lxc.net.N.ipv4.address), the agent's or not. */
   configuredAddresses(): Promise<{ name: string; ipv4: string[] }[]>;
   writeConfig(name: string, text: string): Promise<void>;
+  /**
+   * Writes a file into the container's root filesystem (`relPath` below its
+   * root, parent directories made); false when the root is not a directory.
+   */
+  writeRootfsFile(name: string, relPath: string, text: string): Promise<boolean>;
   /** The container's cloudy-service.json text, or null. */
   readServiceFile(name: string): Promise<string | null>;
   /** How init ended the last time (from LXC's INFO log, see parseExitCause). */

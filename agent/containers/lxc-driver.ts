@@ -5,7 +5,7 @@
 // and is validated again (defence in depth: a name starting with '-' would be
 // read as an option). Tool failures become AgentError E_EXEC with exit code and
 // stderr; a host without LXC gives E_UNAVAILABLE.
-import { readFile, writeFile, rename, access, readdir, unlink, open, stat, truncate, rm } from 'node:fs/promises';
+import { readFile, writeFile, rename, access, readdir, unlink, open, stat, truncate, rm, lstat, mkdir } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError, isAgentError } from '../errors.ts';
@@ -209,6 +209,25 @@ export class LxcDriver implements ContainerDriver {
       return [];
     }
     return pinStaticAddress(rootfs, a);
+  }
+
+  async writeRootfsFile(name: string, relPath: string, text: string): Promise<boolean> {
+    if (relPath.startsWith('/') || relPath.split('/').includes('..')) throw new AgentError('E_INVALID', `not a path below the root: ${relPath}`);
+    const rootfs = rootfsDir(await this.readConfig(name), await this.file(name, 'rootfs'));
+    if (rootfs === null) return false;
+    // The root belongs to the container: a symbolic link on the way (etc -> /etc of the host) is refused, never followed.
+    let at = rootfs;
+    for (const part of relPath.split('/').filter(Boolean)) {
+      at = join(at, part);
+      const st = await lstat(at).catch(() => null);
+      if (st?.isSymbolicLink()) throw new AgentError('E_INVALID', `${at} is a symbolic link; not writing through it`);
+      if (!st && at !== join(rootfs, relPath)) await mkdir(at);
+    }
+    const p = join(rootfs, relPath);
+    const tmp = `${p}.cloudy-tmp`;
+    await writeFile(tmp, text, { mode: 0o644 });
+    await rename(tmp, p);
+    return true;
   }
 
   async configuredAddresses(): Promise<{ name: string; ipv4: string[] }[]> {

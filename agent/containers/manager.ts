@@ -25,6 +25,7 @@ import type {
   ContainerEvent, ContainerEventKind, ContainerInfo, ContainerSpec, ObservedContainer, RestartPolicy, ServiceProtocol, ServiceSpec,
 } from './types.ts';
 import { protocolsOf } from './types.ts';
+import { allocateHostPorts, endpointsFile, ENDPOINTS_PATH, forwardedPorts, parseExtraForwards, type TakenPort } from './extra-forwards.ts';
 import {
   normalizeDescription, parseCpus, parseIntInRange, parseMemory, parsePort, parseRestartPolicy, validateName,
   validateServiceType, validateTemplateArgs, validateTemplateName, validateTxt,
@@ -246,8 +247,10 @@ export class ContainerManager {
     const out: PortForward[] = [];
     for (const s of this.specs.values()) {
       if (!s.service) continue;
-      for (const protocol of protocolsOf(s.service.protocol)) {
-        out.push({ owner: s.name, protocol, hostIp: this.o.communityIp, hostPort: s.service.hostPort, containerIp: s.ipv4, containerPort: s.service.port });
+      for (const f of [s.service, ...(s.service.forwards ?? [])]) {
+        for (const protocol of protocolsOf(f.protocol)) {
+          out.push({ owner: s.name, protocol, hostIp: this.o.communityIp, hostPort: f.hostPort, containerIp: s.ipv4, containerPort: f.port });
+        }
       }
     }
     return out;
@@ -417,9 +420,11 @@ export class ContainerManager {
   private checkHostPortFree(port: number, self: string, protocol: ServiceProtocol = 'tcp'): void {
     const want = protocolsOf(protocol);
     for (const s of this.specs.values()) {
-      if (s.name === self || !s.service || s.service.hostPort !== port) continue;
-      const clash = protocolsOf(s.service.protocol).find((p) => want.includes(p));
-      if (clash) throw new AgentError('E_EXISTS', `host port ${port}/${clash} is already forwarded to container ${s.name}`);
+      if (s.name === self || !s.service) continue;
+      for (const t of forwardedPorts(s.service)) {
+        const clash = t.port === port ? protocolsOf(t.protocol).find((p) => want.includes(p)) : undefined;
+        if (clash) throw new AgentError('E_EXISTS', `host port ${port}/${clash} is already forwarded to container ${s.name}`);
+      }
     }
   }
 
@@ -476,15 +481,43 @@ export class ContainerManager {
       : kind === 'none' ? { kind: 'none' as const, arg: '' } : { kind: 'tcp' as const, arg: String(port) };
     const fp = (fromFile as { protocol?: unknown }).protocol;
     const proto: ServiceProtocol = fp === 'udp' || fp === 'tcp+udp' ? fp : 'tcp';
+    const hostPort = o.hostPort ?? port;
+    // More ports the template wants reachable (not announced): a host port each, clear of every other forward.
+    const wanted = parseExtraForwards((fromFile as { forwards?: unknown }).forwards, `${name}/cloudy-service.json`);
+    const forwards = allocateHostPorts(wanted, [...this.portsTakenBy(name), { port: hostPort, protocol: proto }]);
     return {
       type,
       port,
-      hostPort: o.hostPort ?? port,
+      hostPort,
       protocol: proto,
       description: o.description ?? normalizeDescription(fromFile.description ?? `${type}_in_container_${name}`),
       txt: o.txt ?? validateTxt(fromFile.txt ?? ''),
       check,
+      ...(forwards.length ? { forwards } : {}),
     };
+  }
+
+  /** Host ports forwarded to every container except `self`. */
+  private portsTakenBy(self: string): TakenPort[] {
+    return [...this.specs.values()].flatMap((s) => (s.name !== self && s.service ? forwardedPorts(s.service) : []));
+  }
+
+  /**
+   * Before every start: keeps the agent's address (pinAddress) and tells the
+   * container where the community network reaches it (ENDPOINTS_PATH: host
+   * address, the service's and every extra forward's host port), so a service
+   * such as Tahoe's storage node announces those, not its container address.
+   */
+  private async prepareRootfs(s: ContainerSpec): Promise<void> {
+    await this.pinAddress(s.name, s.ipv4);
+    if (!s.service) return;
+    try {
+      if (!(await this.o.driver.writeRootfsFile(s.name, ENDPOINTS_PATH, endpointsFile(s.service, this.o.communityIp, s.ipv4)))) {
+        this.o.logger.warn(`${s.name}: root filesystem is not a directory; cannot tell the container its forwarded ports`);
+      }
+    } catch (e) {
+      this.o.logger.warn(`${s.name}: cannot write /${ENDPOINTS_PATH}: ${errorMessage(e)}`);
+    }
   }
 
   start(name: unknown): Promise<ContainerView> {
@@ -517,7 +550,7 @@ export class ContainerManager {
     await this.save();
     const obs = await this.observe(s.name);
     if (obs?.state !== 'RUNNING') {
-      await this.pinAddress(s.name, s.ipv4);
+      await this.prepareRootfs(s);
       await this.o.driver.start(s.name);
     }
     const rt = this.runtime.get(s.name);
@@ -744,7 +777,7 @@ export class ContainerManager {
           case 'start':
             this.emit(a.name, 'restarting', a.reason === 'autostart' ? `autostart (order ${s.startOrder})` : `attempt ${this.runtime.get(a.name)?.attempts ?? 1}`);
             try {
-              await this.pinAddress(a.name, s.ipv4);
+              await this.prepareRootfs(s);
               await this.o.driver.start(a.name);
               this.o.counters.inc('containers.restarts');
             } catch (e) {

@@ -34,6 +34,23 @@ export interface ServiceSpec {
   description: string;
   txt: string;
   check: ServiceCheck;
+  /**
+   * More ports of the container forwarded from the host's community address
+   * but not announced (Tahoe-LAFS's storage node, which its clients learn from
+   * the introducer). Absent in state files written before they existed.
+   */
+  forwards?: ExtraForward[];
+}
+
+/** A container port the community network must reach besides the announced one. */
+export interface ExtraForward {
+  /** Short name ([a-z][a-z0-9_]*), given to the container as CLOUDY_PORT_<name> (see endpointsFile). */
+  name: string;
+  /** Port inside the container. */
+  port: number;
+  /** Port on the host's community address, chosen by the agent when the container is created. */
+  hostPort: number;
+  protocol: ServiceProtocol;
 }
 
 export interface ContainerSpec {

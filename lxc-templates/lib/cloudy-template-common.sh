@@ -185,9 +185,12 @@ CONF
 # write_service_json TYPE PORT DESCRIPTION TXT CHECK_KIND [CHECK_ARG] [PROTOCOL]
 # CHECK_KIND: tcp (connect to the container's PORT) | exec (command in the container exits 0) | none
 # PROTOCOL: tcp (default) | udp | tcp+udp: what the agent forwards from the host port.
+# SERVICE_FORWARDS (optional, JSON list): more container ports the agent forwards from host ports
+# it picks, not announced, e.g. '[{"name":"storage","port":3458}]'; the agent writes their host
+# ports to /etc/cloudy-agent/endpoints.env in the root before every start (CLOUDY_PORT_<name>).
 write_service_json() {
   type="$1"; port="$2"; desc="$3"; txt="$4"; check="$5"; check_arg="${6:-}"; proto="${7:-tcp}"
   cat > "$LXC_PATH/cloudy-service.json" <<JSON
-{"type":"$type","port":$port,"protocol":"$proto","description":"$desc","txt":"$txt","check":{"kind":"$check","arg":"$check_arg"},"template":"$(basename "$0")"}
+{"type":"$type","port":$port,"protocol":"$proto","description":"$desc","txt":"$txt","check":{"kind":"$check","arg":"$check_arg"},"forwards":${SERVICE_FORWARDS:-[]},"template":"$(basename "$0")"}
 JSON
 }

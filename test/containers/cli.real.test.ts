@@ -5,38 +5,28 @@ import { lxcCommand } from '../../agent/containers/cli.ts';
 import { findCommand, COMMANDS } from '../../agent/cli/index.ts';
 import type { DaemonPlugin } from '../../agent/plugin.ts';
 import { containersPlugin } from '../../agent/containers/plugin.ts';
-import { createBridge, deleteLink, destroyContainers, removeDir, startTestAgent, type TestAgent } from './helpers.ts';
+import { destroyContainers } from './helpers.ts';
+import { lxcCli, startCliAgent, type CliAgent } from '../support/lxc-cli-agent.ts';
 
-const BR = 'catbr8';
-const NET = { bridge: BR, cidr: '10.213.8.0/24', gateway: '10.213.8.1' };
-let agent: TestAgent;
+const NET = { bridge: 'catbr8', cidr: '10.213.8.0/24', gateway: '10.213.8.1' };
+let stack: CliAgent;
 let addr = '';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await lxcCommand.run(argv, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, env: {} });
-  return { code, out, err };
-}
+const cli = lxcCli;
 
 test.before(async () => {
   await destroyContainers('cattest-cli');
-  await createBridge(BR, '10.213.8.1/24');
-  agent = await startTestAgent({ network: NET, communityIp: '10.213.8.1' });
-  const a = agent.server.address()!;
-  addr = `${a.host}:${a.port}`;
+  stack = await startCliAgent({ network: NET });
+  addr = stack.addr;
 });
 
 test.after(async () => {
-  try { await agent?.stop(); } catch { /* best effort */ }
+  await stack?.stop();
   await destroyContainers('cattest-cli');
-  await deleteLink(BR);
-  if (agent) await removeDir(agent.stateDir);
 });
 
 test('lxc is a subcommand of cloudy-agent; the plug-in fits the daemon plug-in list', () => {
   assert.is(findCommand('lxc', COMMANDS), lxcCommand);
-  const plugin: DaemonPlugin = containersPlugin({ publisher: () => agent.announcer, stateDir: '/nonexistent', communityIp: '10.213.8.1' });
+  const plugin: DaemonPlugin = containersPlugin({ publisher: () => stack.agent.announcer, stateDir: '/nonexistent', communityIp: '10.213.8.1' });
   assert.is(typeof plugin === 'object' && plugin.name, 'containers');
 });
 

@@ -44,7 +44,7 @@ export async function deleteLink(name: string): Promise<void> {
   await sh('ip', ['link', 'del', name], true);
 }
 
-/** A network namespace "community client" linked to the host by a veth pair. */
+/** A network namespace "community client" linked to the host by a veth pair (gateway '': no default route, only the link). */
 export async function createClientNamespace(ns: string, hostIf: string, hostCidr: string, clientCidr: string, gateway: string): Promise<void> {
   await deleteNamespace(ns, hostIf);
   const peer = `${hostIf}p`;
@@ -56,7 +56,7 @@ export async function createClientNamespace(ns: string, hostIf: string, hostCidr
   await sh('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', clientCidr, 'dev', peer]);
   await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', peer, 'up']);
   await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-  await sh('ip', ['netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', gateway]);
+  if (gateway) await sh('ip', ['netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', gateway]);
 }
 
 export async function deleteNamespace(ns: string, hostIf: string): Promise<void> {

@@ -37,6 +37,8 @@ class FakeDriver implements ContainerDriver {
   async readConfig(name: string) { return this.boxes.get(name)!.config; }
   foreignConfigs: { name: string; ipv4: string[] }[] = [];
   async pinAddress() { return []; }
+  rootfsFiles = new Map<string, string>();
+  async writeRootfsFile(name: string, rel: string, text: string) { this.calls.push(`write ${name} ${rel}`); this.rootfsFiles.set(`${name}/${rel}`, text); return true; }
   async configuredAddresses() { return this.foreignConfigs; }
   async writeConfig(name: string, t: string) { this.boxes.get(name)!.config = t; }
   async readServiceFile(name: string) { return this.boxes.get(name)?.service ?? null; }
@@ -98,6 +100,35 @@ test('IPAM skips a candidate a silent host answers for (ARP probe); a running co
   held = ['10.9.0.4'];
   await m.tick();
   assert.is((await m.list())[0]!.addressError, '');
+});
+
+test('extra forwards (Tahoe\'s storage node): a host port each beside the service\'s, clear of other forwards, in the state, told to the container before every start, gone on destroy (issue 13 point 10)', async () => {
+  const { m, driver, saved, forwards } = setup();
+  await m.init();
+  driver.serviceJson = '{"type":"tahoe-lafs","port":3457,"protocol":"tcp","description":"g","txt":"","check":{"kind":"tcp","arg":"3457"},"forwards":[{"name":"storage","port":3458}]}';
+  const a = await m.create({ name: 'g1', template: 'busybox', start: true });
+  assert.equal(a.service!.forwards, [{ name: 'storage', port: 3458, hostPort: 3458, protocol: 'tcp' }]);
+  // A second grid: its introducer on a chosen port, its storage node on the next port free of g1's forwards.
+  const b = await m.create({ name: 'g2', template: 'busybox', hostPort: 13457 });
+  assert.equal(b.service!.forwards, [{ name: 'storage', port: 3458, hostPort: 3459, protocol: 'tcp' }]);
+  const rules = forwards.at(-1)!.map((f) => `${f.owner} ${f.hostIp}:${f.hostPort}->${f.containerPort}`).sort();
+  assert.equal(rules, ['g1 10.1.1.1:3457->3457', 'g1 10.1.1.1:3458->3458', 'g2 10.1.1.1:13457->3457', 'g2 10.1.1.1:3459->3458']);
+  assert.equal(saved.at(-1)!.containers.find((c) => c.name === 'g2')!.service!.forwards, [{ name: 'storage', port: 3458, hostPort: 3459, protocol: 'tcp' }]);
+  // Written before the start, with the host's community address and both host ports.
+  assert.ok(driver.calls.indexOf('write g1 etc/cloudy-agent/endpoints.env') < driver.calls.indexOf('start g1'));
+  assert.is(driver.rootfsFiles.get('g1/etc/cloudy-agent/endpoints.env'), [
+    '# Written by cloudy-agent before every start: where the community network reaches this container.',
+    'CLOUDY_HOST_IP=10.1.1.1', 'CLOUDY_CONTAINER_IP=10.9.0.2', 'CLOUDY_SERVICE_PORT=3457', 'CLOUDY_PORT_storage=3458', '',
+  ].join('\n'));
+  // Another container may not take a host port an extra forward holds.
+  driver.serviceJson = '{"type":"web","port":80}';
+  await m.create({ name: 'w', template: 'busybox', hostPort: 3459 }).then(() => assert.unreachable(), (e) => assert.match(String(e), /host port 3459\/tcp is already forwarded to container g2/));
+  await m.destroy('g2');
+  assert.equal(forwards.at(-1)!.map((f) => f.hostPort).sort(), [3457, 3458]);
+  // A bad forwards list is refused and the half-made container removed.
+  driver.serviceJson = '{"type":"x","port":80,"forwards":[{"name":"Bad Name","port":81}]}';
+  await m.create({ name: 'bad', template: 'busybox' }).then(() => assert.unreachable(), (e) => assert.match(String(e), /forward name "Bad Name"/));
+  assert.not.ok(driver.boxes.has('bad'));
 });
 
 test('create writes network, limits (cgroup v2 keys), autostart and log keys into the initial config', async () => {

@@ -71,7 +71,10 @@ export function toJson(v: unknown): unknown {
 interface WireContainer {
   Name: string; Managed: boolean; State: string; Desired: string; PID: number; IPv4: string; Template: string;
   MemoryBytes: number; MilliCPUs: number; Autostart: boolean; Restart: string;
-  Service: { Type: string; Port: number; HostPort: number; HostIP: string; Protocol: string; Description: string; Published: boolean } | null;
+  Service: {
+    Type: string; Port: number; HostPort: number; HostIP: string; Protocol: string; Description: string; Published: boolean;
+    Forwards?: { Name: string; Port: number; HostPort: number; Protocol: string }[];
+  } | null;
 }
 
 export function containerJson(c: WireContainer): Record<string, unknown> {
@@ -81,6 +84,7 @@ export function containerJson(c: WireContainer): Record<string, unknown> {
     service: c.Service ? {
       type: c.Service.Type, port: c.Service.Port, host_port: c.Service.HostPort, host_ip: c.Service.HostIP,
       protocol: c.Service.Protocol, description: c.Service.Description, published: c.Service.Published,
+      forwards: (c.Service.Forwards ?? []).map((f) => ({ name: f.Name, port: f.Port, host_port: f.HostPort, protocol: f.Protocol })),
     } : null,
   };
 }

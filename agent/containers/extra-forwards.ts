@@ -1,0 +1,87 @@
+// Ports of a container that the community network must reach besides the one
+// its service announces, and how the container learns where it is reached.
+//
+// A Tahoe-LAFS grid container announces its introducer (as Cloudy does), but
+// its storage node needs a port of its own reachable from other machines, and
+// it must tell clients that address (tub.location), not its container address.
+// The template lists such ports in cloudy-service.json
+// (`"forwards":[{"name":"storage","port":3458}]`); the agent picks a host port
+// for each when it creates the container, forwards it beside the service's,
+// and before every start writes ENDPOINTS_PATH into the container's root: the
+// host's community address and every host port, for the service to announce.
+// Pure: parsing, port choice and the file's text; the manager does the I/O.
+import { AgentError } from '../errors.ts';
+import { parsePort } from './validate.ts';
+import { protocolsOf, type ExtraForward, type ServiceProtocol, type ServiceSpec } from './types.ts';
+
+/** Where, inside the container's root filesystem, the agent writes the endpoints (a shell-sourceable file). */
+export const ENDPOINTS_PATH = 'etc/cloudy-agent/endpoints.env';
+/** Extra forwards one container may ask for. */
+export const MAX_EXTRA_FORWARDS = 8;
+
+const NAME_RE = /^[a-z][a-z0-9_]{0,15}$/;
+
+export type WantedForward = Omit<ExtraForward, 'hostPort'>;
+
+/** The `forwards` list of a cloudy-service.json (absent: none). */
+export function parseExtraForwards(raw: unknown, where: string): WantedForward[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw) || raw.length > MAX_EXTRA_FORWARDS) {
+    throw new AgentError('E_INVALID', `${where}: forwards must be a list of at most ${MAX_EXTRA_FORWARDS} {name, port[, protocol]}`);
+  }
+  const seen = new Set<string>();
+  return raw.map((f: unknown) => {
+    const o = (typeof f === 'object' && f !== null ? f : {}) as { name?: unknown; port?: unknown; protocol?: unknown };
+    if (typeof o.name !== 'string' || !NAME_RE.test(o.name) || seen.has(o.name)) {
+      throw new AgentError('E_INVALID', `${where}: forward name ${JSON.stringify(o.name)} must be unique, [a-z][a-z0-9_]*, up to 16 characters`);
+    }
+    seen.add(o.name);
+    const protocol = o.protocol === undefined ? 'tcp' : o.protocol;
+    if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'tcp+udp') throw new AgentError('E_INVALID', `${where}: forward ${o.name}: protocol must be tcp, udp or tcp+udp`);
+    return { name: o.name, port: parsePort(o.port, `${where}: forward ${o.name} port`), protocol };
+  });
+}
+
+/** A host port already forwarded (by any container), with its protocols. */
+export interface TakenPort { port: number; protocol: ServiceProtocol }
+
+function clashes(port: number, protocol: ServiceProtocol, taken: readonly TakenPort[]): boolean {
+  const want = protocolsOf(protocol);
+  return taken.some((t) => t.port === port && protocolsOf(t.protocol).some((p) => want.includes(p)));
+}
+
+/**
+ * A host port for each wanted forward: the container's own port when no other
+ * forward holds it (what a user expects, like the service's default), else the
+ * next free one above it. `taken` holds every other forward on the host address.
+ */
+export function allocateHostPorts(wanted: readonly WantedForward[], taken: readonly TakenPort[]): ExtraForward[] {
+  const used = [...taken];
+  return wanted.map((w) => {
+    let port = w.port;
+    while (port <= 65535 && clashes(port, w.protocol, used)) port++;
+    if (port > 65535) throw new AgentError('E_LIMIT', `no free host port at or above ${w.port} for forward ${w.name}`);
+    used.push({ port, protocol: w.protocol });
+    return { ...w, hostPort: port };
+  });
+}
+
+/** Every host port a service forwards (the announced one first). */
+export function forwardedPorts(s: ServiceSpec): TakenPort[] {
+  return [{ port: s.hostPort, protocol: s.protocol }, ...(s.forwards ?? []).map((f) => ({ port: f.hostPort, protocol: f.protocol }))];
+}
+
+/**
+ * The endpoints file: sourced by the container's init script, so only values
+ * the agent validated (IPv4 addresses, port numbers, forward names) go in.
+ */
+export function endpointsFile(s: ServiceSpec, communityIp: string, containerIp: string): string {
+  return [
+    '# Written by cloudy-agent before every start: where the community network reaches this container.',
+    `CLOUDY_HOST_IP=${communityIp}`,
+    `CLOUDY_CONTAINER_IP=${containerIp}`,
+    `CLOUDY_SERVICE_PORT=${s.hostPort}`,
+    ...(s.forwards ?? []).map((f) => `CLOUDY_PORT_${f.name}=${f.hostPort}`),
+    '',
+  ].join('\n');
+}
