@@ -196,7 +196,7 @@ test('tahoe-lafs grid through the agent; a client on another machine joins it fr
   assert.ok(got.equals(data), 'downloaded bytes equal the uploaded ones');
   const tDone = Date.now() - t0;
   console.log(`tahoe-lafs: create+start ${tCreate} ms (${cached ? 'trixie root cached' : 'cold: trixie root built now'}), announced ${tAnnounced} ms, `
-    + `client joined ${tJoined} ms, 300 kB up+down ${tDone} ms; storage node reached at ${COMMUNITY_IP}:${storagePort}`);
+    + `client joined ${tJoined} ms, 300 kB up+down ${tDone} ms; storage node at ${COMMUNITY_IP}:${storagePort}: ${welcome.connected[0]!.connection_status}`);
 
   // Stopping the grid withdraws the announcement; destroying it removes both forwards.
   assert.is((await cli('stop', GRID)).code, 0);
