@@ -9,7 +9,11 @@
 //                   root, network namespaces, a browser); what `make check` runs
 //   -j N (or TEST_JOBS=N)  run N files at once (default 1). Only for files that
 //                   choose their addresses so they cannot collide (the fast ones
-//                   do); a file's output is then printed when it ends
+//                   do). Each file's output is kept whole in
+//                   test-artifacts/run-all/<file>.log and printed (its tail) only
+//                   if it fails, so files never interleave; the files that took
+//                   longest last time (.cache/test-times.json) start first, so a
+//                   slow one does not start last and hold up the end
 //   --exclude=SUBSTR  leave out the files whose path contains SUBSTR (repeatable)
 //   --precompiled   compile the TypeScript once (esbuild, test/support/precompile.mjs,
 //                   only what changed since the last run) and run each file with
@@ -17,8 +21,8 @@
 //                   is ~0.6 CPU-s per file, most of what `make check` costs
 //   TEST_TIMEOUT_S  per-file time limit (default 900 s)
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const fast = process.argv.includes('--fast') || process.env.TEST_FAST === '1';
@@ -45,6 +49,15 @@ const files = walk(join(root, 'test'))
   .filter((f) => !fast || !f.endsWith('.real.test.ts'))
   .filter((f) => !excludes.some((s) => f.includes(s)))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+
+// Seconds each file took in earlier runs (any job count); longest first when
+// running side by side, files never timed before ahead of all.
+const timesFile = join(root, '.cache', 'test-times.json');
+let lastTimes = {};
+try { lastTimes = JSON.parse(readFileSync(timesFile, 'utf8')); } catch { /* first run */ }
+const secondsOf = {};
+if (jobs > 1) files.sort((a, b) => (lastTimes[b] ?? Infinity) - (lastTimes[a] ?? Infinity) || a.localeCompare(b));
+const logDir = join(root, 'test-artifacts', 'run-all');
 
 if (precompiled) await (await import('./support/precompile.mjs')).precompile();
 const loader = precompiled ? './test/support/ts-loader.mjs' : 'tsx';
@@ -74,9 +87,15 @@ function runOne(file) {
       let bad = total - ok - sk;
       if (code !== 0 && bad === 0) bad = 1; // crashed, or failed outside a test
       if (total === 0 && bad === 0) bad = 1; // a test file that ran no test
+      secondsOf[file] = Number(secs);
+      let log = '';
+      if (jobs > 1) {
+        log = join(logDir, file.replace(/\.ts$/, '.log'));
+        try { mkdirSync(dirname(log), { recursive: true }); writeFileSync(log, out); } catch { log = ''; }
+      }
       if (jobs > 1 && bad > 0) process.stdout.write(out.split('\n').filter((l) => !/^\s*$/.test(l)).slice(-80).join('\n') + '\n');
       if (bad > 0) {
-        process.stdout.write(`[run-all] FAIL ${file} (exit ${code}, ${secs}s)\n`);
+        process.stdout.write(`[run-all] FAIL ${file} (exit ${code}, ${secs}s)${log ? `; whole output: ${relative(root, log)}` : ''}\n`);
         if (!process.env.TEST_VERBOSE && jobs === 1) process.stdout.write(out.split('\n').slice(-80).join('\n') + '\n');
       } else {
         process.stdout.write(`[run-all] ok   ${file} (${ok} tests, ${secs}s)\n`);
@@ -110,6 +129,14 @@ const queue = [...files];
 await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, async () => {
   for (let f = queue.shift(); f !== undefined; f = queue.shift()) await runWithRetry(f);
 }));
+try {
+  mkdirSync(dirname(timesFile), { recursive: true });
+  writeFileSync(timesFile, JSON.stringify({ ...lastTimes, ...secondsOf }, null, 1));
+} catch { /* the times only order the next run */ }
+if (files.length > 1) {
+  const slowest = Object.entries(secondsOf).sort((a, b) => b[1] - a[1]).slice(0, 8);
+  process.stdout.write(`[run-all] slowest files: ${slowest.map(([f, t]) => `${f.replace(/^test\//, '')} ${t.toFixed(1)}s`).join(', ')}\n`);
+}
 if (flaky.length) process.stdout.write(`[run-all] flaky (failed once, passed on retry):\n  ${flaky.join('\n  ')}\n`);
 if (failures.length) process.stdout.write(`[run-all] failed files:\n  ${failures.join('\n  ')}\n`);
 process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
