@@ -265,13 +265,18 @@ export class ServiceAnnouncer implements ServicePublisher {
     this.opts.logger.info(`services tag changed outside the agent (serf tags?): now ${next.length} services`);
     this.entries = next;
     this.lastTagValue = current;
+    await this.save(next);
+    this.notify();
+  }
+
+  /** Saves the published list; a failure is counted and logged, not thrown: the tag is what counts, the file only restores it after a restart. */
+  private async save(entries: readonly PublishedService[]): Promise<void> {
     try {
-      await this.opts.store.save(next.map((e) => e.service));
+      await this.opts.store.save(entries.map((e) => e.service));
     } catch (e) {
       this.opts.counters.inc('discovery.store_save_error');
       this.opts.logger.error(`cannot save published services: ${(e as Error).message}`);
     }
-    this.notify();
   }
 
   private notify(): void {
@@ -319,15 +324,7 @@ export class ServiceAnnouncer implements ServicePublisher {
     }
     this.entries = next;
     this.lastTagValue = tags[SERVICES_TAG];
-    if (persist) {
-      try {
-        await this.opts.store.save(next.map((e) => e.service));
-      } catch (e) {
-        // The tag is set; losing the file only costs the restore after a restart.
-        this.opts.counters.inc('discovery.store_save_error');
-        this.opts.logger.error(`cannot save published services: ${(e as Error).message}`);
-      }
-    }
+    if (persist) await this.save(next);
     this.notify();
   }
 }

@@ -59,6 +59,16 @@ test.after(async () => {
   if (tmp) await removeDir(tmp);
 });
 
+/** A host on the bridge: network namespace `ns` holding `addr` on the peer of veth `veth` (enslaved to BR). */
+async function hostOnBridge(ns: string, veth: string, addr: string): Promise<void> {
+  await sh('ip', ['netns', 'add', ns]);
+  await sh('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}p`]);
+  await sh('ip', ['link', 'set', `${veth}p`, 'netns', ns]);
+  await sh('ip', ['link', 'set', veth, 'master', BR, 'up']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', addr, 'dev', `${veth}p`]);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', `${veth}p`, 'up']);
+}
+
 test('point 8: addresses held by a hand-made container, a running container and a host on the bridge are not handed out again', async () => {
   // 1. plain lxc-create, static address in its config, never started.
   const cfg = join(tmp, 'hand.conf');
@@ -72,23 +82,13 @@ test('point 8: addresses held by a hand-made container, a running container and 
   await sh('lxc-wait', ['-n', `${PREFIX}-hand2`, '-s', 'RUNNING', '-t', '30']);
   await sh('lxc-attach', ['-n', `${PREFIX}-hand2`, '--', '/bin/ip', 'addr', 'add', '10.225.1.3/24', 'dev', 'eth0']);
   // 3. a host on the bridge (another agent's container in another LXC path looks like this).
-  await sh('ip', ['netns', 'add', NS]);
-  await sh('ip', ['link', 'add', 'fdv1', 'type', 'veth', 'peer', 'name', 'fdv1p']);
-  await sh('ip', ['link', 'set', 'fdv1p', 'netns', NS]);
-  await sh('ip', ['link', 'set', 'fdv1', 'master', BR, 'up']);
-  await sh('ip', ['netns', 'exec', NS, 'ip', 'addr', 'add', '10.225.1.4/24', 'dev', 'fdv1p']);
-  await sh('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'fdv1p', 'up']);
+  await hostOnBridge(NS, 'fdv1', '10.225.1.4/24');
   await waitFor('10.225.1.4 in the bridge\'s neighbour table', async () => {
     await sh('ip', ['netns', 'exec', NS, 'busybox', 'ping', '-c', '1', '-W', '2', '10.225.1.1'], true);
     return (await readFile('/proc/net/arp', 'utf8')).split('\n').some((l) => l.startsWith('10.225.1.4 ') && l.includes(BR) && !/0x0\s/.test(l));
   }, 60_000, 500);
   // 4. a silent host at .5 (never sent a packet): found by ARP when the agent asks.
-  await sh('ip', ['netns', 'add', NS2]);
-  await sh('ip', ['link', 'add', 'fdv2', 'type', 'veth', 'peer', 'name', 'fdv2p']);
-  await sh('ip', ['link', 'set', 'fdv2p', 'netns', NS2]);
-  await sh('ip', ['link', 'set', 'fdv2', 'master', BR, 'up']);
-  await sh('ip', ['netns', 'exec', NS2, 'ip', 'addr', 'add', '10.225.1.5/24', 'dev', 'fdv2p']);
-  await sh('ip', ['netns', 'exec', NS2, 'ip', 'link', 'set', 'fdv2p', 'up']);
+  await hostOnBridge(NS2, 'fdv2', '10.225.1.5/24');
   assert.not.ok((await readFile('/proc/net/arp', 'utf8')).split('\n').some((l) => l.startsWith('10.225.1.5 ') && !/0x0\s/.test(l)), 'silent so far');
 
   agent = await startTestAgent({ network: NET, communityIp: '10.225.1.1', firewallTable: TABLE });

@@ -3,7 +3,7 @@
 // that are not guifi.net's format.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { world, USER, PASSWORD, MAC_A, type World } from './helpers.ts';
+import { rejects, world, USER, PASSWORD, MAC_A, type World } from './helpers.ts';
 import { GuifiApiError, isGuifiError, isTokenRefused, isNickInUse, isTransient } from '../../agent/guifi/errors.ts';
 import { isAgentError } from '../../agent/errors.ts';
 import { TOKEN_LIFETIME_MS } from './stand-in.ts';
@@ -11,11 +11,6 @@ import { TOKEN_LIFETIME_MS } from './stand-in.ts';
 let w: World;
 test.before(async () => { w = await world(); });
 test.after(async () => { await w.close(); });
-
-async function rejects(p: Promise<unknown>): Promise<unknown> {
-  try { await p; } catch (e) { return e; }
-  throw new Error('expected a rejection');
-}
 
 test('login gives a token sent as "GuifiLogin auth=" on later calls', async () => {
   const c = w.client();

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { world, storeIn, USER, PASSWORD, MAC_A, MAC_B, type World } from './helpers.ts';
+import { rejects, world, storeIn, USER, PASSWORD, MAC_A, MAC_B, type World } from './helpers.ts';
 import { registerNode, declareServices, unregisterNode, readStatus, defaultNick, sanitizeNick, alternateNick } from '../../agent/guifi/register.ts';
 import { loginAndSave, withTokenRetry } from '../../agent/guifi/session.ts';
 import { isGuifiError, isTokenRefused } from '../../agent/guifi/errors.ts';
@@ -13,11 +13,6 @@ import { TOKEN_LIFETIME_MS } from './stand-in.ts';
 let w: World;
 test.before(async () => { w = await world(); });
 test.after(async () => { await w.close(); });
-
-async function rejects(p: Promise<unknown>): Promise<unknown> {
-  try { await p; } catch (e) { return e; }
-  throw new Error('expected a rejection');
-}
 
 function newNode(title: string, routerIp = '10.139.50.1'): { nodeId: number; routerId: number } {
   const nodeId = w.server.addNode(title, USER);

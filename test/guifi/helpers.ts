@@ -51,3 +51,9 @@ export async function world(): Promise<World> {
 export function storeIn(dir: string): GuifiStateStore {
   return GuifiStateStore.inDir(dir);
 }
+
+/** What `p` rejects with (a test failure if it resolves). */
+export async function rejects(p: Promise<unknown>): Promise<unknown> {
+  try { await p; } catch (e) { return e; }
+  throw new Error('expected a rejection');
+}

@@ -11,6 +11,7 @@ import {
   decodeTags, decodeCoordinatePayload, decodeFilter, type MemberlistMessage,
 } from '../../../agent/gossip/wire/index.ts';
 import { allWireVectors, hex, toHex } from '../../support/vectors.ts';
+import { prng } from '../../support/prng.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
 // FUZZ_SCALE (default 1): `make check` runs a quarter of the volume, `make test` all of it.
@@ -21,16 +22,6 @@ const TIME_BUDGET_MS = 240_000; // generous: the whole run takes seconds on a no
 const SLOW_INPUT_MS = 2_000; // a single input taking this long counts as a hang
 const HEAP_LIMIT = 768 * 1024 * 1024;
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(SEED);
 const int = (n: number): number => Math.floor(rnd() * n);
 const pick = <T>(xs: T[]): T => xs[int(xs.length)]!;

@@ -4,6 +4,7 @@ import { lzwCompress, lzwDecompress } from '../../../agent/gossip/wire/lzw.ts';
 import { decodeGo, asMap, asBytes } from '../../../agent/gossip/wire/msgpack.ts';
 import { isAgentError } from '../../../agent/errors.ts';
 import { allWireVectors, hex, toHex } from '../../support/vectors.ts';
+import { prng } from '../../support/prng.ts';
 
 /** Finds every compress payload in the vectors (with the decompressed plaintext the capture tool recorded). */
 function capturedCompressed(): { file: string; buf: Uint8Array; plain: string }[] {
@@ -56,17 +57,6 @@ test('every stream starts with a Clear code and ends with EOF', () => {
   assert.is(toHex(z), '000302');
   assert.is(lzwDecompress(z, 10).length, 0);
 });
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('round trips: random, repetitive, and long enough to pass the 4095-code reset several times', () => {
   const r = prng(42);

@@ -1,0 +1,14 @@
+// A seeded pseudo-random generator (mulberry32): the fuzz tests draw the same
+// inputs on every run, so a failure names a seed that reproduces it.
+
+/** Numbers in [0, 1) from `seed`, the same sequence every time. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
