@@ -159,10 +159,13 @@ export class ContainerManager {
     return this.serial(async () => {
       const st = await this.o.store.load((m) => this.o.logger.warn(m));
       const cut: ContainerSpec[] = [];
+      const cutRuns: ContainerSpec[] = [];
       for (const c of st?.containers ?? []) {
-        if (c.pending) cut.push(c); else this.specs.set(c.name, c);
+        if (c.pending === 'create' || c.pending === 'destroy') cut.push(c);
+        else { this.specs.set(c.name, c); if (c.pending) cutRuns.push(c); }
       }
       await this.finishCutOperations(cut);
+      await this.finishCutRuns(cutRuns);
       await this.adoptAnnouncedServices();
       this.afterReboot = !!st && st.bootId !== '' && this.o.bootId !== '' && st.bootId !== this.o.bootId;
       if (this.afterReboot) this.o.logger.info('host rebooted since the state was saved: bringing autostart containers up in order');
@@ -194,6 +197,47 @@ export class ContainerManager {
         this.o.logger.error(`${c.name}: cannot finish the cut ${what}: ${errorMessage(e)}`);
       }
     }
+  }
+
+  /**
+   * The agent was killed during a start or a stop (its mark is still saved):
+   * LXC may have it half done (lxc-stop's halt signal sent, init still
+   * shutting down; lxc-start's monitor up, init not yet running). It is
+   * finished now, before any command or reconciler pass, so the container ends
+   * in the state the cut command asked for and does not change later on its
+   * own; the first reconciler pass then sees no "started by hand" container.
+   */
+  private async finishCutRuns(cut: readonly ContainerSpec[]): Promise<void> {
+    for (const s of cut) {
+      const what = s.pending;
+      s.desired = what === 'stop' ? 'stopped' : 'running';
+      try {
+        if (what === 'stop') {
+          if ((await this.observe(s.name))?.state !== 'STOPPED') await this.o.driver.stop(s.name);
+          await this.settle(s.name, 'STOPPED');
+        } else {
+          const st = (await this.observe(s.name))?.state;
+          if (st === 'STARTING') await this.settle(s.name, 'RUNNING');
+          else if (st !== 'RUNNING') { await this.prepareRootfs(s); await this.o.driver.start(s.name); }
+        }
+        this.o.counters.inc(`containers.cut_${what}_finished`);
+        this.o.logger.warn(`${s.name}: the agent stopped during its ${what}: ${what} finished`);
+      } catch (e) {
+        this.o.counters.inc(`containers.cut_${what}_failed`);
+        this.o.logger.error(`${s.name}: cannot finish the cut ${what}: ${errorMessage(e)}; the reconciler takes it from here (desired ${s.desired})`);
+      }
+      delete s.pending;
+    }
+  }
+
+  /** Waits (bounded) until LXC reports the container in `state`. */
+  private async settle(name: string, state: 'RUNNING' | 'STOPPED'): Promise<void> {
+    for (let i = 0; i < 150; i++) {
+      const now = (await this.observe(name))?.state ?? 'STOPPED';
+      if (now === state) return;
+      await this.sleep(200);
+    }
+    throw new AgentError('E_TIMEOUT', `${name} did not reach ${state} within 30 s`);
   }
 
   /**
@@ -545,14 +589,27 @@ export class ContainerManager {
     }
   }
 
-  private async startLocked(s: ContainerSpec): Promise<void> {
-    s.desired = 'running';
+  /** Runs `act` under the write-ahead mark `mark` (saved before, cleared after, also when it fails). */
+  private async marked(s: ContainerSpec, mark: 'start' | 'stop', act: () => Promise<void>): Promise<void> {
+    s.pending = mark;
     await this.save();
-    const obs = await this.observe(s.name);
-    if (obs?.state !== 'RUNNING') {
-      await this.prepareRootfs(s);
-      await this.o.driver.start(s.name);
+    try {
+      await act();
+    } finally {
+      delete s.pending;
+      await this.save();
     }
+  }
+
+  private async startLocked(s: ContainerSpec, mark: 'start' | 'stop' = 'start'): Promise<void> {
+    s.desired = 'running';
+    await this.marked(s, mark, async () => {
+      const obs = await this.observe(s.name);
+      if (obs?.state !== 'RUNNING') {
+        await this.prepareRootfs(s);
+        await this.o.driver.start(s.name);
+      }
+    });
     const rt = this.runtime.get(s.name);
     if (rt) { rt.attempts = 0; rt.nextRestartAt = 0; }
     this.emit(s.name, 'started', '');
@@ -570,11 +627,12 @@ export class ContainerManager {
     });
   }
 
-  private async stopLocked(s: ContainerSpec, kill = false): Promise<void> {
+  private async stopLocked(s: ContainerSpec, kill = false, mark: 'start' | 'stop' = 'stop'): Promise<void> {
     s.desired = 'stopped';
-    await this.save();
-    await this.withdraw(s);
-    await this.o.driver.stop(s.name, { kill });
+    await this.marked(s, mark, async () => {
+      await this.withdraw(s);
+      await this.o.driver.stop(s.name, { kill });
+    });
     const rt = this.runtime.get(s.name);
     if (rt) { rt.lastState = 'STOPPED'; rt.nextRestartAt = 0; rt.attempts = 0; }
     this.emit(s.name, 'stopped', '');
@@ -583,7 +641,8 @@ export class ContainerManager {
   restart(name: unknown): Promise<ContainerView> {
     return this.serial(async () => {
       const s = this.spec(name);
-      await this.stopLocked(s);
+      // A restart cut anywhere is finished as a start: it ends running, as asked.
+      await this.stopLocked(s, false, 'start');
       await this.startLocked(s);
       return this.view(s.name, await this.observe(s.name));
     });

@@ -72,11 +72,13 @@ export interface ContainerSpec {
   createdAt: number;
   /**
    * Write-ahead mark of an operation that changes LXC and the state together:
-   * saved before `lxc-create` / `lxc-destroy` runs, cleared after. Found on
-   * start, the agent was killed mid-way: a cut create is rolled back (the
-   * half-made container destroyed), a cut destroy is finished.
+   * saved before `lxc-create` / `lxc-destroy` / `lxc-start` / `lxc-stop` runs,
+   * cleared after. Found on start, the agent was killed mid-way: a cut create
+   * is rolled back (the half-made container destroyed), a cut destroy, start or
+   * stop is finished (a stop signal already sent would otherwise land after the
+   * restart, and a container would stop with nobody asking).
    */
-  pending?: 'create' | 'destroy';
+  pending?: 'create' | 'destroy' | 'start' | 'stop';
 }
 
 /** LXC's view of one container. */

@@ -45,7 +45,7 @@ class FakeDriver implements ContainerDriver {
   async lastExit() { return 'failure' as const; }
 }
 
-function setup(o: { publishError?: AgentError; neighbours?: string[]; answering?: string[] } = {}) {
+function setup(o: { publishError?: AgentError; neighbours?: string[]; answering?: string[]; initial?: ContainersState } = {}) {
   const driver = new FakeDriver();
   let now = 1_000_000;
   const saved: ContainersState[] = [];
@@ -59,7 +59,7 @@ function setup(o: { publishError?: AgentError; neighbours?: string[]; answering?
       publish: async (s) => { publishes.push(`${s.type}:${s.port}@${s.ip}`); if (o.publishError) throw o.publishError; },
       unpublish: async () => {},
     },
-    store: { load: async () => null, save: async (s) => { saved.push(structuredClone(s)); } },
+    store: { load: async () => (o.initial ? structuredClone(o.initial) : null), save: async (s) => { saved.push(structuredClone(s)); } },
     checker: { check: async () => true },
     logger: Logger.silent(), counters, limits: defaultLimits(),
     network: { bridge: 'br', cidr: '10.9.0.0/24', gateway: '10.9.0.1' }, communityIp: '10.1.1.1',
@@ -197,6 +197,66 @@ test('a container destroyed by hand is forgotten, its forward removed', async ()
   assert.equal(forwards.at(-1), []);
   assert.equal(saved.at(-1)!.containers, []);
   assert.ok(m.recentEvents().some((e) => e.kind === 'vanished' && e.name === 'c1'));
+});
+
+test('start and stop are written ahead (pending mark saved before LXC is touched, cleared after)', async () => {
+  const { m, driver, saved } = setup();
+  await m.init();
+  await m.create({ name: 'c1', template: 'busybox' });
+  const before = saved.length;
+  const seen: string[] = [];
+  const stop = driver.stop.bind(driver);
+  driver.stop = async (n: string) => { seen.push(`stop with ${saved.at(-1)!.containers[0]!.pending}/${saved.at(-1)!.containers[0]!.desired}`); await stop(n); };
+  const start = driver.start.bind(driver);
+  driver.start = async (n: string) => { seen.push(`start with ${saved.at(-1)!.containers[0]!.pending}/${saved.at(-1)!.containers[0]!.desired}`); await start(n); };
+  await m.start('c1');
+  await m.stop('c1');
+  assert.equal(seen, ['start with start/running', 'stop with stop/stopped']);
+  assert.ok(saved.length > before);
+  assert.is(saved.at(-1)!.containers[0]!.pending, undefined);
+});
+
+/** A saved state as a kill left it: c1 with its mark, LXC in `lxc`. */
+function cutState(pending: 'start' | 'stop', desired: 'running' | 'stopped'): ContainersState {
+  return { version: 1, bootId: 'boot', containers: [{
+    name: 'c1', template: 'busybox', templateArgs: [], memoryBytes: 0, cpus: 0, autostart: false, startOrder: 0, startDelaySec: 0,
+    restart: 'never', ipv4: '10.9.0.2', service: null, createdAt: 1, desired, pending,
+  } as never] };
+}
+
+test('a stop cut by a kill (halt signal sent, container still running) is finished at start: stopped, never adopted as started by hand (issue 18)', async () => {
+  const { m, driver, saved, counters } = setup({ initial: cutState('stop', 'stopped') });
+  driver.boxes.set('c1', { name: 'c1', state: 'RUNNING', pid: 7, autostart: false, config: '', service: null });
+  await m.init();
+  assert.is(driver.boxes.get('c1')!.state, 'STOPPED');
+  assert.equal(driver.calls, ['stop c1']);
+  assert.is(saved.at(-1)!.containers[0]!.pending, undefined);
+  assert.is(saved.at(-1)!.containers[0]!.desired, 'stopped');
+  assert.is(counters.get('containers.cut_stop_finished'), 1);
+  await m.tick();
+  assert.not.ok(m.recentEvents().some((e) => e.kind === 'started-by-hand'));
+  assert.is(driver.boxes.get('c1')!.state, 'STOPPED');
+});
+
+test('a start cut by a kill is finished at start (running, desired running); one LXC already did is left alone', async () => {
+  const a = setup({ initial: cutState('start', 'running') });
+  a.driver.boxes.set('c1', { name: 'c1', state: 'STOPPED', pid: 0, autostart: false, config: '', service: null });
+  await a.m.init();
+  assert.is(a.driver.boxes.get('c1')!.state, 'RUNNING');
+  assert.is(a.saved.at(-1)!.containers[0]!.desired, 'running');
+  assert.is(a.saved.at(-1)!.containers[0]!.pending, undefined);
+  await a.m.tick();
+  assert.is(a.driver.boxes.get('c1')!.state, 'RUNNING');
+  const b = setup({ initial: cutState('start', 'running') });
+  b.driver.boxes.set('c1', { name: 'c1', state: 'RUNNING', pid: 9, autostart: false, config: '', service: null });
+  await b.m.init();
+  assert.equal(b.driver.calls, []);
+  // A restart cut in its stop half is finished as the restart asked: running.
+  const c = setup({ initial: cutState('start', 'stopped') });
+  c.driver.boxes.set('c1', { name: 'c1', state: 'STOPPED', pid: 0, autostart: false, config: '', service: null });
+  await c.m.init();
+  assert.is(c.driver.boxes.get('c1')!.state, 'RUNNING');
+  assert.is(c.saved.at(-1)!.containers[0]!.desired, 'running');
 });
 
 test.run();
