@@ -14,6 +14,7 @@
 //     async (ctx) => { for (const c of discoveryCommands(...)) ctx.registry.register(c); return { stop() {} }; },
 //   ] }, {})
 import { StateHealth } from './state/state-health.ts';
+import { AtomicFile } from './state/atomic-file.ts';
 import { Logger, type LogLevel } from './obs/log.ts';
 import { Counters } from './obs/counters.ts';
 import { createExec, type Exec } from './system/exec.ts';
@@ -133,6 +134,11 @@ export async function startDaemon(config: DaemonConfig, deps: DaemonDeps = {}): 
   // A full or read-only data filesystem is logged, counted and retried, never fatal (state/state-health.ts).
   const stateHealth = new StateHealth({ log: logger.child('state'), retryMs: limits.stateRetryMs });
   stops.push({ name: 'state health', stop: () => stateHealth.stop() });
+  // The identity was decided before StateHealth existed: report what it moved aside, and hand it the writes the disk refused.
+  for (const n of config.host?.identityNotes ?? []) {
+    if (n.kind === 'aside') stateHealth.movedAside(n.path, n.to, n.why, n.instead);
+    else await new AtomicFile(n.path, stateHealth).write(n.bytes);
+  }
   if (remoteLimits.aside) stateHealth.movedAside(remoteLimits.aside.path, remoteLimits.aside.to, remoteLimits.aside.why, LIMITS_FILE_INSTEAD);
   // serf options this agent accepts (so serf configs load) but does not apply.
   if (config.retryMaxAttempts > 0) log.warn(`retry_max_attempts=${config.retryMaxAttempts} ignored: joins are retried until one succeeds`);

@@ -8,6 +8,7 @@ import { AgentError } from '../errors.ts';
 import { parseLogLevel, type LogLevel } from '../obs/log.ts';
 import { defaultLimits, limitName, type AgentMode, type LimitName, type Limits } from './limits.ts';
 import type { GuifiSettings } from './guifi-settings.ts';
+import type { IdentityNote } from '../state/identity.ts';
 
 /** memberlist's timing profiles (gossip/profiles.ts holds their values). */
 export type ProfileName = 'lan' | 'wan' | 'local';
@@ -109,6 +110,8 @@ export interface HostInfo {
   communityIp: string | null;
   /** The gossip port peers reach: -advertise port, else -bind port (Cloudy: 5000). */
   gossipPort: number;
+  /** Identity files moved aside or not written (full/read-only disk), for the daemon's StateHealth to report and retry. */
+  identityNotes?: IdentityNote[];
 }
 
 export const CLOUDY_GOSSIP_PORT = 5000;

@@ -22,7 +22,7 @@ import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import type { AgentConfig, HostInfo } from './agent-config.ts';
 import type { NetFacts } from '../system/net-info.ts';
-import type { NodeIdentity } from '../state/identity.ts';
+import type { IdentityNote, NodeIdentity } from '../state/identity.ts';
 import { parseHostPort } from './address.ts';
 import { AgentError, isAgentError } from '../errors.ts';
 
@@ -32,7 +32,7 @@ export interface HostFacts {
   home: string;
 }
 
-export type IdentityLoader = (stateDir: string, p: { hostname: string; ip: string; port: number }) => Promise<NodeIdentity>;
+export type IdentityLoader = (stateDir: string, p: { hostname: string; ip: string; port: number; snapshotPath?: string }) => Promise<NodeIdentity>;
 
 export const ROOT_DATA_DIR = '/var/lib/cloudy-agent';
 export const SNAPSHOT_FILE = 'serf.snapshot';
@@ -113,12 +113,16 @@ export async function applyHostDefaults(cfg: AgentConfig, facts: HostFacts, load
   const bind = parseHostPort(out.bind, 5000, '-bind');
   const ip = communityIpOf(out, facts.net);
   if (ip !== null && out.advertise === '' && WILDCARD_V4.has(bind.host)) out.advertise = `${ip}:${bind.port}`;
+  let notes: IdentityNote[] = [];
   if (out.autoNodeName) {
     const port = out.advertise !== '' ? parseHostPort(out.advertise, bind.port, '-advertise').port : bind.port;
-    out.nodeName = ip === null || out.dataDir === ''
-      ? facts.net.hostname
-      : (await loadIdentity(out.dataDir, { hostname: facts.net.hostname, ip, port })).nodeName;
+    if (ip === null || out.dataDir === '') out.nodeName = facts.net.hostname;
+    else {
+      const id = await loadIdentity(out.dataDir, { hostname: facts.net.hostname, ip, port, ...(out.snapshotPath ? { snapshotPath: out.snapshotPath } : {}) });
+      out.nodeName = id.nodeName;
+      notes = id.notes ?? [];
+    }
   }
-  out.host = decideHost(out, facts.net);
+  out.host = { ...decideHost(out, facts.net), ...(notes.length ? { identityNotes: notes } : {}) };
   return out;
 }
