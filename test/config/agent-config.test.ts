@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromArgv } from '../../agent/cli/commands/agent.ts';
@@ -116,11 +116,17 @@ test('memory budget scales member-bound limits down', () => {
   assert.ok(big.maxMembers <= FULL_LIMITS.maxMembers);
 });
 
-test('the executable: bad flag -> one stderr line naming it, exit 1', () => {
+test('the executable: bad flag -> one stderr line naming it, exit 1', async () => {
   const root = new URL('../..', import.meta.url).pathname;
-  for (const args of [['agent', '-bogus'], ['agent', '-protocol=7'], ['members', '-nope'], ['nosuchcommand']]) {
-    // process.execArgv: the TypeScript loader this test runs under (tsx, or run-all's --precompiled one).
-    const r = spawnSync(process.execPath, [...process.execArgv, 'agent/main.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  const cases = [['agent', '-bogus'], ['agent', '-protocol=7'], ['members', '-nope'], ['nosuchcommand']];
+  // The four processes side by side: each mostly waits for its modules to load.
+  // process.execArgv: the TypeScript loader this test runs under (tsx, or run-all's --precompiled one).
+  const runs = await Promise.all(cases.map((args) => new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    execFile(process.execPath, [...process.execArgv, 'agent/main.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 },
+      (e, _stdout, stderr) => resolve({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, stderr }));
+  })));
+  for (const [i, args] of cases.entries()) {
+    const r = runs[i]!;
     assert.is(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
     const lines = r.stderr.trim().split('\n');
     assert.is(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
