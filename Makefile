@@ -65,8 +65,9 @@ test-crash: deps-test binary
 # and the tests run from TypeScript compiled once per run (run-all --precompiled:
 # .cache/ts-js/), not through tsx; the fuzz tests send a quarter of their inputs
 # (FUZZ_SCALE; `make test`: all). Files run 3 at a time, the longest (by the last
-# run's times) first; no file waits on a fixed timer any more, so the whole is
-# CPU-bound: ~100 CPU-s, about 50 s of wall time on two idle cores at best.
+# run's times) first. The files that waited longest on timers (login slow-down,
+# remote fan-outs) no longer do, so the whole is CPU-bound: ~100 CPU-s, about
+# 50 s of wall time on two idle cores at best.
 CHECK_JOBS ?= 3
 check: deps
 	@npx tsc -p tsconfig.json --incremental --tsBuildInfoFile .cache/tsc-check.tsbuildinfo & tsc=$$!; \
