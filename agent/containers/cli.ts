@@ -3,7 +3,7 @@
 //   lxc events [-format text|json]        (recent container events: crashes, restarts, publish/withdraw)
 //   lxc create NAME -t TEMPLATE [-memory 128M] [-cpus 1] [-autostart] [-start-order N] [-start-delay S]
 //              [-restart always|on-failure|never] [-service-type T -service-port P -service-description D
-//              -service-txt K=V -host-port H] [-start] [-- TEMPLATE ARGS...]
+//              -service-txt K=V -host-port H] [-forward-port NAME=PORT,...] [-start] [-- TEMPLATE ARGS...]
 //   lxc start|stop|restart|destroy|info NAME
 //   lxc exec NAME [-timeout 60s] -- COMMAND ARGS...
 //   lxc config NAME [-memory M] [-cpus C] [-autostart=true|false] [-start-order N] [-start-delay S] [-restart P]
@@ -19,7 +19,7 @@ const LIMIT_FLAGS: FlagSpecs = {
 };
 const CREATE: FlagSpecs = {
   ...COMMON, ...LIMIT_FLAGS, t: 'string', template: 'string', 'service-type': 'string', 'service-port': 'int',
-  'service-description': 'string', 'service-txt': 'string', 'host-port': 'int', start: 'bool',
+  'service-description': 'string', 'service-txt': 'string', 'host-port': 'int', 'forward-port': 'string', start: 'bool',
 };
 const CONFIG: FlagSpecs = { ...COMMON, ...LIMIT_FLAGS };
 const EXEC: FlagSpecs = { ...COMMON, timeout: 'duration' };
@@ -40,6 +40,8 @@ Create/config options:
     -memory 128M  -cpus 0.5  -autostart  -start-order N  -start-delay SECONDS
     -restart always|on-failure|never
     -service-type T -service-port P -service-description D -service-txt k=v -host-port H
+    -forward-port NAME=PORT[,...]  host ports of the template's other forwarded ports (tahoe-lafs: storage;
+                               default: the container's port, or the next free one)
     -start (create: start it afterwards)
 Common: -rpc-addr ${DEFAULT_RPC_ADDR} -rpc-auth KEY -format text|json
 `;
@@ -154,7 +156,7 @@ const SUBCOMMANDS: RpcCommandDef[] = [
       const v = (await env.call('lxc.create', {
         Name: c.name, Template: template, TemplateArgs: env.rest, ...limitArgs(env),
         ServiceType: str(env, 'service-type'), ServicePort: int(env, 'service-port'), ServiceDescription: str(env, 'service-description'),
-        ServiceTxt: str(env, 'service-txt'), HostPort: int(env, 'host-port'), Start: bool(env, 'start'),
+        ServiceTxt: str(env, 'service-txt'), HostPort: int(env, 'host-port'), ForwardPorts: str(env, 'forward-port'), Start: bool(env, 'start'),
       }, true)) as Wire;
       print(env, v, () => `Created container ${String(v.Name)}\n${viewText(v)}`);
       return 0;

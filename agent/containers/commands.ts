@@ -84,6 +84,7 @@ export function containerCommands(manager: () => ContainerManager): CommandSpec[
         ServiceDescription: { type: 'string', doc: 'service description' },
         ServiceTxt: { type: 'string', doc: 'service TXT (key=value)' },
         HostPort: { type: 'int', doc: 'port forwarded from the community IP' },
+        ForwardPorts: { type: 'string', doc: 'host ports for the template\'s other forwarded ports, NAME=PORT[,...] (e.g. storage=13458 for tahoe-lafs)' },
         Start: { type: 'bool', doc: 'start it after creating it' },
       },
       handler: async (a) => viewToWire(await manager().create({
@@ -101,6 +102,7 @@ export function containerCommands(manager: () => ContainerManager): CommandSpec[
         serviceDescription: given(a.ServiceDescription),
         serviceTxt: given(a.ServiceTxt),
         hostPort: a.HostPort,
+        forwardPorts: given(a.ForwardPorts),
         start: a.Start,
       })),
     }),

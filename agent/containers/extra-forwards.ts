@@ -50,15 +50,36 @@ function clashes(port: number, protocol: ServiceProtocol, taken: readonly TakenP
   return taken.some((t) => t.port === port && protocolsOf(t.protocol).some((p) => want.includes(p)));
 }
 
+/** `-forward-port storage=13458[,name=port...]`: host ports the user chose, by forward name. */
+export function parseForwardPortRequest(v: unknown): Map<string, number> {
+  const out = new Map<string, number>();
+  if (v === undefined || v === null || v === '') return out;
+  if (typeof v !== 'string' || v.length > 256) throw new AgentError('E_INVALID', 'forward ports must be NAME=PORT[,NAME=PORT...]');
+  for (const item of v.split(',')) {
+    const m = /^([a-z][a-z0-9_]{0,15})=(\d{1,5})$/.exec(item.trim());
+    if (!m || out.has(m[1]!)) throw new AgentError('E_INVALID', `forward port '${item}': want NAME=PORT, each name once`);
+    out.set(m[1]!, parsePort(Number(m[2]), `forward port ${m[1]}`));
+  }
+  return out;
+}
+
 /**
- * A host port for each wanted forward: the container's own port when no other
- * forward holds it (what a user expects, like the service's default), else the
- * next free one above it. `taken` holds every other forward on the host address.
+ * A host port for each wanted forward: the one the user chose (`chosen`, by
+ * name; refused if another forward holds it), else the container's own port
+ * when no other forward holds it (like the service's default), else the next
+ * free one above it. `taken` holds every other forward on the host address.
  */
-export function allocateHostPorts(wanted: readonly WantedForward[], taken: readonly TakenPort[]): ExtraForward[] {
+export function allocateHostPorts(wanted: readonly WantedForward[], taken: readonly TakenPort[], chosen: ReadonlyMap<string, number> = new Map()): ExtraForward[] {
+  for (const name of chosen.keys()) {
+    if (!wanted.some((w) => w.name === name)) {
+      throw new AgentError('E_INVALID', `no forward named ${name} in this template (it has: ${wanted.map((w) => w.name).join(', ') || 'none'})`);
+    }
+  }
   const used = [...taken];
   return wanted.map((w) => {
-    let port = w.port;
+    const fixed = chosen.get(w.name);
+    let port = fixed ?? w.port;
+    if (fixed !== undefined && clashes(fixed, w.protocol, used)) throw new AgentError('E_EXISTS', `host port ${fixed} for forward ${w.name} is already forwarded`);
     while (port <= 65535 && clashes(port, w.protocol, used)) port++;
     if (port > 65535) throw new AgentError('E_LIMIT', `no free host port at or above ${w.port} for forward ${w.name}`);
     used.push({ port, protocol: w.protocol });

@@ -25,7 +25,7 @@ import type {
   ContainerEvent, ContainerEventKind, ContainerInfo, ContainerSpec, ObservedContainer, RestartPolicy, ServiceProtocol, ServiceSpec,
 } from './types.ts';
 import { protocolsOf } from './types.ts';
-import { allocateHostPorts, endpointsFile, ENDPOINTS_PATH, forwardedPorts, parseExtraForwards, type TakenPort } from './extra-forwards.ts';
+import { allocateHostPorts, endpointsFile, ENDPOINTS_PATH, forwardedPorts, parseExtraForwards, parseForwardPortRequest, type TakenPort } from './extra-forwards.ts';
 import {
   normalizeDescription, parseCpus, parseIntInRange, parseMemory, parsePort, parseRestartPolicy, validateName,
   validateServiceType, validateTemplateArgs, validateTemplateName, validateTxt,
@@ -84,6 +84,8 @@ export interface CreateRequest {
   serviceDescription?: unknown;
   serviceTxt?: unknown;
   hostPort?: unknown;
+  /** Host ports chosen for the template's extra forwards: "NAME=PORT[,NAME=PORT...]". */
+  forwardPorts?: unknown;
   start?: unknown;
 }
 
@@ -360,6 +362,7 @@ export class ContainerManager {
       description: req.serviceDescription === undefined ? undefined : normalizeDescription(req.serviceDescription),
       txt: req.serviceTxt === undefined ? undefined : validateTxt(req.serviceTxt),
       hostPort: req.hostPort === undefined || req.hostPort === '' || req.hostPort === 0 ? undefined : parsePort(req.hostPort, 'host port'),
+      forwardPorts: parseForwardPortRequest(req.forwardPorts),
     };
     // Phase 1 (serialised): checks and reservations (name, address, host port).
     const prep = await this.serial(async () => {
@@ -377,6 +380,7 @@ export class ContainerManager {
       }
       const hostPortWanted = svcOverride.hostPort ?? svcOverride.port;
       if (hostPortWanted !== undefined) this.checkHostPortFree(hostPortWanted, name);
+      for (const p of svcOverride.forwardPorts.values()) this.checkHostPortFree(p, name);
       const ipv4 = await this.freeAddress(existing);
       this.creating.set(name, ipv4);
       const lxcDir = await this.o.driver.lxcPath();
@@ -504,7 +508,7 @@ export class ContainerManager {
     return { 'lxc.start.auto': l.autostart ? '1' : '0', 'lxc.start.order': String(l.startOrder), 'lxc.start.delay': String(l.startDelaySec) };
   }
 
-  private serviceFor(name: string, fileText: string | null, o: { type?: string; port?: number; description?: string; txt?: string; hostPort?: number }): ServiceSpec | null {
+  private serviceFor(name: string, fileText: string | null, o: { type?: string; port?: number; description?: string; txt?: string; hostPort?: number; forwardPorts: ReadonlyMap<string, number> }): ServiceSpec | null {
     let fromFile: Partial<ServiceSpec> & { check?: { kind?: string; arg?: string } } = {};
     if (fileText) {
       try {
@@ -516,6 +520,7 @@ export class ContainerManager {
     const type = o.type ?? (typeof fromFile.type === 'string' ? validateServiceType(fromFile.type) : undefined);
     if (!type) {
       if (o.port !== undefined || o.hostPort !== undefined) throw new AgentError('E_INVALID', 'a service port needs a service type (-service-type)');
+      if (o.forwardPorts.size) throw new AgentError('E_INVALID', 'this template forwards no more ports (-forward-port)');
       return null;
     }
     const port = o.port ?? (fromFile.port !== undefined ? parsePort(fromFile.port, 'service port in cloudy-service.json') : undefined);
@@ -528,7 +533,7 @@ export class ContainerManager {
     const hostPort = o.hostPort ?? port;
     // More ports the template wants reachable (not announced): a host port each, clear of every other forward.
     const wanted = parseExtraForwards((fromFile as { forwards?: unknown }).forwards, `${name}/cloudy-service.json`);
-    const forwards = allocateHostPorts(wanted, [...this.portsTakenBy(name), { port: hostPort, protocol: proto }]);
+    const forwards = allocateHostPorts(wanted, [...this.portsTakenBy(name), { port: hostPort, protocol: proto }], o.forwardPorts);
     return {
       type,
       port,

@@ -3,7 +3,7 @@
 // endpoints file the container's init sources.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { allocateHostPorts, endpointsFile, parseExtraForwards } from '../../agent/containers/extra-forwards.ts';
+import { allocateHostPorts, endpointsFile, parseExtraForwards, parseForwardPortRequest } from '../../agent/containers/extra-forwards.ts';
 
 test('parse: names, ports and protocols checked; absent is none', () => {
   assert.equal(parseExtraForwards(undefined, 'f'), []);
@@ -21,6 +21,17 @@ test('allocate: the container port when free, else the next free one; protocols 
   assert.equal(allocateHostPorts([{ name: 's', port: 3458, protocol: 'tcp' }], [{ port: 3458, protocol: 'udp' }]).map((f) => f.hostPort), [3458]);
   assert.equal(allocateHostPorts([{ name: 'a', port: 80, protocol: 'tcp' }, { name: 'b', port: 80, protocol: 'tcp' }], []).map((f) => f.hostPort), [80, 81]);
   assert.throws(() => allocateHostPorts([{ name: 's', port: 65535, protocol: 'tcp' }], [{ port: 65535, protocol: 'tcp' }]), /no free host port/);
+});
+
+test('chosen host ports (-forward-port NAME=PORT): taken as given, refused when held or unknown', () => {
+  const chosen = parseForwardPortRequest('storage=13458');
+  assert.equal([...chosen], [['storage', 13458]]);
+  assert.equal(parseForwardPortRequest(undefined).size, 0);
+  for (const bad of ['storage', 'storage=0', 'storage=70000', 'a=1,a=2', 'Bad=1', 42]) assert.throws(() => parseForwardPortRequest(bad), /forward port/);
+  const w = [{ name: 'storage', port: 3458, protocol: 'tcp' as const }];
+  assert.equal(allocateHostPorts(w, [{ port: 3457, protocol: 'tcp' }], chosen).map((f) => f.hostPort), [13458]);
+  assert.throws(() => allocateHostPorts(w, [{ port: 13458, protocol: 'tcp' }], chosen), /13458 for forward storage is already forwarded/);
+  assert.throws(() => allocateHostPorts(w, [], new Map([['web', 80]])), /no forward named web in this template \(it has: storage\)/);
 });
 
 test('endpoints file: shell assignments of validated values only', () => {

@@ -125,6 +125,13 @@ test('extra forwards (Tahoe\'s storage node): a host port each beside the servic
   await m.create({ name: 'w', template: 'busybox', hostPort: 3459 }).then(() => assert.unreachable(), (e) => assert.match(String(e), /host port 3459\/tcp is already forwarded to container g2/));
   await m.destroy('g2');
   assert.equal(forwards.at(-1)!.map((f) => f.hostPort).sort(), [3457, 3458]);
+  // The user may choose the host port; a name the template does not forward is refused.
+  driver.serviceJson = '{"type":"tahoe-lafs","port":3457,"forwards":[{"name":"storage","port":3458}]}';
+  const c = await m.create({ name: 'g3', template: 'busybox', hostPort: 23457, forwardPorts: 'storage=23458' });
+  assert.equal(c.service!.forwards!.map((f) => f.hostPort), [23458]);
+  await m.create({ name: 'g4', template: 'busybox', hostPort: 33457, forwardPorts: 'web=80' }).then(() => assert.unreachable(), (e) => assert.match(String(e), /no forward named web/));
+  await m.create({ name: 'g5', template: 'busybox', hostPort: 33457, forwardPorts: 'storage=23458' }).then(() => assert.unreachable(), (e) => assert.match(String(e), /host port 23458\/tcp is already forwarded to container g3/));
+  await m.destroy('g3');
   // A bad forwards list is refused and the half-made container removed.
   driver.serviceJson = '{"type":"x","port":80,"forwards":[{"name":"Bad Name","port":81}]}';
   await m.create({ name: 'bad', template: 'busybox' }).then(() => assert.unreachable(), (e) => assert.match(String(e), /forward name "Bad Name"/));

@@ -108,8 +108,10 @@ test('tahoe-lafs grid through the agent; a client on another machine joins it fr
   const agent = stack.agent;
   const cached = (await readdir(CACHE).catch(() => [] as string[])).includes('base-trixie-amd64');
   const hostPort = await freePort(COMMUNITY_IP);
+  let chosen = await freePort(COMMUNITY_IP);
+  for (let i = 0; i < 10 && chosen === hostPort; i++) chosen = await freePort(COMMUNITY_IP);
   const t0 = Date.now();
-  const c = await cli('create', GRID, '-t', 'tahoe-lafs', '-memory', '512M', '-host-port', String(hostPort), '-start',
+  const c = await cli('create', GRID, '-t', 'tahoe-lafs', '-memory', '512M', '-host-port', String(hostPort), '-forward-port', `storage=${chosen}`, '-start',
     '-format', 'json', '--', '--grid-name', GRID_NAME);
   assert.is(c.code, 0, c.err);
   const tCreate = Date.now() - t0;
@@ -173,7 +175,8 @@ test('tahoe-lafs grid through the agent; a client on another machine joins it fr
   assert.is(fwd[0]!.Name, 'storage');
   assert.is(fwd[0]!.Port, 3458);
   const storagePort = fwd[0]!.HostPort;
-  assert.is.not(storagePort, hostPort);
+  assert.is(storagePort, chosen);
+  assert.match((await cli('list')).out, `tahoe-lafs ${COMMUNITY_IP}:${hostPort}->3457/tcp published, storage ${COMMUNITY_IP}:${chosen}->3458/tcp`);
   const state = JSON.parse(await readFile(join(agent.stateDir, 'containers.json'), 'utf8')) as { containers: { name: string; service: { forwards?: unknown } }[] };
   assert.equal(state.containers.find((x) => x.name === GRID)!.service.forwards, [{ name: 'storage', port: 3458, hostPort: storagePort, protocol: 'tcp' }]);
   const nat = await sh('nft', ['list', 'table', 'ip', TABLE]);

@@ -35,7 +35,7 @@ export const TEMPLATES = [
 const CREATE_FIELDS: Record<string, string> = {
   name: 'Name', template: 'Template', template_args: 'TemplateArgs', memory: 'Memory', cpus: 'CPUs', autostart: 'Autostart',
   start_order: 'StartOrder', start_delay: 'StartDelay', restart: 'Restart', service_type: 'ServiceType', service_port: 'ServicePort',
-  service_description: 'ServiceDescription', service_txt: 'ServiceTxt', host_port: 'HostPort', start: 'Start',
+  service_description: 'ServiceDescription', service_txt: 'ServiceTxt', host_port: 'HostPort', forward_ports: 'ForwardPorts', start: 'Start',
 };
 const PUBLISH_FIELDS: Record<string, string> = { description: 'Description', type: 'Type', port: 'Port', txt: 'Txt' };
 
