@@ -40,3 +40,18 @@ export interface PluginHandle {
 export type DaemonPlugin =
   | ((ctx: DaemonContext) => Promise<PluginHandle>)
   | { name: string; start(ctx: DaemonContext): Promise<PluginHandle> };
+
+/**
+ * A named plug-in whose module is loaded when it starts. The daemon starts
+ * plug-ins after the join is sent, so a lazy one's module evaluation (and its
+ * code on the heap, when it is off) stays off the start-up path (issue 17).
+ */
+export function lazyPlugin(name: string, load: () => Promise<DaemonPlugin>): DaemonPlugin {
+  return {
+    name,
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const p = await load();
+      return typeof p === 'function' ? p(ctx) : p.start(ctx);
+    },
+  };
+}

@@ -17,28 +17,21 @@
 import { homedir, hostname } from 'node:os';
 import type { AgentConfig } from './config/agent-config.ts';
 import { applyHostDefaults } from './config/host-defaults.ts';
-import type { DaemonContext, DaemonPlugin, PluginHandle } from './plugin.ts';
+import { lazyPlugin, type DaemonContext, type DaemonPlugin, type PluginHandle } from './plugin.ts';
 import type { AgentCommandOptions } from './cli/commands/agent.ts';
 import type { CliCommand } from './cli-kit/command.ts';
-import { discoveryPlugin } from './discovery/plugin.ts';
 import type { Discovery } from './discovery/index.ts';
-import { containersPlugin, type ContainersHandle } from './containers/plugin.ts';
+import type { ContainersHandle } from './containers/plugin.ts';
 import type { ContainerManager } from './containers/manager.ts';
-import { guifiPlugin } from './guifi/plugin.ts';
 import type { GuifiRegistrar } from './guifi/registrar.ts';
-import { remotePlugin } from './remote/plugin.ts';
-import { apiPlugin } from './api/plugin.ts';
-import { proxyPlugin } from './api/proxy.ts';
 import { httpAddrOf } from './config/agent-config.ts';
 import { parseHostPort } from './config/address.ts';
-import { MdnsDiscovery } from './gossip/mdns/mdns-discovery.ts';
 import { systemdNotifier, type Notifier } from './system/systemd-notify.ts';
 import { createExec } from './system/exec.ts';
 import { readSeedStatus, type SeedStatus } from './config/seed-apply.ts';
 import { readNetFacts } from './system/net-info.ts';
 import { onPath } from './system/on-path.ts';
 import { loadIdentity } from './state/identity.ts';
-import { MemoryGovernor } from './system/memory-governor.ts';
 import {
   PRINT_SETTINGS_ENV, applyRuntimeV8Flags, launcherSettings, mallocEnvFor, reexecWithV8Flags, runtimeV8FlagsFor, v8FlagsFor,
 } from './system/v8-budget.ts';
@@ -97,6 +90,7 @@ export function mdnsPlugin(cfg: AgentConfig): DaemonPlugin {
   return {
     name: 'mdns',
     async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const { MdnsDiscovery } = await import('./gossip/mdns/mdns-discovery.ts');
       const m = new MdnsDiscovery({
         discover: cfg.discover,
         zone: () => { const me = ctx.serf.localMember(); return { discover: cfg.discover, nodeName: me.name, hostname: hostname(), addr: me.addr, port: me.port }; },
@@ -117,6 +111,7 @@ export function memoryGovernorPlugin(): DaemonPlugin {
   return {
     name: 'memory-governor',
     async start(ctx: DaemonContext): Promise<PluginHandle> {
+      const { MemoryGovernor } = await import('./system/memory-governor.ts');
       const g = new MemoryGovernor({
         checkIntervalMs: ctx.limits.memoryCheckIntervalMs, slackBytes: ctx.limits.memoryReclaimSlackBytes,
         minGapMs: ctx.limits.memoryReclaimMinGapMs, settleAfterMs: ctx.limits.memorySettleReclaimAfterMs,
@@ -138,40 +133,44 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
   // Containers tell the guifi registrar when services start; it asks them which run.
   let containers: ContainersHandle | null = null;
   let guifi: GuifiRegistrar | null = null;
+  // Each plug-in's module is evaluated when it starts, after the join is sent
+  // (lazyPlugin): the start-up path holds only gossip and RPC (issue 17).
   const plugins: DaemonPlugin[] = [
-    discoveryPlugin({
+    lazyPlugin('discovery', async () => (await import('./discovery/plugin.ts')).discoveryPlugin({
       ...(cfg.dataDir !== '' ? { stateDir: cfg.dataDir } : {}),
       microcloud: cfg.microcloud,
       ...(cfg.getinconfFile !== '' ? { getinconfFile: cfg.getinconfFile } : {}),
       onStarted: (d) => { discovery = d; },
-    }),
-    containersPlugin({
+    })),
+    lazyPlugin('containers', async () => (await import('./containers/plugin.ts')).containersPlugin({
       enabled: cfg.containers, lxcInstalled, publisher: () => discovery?.publisher ?? null,
       ...(cfg.lxc.bridge && cfg.lxc.cidr && cfg.lxc.gateway ? { network: { bridge: cfg.lxc.bridge, cidr: cfg.lxc.cidr, gateway: cfg.lxc.gateway } } : {}),
       ...(cfg.lxc.path ? { lxcPath: cfg.lxc.path } : {}),
       ...(cfg.lxc.nftTable ? { firewallTable: cfg.lxc.nftTable } : {}),
       onEvent: (e) => { if (e.kind === 'started' || e.kind === 'service-published') guifi?.servicesChanged(); },
       onStarted: (h) => { containers = h; },
-    }),
-    guifiPlugin({
+    })),
+    lazyPlugin('guifi', async () => (await import('./guifi/plugin.ts')).guifiPlugin({
       config: cfg,
       localServiceTypes: async () => (containers ? await runningServiceTypes(containers.manager) : []),
       onStarted: (r) => { guifi = r; },
-    }),
+    })),
   ];
   if (cfg.discover !== '') plugins.push(mdnsPlugin(cfg));
   const seed = readSeedStatus('/');
   if (seed) plugins.push(seedStatusPlugin(seed));
   const notifier = systemdNotifier(createExec(), process.env);
   if (notifier) plugins.push(watchdogPlugin(notifier));
-  plugins.push(remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs }));
+  plugins.push(lazyPlugin('remote', async () => (await import('./remote/plugin.ts')).remotePlugin({ dataDir: cfg.dataDir, trustSpecs: cfg.trustedOperators, verbs })));
   // Last, so the registry holds every command it serves (on in full mode, or with -http).
   // An edge node with -http serves no GUI: its port is the management proxy to the nearest full node.
   const http = httpAddrOf(cfg);
   // A box whose first-boot seed was malformed says so on the page its owner opens first.
   const notices = (): string[] => (seed && !seed.ok ? [seed.message] : []);
-  if (cfg.mode === 'edge' && http !== null) plugins.push(proxyPlugin(parseHostPort(http, 7000, '-http'), notices));
-  else plugins.push(apiPlugin());
+  if (cfg.mode === 'edge' && http !== null) {
+    const addr = parseHostPort(http, 7000, '-http');
+    plugins.push(lazyPlugin('proxy', async () => (await import('./api/proxy.ts')).proxyPlugin(addr, notices)));
+  } else plugins.push(lazyPlugin('api', async () => (await import('./api/plugin.ts')).apiPlugin()));
   if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;
 }

@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lxcCommand } from '../../agent/containers/cli.ts';
 import { findCommand, COMMANDS } from '../../agent/cli/index.ts';
+import type { LazyCliCommand } from '../../agent/cli-kit/command.ts';
 import type { DaemonPlugin } from '../../agent/plugin.ts';
 import { containersPlugin } from '../../agent/containers/plugin.ts';
 import { destroyContainers } from './helpers.ts';
@@ -24,8 +25,10 @@ test.after(async () => {
   await destroyContainers('cattest-cli');
 });
 
-test('lxc is a subcommand of cloudy-agent; the plug-in fits the daemon plug-in list', () => {
-  assert.is(findCommand('lxc', COMMANDS), lxcCommand);
+test('lxc is a subcommand of cloudy-agent; the plug-in fits the daemon plug-in list', async () => {
+  // Listed lazily (cli-kit/command.ts lazyCommand): it loads containers/cli.ts when it runs.
+  const listed = findCommand('lxc', COMMANDS) as LazyCliCommand;
+  assert.is(await listed.load(), lxcCommand);
   const plugin: DaemonPlugin = containersPlugin({ publisher: () => stack.agent.announcer, stateDir: '/nonexistent', communityIp: '10.213.8.1' });
   assert.is(typeof plugin === 'object' && plugin.name, 'containers');
 });
