@@ -6,6 +6,7 @@ import { startupMark } from './obs/startup-trace.ts';
 import { COMMANDS, findCommand, usage } from './cli/index.ts';
 import type { CliIO } from './cli-kit/command.ts';
 import { errorMessage } from './errors.ts';
+import { lazyBuiltin } from './system/lazy-builtin.ts';
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
@@ -46,4 +47,20 @@ function runFromProcess(): void {
   );
 }
 
-runFromProcess();
+/** Set by tools/build-sea.mjs while it builds the executable's V8 startup snapshot from this bundle. */
+export const BUILD_SNAPSHOT_ENV = 'CLOUDY_AGENT_BUILD_SNAPSHOT';
+
+// The executable starts from a V8 startup snapshot taken after this bundle's
+// module evaluation (tools/build-sea.mjs): its start deserializes the evaluated
+// modules instead of compiling and running them, and this function is its main.
+// Everything else (the bundle on node, the tests) runs it now.
+if (process.env[BUILD_SNAPSHOT_ENV] === '1' && lazyBuiltin('node:v8')().startupSnapshot?.isBuildingSnapshot()) {
+  lazyBuiltin('node:v8')().startupSnapshot.setDeserializeMainFunction(() => {
+    const g = globalThis as { __cloudyBundleStartMs?: number; __cloudyFromSnapshot?: boolean };
+    g.__cloudyFromSnapshot = true;
+    g.__cloudyBundleStartMs = performance.now();
+    runFromProcess();
+  });
+} else {
+  runFromProcess();
+}

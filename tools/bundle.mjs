@@ -27,6 +27,24 @@ const amdToCjs = {
   },
 };
 
+// The executable starts from a V8 startup snapshot of this bundle after its
+// module evaluation (tools/build-sea.mjs). Node 22's snapshot serializer aborts
+// (std::length_error) on an Error object whose stack was captured but never
+// formatted; @msgpack/msgpack makes one at module level (its MORE_DATA
+// sentinel). Reading its .stack once formats it. A new such error anywhere in
+// the start-up modules makes `make binary` fail, not the executable.
+const snapshotSafeErrors = {
+  name: 'snapshot-safe-errors',
+  setup(b) {
+    b.onLoad({ filter: /node_modules[\\/]@msgpack[\\/]msgpack[\\/].*[\\/]Decoder\.c?js$/ }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const line = /const MORE_DATA = new RangeError\("Insufficient data"\);/;
+      if (!line.test(src)) throw new Error(`${args.path}: MORE_DATA not found (snapshot-safe-errors needs updating)`);
+      return { contents: src.replace(line, (m) => `${m} MORE_DATA.stack;`), loader: 'js' };
+    });
+  },
+};
+
 // The web GUI's files go into the bundle as strings: agent/api/gui/embedded.ts
 // (null in the sources, where gui/assets.ts reads the files) is replaced by a
 // module that maps each file name (every non-.ts file of that folder) to its text.
@@ -53,7 +71,7 @@ await build({
   format: 'cjs',
   outfile,
   logLevel: 'warning',
-  plugins: [amdToCjs, embedGui],
+  plugins: [amdToCjs, embedGui, snapshotSafeErrors],
   // import.meta.url has no meaning in a CJS bundle; map it to the file's URL.
   // __cloudyBundleStartMs: when the bundle's first line ran (compile before, module
   // evaluation after), for the start-up trace (agent/obs/startup-trace.ts).

@@ -16,18 +16,28 @@ export const STARTUP_TRACE_ENV = 'CLOUDY_AGENT_STARTUP_TRACE';
 export const STARTUP_T0_ENV = 'CLOUDY_AGENT_STARTUP_T0';
 export const STARTUP_TRACE_PREFIX = 'cloudy-agent startup-trace';
 
-const enabled = process.env[STARTUP_TRACE_ENV] === '1';
-// Milliseconds between the first process's start and this process's time origin.
-const inherited = Number(process.env[STARTUP_T0_ENV]);
-const offset = enabled && Number.isFinite(inherited) && inherited > 0 ? performance.timeOrigin - inherited : 0;
+// Read at the first mark, not at module evaluation: the executable's V8 startup
+// snapshot evaluates this module at build time (tools/build-sea.mjs), where the
+// environment is the build's.
+let state: { enabled: boolean; offset: number } | null = null;
 const seen = new Set<string>();
 
+function traceState(): { enabled: boolean; offset: number } {
+  if (state) return state;
+  const enabled = process.env[STARTUP_TRACE_ENV] === '1';
+  // Milliseconds between the first process's start and this process's time origin.
+  const inherited = Number(process.env[STARTUP_T0_ENV]);
+  state = { enabled, offset: enabled && Number.isFinite(inherited) && inherited > 0 ? performance.timeOrigin - inherited : 0 };
+  return state;
+}
+
 export function startupTraceEnabled(): boolean {
-  return enabled;
+  return traceState().enabled;
 }
 
 /** Marks a phase (the first time only: later joins or restarts of a phase are not start-up). */
 export function startupMark(phase: string): void {
+  const { enabled, offset } = traceState();
   if (!enabled || seen.has(phase)) return;
   seen.add(phase);
   // A re-executed process marks its phases as such (its own bootstrap, its own modules).
@@ -35,9 +45,11 @@ export function startupMark(phase: string): void {
   if (seen.size === 1) {
     // Node's own bootstrap, from its timing of this process (ms since its time origin), and
     // the moment the bundle's first line ran (its banner, tools/bundle.mjs): compile before it.
+    // From the executable's startup snapshot, the bundle ran at build time: its entry
+    // sets __cloudyBundleStartMs when the snapshot's main function starts (deserialized).
     write(offset + performance.nodeTiming.bootstrapComplete, `node bootstrap done${tag}`);
-    const bundleStart = (globalThis as { __cloudyBundleStartMs?: number }).__cloudyBundleStartMs;
-    if (typeof bundleStart === 'number') write(offset + bundleStart, `bundle compiled${tag}`);
+    const g = globalThis as { __cloudyBundleStartMs?: number; __cloudyFromSnapshot?: boolean };
+    if (typeof g.__cloudyBundleStartMs === 'number') write(offset + g.__cloudyBundleStartMs, g.__cloudyFromSnapshot ? `snapshot deserialized${tag}` : `bundle compiled${tag}`);
   }
   write(offset + performance.now(), `${phase}${tag}`);
 }
@@ -48,7 +60,7 @@ function write(ms: number, phase: string): void {
 
 /** Environment for a re-executed process: keeps the first process's time origin. */
 export function startupTraceEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  if (!enabled) return {};
+  if (!traceState().enabled) return {};
   return { [STARTUP_T0_ENV]: env[STARTUP_T0_ENV] ?? String(performance.timeOrigin) };
 }
 

@@ -16,6 +16,7 @@ interface Builtins {
   'node:https': typeof import('node:https');
   'node:crypto': typeof import('node:crypto');
   'node:zlib': typeof import('node:zlib');
+  'node:v8': typeof import('node:v8');
 }
 
 export function lazyBuiltin<K extends keyof Builtins>(name: K): () => Builtins[K] {

@@ -229,8 +229,11 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
       };
       const onInt = () => onSignal('SIGINT');
       const onTerm = () => onSignal('SIGTERM');
+      // A SIGHUP while the daemon starts (its RPC answers before the plug-ins,
+      // which load their modules then, have started) is applied once it is up.
+      let hupEarly = false;
       const onHup = () => {
-        if (handle === null) return;
+        if (handle === null) { hupEarly = true; return; }
         try { handle.reload({ ...configFromArgv(argv), nodeName: config.nodeName }); } catch (e) { handle.logger.error(`reload failed: ${errorMessage(e)}`); }
       };
       process.on('SIGINT', onInt);
@@ -253,6 +256,7 @@ export function makeAgentCommand(opts: AgentCommandOptions = {}): CliCommand {
       }
       io.stdout(`==> Cloudy agent running! Node name: '${config.nodeName}', bind: ${config.bind}${config.advertise ? `, advertise: ${config.advertise}` : ''}, RPC: ${handle.rpcAddress.host}:${handle.rpcAddress.port}${config.dataDir ? `, data: ${config.dataDir}` : ''}\n`);
       if (early !== null) onSignal(early);
+      else if (hupEarly) onHup();
       try {
         await handle.stopped;
       } finally {
