@@ -14,7 +14,7 @@ STAMP := node_modules/.installed-stamp
 
 # `make check` is the quick loop: typecheck and the tests that need no real peer
 # and no OS (every file but *.real.test.ts), the two side by side, files 3 at a time.
-.PHONY: run test test-crash check image test-image deps deps-run deps-test typecheck binary bundle bench clean install deb openwrt
+.PHONY: run test test-crash check image test-image deps deps-run deps-test typecheck binary binary-snapshot bundle bench clean install deb openwrt
 
 # --- setup -----------------------------------------------------------------
 # A work tree whose node_modules is a symlink shares another checkout's packages:
@@ -91,6 +91,13 @@ bundle: deps
 binary: bundle
 	$(NODE) tools/build-sea.mjs $(NODE22) dist/cloudy-agent.cjs dist/cloudy-agent
 	@ls -l dist/cloudy-agent
+
+# The same from a V8 startup snapshot taken after module evaluation (faster to the
+# join, ~13 MB more VmRSS: docs/notes/sea-build.md); bench/startup.ts measures it
+# beside the default when it exists.
+binary-snapshot: bundle
+	$(NODE) tools/build-sea.mjs --snapshot $(NODE22) dist/cloudy-agent.cjs dist/cloudy-agent-snapshot
+	@ls -l dist/cloudy-agent-snapshot
 
 # Debian packages: dist/cloudy-agent_<v>_amd64.deb and dist/cloudy-agent-js_<v>_all.deb.
 deb: binary

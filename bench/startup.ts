@@ -44,6 +44,11 @@ const NODE18_DIR = '/var/cache/cloudy-agent/node18';
 // The executable as it was before issue 17's start-up work (pkg 6.23 SEA, no code cache, a re-exec, plug-ins
 // before the join), kept on this machine as the "before" row: a copy of a `make binary` from before 2026-12-07 19:50 (main at 4df80fd).
 const BEFORE_EXE = '/var/cache/cloudy-agent/fps-before/cloudy-agent';
+// The executable at the end of session 5 (code cache, every module evaluated before the join): a `make binary`
+// of main at 99539af, kept on this machine as the "before" row of session 6's work (issue 17).
+const SESSION5_EXE = '/var/cache/cloudy-agent/fp-session5/cloudy-agent';
+// `make binary-snapshot`: the executable from a V8 startup snapshot (docs/notes/sea-build.md), measured when built.
+const SNAPSHOT_EXE = join(REPO_ROOT, 'dist/cloudy-agent-snapshot');
 const UNIT = join(REPO_ROOT, 'image/overlay/etc/systemd/system/cloudy-agent.service');
 const EXE = join(REPO_ROOT, 'dist/cloudy-agent');
 const BUNDLE = join(REPO_ROOT, 'dist/cloudy-agent.cjs');
@@ -144,6 +149,8 @@ export async function startupSection(reg: ProcessRegistry, args: StartupOptions)
   if (existsSync(EXE)) {
     variants.push({ name: 'exe', what: '`dist/cloudy-agent` as the systemd unit starts it (its Environment=)', file: EXE, args: ['agent'], env: { ...unitEnv, ...trace }, files: [EXE], ours: true });
     if (existsSync(BEFORE_EXE)) variants.push({ name: 'exe-before', what: `the executable before this work (${BEFORE_EXE}: pkg SEA, no code cache, re-exec, plug-ins before the join)`, file: BEFORE_EXE, args: ['agent'], env: trace, files: [BEFORE_EXE], ours: true });
+    if (existsSync(SESSION5_EXE)) variants.push({ name: 'exe-session5', what: `the executable at the end of session 5 (${SESSION5_EXE}: code cache, all modules evaluated before the join), as the unit starts it`, file: SESSION5_EXE, args: ['agent'], env: { ...unitEnv, ...trace }, files: [SESSION5_EXE], ours: true });
+    if (existsSync(SNAPSHOT_EXE)) variants.push({ name: 'exe-snapshot', what: '`dist/cloudy-agent-snapshot` (make binary-snapshot: V8 startup snapshot) as the unit starts it', file: SNAPSHOT_EXE, args: ['agent'], env: { ...unitEnv, ...trace }, files: [SNAPSHOT_EXE], ours: true });
     variants.push({ name: 'exe-by-hand', what: '`dist/cloudy-agent` from a shell (re-executes once for the malloc settings)', file: EXE, args: ['agent'], env: trace, files: [EXE], ours: true });
   }
   const nodeVersion = (bin: string): string => execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
