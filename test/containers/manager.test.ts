@@ -115,7 +115,8 @@ test('extra forwards (Tahoe\'s storage node): a host port each beside the servic
   assert.equal(rules, ['g1 10.1.1.1:3457->3457', 'g1 10.1.1.1:3458->3458', 'g2 10.1.1.1:13457->3457', 'g2 10.1.1.1:3459->3458']);
   assert.equal(saved.at(-1)!.containers.find((c) => c.name === 'g2')!.service!.forwards, [{ name: 'storage', port: 3458, hostPort: 3459, protocol: 'tcp' }]);
   // Written before the start, with the host's community address and both host ports.
-  assert.ok(driver.calls.indexOf('write g1 etc/cloudy-agent/endpoints.env') < driver.calls.indexOf('start g1'));
+  const w = driver.calls.indexOf('write g1 etc/cloudy-agent/endpoints.env');
+  assert.ok(w >= 0 && w < driver.calls.indexOf('start g1'));
   assert.is(driver.rootfsFiles.get('g1/etc/cloudy-agent/endpoints.env'), [
     '# Written by cloudy-agent before every start: where the community network reaches this container.',
     'CLOUDY_HOST_IP=10.1.1.1', 'CLOUDY_CONTAINER_IP=10.9.0.2', 'CLOUDY_SERVICE_PORT=3457', 'CLOUDY_PORT_storage=3458', '',
@@ -178,6 +179,24 @@ test('a failed template run is cleaned up; a bad cloudy-service.json too', async
   // The reserved address was released: the next container gets the first one.
   driver.serviceJson = null;
   assert.is((await m.create({ name: 'ok', template: 'busybox' })).ipv4, '10.9.0.2');
+});
+
+test('a restart by the reconciler (the container stopped unexpectedly) tells the container its forwarded ports again before starting it', async () => {
+  const { m, driver, advance } = setup();
+  await m.init();
+  driver.serviceJson = '{"type":"tahoe-lafs","port":3457,"forwards":[{"name":"storage","port":3458}]}';
+  await m.create({ name: 'g1', template: 'busybox', start: true, restart: 'always' });
+  await m.tick();
+  driver.rootfsFiles.clear();
+  driver.calls.length = 0;
+  const b = driver.boxes.get('g1')!;
+  b.state = 'STOPPED';
+  b.pid = 0;
+  for (let i = 0; i < 5 && !driver.calls.includes('start g1'); i++) { await m.tick(); advance(5_000); }
+  assert.ok(driver.calls.includes('start g1'), driver.calls.join(', '));
+  const w = driver.calls.indexOf('write g1 etc/cloudy-agent/endpoints.env');
+  assert.ok(w >= 0 && w < driver.calls.indexOf('start g1'), driver.calls.join(', '));
+  assert.match(driver.rootfsFiles.get('g1/etc/cloudy-agent/endpoints.env') ?? '', /\nCLOUDY_PORT_storage=3458\n/);
 });
 
 test('a refused publish (tags full) is counted and retried only after a pause', async () => {
