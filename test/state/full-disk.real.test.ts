@@ -208,7 +208,7 @@ test('disk full at start, while running, then read-only: the agent keeps going a
   assert.is((await serf.member('cr-a'))?.status, 'alive');
 });
 
-test('first start on a full disk with a Cloudy node name: HostID and node-name.json not written, the agent starts anyway and writes them later', async () => {
+test('first start on a full disk with a Cloudy node name: HostID and node-name.json not written, the agent starts anyway and writes them later; a damaged HostID next time is moved aside and the name kept', async () => {
   sh(`mount -t tmpfs -o size=128k cr-disk2 ${mnt2}`);
   spawnSync('sh', ['-c', `dd if=/dev/zero of=${mnt2}/fill bs=4k 2>/dev/null; true`]);
   const [ap, ar] = [await freePort(), await freePort()];
@@ -236,6 +236,24 @@ test('first start on a full disk with a Cloudy node name: HostID and node-name.j
   assert.is(readFileSync(join(mnt2, 'HostID'), 'utf8').trim(), name.slice(0, 32));
   assert.is(JSON.parse(readFileSync(join(mnt2, 'node-name.json'), 'utf8')).nodeName, name, 'the name it runs under is the one kept');
   assert.is(agent2.exitCode, null);
+
+  // A damaged HostID at the next start: moved aside, said in the log and in info, the node name kept.
+  const exited = new Promise<void>((r) => agent2!.once('exit', () => r()));
+  agent2.kill('SIGTERM');
+  await exited;
+  writeFileSync(join(mnt2, 'HostID'), 'garbage after a bad card\n');
+  const fd2 = openSync(logFile, 'a');
+  agent2 = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', 'agent', `-bind=127.0.0.1:${ap}`, `-rpc-addr=${rpc}`,
+    `-data-dir=${mnt2}`, '-containers=false'], { cwd: root, stdio: ['ignore', fd2, fd2] });
+  closeSync(fd2);
+  try {
+    await waitFor('agent RPC after a damaged HostID', () => serfCli(['members', `-rpc-addr=${rpc}`]).code === 0, 60_000);
+  } catch (e) { throw new Error(`${(e as Error).message}\n${log().slice(-3000)}`); }
+  const again = JSON.parse(serfCli(['info', '-format=json', `-rpc-addr=${rpc}`]).stdout) as Record<string, Record<string, string>>;
+  assert.is(again.agent!.name, name, 'same node name');
+  assert.match(again.state![`moved_aside ${join(mnt2, 'HostID')}`] ?? '', /HostID\.corrupt-.*not a 32-hex HostID/, JSON.stringify(again.state));
+  assert.match(log(), /HostID: not a 32-hex HostID: moved it to .*HostID\.corrupt-\S+; kept the HostID [0-9a-f]{32}, recovered from .*node-name\.json/);
+  assert.is(readFileSync(join(mnt2, 'HostID'), 'utf8').trim(), name.slice(0, 32));
 });
 
 test.run();
