@@ -3,7 +3,13 @@
 // endpoints file the container's init sources.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { allocateHostPorts, endpointsFile, parseExtraForwards, parseForwardPortRequest } from '../../agent/containers/extra-forwards.ts';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { allocateHostPorts, endpointsFile, ENDPOINTS_PATH, parseExtraForwards, parseForwardPortRequest } from '../../agent/containers/extra-forwards.ts';
+import { LxcDriver } from '../../agent/containers/lxc-driver.ts';
+import { Logger } from '../../agent/obs/log.ts';
+import { createExec } from '../../agent/system/exec.ts';
 
 test('parse: names, ports and protocols checked; absent is none', () => {
   assert.equal(parseExtraForwards(undefined, 'f'), []);
@@ -38,6 +44,29 @@ test('endpoints file: shell assignments of validated values only', () => {
   const text = endpointsFile({ type: 't', port: 3457, hostPort: 13457, protocol: 'tcp', description: '', txt: '', check: { kind: 'none', arg: '' },
     forwards: [{ name: 'storage', port: 3458, hostPort: 3459, protocol: 'tcp' }] }, '10.1.1.1', '10.0.3.2');
   assert.match(text, /\nCLOUDY_HOST_IP=10\.1\.1\.1\nCLOUDY_CONTAINER_IP=10\.0\.3\.2\nCLOUDY_SERVICE_PORT=13457\nCLOUDY_PORT_storage=3459\n$/);
+});
+
+test('the endpoints file lands in the container\'s root (lxc.rootfs.path), never through a symbolic link the root holds', async () => {
+  const lxc = await mkdtemp(join(tmpdir(), 'th-lxcpath-'));
+  try {
+    const driver = new LxcDriver({ exec: createExec(), logger: Logger.silent(), maxOutputBytes: 1 << 16, templateDirs: [], lxcPath: lxc });
+    const rootA = join(lxc, 'a', 'elsewhere');
+    await mkdir(join(rootA, 'etc'), { recursive: true });
+    await writeFile(join(lxc, 'a', 'config'), `lxc.rootfs.path = dir:${rootA}\n`);
+    assert.is(await driver.writeRootfsFile('a', ENDPOINTS_PATH, 'CLOUDY_HOST_IP=10.1.1.1\n'), true);
+    assert.is(await readFile(join(rootA, ENDPOINTS_PATH), 'utf8'), 'CLOUDY_HOST_IP=10.1.1.1\n');
+    // A root whose etc/cloudy-agent points out of it (at a host directory): refused, nothing written there.
+    const outside = join(lxc, 'host-etc');
+    await mkdir(outside);
+    await mkdir(join(lxc, 'b', 'rootfs', 'etc'), { recursive: true });
+    await writeFile(join(lxc, 'b', 'config'), '');
+    await symlink(outside, join(lxc, 'b', 'rootfs', 'etc', 'cloudy-agent'));
+    await driver.writeRootfsFile('b', ENDPOINTS_PATH, 'x').then(() => assert.unreachable(), (e) => assert.match(String(e), /symbolic link/));
+    assert.is(await readFile(join(outside, 'endpoints.env'), 'utf8').catch(() => 'absent'), 'absent');
+    await driver.writeRootfsFile('b', '../x', 'x').then(() => assert.unreachable(), (e) => assert.match(String(e), /not a path below the root/));
+  } finally {
+    await rm(lxc, { recursive: true, force: true });
+  }
 });
 
 test.run();
