@@ -9,7 +9,8 @@ import { parseStartupTrace } from '../../agent/obs/startup-trace.ts';
 const script = "import { startupMark } from './agent/obs/startup-trace.ts'; startupMark('a'); startupMark('b'); startupMark('a');";
 
 function run(env: Record<string, string>): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+  // process.execArgv: the TypeScript loader this test runs under (tsx, or run-all's --precompiled one).
+  const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.is(r.status, 0, r.stderr);
   return r.stderr;
 }
