@@ -106,6 +106,17 @@ export function mdnsPlugin(cfg: AgentConfig): DaemonPlugin {
   };
 }
 
+/** The `api` plug-in of an edge node without -http: no server, no history (agent/api/plugin.ts says the same). */
+export function apiOffPlugin(): DaemonPlugin {
+  return {
+    name: 'api',
+    async start(ctx: DaemonContext): Promise<PluginHandle> {
+      ctx.logger.child('api').info(`HTTP server off (${ctx.config.mode} mode; -http ADDR turns it on)`);
+      return { stop: () => {} };
+    },
+  };
+}
+
 /** Edge mode: gives memory back after bursts (see system/memory-governor.ts). One per process. */
 export function memoryGovernorPlugin(): DaemonPlugin {
   return {
@@ -170,6 +181,10 @@ export function agentPlugins(cfg: AgentConfig, lxcInstalled = onPath('lxc-ls'), 
   if (cfg.mode === 'edge' && http !== null) {
     const addr = parseHostPort(http, 7000, '-http');
     plugins.push(lazyPlugin('proxy', async () => (await import('./api/proxy.ts')).proxyPlugin(addr, notices)));
+  } else if (http === null && cfg.mode !== 'full') {
+    // Edge mode without -http: the API plug-in would only say it is off (a full node's
+    // history recorder is the other thing it runs), so its module graph is not loaded.
+    plugins.push(apiOffPlugin());
   } else plugins.push(lazyPlugin('api', async () => (await import('./api/plugin.ts')).apiPlugin()));
   if (cfg.mode === 'edge') plugins.push(memoryGovernorPlugin());
   return plugins;
