@@ -20,7 +20,7 @@ test('the plug-ins keep their names and order (edge and full)', () => {
 
 test('an edge node without -http: the api plug-in says it is off', async () => {
   const lines: string[] = [];
-  const logger = Logger.root({ level: 'info', write: (l) => { lines.push(l); } });
+  const logger = Logger.root({ level: 'INFO', write: (l) => { lines.push(l); } });
   const h = await (apiOffPlugin() as { start(ctx: DaemonContext): Promise<{ stop(): unknown }> }).start({ logger, config: { ...defaultAgentConfig(), mode: 'edge' } } as unknown as DaemonContext);
   assert.ok(lines.some((l) => /api: HTTP server off \(edge mode; -http ADDR turns it on\)/.test(l)), lines.join('\n'));
   await h.stop();
