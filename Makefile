@@ -52,14 +52,14 @@ run: deps-run
 # The image tests here include the raw image's qemu boots (test/image/raw-image: two guests at a
 # time, its own 14-minute deadline; passed end to end in 12 min at load 12-25 and in
 # 5.2 min at load 3-10, plus a warm build); `make test-image` runs the image tests alone.
-# test/state/kill9-workload (issue 18's 200 kills during the full workload) still finds 1-2
-# inconsistencies per run (a container found STOPPED where RUNNING was expected; see issue 18):
-# it runs in `make test-crash` until that is fixed, so a known open bug does not block the suite.
+# test/state/kill9-workload (issue 18: 200 kills during the full workload, bounded at 600 s;
+# 200 kills take 400-600 s on a quiet machine, fewer fit under load) is part of `make test`;
+# `make test-crash` runs the two kill -9 files alone.
 test: deps-test typecheck binary
-	CLOUDY_AGENT_BIN=dist/cloudy-agent $(NODE) test/run-all.mjs --exclude=test/state/kill9-workload $(T)
+	CLOUDY_AGENT_BIN=dist/cloudy-agent $(NODE) test/run-all.mjs $(T)
 
 test-crash: deps-test binary
-	CLOUDY_AGENT_BIN=dist/cloudy-agent $(NODE) test/run-all.mjs test/state/kill9-workload
+	CLOUDY_AGENT_BIN=dist/cloudy-agent $(NODE) test/run-all.mjs test/state/kill9-workload test/state/kill9-cut-stop
 
 # The quick loop: tsc remembers what it checked (.cache/tsc-check.tsbuildinfo)
 # and the tests run from TypeScript compiled once per run (run-all --precompiled:

@@ -5,7 +5,8 @@
 // process group, so an lxc-create it was running dies with it, as in a power
 // cut; the containers themselves run detached and survive, as they do when
 // only the agent crashes) at a random moment, CR_KILLS times in a row
-// (default 200) within CR_KILL_BUDGET_S seconds (default 420, so the file stays under 8 minutes).
+// (default 200) within CR_KILL_BUDGET_S seconds (default 600: 200 kills take 400-600 s on a
+// quiet machine; under load fewer fit, and the count is printed; run-all's per-file limit is 900 s).
 //
 // A real serf agent (the "watcher", same keyring) watches throughout. After
 // every restart, before the next workload round:
@@ -38,7 +39,7 @@ import { decodeServicesTag } from '../../agent/discovery/codec.ts';
 const root = new URL('../..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'cr-kw-'));
 const KILLS = Number(process.env.CR_KILLS ?? 200);
-const BUDGET_MS = Number(process.env.CR_KILL_BUDGET_S ?? 420) * 1000;
+const BUDGET_MS = Number(process.env.CR_KILL_BUDGET_S ?? 600) * 1000;
 const CONTAINER_PCT = Number(process.env.CR_CONTAINER_PCT ?? 15);
 const KEY0 = 'HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=';
 const BR = 'crkbr0';
