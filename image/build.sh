@@ -49,8 +49,8 @@ wants getty.target.wants /lib/systemd/system/serial-getty@.service
 mv "$ROOT/etc/systemd/system/getty.target.wants/serial-getty@.service" "$ROOT/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service"
 # a headless box must not prompt on its console for a machine-id/root password
 ln -sf /dev/null "$ROOT/etc/systemd/system/systemd-firstboot.service"
-# no bridge/dnsmasq for LXC by default (containers get the agent's network)
-rm -f "$ROOT/etc/systemd/system/multi-user.target.wants/lxc-net.service"
+# lxc-net stays enabled: the agent's containers (seed services, or created later from a full node)
+# join its bridge lxcbr0 (overlay/etc/systemd/system/lxc-net.service: early, not after network-online).
 : > "$ROOT/etc/machine-id"; rm -f "$ROOT/var/lib/dbus/machine-id"
 rm -f "$ROOT"/etc/ssh/ssh_host_*
 [ -e "$ROOT/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tcloudy\n' > "$ROOT/etc/hosts"
@@ -100,7 +100,10 @@ mkdir -p "$ROOT/boot/grub"
 # no_timer_check: an emulated or overcommitted machine can fail the early IO-APIC timer check and panic.
 # quiet: the kernel's and systemd's chatter on a 115200-baud serial console costs boot time (errors still
 # show; first boot and the agent write their own lines to the console).
-CMDLINE="root=UUID=$ROOT_UUID ro rootwait console=tty0 console=ttyS0,115200n8 net.ifnames=0 no_timer_check quiet"
+# apparmor=0: the image has no AppArmor userspace, and with the kernel's AppArmor on LXC would need its
+# profiles loaded (lxc-container-default-cgns) to start any container; containers are confined by
+# namespaces, dropped capabilities and cgroup limits.
+CMDLINE="root=UUID=$ROOT_UUID ro rootwait console=tty0 console=ttyS0,115200n8 net.ifnames=0 no_timer_check quiet apparmor=0"
 cat > "$ROOT/boot/grub/grub.cfg" <<CFG
 # Static: boots the kernel symlinks Debian's kernel packages keep up to date.
 # No menu wait (a headless box); GRUB_TIMEOUT=N at build time brings the menu back.

@@ -8,8 +8,11 @@
 //     host side runs `remote NODE status` against it with the operator key the seed trusts;
 //     the guest's port 7000 is the management proxy (it opens the full node's page for it);
 //     ssh with the seed's key logs in; root partition and fs grown; secrets gone from the
-//     FAT and in the root fs with mode 0600;
-//  2. hard power-off (qemu killed) and boot again: same node name, joins again;
+//     FAT and in the root fs with mode 0600; the seed's service (a busybox web server from the
+//     cloudy-busybox LXC template, host port 8080) was created and started on first boot, is in
+//     the `services` tag serf sees and answers on the guest's port 8080;
+//  2. hard power-off (qemu killed) and boot again: same node name, joins again; the seed's
+//     container runs again and is announced again, and was not created a second time;
 //  3. OVMF, no seed: found by `serf agent -discover cloudy` over mDNS;
 //  4. malformed seed: boots with defaults, found by mDNS, its `seed-error` tag and the
 //     page on its port 7000 (the management proxy's own page: no full node) say what was wrong.
@@ -23,7 +26,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Lan, sh, waitFor } from './lan.ts';
 import {
-  ARTIFACTS, bootGuest, buildImages, ROOT_OFFSET, decodeServices, diskCopy, guestFile, guestMode, IMG, record, REPO, rootSizes, serfMembers, type Guest, type SerfMember,
+  ARTIFACTS, bootGuest, buildImages, ROOT_OFFSET, decodeServices, diskCopy, guestFile, guestIdentity, guestMode, IMG, record, REPO, rootSizes, serfMembers, type Guest,
+  type SerfMember,
 } from './support.ts';
 
 const lan = new Lan('q', 2);
@@ -33,6 +37,10 @@ const SERF_IP = '10.223.2.2';
 const GUEST_IP = '10.223.2.20';
 const KEY = Buffer.alloc(32, 0x5a).toString('base64');
 const FULL_IP = '10.223.2.3';
+// The seed's service: a container from the cloudy-busybox template (the image's static busybox, no download),
+// its httpd published on the guest's port 8080.
+const SVC = { name: 'web1', template: 'cloudy-busybox', type: 'web', hostPort: 8080 };
+const SVC_CREATED = `cloudy-services: ${SVC.name} created from ${SVC.template} and started`;
 // The whole file (about 6 minutes on an idle machine) stays under run-all's 15-minute limit
 // per file (TEST_TIMEOUT_S), however slow the machine is: every wait is cut at this deadline.
 const FILE_BUDGET_MS = Number(process.env.RAW_IMAGE_BUDGET_S ?? 14 * 60) * 1000;
@@ -133,7 +141,21 @@ test.after(async () => {
 });
 
 const disk1 = join(dir, 'seeded.img');
-const names: { first?: string } = {};
+const names: { first?: string; container?: string } = {};
+
+/**
+ * The seed's service as serf sees it (in the guest's `services` tag, at the guest's address and the published
+ * port), then its page fetched from the hub through that port.
+ */
+async function seedServiceUp(nodeName: string, g: Guest): Promise<void> {
+  const withConsole = (e: unknown): never => { throw new Error(`${(e as Error).message}\n--- console tail ---\n${g.console().slice(-3000)}`); };
+  const rec = await until(() => decodeServices(serfMembers(serfNs).find((x) => x.name === nodeName && x.status === 'alive')?.tags.services)
+    .find((s) => s.s === SVC.type && String(s.p) === String(SVC.hostPort)), `the seed's ${SVC.type} service in the services tag`, 300_000, 2000).catch(withConsole);
+  assert.is(rec.i, GUEST_IP, 'announced at the guest\'s community address');
+  const page = await until(() => { const r = httpGet(`http://${GUEST_IP}:${SVC.hostPort}/`); return r.status === 200 ? r : null; },
+    `the seed's service answering on ${GUEST_IP}:${SVC.hostPort}`, 120_000, 2000).catch(withConsole);
+  assert.match(page.body, `cloudy busybox container ${SVC.name}`, 'the container\'s own page, through the guest\'s port forward');
+}
 const DHCP_ADDR = /^10\.223\.2\.(5\d|[6-9]\d):5000$/;
 let seeded: Guest | undefined;
 let noSeed: { g: Guest; joined: ReturnType<typeof watch> } | null = null;
@@ -147,6 +169,7 @@ test('SeaBIOS + seed: joins the serf agent with the seed\'s key, services tag, r
   writeFileSync(seed, [
     '# test seed', 'hostname = img-guest1', 'interface = eth0', `ipv4 = ${GUEST_IP}/24`, `join = ${SERF_IP}:5000`,
     `encrypt_key = ${KEY}`, 'operator_key = tester admin OPERATOR_KEY', 'mode = edge',
+    `service = ${SVC.template} ${SVC.name} host-port=${SVC.hostPort}`,
     `ssh_authorized_key = ${readFileSync(`${sshKey}.pub`, 'utf8').trim()}`, '',
   ].join('\n'));
   startSerf([`-encrypt=${KEY}`], join(dir, 'serf1.log'));
@@ -199,6 +222,9 @@ test('SeaBIOS + seed: joins the serf agent with the seed\'s key, services tag, r
     + `root@${GUEST_IP} 'cat /etc/hostname; ls -ln /etc/cloudy-agent/secrets/keyring.json' 2>/dev/null`, true), 'ssh into the guest with the seed\'s key', 120_000, 3000);
   assert.match(ssh, /^img-guest1$/m);
   assert.match(ssh, /^-rw------- 1 0 0 /m, 'keyring.json 0600 root in the running guest');
+  // the seed's service: created and started on first boot, announced, reachable
+  await seedServiceUp(m.name, g);
+  assert.ok(g.console().includes(SVC_CREATED), 'first boot created the seed\'s container (console)');
   // let first boot's writes settle, then pull the plug and look at the disk
   await until(() => g.console().includes('cloudy.conf applied') && g.console().includes('grow-root:'), 'first boot messages on the console', 60_000, 250);
   await until(() => /Startup finished in/.test(g.console()), 'the guest\'s boot report', 60_000).catch(() => null);
@@ -217,6 +243,10 @@ test('SeaBIOS + seed: joins the serf agent with the seed\'s key, services tag, r
   assert.is(guestMode(disk1, '/etc/cloudy-agent/secrets/keyring.json')! & 0o777, 0o600);
   assert.match(guestFile(disk1, '/etc/cloudy-agent/operators.conf'), /tester admin/);
   assert.ok(guestFile(disk1, '/var/lib/cloudy-agent/firstboot.done').length > 0);
+  assert.match(guestFile(disk1, `/var/lib/lxc/${SVC.name}/config`), /^lxc\.start\.auto = 1$/m, 'the seed\'s container, autostarted');
+  assert.is(guestFile(disk1, '/etc/cloudy-agent/first-boot-services'), '', 'no service left to create');
+  names.container = guestIdentity(disk1, `/var/lib/lxc/${SVC.name}/rootfs/www/index.html`) ?? undefined;
+  assert.ok(names.container, 'the container\'s root (its page) on the disk');
 });
 
 test('hard power-off, boot again: same node name, joins again', async () => {
@@ -237,9 +267,14 @@ test('hard power-off, boot again: same node name, joins again', async () => {
   times.bios_reboot_to_joined_s = Math.round((Date.now() - g.started) / 100) / 10;
   assert.is(back.name, names.first);
   assert.not.match(g.console(), /cloudy\.conf applied|grow-root:/, 'first boot did not run again');
+  // the seed's container is running again and announced again, without being created again
+  await seedServiceUp(back.name, g);
+  assert.not.ok(g.console().includes('cloudy-services:'), 'the seed\'s services were not created again (console)');
   await until(() => /Startup finished in/.test(g.console()), 'the guest\'s boot report', 30_000).catch(() => null);
   boots.bios_reboot = bootReport(g.console());
   await kill(g);
+  sh(`e2fsck -E journal_only -y '${disk1}?offset=${ROOT_OFFSET}'`, true);
+  assert.is(guestIdentity(disk1, `/var/lib/lxc/${SVC.name}/rootfs/www/index.html`), names.container, 'the same container (the page its template wrote is the same file: not made again)');
 });
 
 test('OVMF, no seed: serf agent -discover cloudy finds the guest and they join', async () => {

@@ -98,6 +98,14 @@ export function guestMode(disk: string, path: string): number | null {
   return m ? parseInt(m[1]!, 8) : null;
 }
 
+/** A file's inode number and creation time in the guest's root fs (the same pair = the same file, never made again). */
+export function guestIdentity(disk: string, path: string): string | null {
+  const out = sh(`debugfs -R 'stat ${path}' '${disk}?offset=${ROOT_OFFSET}' 2>/dev/null`, true);
+  const ino = /Inode:\s+(\d+)/.exec(out)?.[1];
+  const crtime = /crtime:\s+(\S+)/.exec(out)?.[1];
+  return ino && crtime ? `inode ${ino} crtime ${crtime}` : null;
+}
+
 /** Blocks of the root ext4 and sectors of its partition. */
 export function rootSizes(disk: string): { fsBytes: number; partSectors: number } {
   const h = sh(`dumpe2fs -h '${disk}?offset=${ROOT_OFFSET}' 2>/dev/null`, true);
@@ -115,8 +123,8 @@ export function serfMembers(ns: string, rpc = '127.0.0.1:7373'): SerfMember[] {
 }
 
 /** avahi-ps's reader of the Cloudy `services` tag: base64 -> bzip2 -> JSON with single quotes. */
-export function decodeServices(tag: string | undefined): { s?: string }[] {
+export function decodeServices(tag: string | undefined): { s?: string; p?: string; i?: string }[] {
   if (!tag) return [];
   const text = sh(`echo '${tag}' | base64 -d | bunzip2 | sed "s/'/\\"/g"`, true);
-  try { return JSON.parse(text) as { s?: string }[]; } catch { return []; }
+  try { return JSON.parse(text) as { s?: string; p?: string; i?: string }[]; } catch { return []; }
 }
