@@ -19,6 +19,11 @@ export interface ContainerDriver {
   destroy(name: string): Promise<void>;
   /** Removes what an lxc-create killed mid-way left (its directory with LXC's `partial` mark), which LXC neither lists nor destroys. */
   removePartial?(name: string): Promise<boolean>;
+  /**
+   * Flushes the container's directory and root filesystem to the disk (syncfs), so a
+   * container the agent records as created survives a power cut right after.
+   */
+  flush?(name: string): Promise<void>;
   attach(name: string, argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<AttachResult>;
   cgroupSet(name: string, key: string, value: string): Promise<void>;
   cgroupGet(name: string, key: string): Promise<string>;

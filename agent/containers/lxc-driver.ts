@@ -150,6 +150,18 @@ export class LxcDriver implements ContainerDriver {
     check(r);
   }
 
+  async flush(name: string): Promise<void> {
+    validateName(name);
+    // Root filesystems are written with delayed allocation (and often mounted commit=60 on
+    // flash): without this a power cut soon after create leaves empty files (an empty
+    // inittab) in a container the state file already calls created.
+    const dir = await this.file(name, '');
+    const rootfs = rootfsDir(await this.readConfig(name), await this.file(name, 'rootfs'));
+    for (const p of new Set([dir, ...(rootfs ? [rootfs] : [])])) {
+      check(await this.o.exec.run('sync', ['-f', p], { timeoutMs: this.o.commandTimeoutMs ?? 60_000 }));
+    }
+  }
+
   async removePartial(name: string): Promise<boolean> {
     validateName(name);
     const dir = join(await this.lxcPath(), name);

@@ -415,6 +415,8 @@ export class ContainerManager {
       try {
         service = this.serviceFor(name, await this.o.driver.readServiceFile(name), svcOverride);
         if (service) this.checkHostPortFree(service.hostPort, name, service.protocol);
+        // Durable before it is recorded as created: until then the pending mark rolls it back.
+        await this.o.driver.flush?.(name);
       } catch (e) {
         await this.cleanupFailedCreate(name);
         this.intents.delete(name);

@@ -31,6 +31,9 @@ class FakeDriver implements ContainerDriver {
   async start(name: string) { this.calls.push(`start ${name}`); const b = this.boxes.get(name)!; b.state = 'RUNNING'; b.pid = 1000 + this.calls.length; }
   async stop(name: string) { this.calls.push(`stop ${name}`); const b = this.boxes.get(name)!; b.state = 'STOPPED'; b.pid = 0; }
   async destroy(name: string) { this.calls.push(`destroy ${name}`); this.boxes.delete(name); }
+  failFlush: string | null = null;
+  onFlush: (name: string) => void = () => {};
+  async flush(name: string) { this.calls.push(`flush ${name}`); this.onFlush(name); if (this.failFlush) throw new AgentError('E_EXEC', this.failFlush); }
   async attach() { return { exitCode: 0, stdout: '', stderr: '', timedOut: false }; }
   async cgroupSet() {}
   async cgroupGet() { return ''; }
@@ -162,6 +165,26 @@ test('create writes network, limits (cgroup v2 keys), autostart and log keys int
     assert.ok(isAgentError(e, 'E_EXISTS'));
     assert.match((e as Error).message, 'host port 8080/tcp is already forwarded to container c1');
   }
+});
+
+test('a new container is flushed to disk before the state file calls it created; a flush that fails rolls the create back (power cut right after create)', async () => {
+  const { m, driver, saved } = setup();
+  await m.init();
+  let recordedAtFlush: ContainersState | undefined;
+  driver.onFlush = () => { recordedAtFlush = structuredClone(saved.at(-1)); };
+  await m.create({ name: 'durable', template: 'busybox' });
+  assert.equal(driver.calls, ['create durable', 'flush durable']);
+  // At the flush only the write-ahead mark is on disk; the created record comes after it.
+  assert.is(recordedAtFlush?.containers.find((c) => c.name === 'durable')?.pending, 'create');
+  const last = saved.at(-1)!.containers.find((c) => c.name === 'durable')!;
+  assert.is(last.pending, undefined);
+  driver.calls = [];
+  driver.failFlush = 'sync exited with status 1: Input/output error';
+  driver.serviceJson = null;
+  try { await m.create({ name: 'lost', template: 'busybox' }); assert.unreachable(); } catch (e) { assert.ok(isAgentError(e, 'E_EXEC'), String(e)); }
+  assert.equal(driver.calls, ['create lost', 'flush lost', 'destroy lost']);
+  assert.not.ok(saved.at(-1)!.containers.some((c) => c.name === 'lost'));
+  assert.equal((await m.list()).map((c) => c.name), ['durable']);
 });
 
 test('a failed template run is cleaned up; a bad cloudy-service.json too', async () => {
