@@ -15,11 +15,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor, sleep } from '../support/wait.ts';
 import { freePort } from '../support/net.ts';
+import { prepareBundledLxcAgent } from '../support/bundled-lxc-agent.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -89,16 +90,7 @@ const listed = async (c: RpcClient): Promise<{ State: string; Desired: string } 
   ((await c.call('lxc-list', undefined, 'on-success')) as { Containers?: { Name: string; State: string; Desired: string }[] }).Containers?.find((x) => x.Name === NAME);
 
 test('a stop or a start cut by kill -9 is finished before the containers answer again: never "before" first and "after" later', async () => {
-  const b = sh(process.execPath, [join(root, 'tools/bundle.mjs'), join(root, 'agent/main.ts'), bundle]);
-  assert.is(b.code, 0, b.err);
-  sh('ip', ['link', 'del', BR]);
-  for (const args of [['link', 'add', BR, 'type', 'bridge'], ['addr', 'add', `${NET.gateway}/24`, 'dev', BR], ['link', 'set', BR, 'up']]) {
-    const r = sh('ip', args);
-    assert.is(r.code, 0, r.err);
-  }
-  mkdirSync(lxcPath, { recursive: true });
-  mkdirSync(data, { recursive: true });
-  writeFileSync(join(work, 'agent.json'), JSON.stringify({ community_interface: BR, lxc: { ...NET, path: lxcPath, nft_table: TABLE } }));
+  prepareBundledLxcAgent({ bundle, work, network: NET, lxcPath, data, nftTable: TABLE });
   rpcAddr = `127.0.0.1:${await freePort()}`;
   gossip = await freePort();
   let c = await start();

@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import { SerfAgent } from '../support/real-serf.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { freePort } from '../support/net.ts';
+import { prepareBundledLxcAgent } from '../support/bundled-lxc-agent.ts';
 import { RpcClient } from '../../agent/rpc/client.ts';
 import { decodeServicesTag } from '../../agent/discovery/codec.ts';
 
@@ -92,18 +93,7 @@ type Op =
 
 test(`kill -9 during the issue's workload (${KILLS} kills, ${BUDGET_MS / 1000} s bound): nothing lost, nothing mixed, node back each time`, async () => {
   // Bundled agent: starts in well under a second, so 200 restarts fit the bound.
-  const b = sh(process.execPath, [join(root, 'tools/bundle.mjs'), join(root, 'agent/main.ts'), bundle]);
-  assert.is(b.code, 0, b.err);
-  sh('ip', ['link', 'del', BR]);
-  for (const args of [['link', 'add', BR, 'type', 'bridge'], ['addr', 'add', `${NET.gateway}/24`, 'dev', BR], ['link', 'set', BR, 'up']]) {
-    const r = sh('ip', args);
-    assert.is(r.code, 0, r.err);
-  }
-  mkdirSync(lxcPath, { recursive: true });
-  mkdirSync(data, { recursive: true });
-  writeFileSync(join(work, 'agent.json'), JSON.stringify({
-    community_interface: BR, lxc: { ...NET, path: lxcPath, nft_table: TABLE },
-  }));
+  prepareBundledLxcAgent({ bundle, work, network: NET, lxcPath, data, nftTable: TABLE });
   const [wp, wr, pp, pr, ap, ar] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   watcher = await SerfAgent.launch({ name: 'cr-watcher', ip: '127.0.0.1', port: wp, rpcPort: wr, eventHandler: false, encrypt: KEY0, logLevel: 'warn' });
   const rpcAddr = `127.0.0.1:${ar}`;
