@@ -97,6 +97,8 @@ export interface Limits {
   serviceCheckConcurrency: number;
   /** LXC containers the agent manages on this host (create beyond it fails with E_LIMIT). */
   maxContainers: number;
+  /** Extra ports one container's template may ask to have forwarded (cloudy-service.json `forwards`): each holds a host port and a DNAT rule. */
+  maxExtraForwards: number;
   /** One guifi.net API or CNML request, connect to last byte (ms). */
   guifiRequestTimeoutMs: number;
   /** Bytes of one guifi.net reply (a node's CNML included); a larger reply is refused. */
@@ -226,6 +228,7 @@ export const EDGE_LIMITS: Readonly<Limits> = Object.freeze({
   publishedServices: 64,
   serviceCheckConcurrency: 4,
   maxContainers: 32,
+  maxExtraForwards: 8,
   guifiRequestTimeoutMs: 20_000,
   guifiReplyMaxBytes: 4 * 1024 * 1024,
   guifiRetryBaseMs: 5_000,

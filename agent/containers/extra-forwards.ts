@@ -16,18 +16,16 @@ import { protocolsOf, type ExtraForward, type ServiceProtocol, type ServiceSpec 
 
 /** Where, inside the container's root filesystem, the agent writes the endpoints (a shell-sourceable file). */
 export const ENDPOINTS_PATH = 'etc/cloudy-agent/endpoints.env';
-/** Extra forwards one container may ask for. */
-export const MAX_EXTRA_FORWARDS = 8;
 
 const NAME_RE = /^[a-z][a-z0-9_]{0,15}$/;
 
 export type WantedForward = Omit<ExtraForward, 'hostPort'>;
 
 /** The `forwards` list of a cloudy-service.json (absent: none). */
-export function parseExtraForwards(raw: unknown, where: string): WantedForward[] {
+export function parseExtraForwards(raw: unknown, where: string, maxForwards: number): WantedForward[] {
   if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw) || raw.length > MAX_EXTRA_FORWARDS) {
-    throw new AgentError('E_INVALID', `${where}: forwards must be a list of at most ${MAX_EXTRA_FORWARDS} {name, port[, protocol]}`);
+  if (!Array.isArray(raw) || raw.length > maxForwards) {
+    throw new AgentError('E_INVALID', `${where}: forwards must be a list of at most ${maxForwards} {name, port[, protocol]} (limit maxExtraForwards)`);
   }
   const seen = new Set<string>();
   return raw.map((f: unknown) => {
@@ -45,9 +43,15 @@ export function parseExtraForwards(raw: unknown, where: string): WantedForward[]
 /** A host port already forwarded (by any container), with its protocols. */
 export interface TakenPort { port: number; protocol: ServiceProtocol }
 
-function clashes(port: number, protocol: ServiceProtocol, taken: readonly TakenPort[]): boolean {
+/** The protocol in which `port`/`protocol` would collide with the forward `t` (same host port, a protocol in common), if any. */
+export function clashWith(port: number, protocol: ServiceProtocol, t: TakenPort): 'tcp' | 'udp' | undefined {
+  if (t.port !== port) return undefined;
   const want = protocolsOf(protocol);
-  return taken.some((t) => t.port === port && protocolsOf(t.protocol).some((p) => want.includes(p)));
+  return protocolsOf(t.protocol).find((p) => want.includes(p));
+}
+
+function clashes(port: number, protocol: ServiceProtocol, taken: readonly TakenPort[]): boolean {
+  return taken.some((t) => clashWith(port, protocol, t) !== undefined);
 }
 
 /** `-forward-port storage=13458[,name=port...]`: host ports the user chose, by forward name. */

@@ -25,7 +25,7 @@ import type {
   ContainerEvent, ContainerEventKind, ContainerInfo, ContainerSpec, ObservedContainer, RestartPolicy, ServiceProtocol, ServiceSpec,
 } from './types.ts';
 import { protocolsOf } from './types.ts';
-import { allocateHostPorts, endpointsFile, ENDPOINTS_PATH, forwardedPorts, parseExtraForwards, parseForwardPortRequest, type TakenPort } from './extra-forwards.ts';
+import { allocateHostPorts, clashWith, endpointsFile, ENDPOINTS_PATH, forwardedPorts, parseExtraForwards, parseForwardPortRequest, type TakenPort } from './extra-forwards.ts';
 import {
   normalizeDescription, parseCpus, parseIntInRange, parseMemory, parsePort, parseRestartPolicy, validateName,
   validateServiceType, validateTemplateArgs, validateTemplateName, validateTxt,
@@ -468,11 +468,10 @@ export class ContainerManager {
   }
 
   private checkHostPortFree(port: number, self: string, protocol: ServiceProtocol = 'tcp'): void {
-    const want = protocolsOf(protocol);
     for (const s of this.specs.values()) {
       if (s.name === self || !s.service) continue;
       for (const t of forwardedPorts(s.service)) {
-        const clash = t.port === port ? protocolsOf(t.protocol).find((p) => want.includes(p)) : undefined;
+        const clash = clashWith(port, protocol, t);
         if (clash) throw new AgentError('E_EXISTS', `host port ${port}/${clash} is already forwarded to container ${s.name}`);
       }
     }
@@ -534,7 +533,7 @@ export class ContainerManager {
     const proto: ServiceProtocol = fp === 'udp' || fp === 'tcp+udp' ? fp : 'tcp';
     const hostPort = o.hostPort ?? port;
     // More ports the template wants reachable (not announced): a host port each, clear of every other forward.
-    const wanted = parseExtraForwards((fromFile as { forwards?: unknown }).forwards, `${name}/cloudy-service.json`);
+    const wanted = parseExtraForwards((fromFile as { forwards?: unknown }).forwards, `${name}/cloudy-service.json`, this.o.limits.maxExtraForwards);
     const forwards = allocateHostPorts(wanted, [...this.portsTakenBy(name), { port: hostPort, protocol: proto }], o.forwardPorts);
     return {
       type,

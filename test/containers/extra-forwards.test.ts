@@ -6,19 +6,32 @@ import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allocateHostPorts, endpointsFile, ENDPOINTS_PATH, parseExtraForwards, parseForwardPortRequest } from '../../agent/containers/extra-forwards.ts';
+import { allocateHostPorts, clashWith, endpointsFile, ENDPOINTS_PATH, parseExtraForwards, parseForwardPortRequest } from '../../agent/containers/extra-forwards.ts';
+import { defaultLimits } from '../../agent/config/limits.ts';
 import { LxcDriver } from '../../agent/containers/lxc-driver.ts';
 import { Logger } from '../../agent/obs/log.ts';
 import { createExec } from '../../agent/system/exec.ts';
 
-test('parse: names, ports and protocols checked; absent is none', () => {
-  assert.equal(parseExtraForwards(undefined, 'f'), []);
-  assert.equal(parseExtraForwards([{ name: 'storage', port: 3458 }, { name: 'dns', port: 53, protocol: 'tcp+udp' }], 'f'),
+const MAX = defaultLimits('edge').maxExtraForwards;
+
+test('parse: names, ports and protocols checked; absent is none; at most maxExtraForwards', () => {
+  assert.equal(parseExtraForwards(undefined, 'f', MAX), []);
+  assert.equal(parseExtraForwards([{ name: 'storage', port: 3458 }, { name: 'dns', port: 53, protocol: 'tcp+udp' }], 'f', MAX),
     [{ name: 'storage', port: 3458, protocol: 'tcp' }, { name: 'dns', port: 53, protocol: 'tcp+udp' }]);
   for (const bad of [{}, [{ name: 'a', port: 0 }], [{ name: 'a;b', port: 1 }], [{ name: 'a', port: 1 }, { name: 'a', port: 2 }],
-    [{ name: 'a', port: 1, protocol: 'sctp' }], Array.from({ length: 9 }, (_, i) => ({ name: `p${i}`, port: 1000 + i }))]) {
-    assert.throws(() => parseExtraForwards(bad, 'f'), /f:/);
+    [{ name: 'a', port: 1, protocol: 'sctp' }], Array.from({ length: MAX + 1 }, (_, i) => ({ name: `p${i}`, port: 1000 + i }))]) {
+    assert.throws(() => parseExtraForwards(bad, 'f', MAX), /f:/);
   }
+  const three = Array.from({ length: 3 }, (_, i) => ({ name: `p${i}`, port: 1000 + i }));
+  assert.is(parseExtraForwards(three, 'f', 3).length, 3);
+  assert.throws(() => parseExtraForwards(three, 'f', 2), /at most 2 .*maxExtraForwards/);
+});
+
+test('clashWith: the same host port with a protocol in common, and which protocol', () => {
+  assert.is(clashWith(80, 'tcp', { port: 80, protocol: 'tcp+udp' }), 'tcp');
+  assert.is(clashWith(53, 'tcp+udp', { port: 53, protocol: 'udp' }), 'udp');
+  assert.is(clashWith(80, 'tcp', { port: 80, protocol: 'udp' }), undefined);
+  assert.is(clashWith(80, 'tcp', { port: 81, protocol: 'tcp' }), undefined);
 });
 
 test('allocate: the container port when free, else the next free one; protocols only clash with themselves', () => {
