@@ -71,7 +71,7 @@ test-crash: deps-test binary
 CHECK_JOBS ?= 3
 check: deps
 	@npx tsc -p tsconfig.json --incremental --tsBuildInfoFile .cache/tsc-check.tsbuildinfo & tsc=$$!; \
-	FUZZ_SCALE=$${FUZZ_SCALE:-0.25} $(NODE) test/run-all.mjs --fast --precompiled -j $(CHECK_JOBS) $(T); tests=$$?; \
+	FUZZ_SCALE=$${FUZZ_SCALE:-0.25} $(NODE) test/run-all.mjs --fast --precompiled --batch -j $(CHECK_JOBS) $(T); tests=$$?; \
 	wait $$tsc; typecheck=$$?; \
 	if [ $$typecheck != 0 ]; then echo "make check: typecheck failed"; fi; \
 	[ $$tests = 0 ] && [ $$typecheck = 0 ]

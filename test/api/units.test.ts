@@ -20,6 +20,7 @@ import { isAgentError } from '../../agent/errors.ts';
 import type { FederationSample } from '../../agent/discovery/federation.ts';
 import { HttpServer } from '../../agent/api/http-server.ts';
 import { call } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const sample = (t: number, alive: number, byType: Record<string, number>): FederationSample => ({
   t, aliveMembers: alive, cloudyInstances: alive, services: Object.values(byType).reduce((a, b) => a + b, 0), byType, undecodable: 0,
@@ -90,7 +91,8 @@ test('history recorder: samples on its timer, saves atomically at most every sav
   const r1 = mk();
   await r1.restore();
   for (let i = 0; i < 15; i++) { r1.sampleNow(); now += 60_000; alive++; }
-  await new Promise((res) => setTimeout(res, 100));
+  // The save runs in the background: wait for it (a fixed 100 ms was too short in a busy process).
+  await waitFor('the first save', () => counters.get('discovery.history_saves') >= 1 || undefined);
   assert.is(counters.get('discovery.history_saves'), 1, 'one write in 15 minutes with saveMs = 10 min');
   await r1.stop();
   assert.is(counters.get('discovery.history_saves'), 2, 'and one at stop');
