@@ -198,17 +198,21 @@ async function runBatchWithRetry(batch) {
 }
 
 // --batch: files that took under BATCH_FILE_MAX_S last time go in batches of
-// about BATCH_TARGET_S (by those times); the others, and files never timed,
-// run alone. Batches and lone files share the -j slots, longest first.
+// about BATCH_TARGET_S (by those times); the others run alone. A file never
+// timed (a fresh clone) counts as UNTIMED_S and is batched: most files are
+// quick, and its time in the batch decides where it goes next run. Batches
+// and lone files share the -j slots, longest first.
 const BATCH_FILE_MAX_S = 3;
 const BATCH_TARGET_S = 8;
+const UNTIMED_S = 1;
 const units = [];
 if (batchMode) {
-  const quick = files.filter((f) => lastTimes[f] !== undefined && lastTimes[f] < BATCH_FILE_MAX_S);
+  const estimate = (f) => lastTimes[f] ?? UNTIMED_S;
+  const quick = files.filter((f) => estimate(f) < BATCH_FILE_MAX_S);
   let cur = [];
   let curS = 0;
   for (const f of quick) {
-    cur.push(f); curS += lastTimes[f];
+    cur.push(f); curS += estimate(f);
     if (curS >= BATCH_TARGET_S) { units.push({ batch: cur, s: curS }); cur = []; curS = 0; }
   }
   if (cur.length) units.push({ batch: cur, s: curS });
