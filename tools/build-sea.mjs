@@ -49,7 +49,11 @@ const printed = execFileSync(node22, [bundle, 'agent'], {
   env: { ...process.env, CLOUDY_AGENT_PRINT_V8: '1', CLOUDY_AGENT_STARTUP_TRACE: '' }, encoding: 'utf8',
 }).trim();
 if (!printed.startsWith('cloudy-agent-v8:')) throw new Error(`the bundle did not print its V8 settings: ${printed.slice(0, 200)}`);
-const execArgv = printed.split(/\s+/).slice(1).filter((w) => w.startsWith('--'));
+// --expose-gc besides: the memory governor and heap pacer call gc(), which
+// otherwise comes from a second V8 context made for it alone (~0.2 MB RssAnon for
+// the agent's life, agent/system/memory-governor.ts). Only here: Node 18's
+// NODE_OPTIONS (the bundle's launchers) is not known to accept it.
+const execArgv = [...printed.split(/\s+/).slice(1).filter((w) => w.startsWith('--')), '--expose-gc'];
 
 // 2. The preparation blob, generated under the flags the executable will run with.
 // Default: V8's code cache of the bundle (useCodeCache). With --snapshot: a V8

@@ -60,11 +60,20 @@ export type GcFunction = (opts?: { type?: string; execution?: string; flavor?: s
 let gcFunction: GcFunction | null = null;
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
-/** V8's gc() without --expose-gc on the command line (the flag is set at run time, then read from a fresh context). */
-export function exposedGc(): GcFunction {
+/**
+ * V8's gc(): the global one when the process runs with --expose-gc (the single
+ * executable carries it in its execArgv: tools/build-sea.mjs); otherwise the flag
+ * is set at run time and gc() read from a fresh context. That second V8 context
+ * stays alive as long as its gc() does (the agent's life) and costs ~0.2 MB of
+ * RssAnon (issue 17 point 2), hence the global one first.
+ */
+export function exposedGc(global: { gc?: unknown } = globalThis): GcFunction {
   if (!gcFunction) {
-    setFlagsFromString('--expose-gc');
-    gcFunction = runInNewContext('gc') as GcFunction;
+    if (typeof global.gc === 'function') gcFunction = global.gc as GcFunction;
+    else {
+      setFlagsFromString('--expose-gc');
+      gcFunction = runInNewContext('gc') as GcFunction;
+    }
   }
   return gcFunction;
 }

@@ -27,7 +27,7 @@ test('the single executable re-executes itself with the heap flags of -memory-bu
     // The agent reports the flags it runs with, the run-time ones included.
     const info = spawnSync(bin, ['info', '-rpc-addr', '127.0.9.7:25021', '-format', 'json'], { encoding: 'utf8' });
     const flags = (JSON.parse(info.stdout) as { runtime: { v8_flags: string } }).runtime.v8_flags;
-    assert.is(flags, '--max-semi-space-size=1 --max-old-space-size=38 --max-opt=2');
+    assert.is(flags, '--max-semi-space-size=1 --expose-gc --max-old-space-size=38 --max-opt=2');
   } finally {
     p.kill('SIGKILL');
   }
@@ -56,7 +56,7 @@ test('started with the unit\'s environment, the executable runs with its edge fl
     const env = readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0');
     assert.not.ok(env.includes(`${REEXEC_MARK}=1`), 'not re-executed');
     const info = spawnSync(bin, ['info', '-rpc-addr', '127.0.9.7:25023', '-format', 'json'], { encoding: 'utf8' });
-    assert.is((JSON.parse(info.stdout) as { runtime: { v8_flags: string } }).runtime.v8_flags, '--max-semi-space-size=1 --max-opt=2');
+    assert.is((JSON.parse(info.stdout) as { runtime: { v8_flags: string } }).runtime.v8_flags, '--max-semi-space-size=1 --expose-gc --max-opt=2');
     assert.not.match(stderr, /rejected/i);
   } finally {
     p.kill('SIGKILL');

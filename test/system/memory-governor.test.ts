@@ -1,6 +1,7 @@
 // The memory governor: a reclaiming GC only after a burst, rate-limited, counted.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { MemoryGovernor, lastResortGc, type MemoryUsage } from '../../agent/system/memory-governor.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { Logger } from '../../agent/obs/log.ts';
@@ -120,6 +121,25 @@ test('RSS growth alone (malloc, not the V8 heap) also triggers, measured from th
   r.advance(30_000);
   r.set({ rss: 60 * MB });
   assert.is(r.g.check(), false);
+});
+
+function gcContext(flags: string[]): { isGlobal: boolean; before: number; after: number } {
+  // process.execArgv: the TypeScript loader this test runs under (tsx, or run-all's --precompiled one).
+  const fixture = new URL('./fixtures/gc-context.ts', import.meta.url).pathname;
+  const out = execFileSync(process.execPath, [...flags, ...process.execArgv, fixture], { encoding: 'utf8', timeout: 60_000 });
+  return JSON.parse(out.trim().split('\n').pop()!) as { isGlobal: boolean; before: number; after: number };
+}
+
+test('with --expose-gc (the executable\'s execArgv) gc() is the global one: no second V8 context is made for it', () => {
+  const r = gcContext(['--expose-gc']);
+  assert.ok(r.isGlobal);
+  assert.is(r.after, r.before);
+});
+
+test('without it gc() still works, from a context of its own (the bundle on a system node)', () => {
+  const r = gcContext([]);
+  assert.not.ok(r.isGlobal);
+  assert.is(r.after, r.before + 1);
 });
 
 test('the real last-resort GC runs and frees an unreachable burst', () => {
