@@ -35,9 +35,23 @@ export interface TransmitLimitedQueueOptions {
 interface Entry {
   readonly id: number;
   readonly key: string | undefined;
-  readonly msg: Uint8Array;
+  /**
+   * The message's bytes as a one-byte (latin1) string, a copy taken when it is
+   * queued. A queue at its cap holds 1,024 of them for up to a minute after a
+   * growth burst (every new member's alive is relayed), and a Uint8Array of
+   * ~100 bytes costs ~430 bytes there (the view, its ArrayBuffer, and V8's
+   * malloc'd backing store and bookkeeping); a string of the same bytes lives
+   * on the V8 heap alone, 16 bytes above its length (issue 17 point 2).
+   * Each transmission turns it back into bytes (a pooled Buffer, short-lived).
+   */
+  readonly msg: string;
   readonly onDone: (() => void) | undefined;
   transmits: number;
+}
+
+/** The bytes as a latin1 string: one character per byte, 0-255, so every byte survives. */
+function toLatin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 }
 
 /** memberlist util.go retransmitLimit: mult × ceil(log10(n + 1)). */
@@ -73,7 +87,7 @@ export class TransmitLimitedQueue {
         this.opts.counters?.inc(`bcast.${this.opts.name}.invalidated`);
       }
     }
-    const e: Entry = { id: this.nextId++, key: b.key, msg: b.msg, onDone: b.onDone, transmits: 0 };
+    const e: Entry = { id: this.nextId++, key: b.key, msg: toLatin1(b.msg), onDone: b.onDone, transmits: 0 };
     this.tier(0).set(e.id, e);
     this.size++;
     if (e.key !== undefined) this.byKey.set(e.key, e);
@@ -131,7 +145,7 @@ export class TransmitLimitedQueue {
         if (free <= 0) break;
         if (e.msg.length > free) continue;
         used += overhead + e.msg.length;
-        out.push(e.msg);
+        out.push(Buffer.from(e.msg, 'latin1'));
         sent.push(e);
       }
     }

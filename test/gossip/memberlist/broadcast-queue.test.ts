@@ -106,6 +106,25 @@ test('a full queue under a flood keeps the freshest messages and counts every dr
   assert.ok(got.length > 0 && got.every((m) => m[0] === 2));
 });
 
+test('the queue keeps its own copy of each message: every byte value comes back, whatever the caller does with its buffer later', () => {
+  // Stored compactly (issue 17 point 2): the bytes must survive as they were queued, 0x00-0xff alike.
+  const q = new TransmitLimitedQueue({ numNodes: () => 1, retransmitMult: 2, maxDepth: 10, name: 't' });
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const backing = new Uint8Array(300);
+  backing.set(all, 20);
+  const view = backing.subarray(20, 276); // a view into a larger buffer, as decoded gossip is
+  q.queue({ msg: view });
+  backing.fill(0xee);
+  const first = q.getBroadcasts(0, 1400);
+  assert.is(first.length, 1);
+  assert.ok(first[0] instanceof Uint8Array);
+  assert.equal([...first[0]!], [...all]);
+  first[0]!.fill(0); // what a transmission does with its copy does not reach the queue either
+  const second = q.getBroadcasts(0, 1400);
+  assert.equal([...second[0]!], [...all]);
+  assert.is(q.numQueued(), 0);
+});
+
 test('reset empties and calls onDone', () => {
   let done = 0;
   const q = new TransmitLimitedQueue({ numNodes: () => 5, retransmitMult: 4, maxDepth: 10, name: 't' });
