@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     });
     await attempt('cluster:serf-only', async () => {
       clusters.serfOnly = await runCluster(reg, {
-        label: 'serfonly', kinds: new Array<AgentKind>(plan.clusterSize).fill('serf'), portBase: 24000, rpcPortBase: 25000,
+        label: 'serfonly', kinds: new Array<AgentKind>(plan.clusterSize).fill('serf'),
         cpuWindowS: plan.cpuWindowS, events: plan.events, kills: ['serf'], log,
       });
     });
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
       const step = Math.floor(plan.clusterSize / plan.oursInMixed);
       for (let i = 0; i < plan.oursInMixed; i++) kinds[1 + i * step] = 'ours';
       clusters.mixed = await runCluster(reg, {
-        label: 'mixed', kinds, portBase: 24100, rpcPortBase: 25100,
+        label: 'mixed', kinds,
         cpuWindowS: plan.cpuWindowS, events: plan.events, kills: plan.mixedKills, log,
       });
     });

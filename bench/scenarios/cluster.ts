@@ -5,12 +5,11 @@ import { type AgentKind, type ProcessRegistry, executableOf } from '../lib/agent
 import { Cluster, type StreamRecord } from '../lib/cluster.ts';
 import { dropPageCache, readCpuSeconds, readMemory, readUdpCounters } from '../lib/procfs.ts';
 import { mean, median, percentile, sleep } from '../lib/stats.ts';
+import { withFreshPorts } from '../lib/ports.ts';
 
 export interface ClusterOptions {
   label: string;
   kinds: AgentKind[];
-  portBase: number;
-  rpcPortBase: number;
   /** Length of the CPU window (s). */
   cpuWindowS: number;
   /** User events sent (one at a time). */
@@ -62,7 +61,11 @@ const FAILURE_DEADLINE_MS = 90_000;
 export async function runCluster(reg: ProcessRegistry, o: ClusterOptions): Promise<ClusterResult> {
   const t0 = Date.now();
   for (const k of new Set(o.kinds)) dropPageCache(executableOf(k));
-  const cluster = await Cluster.start(reg, { kinds: o.kinds, namePrefix: o.label, portBase: o.portBase, rpcPortBase: o.rpcPortBase });
+  // Ports chosen free at run time (and again if one is taken in the meantime):
+  // fixed bases collided with other tests on a shared machine (a serf node's
+  // RPC listener refused with "address already in use" left a section unrun).
+  const cluster = await withFreshPorts([o.kinds.length, o.kinds.length],
+    ([portBase, rpcPortBase]) => Cluster.start(reg, { kinds: o.kinds, namePrefix: o.label, portBase: portBase!, rpcPortBase: rpcPortBase! }), () => reg.killAll());
   try {
     const n = o.kinds.length;
     const converged = await cluster.waitConverged(n, 60_000);
