@@ -64,11 +64,13 @@ test-crash: deps-test binary
 # The quick loop: tsc remembers what it checked (.cache/tsc-check.tsbuildinfo)
 # and the tests run from TypeScript compiled once per run (run-all --precompiled:
 # .cache/ts-js/), not through tsx; the fuzz tests send a quarter of their inputs
-# (FUZZ_SCALE; `make test`: all). Files run 3 at a time, the longest (by the last
-# run's times) first. The files that waited longest on timers (login slow-down,
-# remote fan-outs) no longer do, so the whole is CPU-bound: ~100 CPU-s, about
-# 50 s of wall time on two idle cores at best.
-CHECK_JOBS ?= 3
+# (FUZZ_SCALE; `make test`: all). The files that took under 3 s last time run
+# several to a process (run-all --batch: one Node start, one module-hooks thread
+# and one evaluation of the agent's modules per batch instead of per file, ~0.3
+# CPU-s a file); a file failing in a batch runs again alone. Batches and the
+# longer files run 4 at a time, longest first: some files wait on gossip timers,
+# so 4 slots keep both cores busy. ~70 CPU-s in all.
+CHECK_JOBS ?= 4
 check: deps
 	@npx tsc -p tsconfig.json --incremental --tsBuildInfoFile .cache/tsc-check.tsbuildinfo & tsc=$$!; \
 	FUZZ_SCALE=$${FUZZ_SCALE:-0.25} $(NODE) test/run-all.mjs --fast --precompiled --batch -j $(CHECK_JOBS) $(T); tests=$$?; \
