@@ -799,7 +799,10 @@ export class ContainerManager {
   /** One reconciler pass: observe, decide (pure), act. */
   tick(): Promise<Action[]> {
     return this.serial(async () => {
-      const observed = new Map((await this.o.driver.list()).map((c) => [c.name, c]));
+      // Only the managed containers are reconciled: with none (a fresh box), LXC is not
+      // asked at all. Listing spawns lxc-ls every pass (every 5 s), and the process
+      // spawning kept execa's code hot and compiled for nothing (issue 17: CPU, memory).
+      const observed = this.specs.size === 0 ? new Map<string, ObservedContainer>() : new Map((await this.o.driver.list()).map((c) => [c.name, c]));
       const healthy = new Map<string, boolean>();
       const exitCause = new Map<string, ExitCause>();
       for (const s of this.specs.values()) {

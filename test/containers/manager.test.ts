@@ -308,4 +308,25 @@ test('a start cut by a kill is finished at start (running, desired running); one
   assert.is(c.saved.at(-1)!.containers[0]!.desired, 'running');
 });
 
+test('a pass with no managed container does not ask LXC (no lxc-ls every 5 s on a fresh box); one with a container does, and sees it vanish', async () => {
+  const { m, driver } = setup();
+  await m.init();
+  let lists = 0;
+  const list = driver.list.bind(driver);
+  driver.list = async () => { lists++; return list(); };
+  await m.tick();
+  await m.tick();
+  assert.is(lists, 0);
+  await m.create({ name: 'c1', template: 'busybox' });
+  const before = lists;
+  await m.tick();
+  assert.ok(lists > before, 'a managed container is observed');
+  driver.boxes.delete('c1'); // destroyed outside the agent
+  const actions = await m.tick();
+  assert.ok(actions.some((a) => a.kind === 'forget' && a.name === 'c1'), JSON.stringify(actions));
+  const after = lists;
+  await m.tick(); // nothing managed any more: LXC is left alone again
+  assert.is(lists, after);
+});
+
 test.run();
