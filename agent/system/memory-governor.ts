@@ -11,8 +11,9 @@
 //
 // The governor looks at process.memoryUsage() every `memoryCheckIntervalMs`
 // and, when the committed heap exceeds the live heap by more than
-// `memoryReclaimSlackBytes` (or RSS grew that much over its settled level),
-// runs one last-resort major GC (compacts, releases free pages to the OS),
+// `memoryReclaimSlackBytes` over what it did right after the last reclaim (or
+// RSS grew that much over its settled level), runs one last-resort major GC
+// (compacts, releases free pages to the OS),
 // at most once per `memoryReclaimMinGapMs`. On a ~15 MB heap that GC takes
 // about 10-30 ms; it happens only after bursts. Each one is counted
 // (memory.reclaim) with the bytes it gave back (memory.reclaimed_kb).
@@ -29,6 +30,15 @@
 // (what one-off commands and the recompiled hot paths left behind; 10 min by
 // default: one such GC costs 30-120 ms of CPU on a 2-core box, 2-10 % of an
 // idle agent's CPU at that rate).
+//
+// Why the slack is counted from the last reclaim and not from zero: even
+// straight after a full compacting GC, V8 keeps some committed heap that holds
+// nothing (the young generation's semi-spaces, pooled pages, code space). On
+// Node 20 that floor is ~1.6 MB; on Node 22 and 24 it is 2.3-2.7 MB, above the
+// 2 MB slack, so "committed - live > slack" held forever and the governor ran a
+// last-resort GC (two full mark-compacts, 10-25 ms each) every minGapMs (10 s):
+// about half of an idle agent's CPU on Node 22 (issue 17 point 4, measured with
+// --trace-gc; docs in bench/README.md, section cpu).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Counters } from '../obs/counters.ts';
@@ -92,6 +102,10 @@ export class MemoryGovernor {
   private lastReclaim = -Infinity;
   /** RSS after the last reclaim (or at start): growth beyond it + slack triggers one. */
   private settledRss = 0;
+  /** Committed-but-unused heap right after the last reclaim (0 before the first): the runtime's floor. */
+  private settledHeapSlack = 0;
+  /** Reclaims in a row that RSS growth alone asked for: each doubles the gap before the next such one. */
+  private rssOnlyStreak = 0;
   /** When the start-up settle reclaim is due (null: done or off). */
   private settleAt: number | null = null;
   private startedAt = 0;
@@ -126,16 +140,19 @@ export class MemoryGovernor {
   check(): boolean {
     const u = this.usage();
     const now = this.now();
-    const heapSlack = u.heapTotal - u.heapUsed;
+    const heapSlack = u.heapTotal - u.heapUsed - this.settledHeapSlack;
     const rssGrowth = u.rss - this.settledRss;
     const refresh = this.o.refreshIntervalMs ?? 0;
     const settle = this.settleAt !== null && now >= this.settleAt;
     const stale = !settle && this.settleAt === null && refresh > 0 && now - Math.max(this.lastReclaim, this.startedAt) >= refresh;
-    if (!settle && !stale && heapSlack <= this.o.slackBytes && rssGrowth <= this.o.slackBytes) {
+    const heapBurst = heapSlack > this.o.slackBytes;
+    if (!settle && !stale && !heapBurst && rssGrowth <= this.o.slackBytes) {
       if (u.rss < this.settledRss) this.settledRss = u.rss;
       return false;
     }
-    if (!settle && !stale && now - this.lastReclaim < this.o.minGapMs) return false;
+    if (!settle && !stale && now - this.lastReclaim < this.gapFor(heapBurst)) return false;
+    const rssOnly = !settle && !stale && !heapBurst;
+    this.rssOnlyStreak = rssOnly ? this.rssOnlyStreak + 1 : settle || stale ? this.rssOnlyStreak : 0;
     if (settle) this.settleAt = null;
     this.lastReclaim = now;
     try {
@@ -147,16 +164,34 @@ export class MemoryGovernor {
     }
     const after = this.usage();
     this.settledRss = after.rss;
+    this.settledHeapSlack = Math.max(0, after.heapTotal - after.heapUsed);
     const freedKb = Math.max(0, Math.round((u.rss - after.rss) / 1024));
     this.o.counters.inc('memory.reclaim');
     if (settle) this.o.counters.inc('memory.reclaim.settle');
     else if (stale) this.o.counters.inc('memory.reclaim.refresh');
     // A burst: the code it ran (push/pull merge, alive handling) is flushed by one
-    // more reclaim once it is over, as after start-up.
-    else if ((this.o.settleAfterMs ?? 0) > 0) this.settleAt = now + this.o.settleAfterMs!;
+    // more reclaim once it is over, as after start-up (not after a repeated
+    // RSS-only reclaim: that is the steady level coming back, not a burst).
+    else if ((this.o.settleAfterMs ?? 0) > 0 && this.rssOnlyStreak <= 1) this.settleAt = now + this.o.settleAfterMs!;
     this.o.counters.inc('memory.reclaimed_kb', freedKb);
     this.o.logger.debug(`reclaimed ${freedKb} kB in ${this.now() - now} ms (heap ${mb(u.heapUsed)}/${mb(u.heapTotal)} MB before, ${mb(after.heapUsed)}/${mb(after.heapTotal)} MB after)`);
     return true;
+  }
+
+  /**
+   * Least time since the last reclaim before the next burst reclaim. A heap
+   * burst (V8's committed heap over its floor) waits minGapMs. RSS growth alone
+   * waits minGapMs x 2^(reclaims it asked for in a row), up to the refresh
+   * interval: a reclaiming GC shrinks the young generation and the malloc
+   * arenas below their working size, RSS grows back to it within a minute or
+   * two, and at a fixed gap that regrowth asked for a reclaim again and again
+   * (measured on Node 22 and 24: a pair of full GCs every 60-100 s in a steady
+   * cluster). A real burst also grows the heap, which resets the streak.
+   */
+  private gapFor(heapBurst: boolean): number {
+    if (heapBurst || this.rssOnlyStreak === 0) return this.o.minGapMs;
+    const cap = Math.max(this.o.minGapMs, this.o.refreshIntervalMs || this.o.minGapMs * 64);
+    return Math.min(cap, this.o.minGapMs * 2 ** Math.min(this.rssOnlyStreak, 20));
   }
 }
 

@@ -109,6 +109,44 @@ test('after a burst: one reclaiming GC, counted with what it gave back; then rat
   assert.is(r.collects, 2);
 });
 
+test('a heap that keeps more than the slack committed after a full GC (Node 22/24) is not reclaimed again and again; a burst still is', () => {
+  // V8 12/13 keep 2.3-2.7 MB committed and empty straight after a last-resort GC
+  // (semi-spaces, pooled pages); counted from zero that was always "over the
+  // slack", and the governor ran a full GC every minGapMs for ever.
+  const r = rig({ rss: 55 * MB, heapTotal: 14 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  r.afterCollect({ rss: 54 * MB, heapTotal: 13.5 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  r.advance(5000);
+  assert.is(r.g.check(), true, '4 MB slack before any reclaim: over the 3 MB slack');
+  for (let i = 0; i < 120; i++) { r.advance(5000); r.g.check(); }
+  assert.is(r.collects, 1, 'the 3.5 MB left right after the reclaim is the floor: 10 minutes without another reclaim');
+  r.set({ rss: 60 * MB, heapTotal: 20 * MB, heapUsed: 11 * MB });
+  assert.is(r.g.check(), true, 'a burst (9 MB slack, 5.5 over the floor) is reclaimed');
+  assert.is(r.collects, 2);
+});
+
+test('RSS that grows back after every reclaim (its working size) backs off: the gap doubles; a heap burst resets it', () => {
+  const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  const times: number[] = [];
+  let t = 0;
+  for (let i = 0; i < 120; i++) {
+    // The reclaim's dip (55 MB) grows back to the working size (59 MB) by the next check.
+    r.afterCollect({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+    r.set({ rss: 59 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB });
+    r.advance(5000); t += 5000;
+    if (r.g.check()) times.push(t / 1000);
+  }
+  // Gaps 20, 40, 80, 160, 320 s (minGapMs 20 s doubled per RSS-only reclaim in a row) instead of a reclaim every 20 s.
+  assert.equal(times, [5, 45, 125, 285], 'the next would be at 605 s');
+  const before = r.collects;
+  r.set({ rss: 59 * MB, heapTotal: 17 * MB, heapUsed: 11 * MB });
+  r.advance(20_000);
+  assert.is(r.g.check(), true, 'a heap burst waits only minGapMs');
+  r.set({ rss: 59 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB });
+  r.advance(20_000);
+  assert.is(r.g.check(), true, 'and resets the RSS streak: the next RSS-only reclaim waits minGapMs again');
+  assert.is(r.collects, before + 2);
+});
+
 test('RSS growth alone (malloc, not the V8 heap) also triggers, measured from the settled level', () => {
   const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
   r.advance(5000);
