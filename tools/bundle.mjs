@@ -76,6 +76,14 @@ await build({
   // __cloudyBundleStartMs: when the bundle's first line ran (compile before, module
   // evaluation after), for the start-up trace (agent/obs/startup-trace.ts).
   define: { 'import.meta.url': '__cloudyImportMetaUrl' },
+  // cbor-x's Node entry probes for its native accelerator (cbor-extract) at module
+  // evaluation: require('module') (which loads Node's ESM loader and source-map
+  // support), node-gyp-build's search of build/ and prebuilds/ directories, and
+  // its stream classes. The bundle can never load that addon (the executable's
+  // require() sees built-ins only; the packages ship no node_modules), so it takes
+  // the package's plain JavaScript entry: same encode/decode, less code loaded and
+  // kept (issue 17 point 2). Development (tsx) keeps the Node entry.
+  alias: { 'cbor-x': './node_modules/cbor-x/index.js' },
   banner: { js: "globalThis.__cloudyBundleStartMs = performance.now(); const __cloudyImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
   // V8 keeps a script's whole source text on the heap for as long as any of its
   // functions lives (lazy compilation, toString), i.e. for the agent's life, and the

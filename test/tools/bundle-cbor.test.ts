@@ -1,0 +1,28 @@
+// The bundle takes cbor-x's plain JavaScript entry (tools/bundle.mjs, issue 17
+// point 2): its Node entry loads Node's module loader and probes for a native
+// addon the bundle can never load. Encoding and decoding stay the same.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('../..', import.meta.url).pathname;
+const run = (file: string, args: string[]): Promise<string> => new Promise((resolve, reject) => {
+  execFile(file, args, { cwd: root, timeout: 120_000 }, (err, out, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(out)));
+});
+
+test('bundled, cbor-x round-trips maps, bytes and lists without loading Node\'s module loader', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-bundle-cbor-'));
+  try {
+    const out = join(dir, 'cbor.cjs');
+    await run(process.execPath, ['tools/bundle.mjs', 'test/fixtures/bundle/cbor-roundtrip.ts', out]);
+    const r = JSON.parse((await run(process.execPath, [out])).trim()) as Record<string, unknown>;
+    assert.equal(r, { seq: 42, key: [0, 1, 254, 255], name: 'operator', list: [1, 'two', null], moduleLoaded: false });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
