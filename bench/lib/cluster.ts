@@ -2,10 +2,14 @@
 // node and event streams whose records are timestamped in the bench process.
 import type { RpcClient } from '../../agent/rpc/client.ts';
 import type { Body } from '../../agent/rpc/fields.ts';
-import { type AgentKind, type AgentSpec, type ProcessRegistry, type RunningAgent, waitRpc, aliveCount } from './agents.ts';
+import { type AgentKind, type AgentRuntime, type AgentSpec, type ProcessRegistry, type RunningAgent, waitRpc, aliveCount } from './agents.ts';
 import { pollUntil, sleep } from './stats.ts';
 
-export interface ClusterNode { agent: RunningAgent; rpc: RpcClient; kind: AgentKind; name: string }
+export interface ClusterNode {
+  agent: RunningAgent; rpc: RpcClient; kind: AgentKind; name: string;
+  /** The runtime's name for ours started another way (AgentSpec.runtime), else the kind. */
+  variant: string;
+}
 
 export interface StreamRecord { node: string; at: number; rec: Body }
 
@@ -15,6 +19,8 @@ export interface ClusterPlan {
   namePrefix: string;
   portBase: number;
   rpcPortBase: number;
+  /** Per node (same index as kinds): ours started another way; undefined = the default. */
+  runtimes?: (AgentRuntime | undefined)[];
   /** Nodes started at once before waiting for their RPC (CPU politeness). */
   startBatch?: number;
 }
@@ -36,9 +42,10 @@ export class Cluster {
       const started: RunningAgent[] = [];
       for (let j = i; j < (i === 0 ? 1 : Math.min(plan.kinds.length, i + batch)); j++) {
         const kind = plan.kinds[j]!;
+        const runtime = kind === 'ours' ? plan.runtimes?.[j] : undefined;
         const spec: AgentSpec = {
-          kind, name: `${plan.namePrefix}-${kind}-${j}`, port: plan.portBase + j, rpcPort: plan.rpcPortBase + j,
-          join: j === 0 ? [] : [seedAddr],
+          kind, name: `${plan.namePrefix}-${runtime?.name ?? kind}-${j}`, port: plan.portBase + j, rpcPort: plan.rpcPortBase + j,
+          join: j === 0 ? [] : [seedAddr], ...(runtime ? { runtime } : {}),
         };
         started.push(reg.startAgent(spec));
       }
@@ -47,7 +54,7 @@ export class Cluster {
         if (!rpc) {
           throw new Error(`${a.spec.kind} node ${a.spec.name} did not come up (${a.exitInfo() || 'RPC not answering'}): ${a.output().trim().split('\n').slice(-5).join(' | ')}`);
         }
-        c.nodes.push({ agent: a, rpc, kind: a.spec.kind, name: a.spec.name });
+        c.nodes.push({ agent: a, rpc, kind: a.spec.kind, name: a.spec.name, variant: a.spec.runtime?.name ?? a.spec.kind });
       }
     }
     return c;
