@@ -12,7 +12,7 @@
 // The governor looks at process.memoryUsage() every `memoryCheckIntervalMs`
 // and, when the committed heap exceeds the live heap by more than
 // `memoryReclaimSlackBytes` over what it did right after the last reclaim (or
-// RSS grew that much over its settled level), runs one last-resort major GC
+// anonymous RSS grew that much over its settled level), runs one last-resort major GC
 // (compacts, releases free pages to the OS),
 // at most once per `memoryReclaimMinGapMs`. On a ~15 MB heap that GC takes
 // about 10-30 ms; it happens only after bursts. Each one is counted
@@ -39,12 +39,36 @@
 // last-resort GC (two full mark-compacts, 10-25 ms each) every minGapMs (10 s):
 // about half of an idle agent's CPU on Node 22 (issue 17 point 4, measured with
 // --trace-gc; docs in bench/README.md, section cpu).
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Counters } from '../obs/counters.ts';
 import type { Logger } from '../obs/log.ts';
 
+/**
+ * What the governor watches. `rss` is the resident memory a reclaim can give
+ * back: RssAnon (processUsage()), not VmRSS, whose file pages (the executable's
+ * code and data, paged in as code first runs: several MB over an agent's first
+ * minutes after a cold start) no GC can shrink; counted in, they asked for
+ * reclaims that gave nothing back (~1 a minute per agent in the 50-node bench).
+ */
 export interface MemoryUsage { rss: number; heapTotal: number; heapUsed: number; external: number }
+
+/** RssAnon of /proc/self/status in bytes; null where there is no such line (not Linux). */
+export function rssAnon(status: () => string = () => readFileSync('/proc/self/status', 'latin1')): number | null {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(status());
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** process.memoryUsage() with RssAnon as `rss` (VmRSS where RssAnon cannot be read). */
+export function processUsage(): MemoryUsage {
+  const m = process.memoryUsage();
+  return { rss: rssAnon() ?? m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external };
+}
 
 export interface MemoryGovernorOptions {
   checkIntervalMs: number;
@@ -56,7 +80,7 @@ export interface MemoryGovernorOptions {
   refreshIntervalMs?: number;
   counters: Counters;
   logger: Logger;
-  /** Injected for tests; default process.memoryUsage. */
+  /** Injected for tests; default processUsage() (RssAnon as rss). */
   usage?: () => MemoryUsage;
   /** Injected for tests; default a last-resort V8 major GC. */
   collect?: () => void;
@@ -114,7 +138,7 @@ export class MemoryGovernor {
   private readonly now: () => number;
 
   constructor(private readonly o: MemoryGovernorOptions) {
-    this.usage = o.usage ?? (() => process.memoryUsage());
+    this.usage = o.usage ?? processUsage;
     this.collect = o.collect ?? lastResortGc;
     this.now = o.now ?? Date.now;
   }

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { MemoryGovernor, lastResortGc, type MemoryUsage } from '../../agent/system/memory-governor.ts';
+import { MemoryGovernor, lastResortGc, processUsage, rssAnon, type MemoryUsage } from '../../agent/system/memory-governor.ts';
 import { Counters } from '../../agent/obs/counters.ts';
 import { Logger } from '../../agent/obs/log.ts';
 
@@ -178,6 +178,16 @@ test('without it gc() still works, from a context of its own (the bundle on a sy
   const r = gcContext([]);
   assert.not.ok(r.isGlobal);
   assert.is(r.after, r.before + 1);
+});
+
+test('RSS is counted as RssAnon (file pages are not what a GC gives back); VmRSS where there is no RssAnon', () => {
+  assert.is(rssAnon(() => 'Name:\tnode\nVmRSS:\t   51200 kB\nRssAnon:\t   12288 kB\nRssFile:\t   38912 kB\n'), 12 * MB);
+  assert.is(rssAnon(() => 'Name:\tnode\nVmRSS:\t   51200 kB\n'), null);
+  assert.is(rssAnon(() => { throw new Error('ENOENT'); }), null);
+  const u = processUsage();
+  const vmRss = process.memoryUsage().rss;
+  assert.ok(u.rss > 0 && u.rss < vmRss, `RssAnon ${(u.rss / MB).toFixed(1)} MB below VmRSS ${(vmRss / MB).toFixed(1)} MB (this process maps node's code)`);
+  assert.ok(u.heapTotal >= u.heapUsed && u.heapUsed > 0);
 });
 
 test('the real last-resort GC runs and frees an unreachable burst', () => {
