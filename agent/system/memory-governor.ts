@@ -40,7 +40,7 @@
 // about half of an idle agent's CPU on Node 22 (issue 17 point 4, measured with
 // --trace-gc; docs in bench/README.md, section cpu).
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Counters } from '../obs/counters.ts';
 import type { Logger } from '../obs/log.ts';
@@ -52,7 +52,11 @@ import type { Logger } from '../obs/log.ts';
  * minutes after a cold start) no GC can shrink; counted in, they asked for
  * reclaims that gave nothing back (~1 a minute per agent in the 50-node bench).
  */
-export interface MemoryUsage { rss: number; heapTotal: number; heapUsed: number; external: number }
+export interface MemoryUsage {
+  rss: number; heapTotal: number; heapUsed: number; external: number;
+  /** Committed young generation (bytes): a reclaim uncommits it and the next allocations commit it again. */
+  young?: number;
+}
 
 /** RssAnon of /proc/self/status in bytes; null where there is no such line (not Linux). */
 export function rssAnon(status: () => string = () => readFileSync('/proc/self/status', 'latin1')): number | null {
@@ -67,7 +71,9 @@ export function rssAnon(status: () => string = () => readFileSync('/proc/self/st
 /** process.memoryUsage() with RssAnon as `rss` (VmRSS where RssAnon cannot be read). */
 export function processUsage(): MemoryUsage {
   const m = process.memoryUsage();
-  return { rss: rssAnon() ?? m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external };
+  let young = 0;
+  for (const sp of getHeapSpaceStatistics()) if (sp.space_name === 'new_space' || sp.space_name === 'new_large_object_space') young += sp.space_size;
+  return { rss: rssAnon() ?? m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, young };
 }
 
 export interface MemoryGovernorOptions {
@@ -187,7 +193,11 @@ export class MemoryGovernor {
       return false;
     }
     const after = this.usage();
-    this.settledRss = after.rss;
+    // The young generation a last-resort GC uncommitted (on V8 12/13: both 1 MB
+    // semi-spaces) is committed again by the next allocations within seconds:
+    // it is part of the level RSS settles at, not growth (counted in, every
+    // reclaim's 2 MB "gain" grew back and asked for the next reclaim).
+    this.settledRss = after.rss + Math.max(0, (u.young ?? 0) - (after.young ?? 0));
     this.settledHeapSlack = Math.max(0, after.heapTotal - after.heapUsed);
     const freedKb = Math.max(0, Math.round((u.rss - after.rss) / 1024));
     this.o.counters.inc('memory.reclaim');

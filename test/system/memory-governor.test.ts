@@ -147,6 +147,18 @@ test('RSS that grows back after every reclaim (its working size) backs off: the 
   assert.is(r.collects, before + 2);
 });
 
+test('the young generation a reclaim uncommits is counted in the settled RSS: its return asks for no reclaim', () => {
+  const r = rig({ rss: 14 * MB, heapTotal: 9.3 * MB, heapUsed: 7.5 * MB, external: 2 * MB, young: 2 * MB });
+  r.afterCollect({ rss: 12 * MB, heapTotal: 9.3 * MB, heapUsed: 7 * MB, external: 2 * MB, young: 0 });
+  r.advance(5000);
+  r.set({ rss: 17.5 * MB });
+  assert.is(r.g.check(), true, '3.5 MB of growth: reclaimed');
+  // The semi-spaces come back (+2 MB) and 1.5 MB more: 3.5 MB over the 12 MB dip, 1.5 over 12 + 2 MB.
+  r.set({ rss: 15.5 * MB, young: 2 * MB });
+  for (let i = 0; i < 60; i++) { r.advance(5000); assert.is(r.g.check(), false); }
+  assert.is(r.collects, 1);
+});
+
 test('RSS growth alone (malloc, not the V8 heap) also triggers, measured from the settled level', () => {
   const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
   r.advance(5000);
@@ -186,6 +198,7 @@ test('RSS is counted as RssAnon (file pages are not what a GC gives back); VmRSS
   assert.is(rssAnon(() => { throw new Error('ENOENT'); }), null);
   const u = processUsage();
   const vmRss = process.memoryUsage().rss;
+  assert.ok((u.young ?? 0) > 0, 'the young generation is committed');
   assert.ok(u.rss > 0 && u.rss < vmRss, `RssAnon ${(u.rss / MB).toFixed(1)} MB below VmRSS ${(vmRss / MB).toFixed(1)} MB (this process maps node's code)`);
   assert.ok(u.heapTotal >= u.heapUsed && u.heapUsed > 0);
 });
