@@ -7,6 +7,7 @@ import { COMMANDS, findCommand, usage } from './cli/index.ts';
 import type { CliIO } from './cli-kit/command.ts';
 import { errorMessage } from './errors.ts';
 import { lazyBuiltin } from './system/lazy-builtin.ts';
+import { resetMonotonicOrigin } from './gossip/clock.ts';
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
@@ -56,9 +57,10 @@ export const BUILD_SNAPSHOT_ENV = 'CLOUDY_AGENT_BUILD_SNAPSHOT';
 // Everything else (the bundle on node, the tests) runs it now.
 if (process.env[BUILD_SNAPSHOT_ENV] === '1' && lazyBuiltin('node:v8')().startupSnapshot?.isBuildingSnapshot()) {
   lazyBuiltin('node:v8')().startupSnapshot.setDeserializeMainFunction(() => {
-    const g = globalThis as { __cloudyBundleStartMs?: number; __cloudyFromSnapshot?: boolean };
+    const g = globalThis as { __cloudyBundleStartHr?: [number, number]; __cloudyFromSnapshot?: boolean };
     g.__cloudyFromSnapshot = true;
-    g.__cloudyBundleStartMs = performance.now();
+    g.__cloudyBundleStartHr = process.hrtime();
+    resetMonotonicOrigin(); // the build machine's clocks are not this run's
     runFromProcess();
   });
 } else {

@@ -73,7 +73,7 @@ await build({
   logLevel: 'warning',
   plugins: [amdToCjs, embedGui, snapshotSafeErrors],
   // import.meta.url has no meaning in a CJS bundle; map it to the file's URL.
-  // __cloudyBundleStartMs: when the bundle's first line ran (compile before, module
+  // __cloudyBundleStartHr: when the bundle's first line ran (compile before, module
   // evaluation after), for the start-up trace (agent/obs/startup-trace.ts).
   define: { 'import.meta.url': '__cloudyImportMetaUrl' },
   // cbor-x's Node entry probes for its native accelerator (cbor-extract) at module
@@ -84,7 +84,9 @@ await build({
   // the package's plain JavaScript entry: same encode/decode, less code loaded and
   // kept (issue 17 point 2). Development (tsx) keeps the Node entry.
   alias: { 'cbor-x': './node_modules/cbor-x/index.js' },
-  banner: { js: "globalThis.__cloudyBundleStartMs = performance.now(); const __cloudyImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
+  // process.hrtime(), not performance.now(): the `performance` global loads Node's
+  // perf_hooks and its eight modules on first touch (issue 17 point 2).
+  banner: { js: "globalThis.__cloudyBundleStartHr = process.hrtime(); const __cloudyImportMetaUrl = require('url').pathToFileURL(__filename).href;" },
   // V8 keeps a script's whole source text on the heap for as long as any of its
   // functions lives (lazy compilation, toString), i.e. for the agent's life, and the
   // executable keeps it a second time in its file pages (the SEA blob, read once at

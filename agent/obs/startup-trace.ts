@@ -46,10 +46,14 @@ export function startupMark(phase: string): void {
     // Node's own bootstrap, from its timing of this process (ms since its time origin), and
     // the moment the bundle's first line ran (its banner, tools/bundle.mjs): compile before it.
     // From the executable's startup snapshot, the bundle ran at build time: its entry
-    // sets __cloudyBundleStartMs when the snapshot's main function starts (deserialized).
+    // sets __cloudyBundleStartHr when the snapshot's main function starts (deserialized).
     write(offset + performance.nodeTiming.bootstrapComplete, `node bootstrap done${tag}`);
-    const g = globalThis as { __cloudyBundleStartMs?: number; __cloudyFromSnapshot?: boolean };
-    if (typeof g.__cloudyBundleStartMs === 'number') write(offset + g.__cloudyBundleStartMs, g.__cloudyFromSnapshot ? `snapshot deserialized${tag}` : `bundle compiled${tag}`);
+    // (process.hrtime() there: `performance` is touched only when tracing, see tools/bundle.mjs.)
+    const g = globalThis as { __cloudyBundleStartHr?: [number, number]; __cloudyFromSnapshot?: boolean };
+    if (Array.isArray(g.__cloudyBundleStartHr)) {
+      const [s, ns] = process.hrtime(g.__cloudyBundleStartHr);
+      write(offset + performance.now() - (s * 1e3 + ns / 1e6), g.__cloudyFromSnapshot ? `snapshot deserialized${tag}` : `bundle compiled${tag}`);
+    }
   }
   write(offset + performance.now(), `${phase}${tag}`);
 }

@@ -1,6 +1,8 @@
-// The bundle takes cbor-x's plain JavaScript entry (tools/bundle.mjs, issue 17
-// point 2): its Node entry loads Node's module loader and probes for a native
-// addon the bundle can never load. Encoding and decoding stay the same.
+// What the bundle loads of Node at idle (tools/bundle.mjs, issue 17 point 2):
+// cbor-x's plain JavaScript entry (its Node entry loads Node's module loader and
+// probes for a native addon the bundle can never load; encoding and decoding
+// stay the same), and no perf_hooks for the gossip clock or the start-up
+// trace's banner while tracing is off.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
@@ -20,6 +22,18 @@ test('bundled, cbor-x round-trips maps, bytes and lists without loading Node\'s 
     await run(process.execPath, ['tools/bundle.mjs', 'test/fixtures/bundle/cbor-roundtrip.ts', out]);
     const r = JSON.parse((await run(process.execPath, [out])).trim()) as Record<string, unknown>;
     assert.equal(r, { seq: 42, key: [0, 1, 254, 255], name: 'operator', list: [1, 'two', null], moduleLoaded: false });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('bundled, the gossip clock and an untraced start-up mark do not load perf_hooks; the clock stays on the epoch scale', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-bundle-clock-'));
+  try {
+    const out = join(dir, 'clock.cjs');
+    await run(process.execPath, ['tools/bundle.mjs', 'test/fixtures/bundle/clock-idle.ts', out]);
+    const r = JSON.parse((await run(process.execPath, [out])).trim()) as Record<string, unknown>;
+    assert.equal(r, { perfHooks: false, nearWall: true, ordered: true });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
