@@ -36,7 +36,9 @@ const START_BUDGET_MS = 5 * 60_000;
 const VARIANT_AGENTS = 2;
 
 /** One kind of agent in the cluster: serf, the executable ("ours"), or the bundle on a runtime. */
-interface Group { cpu: number; ratio: number; agents: number; reclaimsPerMin: number | null }
+interface Group { cpu: number; ratio: number; agents: number; reclaimsPerMin: number | null; byTrigger: Record<string, number> }
+/** The governor's counters read over RPC: memory.reclaim and its split by trigger. */
+const RECLAIM_COUNTERS = ['memory.reclaim', 'memory.reclaim.heap', 'memory.reclaim.rss', 'memory.reclaim.settle', 'memory.reclaim.refresh'];
 export interface CpuRun {
   run: number; converged: boolean; windowS: number; load: [number, number];
   serf: number; ours: number; ratio: number;
@@ -70,13 +72,13 @@ export function clusterPlan(nodes: number, runtimes: AgentRuntime[], perVariant:
   return { kinds, runtimes: slots };
 }
 
-async function reclaims(nodes: ClusterNode[]): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+async function reclaims(nodes: ClusterNode[]): Promise<Map<string, Record<string, number>>> {
+  const out = new Map<string, Record<string, number>>();
   await Promise.all(nodes.filter((x) => x.kind === 'ours').map(async (x) => {
     try {
       const st = await x.rpc.stats();
-      const n = Number(st.counters?.['memory.reclaim'] ?? NaN);
-      if (Number.isFinite(n)) out.set(x.name, n);
+      if (st.counters?.['memory.reclaim'] === undefined) return;
+      out.set(x.name, Object.fromEntries(RECLAIM_COUNTERS.map((k) => [k, Number(st.counters?.[k] ?? 0)])));
     } catch { /* gone or no counters: left out */ }
   }));
   return out;
@@ -117,9 +119,11 @@ async function oneRun(reg: ProcessRegistry, run: number, nodes: number, windowS:
     for (const v of new Set(cluster.nodes.map((x) => x.variant))) {
       if (v === 'serf') continue;
       const m = members(v);
-      const rec = m.flatMap((x) => (reclaimsBefore.has(x.name) && reclaimsAfter.has(x.name) ? [reclaimsAfter.get(x.name)! - reclaimsBefore.get(x.name)!] : []));
+      const delta = (k: string): number[] => m.flatMap((x) => (reclaimsBefore.has(x.name) && reclaimsAfter.has(x.name) ? [reclaimsAfter.get(x.name)![k]! - reclaimsBefore.get(x.name)![k]!] : []));
+      const perMin = (k: string): number | null => { const d = delta(k); return d.length > 0 ? (mean(d) / elapsedS) * 60 : null; };
       const cpu = mean(m.map((x) => perNode[x.name]!));
-      groups[v] = { cpu, ratio: cpu / serf, agents: m.length, reclaimsPerMin: rec.length > 0 ? (mean(rec) / elapsedS) * 60 : null };
+      const byTrigger = Object.fromEntries(RECLAIM_COUNTERS.slice(1).map((k) => [k.split('.').pop()!, perMin(k) ?? 0]));
+      groups[v] = { cpu, ratio: cpu / serf, agents: m.length, reclaimsPerMin: perMin('memory.reclaim'), byTrigger };
     }
     const ours = groups.ours?.cpu ?? NaN;
     const r: CpuRun = { run, converged, windowS: elapsedS, load, serf, ours, ratio: ours / serf, groups, perNode };
@@ -187,7 +191,7 @@ export async function cpuSection(reg: ProcessRegistry, o: { quick: boolean; out:
   ];
   const notes = [
     `Each run: a fresh cluster, ${STEADY_S} s of steady state after convergence, then a ${windowS} s window; CPU = utime+stime of each process from /proc, per minute; the mean over the agents of each kind. The median row is the run with the median ratio; the bundle rows give the median over runs of each runtime's mean and of its ratio to that run's serf mean (${VARIANT_AGENTS} agents a run: noisier than the main row).`,
-    ...results.map((r) => `run ${r.run} (load ${r.load[0]}-${r.load[1]}): serf ${fmt(r.serf, 3)} s/min; ${Object.entries(r.groups).map(([v, g]) => `${v === 'ours' ? 'exe' : v} ${fmt(g.cpu, 3)} (×${fmt(g.ratio, 2)}, ${g.reclaimsPerMin === null ? '?' : g.reclaimsPerMin.toFixed(2)} reclaims/min)`).join(', ')} (window ${r.windowS.toFixed(0)} s, converged=${r.converged})`),
+    ...results.map((r) => `run ${r.run} (load ${r.load[0]}-${r.load[1]}): serf ${fmt(r.serf, 3)} s/min; ${Object.entries(r.groups).map(([v, g]) => `${v === 'ours' ? 'exe' : v} ${fmt(g.cpu, 3)} (×${fmt(g.ratio, 2)}, ${g.reclaimsPerMin === null ? '?' : g.reclaimsPerMin.toFixed(2)} reclaims/min: ${Object.entries(g.byTrigger).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n.toFixed(2)}`).join(', ') || 'none'})`).join(', ')} (window ${r.windowS.toFixed(0)} s, converged=${r.converged})`),
   ];
   writeSectionResults(o, 'cpu', 'CPU per agent in a steady cluster: ours vs serf, and the bundle on Node 18/20/22/24', preface, rows, notes, { ours: oursCommand().how, nodes, runs: results });
   return rows;

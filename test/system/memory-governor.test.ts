@@ -121,6 +121,7 @@ test('a heap that keeps more than the slack committed after a full GC (Node 22/2
   assert.is(r.collects, 1, 'the 3.5 MB left right after the reclaim is the floor: 10 minutes without another reclaim');
   r.set({ rss: 60 * MB, heapTotal: 20 * MB, heapUsed: 11 * MB });
   assert.is(r.g.check(), true, 'a burst (9 MB slack, 5.5 over the floor) is reclaimed');
+  assert.is(r.counters.get('memory.reclaim.heap'), 2, 'counted by trigger');
   assert.is(r.collects, 2);
 });
 
@@ -137,6 +138,7 @@ test('RSS that grows back after every reclaim (its working size) backs off: the 
   }
   // Gaps 20, 40, 80, 160, 320 s (minGapMs 20 s doubled per RSS-only reclaim in a row) instead of a reclaim every 20 s.
   assert.equal(times, [5, 45, 125, 285], 'the next would be at 605 s');
+  assert.is(r.counters.get('memory.reclaim.rss'), 4, 'counted by trigger');
   const before = r.collects;
   r.set({ rss: 59 * MB, heapTotal: 17 * MB, heapUsed: 11 * MB });
   r.advance(20_000);
