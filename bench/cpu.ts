@@ -28,10 +28,16 @@ import { mean, median, sleep } from './lib/stats.ts';
 
 /** Target of issue 17 point 4. */
 export const T_CPU_RATIO = 1.0;
-/** Wait after convergence before the window (s). */
-const STEADY_S = 20;
+/**
+ * Wait after convergence before the window (s): Node's start-up compilation and
+ * tier-up are done, and so are the memory governor's start-up reclaims (its
+ * settle reclaim 10 s after start, and the ones the cluster's growth to 50
+ * members asks for while the agent joins). Until session 7 this was 20 s, and
+ * the window (then ~30-90 s after start) counted 1-2 of those reclaims a minute.
+ */
+const STEADY_S = 60;
 /** No new run starts after this much of the section's time (ms): the section stays within 8 minutes. */
-const START_BUDGET_MS = 5 * 60_000;
+const START_BUDGET_MS = 5.5 * 60_000;
 /** Agents per bundle runtime in each run (taken from ours' 25; the rest are the executable). */
 const VARIANT_AGENTS = 2;
 
