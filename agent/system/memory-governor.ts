@@ -127,6 +127,9 @@ export function lastResortGc(): void {
   else gc();
 }
 
+/** Streak that makes gapFor() return its cap. */
+const USELESS_STREAK = 20;
+
 export class MemoryGovernor {
   private timer: unknown = null;
   private lastReclaim = -Infinity;
@@ -199,6 +202,11 @@ export class MemoryGovernor {
     // reclaim's 2 MB "gain" grew back and asked for the next reclaim).
     this.settledRss = after.rss + Math.max(0, (u.young ?? 0) - (after.young ?? 0));
     this.settledHeapSlack = Math.max(0, after.heapTotal - after.heapUsed);
+    // RSS growth that a reclaim could not give back (less than half the slack
+    // below what it was) is the working set growing (tables filling as a
+    // cluster is joined), not garbage: no more RSS-only reclaims until the
+    // longest gap (the refresh interval) has passed.
+    if (rssOnly && u.rss - this.settledRss < this.o.slackBytes / 2) this.rssOnlyStreak = USELESS_STREAK;
     const freedKb = Math.max(0, Math.round((u.rss - after.rss) / 1024));
     this.o.counters.inc('memory.reclaim');
     if (settle) this.o.counters.inc('memory.reclaim.settle');
@@ -228,7 +236,7 @@ export class MemoryGovernor {
   private gapFor(heapBurst: boolean): number {
     if (heapBurst || this.rssOnlyStreak === 0) return this.o.minGapMs;
     const cap = Math.max(this.o.minGapMs, this.o.refreshIntervalMs || this.o.minGapMs * 64);
-    return Math.min(cap, this.o.minGapMs * 2 ** Math.min(this.rssOnlyStreak, 20));
+    return Math.min(cap, this.o.minGapMs * 2 ** Math.min(this.rssOnlyStreak, USELESS_STREAK));
   }
 }
 

@@ -161,6 +161,19 @@ test('the young generation a reclaim uncommits is counted in the settled RSS: it
   assert.is(r.collects, 1);
 });
 
+test('an RSS-only reclaim that gives back next to nothing (the working set grew) stops RSS-only reclaims until the longest gap', () => {
+  const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  r.afterCollect({ rss: 58.5 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
+  r.advance(5000);
+  r.set({ rss: 59 * MB });
+  assert.is(r.g.check(), true, '4 MB of growth: tried once');
+  r.set({ rss: 62 * MB });
+  for (let i = 0; i < 200; i++) { r.advance(5000); r.g.check(); }
+  assert.is(r.collects, 1, 'it gave back 0.5 MB: no RSS-only reclaim for 1,000 s');
+  for (let i = 0; i < 60; i++) { r.advance(5000); r.g.check(); }
+  assert.is(r.collects, 2, 'again after the longest gap (minGapMs x 64 without a refresh interval)');
+});
+
 test('RSS growth alone (malloc, not the V8 heap) also triggers, measured from the settled level', () => {
   const r = rig({ rss: 55 * MB, heapTotal: 11 * MB, heapUsed: 10 * MB, external: 2 * MB });
   r.advance(5000);
