@@ -104,7 +104,12 @@ test('members: every node with mode and RTT, serf-like filters, 400 naming the f
   const d = await b.req('GET', '/api/v1/members/fn-edge');
   assert.is(d.status, 200);
   assert.is(d.json.services[0].s, 'serf');
-  assert.ok(Array.isArray(d.json.coordinate.vec));
+  // A member's coordinate is known once a ping to it has been answered: on a busy machine that can come after "alive".
+  const withCoordinate = await waitFor('a coordinate for fn-edge', async () => {
+    const r = await b.req('GET', '/api/v1/members/fn-edge');
+    return r.json.coordinate ? r : undefined;
+  });
+  assert.ok(Array.isArray(withCoordinate.json.coordinate.vec));
   const nf = await b.req('GET', '/api/v1/members/nobody');
   assert.is(nf.status, 404);
   assert.is(nf.json.error.code, 'E_NOT_FOUND');
