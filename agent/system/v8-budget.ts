@@ -22,7 +22,8 @@
 //
 // Flags that NODE_OPTIONS refuses are set at run time instead, before the
 // agent's code gets hot (v8.setFlagsFromString):
-//   --max-opt=2               (edge mode) no TurboFan: Maglev is the top tier
+//   --max-opt=2               (edge mode) no TurboFan: Maglev is the top tier where it is on (Node 24);
+//                             Node 20/22 leave Maglev off by default, so there Sparkplug is
 //                             (--no-opt on Node 18's V8, which has neither).
 //                             An agent's hot paths are small (codecs, timers);
 //                             TurboFan's compiler alone pages in ~9 MB of the
