@@ -396,6 +396,8 @@ async function keyOp(rpc: RpcClient, op: 'install-key' | 'use-key' | 'remove-key
     const msgs = body?.messages;
     if (msgs && Object.keys(msgs).length > 0 && Object.keys(msgs).every((n) => n === 'cr-peer')) return 'peer-out-of-step';
     if (body && body.numErr === 0 && (body.numResp ?? 0) < (body.numNodes ?? 0)) return 'unanswered';
+    // Anything else is a finding: keep who answered what (the node names and their errors) for the record.
+    if (body && e instanceof Error) e.message += ` ${JSON.stringify({ messages: msgs ?? {}, numErr: body.numErr, numResp: body.numResp, numNodes: body.numNodes })}`;
     throw e;
   }
 }
