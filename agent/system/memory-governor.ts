@@ -215,9 +215,7 @@ export class MemoryGovernor {
     // A burst: the code it ran (push/pull merge, alive handling) is flushed by one
     // more reclaim once it is over, as after start-up (not after a repeated
     // RSS-only reclaim: that is the steady level coming back, not a burst).
-    if (!settle && !stale) {
-      if ((this.o.settleAfterMs ?? 0) > 0 && this.rssOnlyStreak <= 1) this.settleAt = now + this.o.settleAfterMs!;
-    }
+    if (!settle && !stale && (this.o.settleAfterMs ?? 0) > 0 && this.rssOnlyStreak <= 1) this.settleAt = now + this.o.settleAfterMs!;
     this.o.counters.inc('memory.reclaimed_kb', freedKb);
     this.o.logger.debug(`reclaimed ${freedKb} kB in ${this.now() - now} ms (${settle ? 'settle' : stale ? 'refresh' : rssOnly ? 'rss' : 'heap'}; rss ${mb(u.rss)} -> ${mb(after.rss)} MB, settled ${mb(this.settledRss)}; heap ${mb(u.heapUsed)}/${mb(u.heapTotal)} MB before, ${mb(after.heapUsed)}/${mb(after.heapTotal)} MB after)`);
     return true;

@@ -15,28 +15,26 @@ const run = (file: string, args: string[]): Promise<string> => new Promise((reso
   execFile(file, args, { cwd: root, timeout: 120_000 }, (err, out, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(out)));
 });
 
-test('bundled, cbor-x round-trips maps, bytes and lists without loading Node\'s module loader', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-bundle-cbor-'));
+/** Bundles `fixture` as the agent is bundled (tools/bundle.mjs), runs it on this node, returns the JSON it printed. */
+async function bundleAndRun(fixture: string): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(join(tmpdir(), 'rs-bundle-'));
   try {
-    const out = join(dir, 'cbor.cjs');
-    await run(process.execPath, ['tools/bundle.mjs', 'test/fixtures/bundle/cbor-roundtrip.ts', out]);
-    const r = JSON.parse((await run(process.execPath, [out])).trim()) as Record<string, unknown>;
-    assert.equal(r, { seq: 42, key: [0, 1, 254, 255], name: 'operator', list: [1, 'two', null], moduleLoaded: false });
+    const out = join(dir, 'fixture.cjs');
+    await run(process.execPath, ['tools/bundle.mjs', fixture, out]);
+    return JSON.parse((await run(process.execPath, [out])).trim()) as Record<string, unknown>;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+test('bundled, cbor-x round-trips maps, bytes and lists without loading Node\'s module loader', async () => {
+  const r = await bundleAndRun('test/fixtures/bundle/cbor-roundtrip.ts');
+  assert.equal(r, { seq: 42, key: [0, 1, 254, 255], name: 'operator', list: [1, 'two', null], moduleLoaded: false });
 });
 
 test('bundled, the gossip clock and an untraced start-up mark do not load perf_hooks; the clock stays on the epoch scale', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'rs-bundle-clock-'));
-  try {
-    const out = join(dir, 'clock.cjs');
-    await run(process.execPath, ['tools/bundle.mjs', 'test/fixtures/bundle/clock-idle.ts', out]);
-    const r = JSON.parse((await run(process.execPath, [out])).trim()) as Record<string, unknown>;
-    assert.equal(r, { perfHooks: false, nearWall: true, ordered: true });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const r = await bundleAndRun('test/fixtures/bundle/clock-idle.ts');
+  assert.equal(r, { perfHooks: false, nearWall: true, ordered: true });
 });
 
 test.run();
